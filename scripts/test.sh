@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need, builds, and runs every
+# suite. Called by `make test` and by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+scripts/install-deps.sh
+export PATH=$ROOT/.venv/bin:$PATH
+
+passed=0 failed=0 failed_names=()
+run_suite() {
+  local name=$1; shift
+  printf '\n======== suite: %s ========\n' "$name"
+  local start=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1)); printf -- '-------- %s: ok (%ss)\n' "$name" $((SECONDS - start))
+  else
+    failed=$((failed + 1)); failed_names+=("$name"); printf -- '-------- %s: FAILED (%ss)\n' "$name" $((SECONDS - start))
+  fi
+}
+
+# Java: unit and integration tests of every module, and the runnable jars.
+run_suite maven mvn -B -ntp verify
+for s in tests/suites/*.sh; do
+  [[ -e $s ]] || continue
+  run_suite "$(basename "$s" .sh)" bash "$s"
+done
+
+echo
+if ((failed)); then echo "failed suites: ${failed_names[*]}"; fi
+echo "suites: $passed passed, $failed failed"
+((failed == 0))
