@@ -1,0 +1,121 @@
+package ops.teleportha.inventory.discovery;
+
+import java.time.Clock;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import ops.teleportha.inventory.config.InventoryConfig;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import software.amazon.awssdk.services.autoscaling.model.AutoScalingGroup;
+import software.amazon.awssdk.services.autoscaling.model.TagDescription;
+import software.amazon.awssdk.services.ec2.model.Filter;
+import software.amazon.awssdk.services.ec2.model.Instance;
+import software.amazon.awssdk.services.ec2.model.Tag;
+
+/**
+ * Discovers one region: the Auto Scaling groups tagged for the cluster, then their instances.
+ * Instances outside those groups never appear, whatever their tags.
+ */
+public final class RegionDiscoverer {
+    private static final Logger LOG = LoggerFactory.getLogger(RegionDiscoverer.class);
+    public static final Set<String> ROLES = Set.of("auth", "proxy");
+    /** DescribeInstances accepts at most 200 values per filter. */
+    private static final int FILTER_VALUES = 200;
+
+    private final InventoryConfig config;
+    private final AwsClients clients;
+    private final Clock clock;
+
+    public RegionDiscoverer(InventoryConfig config, AwsClients clients, Clock clock) {
+        this.config = config;
+        this.clients = clients;
+        this.clock = clock;
+    }
+
+    public RegionResult discover(String region) {
+        String clusterKey = config.tags().cluster();
+        String roleKey = config.tags().role();
+        List<AutoScalingGroup> groups = new ArrayList<>();
+        clients.autoscaling(region).describeAutoScalingGroupsPaginator(r -> r
+                        .filters(f -> f.name("tag:" + clusterKey).values(config.cluster()))
+                        .maxRecords(100))
+                .autoScalingGroups().forEach(groups::add);
+
+        Map<String, String> roleByGroup = new HashMap<>();
+        Map<String, software.amazon.awssdk.services.autoscaling.model.Instance> asgInstance = new HashMap<>();
+        Map<String, String> groupOfInstance = new HashMap<>();
+        int skipped = 0;
+        for (AutoScalingGroup g : groups) {
+            // Re-check the cluster tag: the filter is the API's, the guarantee is ours.
+            if (!config.cluster().equals(tag(g.tags(), clusterKey))) {
+                continue;
+            }
+            String role = tag(g.tags(), roleKey);
+            if (role == null || !ROLES.contains(role)) {
+                LOG.debug("{}: skipping Auto Scaling group {}: {}={} is not auth or proxy", region, g.autoScalingGroupName(), roleKey, role);
+                skipped++;
+                continue;
+            }
+            roleByGroup.put(g.autoScalingGroupName(), role);
+            for (var i : g.instances()) {
+                asgInstance.put(i.instanceId(), i);
+                groupOfInstance.put(i.instanceId(), g.autoScalingGroupName());
+            }
+        }
+
+        Map<String, Instance> ec2 = new HashMap<>();
+        List<String> names = new ArrayList<>(roleByGroup.keySet());
+        for (int from = 0; from < names.size(); from += FILTER_VALUES) {
+            List<String> chunk = names.subList(from, Math.min(names.size(), from + FILTER_VALUES));
+            clients.ec2(region).describeInstancesPaginator(r -> r
+                            .filters(Filter.builder().name("tag:aws:autoscaling:groupName").values(chunk).build())
+                            .maxResults(1000))
+                    .reservations()
+                    .forEach(res -> res.instances().forEach(i -> ec2.put(i.instanceId(), i)));
+        }
+
+        List<DiscoveredHost> hosts = new ArrayList<>();
+        for (var e : asgInstance.entrySet()) {
+            String id = e.getKey();
+            var ai = e.getValue();
+            String asg = groupOfInstance.get(id);
+            Instance i = ec2.get(id);
+            if (i == null) {
+                // Listed by Auto Scaling but not (yet) visible in EC2: keep it visible, never configurable.
+                hosts.add(new DiscoveredHost(region, roleByGroup.get(asg), asg, id, ai.availabilityZone(),
+                        ai.lifecycleStateAsString(), ai.healthStatus(), "unknown", null, null, null, null,
+                        ai.instanceType(), null, Map.of()));
+                continue;
+            }
+            Map<String, String> tags = new HashMap<>();
+            for (Tag t : i.tags()) {
+                tags.put(t.key(), t.value());
+            }
+            hosts.add(new DiscoveredHost(region, roleByGroup.get(asg), asg, id,
+                    i.placement() != null && i.placement().availabilityZone() != null ? i.placement().availabilityZone() : ai.availabilityZone(),
+                    ai.lifecycleStateAsString(), ai.healthStatus(),
+                    i.state() == null ? "unknown" : i.state().nameAsString(),
+                    blankToNull(i.privateIpAddress()), blankToNull(i.publicIpAddress()),
+                    blankToNull(i.privateDnsName()), blankToNull(i.publicDnsName()),
+                    i.instanceTypeAsString(), i.imageId(), tags));
+        }
+        hosts.sort((a, b) -> a.instanceId().compareTo(b.instanceId()));
+        return new RegionResult(region, hosts, roleByGroup.size(), skipped, clock.instant());
+    }
+
+    private static String tag(List<TagDescription> tags, String key) {
+        for (TagDescription t : tags) {
+            if (key.equals(t.key())) {
+                return t.value();
+            }
+        }
+        return null;
+    }
+
+    private static String blankToNull(String s) {
+        return s == null || s.isBlank() ? null : s;
+    }
+}

@@ -1,0 +1,111 @@
+package ops.teleportha.inventory.http;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.javalin.Javalin;
+import io.javalin.http.Context;
+import io.javalin.http.HttpStatus;
+import java.util.Optional;
+import java.util.function.Function;
+import ops.teleportha.inventory.inventory.Inventory;
+import ops.teleportha.inventory.inventory.InventoryBuilder;
+import ops.teleportha.inventory.inventory.InventoryService;
+import ops.teleportha.inventory.inventory.InventoryService.Current;
+import ops.teleportha.inventory.metrics.InventoryMetrics;
+
+/**
+ * The HTTP face of {@code serve}. Every endpoint but {@code /healthz} and {@code /readyz} needs the
+ * bearer token when one is configured. Documents are pre-rendered, so a request is a memory copy.
+ */
+public final class InventoryServer implements AutoCloseable {
+    private static final String JSON = "application/json";
+    private final Javalin app;
+
+    public InventoryServer(InventoryService service, InventoryMetrics metrics, Optional<BearerToken> token) {
+        this.app = Javalin.create(cfg -> {
+            cfg.showJavalinBanner = false;
+            cfg.http.defaultContentType = JSON;
+        });
+        app.beforeMatched(ctx -> {
+            String path = ctx.endpointHandlerPath();
+            if (path.equals("/healthz") || path.equals("/readyz")) {
+                return;
+            }
+            if (token.isPresent() && !token.get().matches(ctx.header("Authorization"))) {
+                ctx.header("WWW-Authenticate", "Bearer");
+                ctx.status(HttpStatus.UNAUTHORIZED).json(error("missing or wrong bearer token"));
+                ctx.skipRemainingHandlers();
+            }
+        });
+        app.after(ctx -> {
+            String endpoint = ctx.endpointHandlerPath();
+            metrics.recordRequest(endpoint.startsWith("/") ? endpoint : "other", ctx.statusCode());
+        });
+
+        app.get("/healthz", ctx -> ctx.contentType("text/plain").result("ok\n"));
+        app.get("/readyz", ctx -> {
+            Current c = service.current();
+            if (c.inventory() != null) {
+                ObjectNode body = InventoryBuilder.JSON.createObjectNode();
+                body.put("status", "ready");
+                body.put("generated_at", c.inventory().generatedAt().toString());
+                body.set("stale_regions", InventoryBuilder.JSON.valueToTree(c.inventory().staleRegions()));
+                ctx.json(body);
+            } else {
+                ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(c.error()));
+            }
+        });
+        app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape()));
+        app.get("/v1/inventory", ctx -> serve(ctx, service, Inventory::inventoryJson));
+        app.get("/v1/peers", ctx -> serve(ctx, service, Inventory::peersJson));
+        app.get("/v1/sd/node-agent", ctx -> serve(ctx, service, Inventory::serviceDiscoveryJson));
+        app.get("/v1/hosts/{name}", ctx -> {
+            Current c = service.current();
+            if (c.inventory() == null) {
+                ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(c.error()));
+                return;
+            }
+            ObjectNode vars = c.inventory().hostvars().get(ctx.pathParam("name"));
+            if (vars == null) {
+                ctx.status(HttpStatus.NOT_FOUND).json(error("no host named " + ctx.pathParam("name")));
+                return;
+            }
+            ctx.json(vars);
+        });
+        app.error(HttpStatus.NOT_FOUND, ctx -> {
+            if (ctx.endpointHandlerPath().equals("/v1/hosts/{name}")) {
+                return;
+            }
+            ctx.json(error("no such endpoint; see /v1/inventory, /v1/hosts/{name}, /v1/peers, /v1/sd/node-agent, /healthz, /readyz, /metrics"));
+        });
+    }
+
+    private static void serve(Context ctx, InventoryService service, Function<Inventory, byte[]> doc) {
+        Current c = service.current();
+        if (c.inventory() == null) {
+            ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(c.error()));
+            return;
+        }
+        ctx.header("Cache-Control", "no-store");
+        ctx.contentType(JSON).result(doc.apply(c.inventory()));
+    }
+
+    private static ObjectNode error(String message) {
+        ObjectNode n = InventoryBuilder.JSON.createObjectNode();
+        n.put("error", message);
+        return n;
+    }
+
+    public InventoryServer start(String host, int port) {
+        app.start(host, port);
+        return this;
+    }
+
+    public int port() {
+        return app.port();
+    }
+
+    @Override
+    public void close() {
+        app.stop();
+    }
+}

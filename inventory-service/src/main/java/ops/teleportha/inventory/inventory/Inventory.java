@@ -1,0 +1,23 @@
+package ops.teleportha.inventory.inventory;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * One immutable, fully rendered inventory. The JSON documents are rendered once per refresh so that
+ * serving them is a memory copy.
+ */
+public record Inventory(
+        Instant generatedAt,
+        List<String> staleRegions,
+        Map<String, ObjectNode> hostvars,
+        byte[] inventoryJson,
+        byte[] peersJson,
+        byte[] serviceDiscoveryJson,
+        List<HostCount> counts) {
+
+    /** Hosts per region, role and lifecycle category, for metrics. */
+    public record HostCount(String region, String role, String state, int hosts) {}
+}

@@ -1,0 +1,103 @@
+package ops.teleportha.inventory.inventory;
+
+import java.time.Clock;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import ops.teleportha.inventory.config.InventoryConfig;
+import ops.teleportha.inventory.discovery.Discovery;
+import ops.teleportha.inventory.discovery.Discovery.Outcome;
+import ops.teleportha.inventory.metrics.InventoryMetrics;
+import ops.teleportha.inventory.inventory.RegionStore.RegionView;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one engine behind both modes: discovers every region, folds the outcome into the per-region
+ * store and renders a new inventory. {@code list} calls {@link #refresh()} once; {@code serve}
+ * schedules it and serves whatever {@link #current()} holds.
+ */
+public final class InventoryService implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(InventoryService.class);
+
+    /** What is being served: a complete inventory, or the reason there is none. */
+    public record Current(Inventory inventory, String error) {}
+
+    private final InventoryConfig config;
+    private final Discovery discovery;
+    private final RegionStore store;
+    private final InventoryBuilder builder;
+    private final InventoryMetrics metrics;
+    private final Clock clock;
+    private final AtomicReference<Current> current = new AtomicReference<>(new Current(null, "inventory not discovered yet"));
+    private ScheduledExecutorService scheduler;
+
+    public InventoryService(InventoryConfig config, Discovery discovery, InventoryMetrics metrics, Clock clock) {
+        this.config = config;
+        this.discovery = discovery;
+        this.store = new RegionStore(config.regions());
+        this.builder = new InventoryBuilder(config);
+        this.metrics = metrics;
+        this.clock = clock;
+    }
+
+    public synchronized Current refresh() {
+        Map<String, Outcome> outcomes = discovery.discoverAll();
+        for (Outcome o : outcomes.values()) {
+            store.record(o);
+            metrics.recordOutcome(o);
+            if (o.ok()) {
+                LOG.info("{}: {} hosts in {} Teleport Auto Scaling groups ({} s)", o.region(), o.result().hosts().size(),
+                        o.result().groups(), String.format("%.2f", o.seconds()));
+            } else {
+                LOG.warn("{}: discovery failed ({}): {}", o.region(), o.failure().reason(), o.failure().message());
+            }
+        }
+        List<RegionView> views = store.view(clock.instant(), config.refresh().maxStaleness());
+        Current next;
+        try {
+            next = new Current(builder.build(views, clock.instant()), null);
+            if (!next.inventory().staleRegions().isEmpty()) {
+                LOG.warn("serving last good data for stale regions {}", next.inventory().staleRegions());
+            }
+        } catch (InventoryUnavailableException e) {
+            LOG.error("{}", e.getMessage());
+            next = new Current(null, e.getMessage());
+        }
+        metrics.recordState(views, next.inventory());
+        current.set(next);
+        return next;
+    }
+
+    public Current current() {
+        return current.get();
+    }
+
+    public void startBackgroundRefresh() {
+        scheduler = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "refresh");
+            t.setDaemon(true);
+            return t;
+        });
+        long period = config.refresh().interval().toMillis();
+        scheduler.scheduleWithFixedDelay(() -> {
+            try {
+                refresh();
+            } catch (RuntimeException e) {
+                // Never let the schedule die: the next tick tries again and the metrics show the gap.
+                LOG.error("refresh failed unexpectedly", e);
+            }
+        }, 0, period, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void close() {
+        if (scheduler != null) {
+            scheduler.shutdownNow();
+        }
+        discovery.close();
+    }
+}
