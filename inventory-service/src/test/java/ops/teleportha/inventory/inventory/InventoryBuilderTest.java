@@ -1,0 +1,193 @@
+package ops.teleportha.inventory.inventory;
+
+import static ops.teleportha.inventory.inventory.Hosts.host;
+import static ops.teleportha.inventory.inventory.Hosts.ready;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import ops.teleportha.inventory.config.ConfigLoader;
+import ops.teleportha.inventory.config.InventoryConfig;
+import ops.teleportha.inventory.discovery.DiscoveredHost;
+import ops.teleportha.inventory.discovery.Discovery.Outcome;
+import ops.teleportha.inventory.discovery.RegionFailure;
+import ops.teleportha.inventory.discovery.RegionResult;
+import org.junit.jupiter.api.Test;
+
+class InventoryBuilderTest {
+    private static final Instant NOW = Instant.parse("2026-11-21T12:00:00Z");
+
+    private static InventoryConfig config(String extra) {
+        return new ConfigLoader(Map.of()).parse("t.yml", "cluster: tp.example.com\nregions: [us-west-2, eu-central-1]\n" + extra);
+    }
+
+    private static JsonNode build(InventoryConfig c, List<DiscoveredHost> west, List<DiscoveredHost> eu) throws Exception {
+        return InventoryBuilder.JSON.readTree(inventory(c, west, eu).inventoryJson());
+    }
+
+    private static Inventory inventory(InventoryConfig c, List<DiscoveredHost> west, List<DiscoveredHost> eu) {
+        RegionStore store = new RegionStore(c.regions());
+        store.record(new Outcome("us-west-2", new RegionResult("us-west-2", west, 2, 0, NOW), null, 0.1));
+        store.record(new Outcome("eu-central-1", new RegionResult("eu-central-1", eu, 1, 0, NOW), null, 0.1));
+        return new InventoryBuilder(c).build(store.view(NOW, Duration.ofMinutes(30)), NOW);
+    }
+
+    private static List<String> hosts(JsonNode inv, String group) {
+        List<String> out = new ArrayList<>();
+        inv.path(group).path("hosts").forEach(h -> out.add(h.asText()));
+        return out;
+    }
+
+    @Test
+    void groupsReadyHostsByRoleRegionAndAsg() throws Exception {
+        JsonNode inv = build(config(""),
+                List.of(ready("us-west-2", "auth", "i-a1", 10), ready("us-west-2", "proxy", "i-p1", 11)),
+                List.of(ready("eu-central-1", "proxy", "i-p2", 12)));
+        assertThat(hosts(inv, "teleport_auth_us_west_2")).containsExactly("i-a1");
+        assertThat(hosts(inv, "teleport_proxy_us_west_2")).containsExactly("i-p1");
+        assertThat(hosts(inv, "teleport_proxy_eu_central_1")).containsExactly("i-p2");
+        assertThat(hosts(inv, "teleport_auth_eu_central_1")).isEmpty();
+        assertThat(hosts(inv, "region_us_west_2")).containsExactly("i-a1", "i-p1");
+        assertThat(hosts(inv, "asg_teleport_proxy_eu_central_1")).containsExactly("i-p2");
+        assertThat(inv.path("teleport_proxy").path("children")).extracting(JsonNode::asText)
+                .containsExactly("teleport_proxy_us_west_2", "teleport_proxy_eu_central_1");
+        assertThat(inv.path("teleport").path("children")).extracting(JsonNode::asText).containsExactly("teleport_auth", "teleport_proxy");
+        assertThat(inv.path("all").path("vars").path("teleport_inventory_stale_regions")).isEmpty();
+        assertThat(inv.path("all").path("vars").path("teleport_inventory_cluster").asText()).isEqualTo("tp.example.com");
+    }
+
+    @Test
+    void hostvarsCarryAddressesLifecycleAndPeerAddress() throws Exception {
+        DiscoveredHost p = ready("us-west-2", "proxy", "i-p1", 11);
+        JsonNode v = build(config(""), List.of(p), List.of()).path("_meta").path("hostvars").path("i-p1");
+        assertThat(v.path("ansible_host").asText()).isEqualTo(p.privateIp());
+        assertThat(v.path("teleport_role").asText()).isEqualTo("proxy");
+        assertThat(v.path("aws_region").asText()).isEqualTo("us-west-2");
+        assertThat(v.path("aws_availability_zone").asText()).isEqualTo("us-west-2a");
+        assertThat(v.path("aws_instance_id").asText()).isEqualTo("i-p1");
+        assertThat(v.path("aws_asg_name").asText()).isEqualTo("teleport-proxy-us-west-2");
+        assertThat(v.path("aws_lifecycle_state").asText()).isEqualTo("InService");
+        assertThat(v.path("aws_health_status").asText()).isEqualTo("Healthy");
+        assertThat(v.path("aws_private_dns").asText()).isEqualTo(p.privateDns());
+        assertThat(v.path("aws_public_ip").isNull()).isTrue();
+        assertThat(v.path("ec2_tags").path("Name").asText()).isEqualTo("proxy-i-p1");
+        assertThat(v.path("teleport_peer_public_addr").asText()).isEqualTo(p.privateDns() + ":3021");
+    }
+
+    @Test
+    void hostsThatAreNotInServiceAndHealthyAreOnlyInLifecycleGroups() throws Exception {
+        JsonNode inv = build(config(""), List.of(
+                        ready("us-west-2", "proxy", "i-ok", 10),
+                        host("us-west-2", "proxy", "i-standby", 11, "Standby", "Healthy"),
+                        host("us-west-2", "proxy", "i-sick", 12, "InService", "Unhealthy"),
+                        host("us-west-2", "proxy", "i-new", 13, "Pending:Wait", "Healthy"),
+                        host("us-west-2", "auth", "i-bye", 14, "Terminating:Wait", "Healthy")),
+                List.of());
+        assertThat(hosts(inv, "teleport_proxy_us_west_2")).containsExactly("i-ok");
+        assertThat(hosts(inv, "region_us_west_2")).containsExactly("i-ok");
+        assertThat(hosts(inv, "asg_teleport_proxy_us_west_2")).containsExactly("i-ok");
+        assertThat(hosts(inv, "teleport_auth_us_west_2")).isEmpty();
+        assertThat(hosts(inv, "teleport_lifecycle_standby")).containsExactly("i-standby");
+        assertThat(hosts(inv, "teleport_lifecycle_unhealthy")).containsExactly("i-sick");
+        assertThat(hosts(inv, "teleport_lifecycle_pending")).containsExactly("i-new");
+        assertThat(hosts(inv, "teleport_lifecycle_terminating")).containsExactly("i-bye");
+        assertThat(inv.path("_meta").path("hostvars").path("i-standby").path("aws_lifecycle_state").asText()).isEqualTo("Standby");
+    }
+
+    @Test
+    void peersListOnlyReadyProxiesSortedByAddress() throws Exception {
+        Inventory inv = inventory(config(""), List.of(
+                        ready("us-west-2", "proxy", "i-p2", 20), ready("us-west-2", "proxy", "i-p1", 10),
+                        ready("us-west-2", "auth", "i-a1", 30), host("us-west-2", "proxy", "i-sb", 40, "Standby", "Healthy")),
+                List.of(ready("eu-central-1", "proxy", "i-p3", 5)));
+        JsonNode peers = InventoryBuilder.JSON.readTree(inv.peersJson());
+        assertThat(peers.path("cluster").asText()).isEqualTo("tp.example.com");
+        List<String> hosts = new ArrayList<>();
+        peers.path("peers").forEach(p -> hosts.add(p.path("host").asText()));
+        assertThat(hosts).containsExactlyInAnyOrder("i-p1", "i-p2", "i-p3");
+        List<String> addrs = new ArrayList<>();
+        peers.path("peers").forEach(p -> addrs.add(p.path("addr").asText()));
+        assertThat(addrs).isSorted().allMatch(a -> a.endsWith(":3021"));
+    }
+
+    @Test
+    void serviceDiscoveryTargetsEveryRunningHostOnTheAgentPort() throws Exception {
+        Inventory inv = inventory(config("node_agent:\n  metrics_port: 9999\n"),
+                List.of(ready("us-west-2", "auth", "i-a1", 10), host("us-west-2", "proxy", "i-sb", 11, "Standby", "Healthy")), List.of());
+        JsonNode sd = InventoryBuilder.JSON.readTree(inv.serviceDiscoveryJson());
+        assertThat(sd).hasSize(2);
+        JsonNode first = sd.get(0);
+        assertThat(first.path("targets").get(0).asText()).endsWith(".10:9999");
+        assertThat(first.path("labels").path("teleport_role").asText()).isEqualTo("auth");
+        assertThat(first.path("labels").path("teleport_ready").asText()).isEqualTo("true");
+        assertThat(sd.get(1).path("labels").path("teleport_ready").asText()).isEqualTo("false");
+    }
+
+    @Test
+    void duplicatePeerAddressesAreRefusedNotServed() {
+        InventoryConfig c = config("peer_addr_template: '{region}.corp:3021'\n");
+        assertThatThrownBy(() -> inventory(c, List.of(ready("us-west-2", "proxy", "i-p1", 1), ready("us-west-2", "proxy", "i-p2", 2)), List.of()))
+                .isInstanceOf(InventoryUnavailableException.class)
+                .hasMessageContaining("the same peer_public_addr us-west-2.corp:3021");
+    }
+
+    @Test
+    void hostNamesMustBeUniqueAcrossRegions() {
+        InventoryConfig c = config("host_name_template: '{role}'\n");
+        assertThatThrownBy(() -> inventory(c, List.of(ready("us-west-2", "auth", "i-1", 1)), List.of(ready("eu-central-1", "auth", "i-2", 2))))
+                .hasMessageContaining("gives the same name 'auth' to two instances");
+        JsonNode ok;
+        try {
+            ok = build(config("host_name_template: '{role}-{region}-{instance_id}'\n"),
+                    List.of(ready("us-west-2", "auth", "i-1", 1)), List.of(ready("eu-central-1", "auth", "i-2", 2)));
+        } catch (Exception e) {
+            throw new AssertionError(e);
+        }
+        assertThat(hosts(ok, "teleport_auth_eu_central_1")).containsExactly("auth-eu-central-1-i-2");
+    }
+
+    @Test
+    void aReadyHostWithoutTheConfiguredAddressIsAnError() {
+        InventoryConfig c = config("ansible_host:\n  source: public_ip\n");
+        assertThatThrownBy(() -> inventory(c, List.of(ready("us-west-2", "auth", "i-1", 1)), List.of()))
+                .hasMessageContaining("host i-1 (us-west-2): ansible_host.source public_ip: the instance has no public_ip");
+    }
+
+    @Test
+    void aRegionThatNeverSucceededMakesTheWholeInventoryUnavailable() {
+        InventoryConfig c = config("");
+        RegionStore store = new RegionStore(c.regions());
+        store.record(new Outcome("us-west-2", new RegionResult("us-west-2", List.of(ready("us-west-2", "auth", "i-1", 1)), 1, 0, NOW), null, 0.1));
+        store.record(new Outcome("eu-central-1", null, new RegionFailure("eu-central-1", "auth", "AuthFailure (HTTP 401): bad"), 0.1));
+        assertThatThrownBy(() -> new InventoryBuilder(c).build(store.view(NOW, Duration.ofMinutes(30)), NOW))
+                .isInstanceOf(InventoryUnavailableException.class)
+                .hasMessageContaining("region eu-central-1 (never discovered: auth: AuthFailure (HTTP 401): bad)");
+    }
+
+    @Test
+    void aFailedRefreshServesTheLastGoodDataMarkedStale() throws Exception {
+        InventoryConfig c = config("");
+        RegionStore store = new RegionStore(c.regions());
+        store.record(new Outcome("us-west-2", new RegionResult("us-west-2", List.of(ready("us-west-2", "auth", "i-1", 1)), 1, 0, NOW), null, 0.1));
+        store.record(new Outcome("eu-central-1", new RegionResult("eu-central-1", List.of(ready("eu-central-1", "proxy", "i-2", 2)), 1, 0, NOW), null, 0.1));
+        store.record(new Outcome("eu-central-1", null, new RegionFailure("eu-central-1", "throttled", "Throttling"), 0.1));
+        Inventory inv = new InventoryBuilder(c).build(store.view(NOW.plusSeconds(60), Duration.ofMinutes(30)), NOW.plusSeconds(60));
+        JsonNode json = InventoryBuilder.JSON.readTree(inv.inventoryJson());
+        assertThat(json.path("all").path("vars").path("teleport_inventory_stale_regions")).extracting(JsonNode::asText).containsExactly("eu-central-1");
+        assertThat(hosts(json, "teleport_proxy_eu_central_1")).containsExactly("i-2");
+
+        // Past max_staleness the old data is no longer trusted.
+        assertThatThrownBy(() -> new InventoryBuilder(c).build(store.view(NOW.plus(Duration.ofMinutes(31)), Duration.ofMinutes(30)), NOW))
+                .hasMessageContaining("region eu-central-1 (last good data too old: throttled: Throttling)");
+
+        // A later success clears the mark.
+        store.record(new Outcome("eu-central-1", new RegionResult("eu-central-1", List.of(), 1, 0, NOW.plusSeconds(120)), null, 0.1));
+        Inventory fresh = new InventoryBuilder(c).build(store.view(NOW.plusSeconds(121), Duration.ofMinutes(30)), NOW.plusSeconds(121));
+        assertThat(fresh.staleRegions()).isEmpty();
+    }
+}
