@@ -1,0 +1,81 @@
+package server
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"time"
+)
+
+// selfSigned makes a host certificate for the listeners that Teleport serves
+// with its own host CA (auth 3025, peer 3021), and for the web listener when
+// no https_keypairs are configured (Teleport then also generates one).
+func selfSigned(names []string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: names[0], Organization: []string{"Teleport (TEST DOUBLE)"}},
+		NotBefore:    time.Now().Add(-time.Minute),
+		NotAfter:     time.Now().Add(365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		if n == "" || seen[n] {
+			continue
+		}
+		seen[n] = true
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+// loadKeyPairs reads every https_keypairs entry; any failure keeps the caller's
+// previous certificates.
+func loadKeyPairs(pairs [][2]string) ([]tls.Certificate, error) {
+	out := make([]tls.Certificate, 0, len(pairs))
+	for _, p := range pairs {
+		c, err := tls.LoadX509KeyPair(p[1], p[0])
+		if err != nil {
+			return nil, err
+		}
+		if c.Leaf == nil && len(c.Certificate) > 0 {
+			c.Leaf, _ = x509.ParseCertificate(c.Certificate[0])
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// pickCert chooses the keypair whose names match the SNI, else the first one,
+// as Teleport does for its web listener.
+func pickCert(certs []tls.Certificate, hello *tls.ClientHelloInfo) *tls.Certificate {
+	for i := range certs {
+		if hello.ServerName != "" && certs[i].Leaf != nil && certs[i].Leaf.VerifyHostname(hello.ServerName) == nil {
+			return &certs[i]
+		}
+	}
+	return &certs[0]
+}
