@@ -1,0 +1,328 @@
+package ops.teleportha.agent.config;
+
+import java.io.IOException;
+import java.io.Reader;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystems;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.UserPrincipalNotFoundException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Function;
+import org.yaml.snakeyaml.LoaderOptions;
+import org.yaml.snakeyaml.Yaml;
+import org.yaml.snakeyaml.constructor.SafeConstructor;
+import org.yaml.snakeyaml.error.YAMLException;
+
+/**
+ * Reads the YAML config into an immutable {@link AgentConfig}. Every problem is reported at once, each
+ * naming its key path ({@code peers.probe_interval: must be > 0}); unknown keys are errors so that a
+ * typo never silently falls back to a default.
+ */
+public final class ConfigLoader {
+    /** Files bigger than this in the source dir are rejected unread. */
+    public static final long DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
+
+    private final boolean checkAccounts;
+
+    /** @param checkAccounts whether {@code tls.owner}/{@code tls.group} must exist on this host */
+    public ConfigLoader(boolean checkAccounts) {
+        this.checkAccounts = checkAccounts;
+    }
+
+    public AgentConfig load(Path file) throws ConfigException {
+        Object root;
+        try (Reader r = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
+            LoaderOptions opts = new LoaderOptions();
+            opts.setAllowDuplicateKeys(false);
+            opts.setMaxAliasesForCollections(10);
+            root = new Yaml(new SafeConstructor(opts)).load(r);
+        } catch (IOException e) {
+            throw new ConfigException(file.toString(), List.of("cannot read: " + e.getMessage()));
+        } catch (YAMLException e) {
+            throw new ConfigException(file.toString(), List.of("not valid YAML: " + e.getMessage().replace('\n', ' ')));
+        }
+        List<String> problems = new ArrayList<>();
+        Section top = Section.root(root, problems);
+        AgentConfig config = new AgentConfig(
+                top.value("listen_addr", "127.0.0.1:9810", HostPort::parse),
+                tls(top.section("tls")),
+                peers(top.section("peers")));
+        top.rejectUnknown();
+        if (!problems.isEmpty()) {
+            throw new ConfigException(file.toString(), problems);
+        }
+        return config;
+    }
+
+    private TlsConfig tls(Section s) {
+        boolean enabled = s.value("enabled", "true", ConfigLoader::bool);
+        Path source = s.value("source_dir", "/var/lib/node-agent/tls-incoming", ConfigLoader::absolutePath);
+        Path target = s.value("target_dir", "/etc/teleport-tls", ConfigLoader::absolutePath);
+        String rejectedDefault = source == null ? null : source.resolveSibling(source.getFileName() + "-rejected").toString();
+        Path rejected = s.value("rejected_dir", rejectedDefault, ConfigLoader::absolutePath);
+        String owner = s.value("owner", "teleport", ConfigLoader::nonEmpty);
+        String group = s.value("group", "teleport", ConfigLoader::nonEmpty);
+        List<String> names = s.stringList("required_names", List.of());
+        Path trust = s.value("trust_bundle", "/etc/ssl/certs/ca-certificates.crt", ConfigLoader::absolutePath);
+        Duration minValidity = s.value("min_validity", "168h", ConfigLoader::nonNegativeDuration);
+        Duration rescan = s.value("rescan_interval", "30s", ConfigLoader::positiveDuration);
+        Duration settle = s.value("settle_time", "2s", ConfigLoader::nonNegativeDuration);
+        long maxBytes = s.value("max_file_bytes", String.valueOf(DEFAULT_MAX_FILE_BYTES), ConfigLoader::positiveLong);
+
+        Section rs = s.section("reload");
+        TlsConfig.ReloadMode mode = rs.value("mode", "interval", v -> switch (v.trim().toLowerCase(Locale.ROOT)) {
+            case "interval" -> TlsConfig.ReloadMode.INTERVAL;
+            case "command" -> TlsConfig.ReloadMode.COMMAND;
+            default -> throw new IllegalArgumentException("must be 'interval' or 'command', not '" + v + "'");
+        });
+        List<String> command = rs.stringList("command", List.of("systemctl", "reload", "teleport"));
+        Duration commandTimeout = rs.value("command_timeout", "30s", ConfigLoader::positiveDuration);
+        if (mode == TlsConfig.ReloadMode.COMMAND && command.isEmpty()) {
+            rs.problem("command", "must name a command when reload.mode is 'command'");
+        }
+        rs.rejectUnknown();
+
+        Section vs = s.section("verify");
+        String verifyAddrText = vs.value("addr", "127.0.0.1:3080", Function.identity());
+        HostPort verifyAddr = null;
+        if (verifyAddrText != null && !verifyAddrText.isBlank()) {
+            verifyAddr = vs.convert("addr", verifyAddrText, HostPort::parse);
+        }
+        String firstName = names.stream().filter(n -> !n.startsWith("*.")).findFirst().orElse("");
+        String serverName = vs.value("server_name", firstName, Function.identity());
+        Duration verifyTimeout = vs.value("timeout", "60s", ConfigLoader::positiveDuration);
+        Duration verifyPoll = vs.value("poll_interval", "1s", ConfigLoader::positiveDuration);
+        vs.rejectUnknown();
+
+        if (enabled) {
+            if (names.isEmpty()) {
+                s.problem("required_names", "must list at least one name the certificate has to cover");
+            }
+            for (String n : names) {
+                String err = nameProblem(n);
+                if (err != null) s.problem("required_names", "'" + n + "' " + err);
+            }
+            if (source != null && target != null && (source.startsWith(target) || target.startsWith(source))) {
+                s.problem("source_dir", "must not be inside tls.target_dir or contain it");
+            }
+            if (rejected != null && target != null && rejected.startsWith(target)) {
+                s.problem("rejected_dir", "must not be inside tls.target_dir");
+            }
+            if (trust != null && !Files.isReadable(trust)) {
+                s.problem("trust_bundle", "cannot read " + trust + " (install ca-certificates or point it at your CA bundle)");
+            }
+            if (checkAccounts) {
+                checkAccount(s, "owner", owner, false);
+                checkAccount(s, "group", group, true);
+            }
+        }
+        s.rejectUnknown();
+        return new TlsConfig(enabled, source, target, rejected, owner, group, names, trust, minValidity, rescan, settle,
+                maxBytes, new TlsConfig.Reload(mode, command, commandTimeout),
+                new TlsConfig.Verify(verifyAddr, serverName, verifyTimeout, verifyPoll));
+    }
+
+    private static PeersConfig peers(Section s) {
+        boolean enabled = s.value("enabled", "true", ConfigLoader::bool);
+        String selfText = s.value("self_addr", "", Function.identity());
+        HostPort self = selfText == null || selfText.isBlank() ? null : s.convert("self_addr", selfText, HostPort::parse);
+        String urlText = s.value("inventory_url", "", Function.identity());
+        URI url = urlText == null || urlText.isBlank() ? null : s.convert("inventory_url", urlText, ConfigLoader::httpUri);
+        String tokenText = s.value("inventory_token_file", "", Function.identity());
+        Path token = tokenText == null || tokenText.isBlank() ? null : s.convert("inventory_token_file", tokenText, ConfigLoader::absolutePath);
+        String fileText = s.value("file", "", Function.identity());
+        Path file = fileText == null || fileText.isBlank() ? null : s.convert("file", fileText, ConfigLoader::absolutePath);
+        Duration refresh = s.value("refresh_interval", "60s", ConfigLoader::positiveDuration);
+        Duration interval = s.value("probe_interval", "15s", ConfigLoader::positiveDuration);
+        Duration timeout = s.value("probe_timeout", "3s", ConfigLoader::positiveDuration);
+        int concurrency = s.value("max_concurrency", "128", v -> (int) Math.min(positiveLong(v), 4096));
+        if (enabled) {
+            if (url == null && file == null) {
+                s.problem("inventory_url", "set peers.inventory_url or peers.file (or both) when peers.enabled is true");
+            }
+            if (interval != null && timeout != null && timeout.compareTo(interval) >= 0) {
+                s.problem("probe_timeout", "must be shorter than peers.probe_interval (" + GoDuration.format(interval) + ")");
+            }
+        }
+        s.rejectUnknown();
+        return new PeersConfig(enabled, self, url, token, file, refresh, interval, timeout, concurrency);
+    }
+
+    private static void checkAccount(Section s, String key, String name, boolean group) {
+        if (name == null) return;
+        var lookup = FileSystems.getDefault().getUserPrincipalLookupService();
+        try {
+            if (group) lookup.lookupPrincipalByGroupName(name); else lookup.lookupPrincipalByName(name);
+        } catch (UserPrincipalNotFoundException e) {
+            s.problem(key, "no " + (group ? "group" : "user") + " named '" + name + "' on this host (create it or change tls." + key + ")");
+        } catch (IOException e) {
+            s.problem(key, "cannot look up '" + name + "': " + e.getMessage());
+        }
+    }
+
+    static String nameProblem(String name) {
+        String n = name.startsWith("*.") ? name.substring(2) : name;
+        if (n.isEmpty() || n.contains("*")) return "is not a DNS name (a wildcard may only be the whole leftmost label, '*.example.com')";
+        if (name.startsWith("*.") && !n.contains(".")) return "is a wildcard over a top-level domain, which no certificate may cover";
+        for (String label : n.split("\\.", -1)) {
+            if (label.isEmpty() || !label.matches("[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?")) {
+                return "is not a DNS name";
+            }
+        }
+        return null;
+    }
+
+    private static boolean bool(String v) {
+        return switch (v.trim().toLowerCase(Locale.ROOT)) {
+            case "true" -> true;
+            case "false" -> false;
+            default -> throw new IllegalArgumentException("must be true or false, not '" + v + "'");
+        };
+    }
+
+    private static String nonEmpty(String v) {
+        if (v.isBlank()) throw new IllegalArgumentException("must not be empty");
+        return v.trim();
+    }
+
+    private static Path absolutePath(String v) {
+        Path p = Path.of(v.trim());
+        if (!p.isAbsolute()) throw new IllegalArgumentException("must be an absolute path, not '" + v + "'");
+        return p.normalize();
+    }
+
+    private static Duration positiveDuration(String v) {
+        Duration d = GoDuration.parse(v);
+        if (d.isZero() || d.isNegative()) throw new IllegalArgumentException("must be > 0");
+        return d;
+    }
+
+    private static Duration nonNegativeDuration(String v) {
+        return GoDuration.parse(v);
+    }
+
+    private static long positiveLong(String v) {
+        long n;
+        try {
+            n = Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("must be a whole number, not '" + v + "'");
+        }
+        if (n <= 0) throw new IllegalArgumentException("must be > 0");
+        return n;
+    }
+
+    private static URI httpUri(String v) {
+        try {
+            URI u = new URI(v.trim());
+            if (!"http".equals(u.getScheme()) && !"https".equals(u.getScheme()) || u.getHost() == null) {
+                throw new IllegalArgumentException("must be an http:// or https:// URL, not '" + v + "'");
+            }
+            return u;
+        } catch (URISyntaxException e) {
+            throw new IllegalArgumentException("is not a URL: " + e.getMessage());
+        }
+    }
+
+    /** One mapping in the YAML tree; remembers its path and which keys were read. */
+    private static final class Section {
+        private final String path;
+        private final Map<String, Object> map;
+        private final Set<String> used = new LinkedHashSet<>();
+        private final List<String> problems;
+
+        private Section(String path, Map<String, Object> map, List<String> problems) {
+            this.path = path;
+            this.map = map;
+            this.problems = problems;
+        }
+
+        static Section root(Object yaml, List<String> problems) {
+            return new Section("", asMap("", yaml, problems), problems);
+        }
+
+        private static Map<String, Object> asMap(String path, Object value, List<String> problems) {
+            if (value == null) return Map.of();
+            if (value instanceof Map<?, ?> m) {
+                Map<String, Object> out = new LinkedHashMap<>();
+                m.forEach((k, v) -> {
+                    if (k instanceof String ks) out.put(ks, v);
+                    else problems.add(join(path, String.valueOf(k)) + ": keys must be strings");
+                });
+                return out;
+            }
+            problems.add((path.isEmpty() ? "(top level)" : path) + ": must be a mapping of keys to values");
+            return Map.of();
+        }
+
+        private static String join(String path, String key) {
+            return path.isEmpty() ? key : path + "." + key;
+        }
+
+        Section section(String key) {
+            used.add(key);
+            return new Section(join(path, key), asMap(join(path, key), map.get(key), problems), problems);
+        }
+
+        <T> T value(String key, String dflt, Function<String, T> convert) {
+            used.add(key);
+            Object raw = map.get(key);
+            if (raw instanceof Map || raw instanceof List) {
+                problem(key, "must be a single value, not a " + (raw instanceof Map ? "mapping" : "list"));
+                return null;
+            }
+            String text = raw == null ? dflt : String.valueOf(raw);
+            if (text == null) return null;
+            return convert(key, text, convert);
+        }
+
+        <T> T convert(String key, String text, Function<String, T> convert) {
+            try {
+                return convert.apply(text);
+            } catch (IllegalArgumentException | ArithmeticException e) {
+                problem(key, e.getMessage());
+                return null;
+            }
+        }
+
+        List<String> stringList(String key, List<String> dflt) {
+            used.add(key);
+            Object raw = map.get(key);
+            if (raw == null) return dflt;
+            if (!(raw instanceof List<?> list)) {
+                problem(key, "must be a list, e.g. [\"a\", \"b\"]");
+                return dflt;
+            }
+            List<String> out = new ArrayList<>();
+            for (int i = 0; i < list.size(); i++) {
+                Object o = list.get(i);
+                if (o == null || o instanceof Map || o instanceof List || String.valueOf(o).isBlank()) {
+                    problems.add(join(path, key) + "[" + i + "]: must be a non-empty string");
+                } else {
+                    out.add(String.valueOf(o).trim());
+                }
+            }
+            return out;
+        }
+
+        void problem(String key, String message) {
+            problems.add(join(path, key) + ": " + message);
+        }
+
+        void rejectUnknown() {
+            for (String k : map.keySet()) {
+                if (!used.contains(k)) problems.add(join(path, k) + ": unknown key (check the spelling; see docs/node-agent.md)");
+            }
+        }
+    }
+}

@@ -1,0 +1,138 @@
+package ops.teleportha.agent.peers;
+
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import ops.teleportha.agent.Log;
+import ops.teleportha.agent.config.HostPort;
+import ops.teleportha.agent.config.PeersConfig;
+import ops.teleportha.agent.metrics.AgentMetrics;
+
+/** Refreshes the peer list and probes every peer concurrently each interval. */
+public final class PeerMonitor implements AutoCloseable {
+    /** The latest cycle, as served on {@code /v1/peers/status}. */
+    public record Status(List<ProbeResult> peers, Instant checkedAt, double cycleSeconds) {}
+
+    private final PeersConfig config;
+    private final PeerSource source;
+    private final PeerProber prober;
+    private final AgentMetrics metrics;
+    private final Clock clock;
+    private final ScheduledExecutorService scheduler;
+    private final ThreadPoolExecutor probes;
+    private volatile List<HostPort> peers = List.of();
+    private volatile Status status = new Status(List.of(), null, 0);
+
+    public PeerMonitor(PeersConfig config, AgentMetrics metrics, Clock clock) {
+        this.config = config;
+        this.metrics = metrics;
+        this.clock = clock;
+        this.source = new PeerSource(config, metrics);
+        this.prober = new PeerProber(clock);
+        this.scheduler = Executors.newScheduledThreadPool(2, r -> daemon(r, "peer-monitor"));
+        AtomicInteger n = new AtomicInteger();
+        // One thread per concurrent probe; idle threads exit, so a quiet agent holds few stacks.
+        this.probes = new ThreadPoolExecutor(config.maxConcurrency(), config.maxConcurrency(), 60, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), r -> daemon(r, "peer-probe-" + n.incrementAndGet()));
+        this.probes.allowCoreThreadTimeOut(true);
+    }
+
+    public void start() {
+        refreshPeers();
+        scheduler.scheduleWithFixedDelay(this::refreshPeers, config.refreshInterval().toMillis(),
+                config.refreshInterval().toMillis(), TimeUnit.MILLISECONDS);
+        scheduler.scheduleAtFixedRate(this::cycleLogged, 0, config.probeInterval().toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private void refreshPeers() {
+        try {
+            List<HostPort> fresh = source.refresh();
+            if (!fresh.equals(peers)) Log.info("peers", "peer list: " + fresh.size() + " peers");
+            peers = fresh;
+            metrics.peerSet(fresh.stream().map(HostPort::toString).toList());
+            metrics.peerListRefreshed(clock.instant());
+        } catch (RuntimeException e) {
+            Log.error("peers", "peer list refresh failed: " + e);
+        }
+    }
+
+    private void cycleLogged() {
+        try {
+            cycle();
+        } catch (RuntimeException e) {
+            Log.error("peers", "probe cycle failed: " + e);
+        }
+    }
+
+    /** Probes every current peer once, concurrently; returns when all have a result or the deadline passed. */
+    public Status cycle() {
+        List<HostPort> current = peers;
+        Duration timeout = config.probeTimeout();
+        long start = System.nanoTime();
+        List<PeerProber.Probe> running = new ArrayList<>();
+        List<Future<ProbeResult>> futures = new ArrayList<>();
+        for (HostPort p : current) {
+            PeerProber.Probe probe = prober.start(p, timeout);
+            running.add(probe);
+            futures.add(probes.submit(probe::run));
+        }
+        // Sockets enforce the deadline themselves; the grace only covers scheduling and a DNS lookup that ignores it.
+        long grace = Math.min(timeout.toNanos() / 20, TimeUnit.MILLISECONDS.toNanos(200));
+        long deadline = start + timeout.toNanos() + grace;
+        List<ProbeResult> results = new ArrayList<>();
+        for (int i = 0; i < futures.size(); i++) {
+            ProbeResult r;
+            try {
+                r = futures.get(i).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            } catch (TimeoutException e) {
+                futures.get(i).cancel(true);
+                r = running.get(i).abandon();
+            } catch (ExecutionException e) {
+                r = running.get(i).abandon();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return status;
+            }
+            results.add(r);
+            metrics.peerResult(r.peer(), r.up(), r.connectSeconds(), r.handshakeSeconds(), r.up() ? null : r.outcome().label());
+        }
+        double seconds = (System.nanoTime() - start) / 1e9;
+        Instant now = clock.instant();
+        metrics.probeCycle(seconds, now);
+        status = new Status(List.copyOf(results), now, seconds);
+        return status;
+    }
+
+    /** For tests and the bench: probe now with the list just read. */
+    public Status refreshAndProbe() {
+        refreshPeers();
+        return cycle();
+    }
+
+    public Status status() {
+        return status;
+    }
+
+    private static Thread daemon(Runnable r, String name) {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    @Override
+    public void close() {
+        scheduler.shutdownNow();
+        probes.shutdownNow();
+    }
+}

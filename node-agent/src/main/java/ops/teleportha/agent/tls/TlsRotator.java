@@ -1,0 +1,284 @@
+package ops.teleportha.agent.tls;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.ClosedWatchServiceException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchKey;
+import java.nio.file.WatchService;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.Arrays;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import ops.teleportha.agent.Log;
+import ops.teleportha.agent.config.TlsConfig;
+import ops.teleportha.agent.metrics.AgentMetrics;
+
+/**
+ * Watches the source directory and moves good pairs into the target directory: validate, install
+ * atomically, reload, confirm by handshake, roll back when unconfirmed. Rejected candidates are moved to
+ * the rejected directory with a REASON file, never deleted. All work runs on one thread.
+ */
+public final class TlsRotator implements AutoCloseable {
+    /** What one check did; tests and logs use it. */
+    public enum Outcome { NOTHING, SETTLING, UNCHANGED, INSTALLED, REJECTED, ROLLED_BACK, UNCONFIRMED, FAILED }
+
+    private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'").withZone(ZoneOffset.UTC);
+
+    private final TlsConfig config;
+    private final AgentMetrics metrics;
+    private final Clock clock;
+    private final CandidateReader reader;
+    private final PairValidator validator;
+    private final AtomicInstaller installer;
+    private final Reloader reloader;
+    private final ScheduledExecutorService worker;
+    private WatchService watcher;
+    private Thread watchThread;
+    private byte[] lastUnchangedDigest;
+    private volatile RejectedCandidate lastRejection;
+
+    public TlsRotator(TlsConfig config, AgentMetrics metrics, Clock clock) {
+        this.config = config;
+        this.metrics = metrics;
+        this.clock = clock;
+        this.reader = new CandidateReader(config.sourceDir(), config.maxFileBytes());
+        this.validator = new PairValidator(config.requiredNames(), config.minValidity(), config.trustBundle(), clock);
+        this.installer = new AtomicInstaller(config.targetDir(), config.owner(), config.group(), clock);
+        this.reloader = new Reloader(config.reload());
+        this.worker = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "tls-rotator"));
+    }
+
+    /** Repairs the target directory, then watches and rescans. */
+    public void start() throws IOException {
+        Files.createDirectories(config.sourceDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-x---")));
+        Files.createDirectories(config.rejectedDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        for (String fix : installer.recover()) {
+            Log.info("tls", "recovery: " + fix);
+        }
+        publishInstalled();
+        watcher = config.sourceDir().getFileSystem().newWatchService();
+        config.sourceDir().register(watcher, StandardWatchEventKinds.ENTRY_CREATE,
+                StandardWatchEventKinds.ENTRY_MODIFY, StandardWatchEventKinds.ENTRY_DELETE);
+        watchThread = daemon(this::watchLoop, "tls-watch");
+        watchThread.start();
+        long rescan = config.rescanInterval().toMillis();
+        worker.scheduleWithFixedDelay(this::checkLogged, 0, rescan, TimeUnit.MILLISECONDS);
+    }
+
+    private void watchLoop() {
+        try {
+            while (true) {
+                WatchKey key = watcher.take();
+                key.pollEvents();
+                // Let the writer finish: the check waits until the files have been quiet for settle_time.
+                worker.schedule(this::checkLogged, config.settleTime().toMillis(), TimeUnit.MILLISECONDS);
+                if (!key.reset()) {
+                    Log.warn("tls", config.sourceDir() + " is no longer watchable; relying on tls.rescan_interval");
+                    return;
+                }
+            }
+        } catch (InterruptedException | ClosedWatchServiceException e) {
+            // shutting down
+        }
+    }
+
+    private void checkLogged() {
+        try {
+            check();
+        } catch (RuntimeException e) {
+            Log.error("tls", "check failed: " + e);
+        }
+    }
+
+    /** One pass over the source directory. Synchronized: the watcher, the rescan and tests may all call it. */
+    public synchronized Outcome check() {
+        Instant now = clock.instant();
+        metrics.tlsChecked(now);
+        if (!reader.present()) {
+            return Outcome.NOTHING;
+        }
+        Instant quietSince = reader.lastModified().plus(config.settleTime());
+        if (now.isBefore(quietSince)) {
+            worker.schedule(this::checkLogged, Duration.between(now, quietSince).toMillis() + 50, TimeUnit.MILLISECONDS);
+            return Outcome.SETTLING;
+        }
+        CandidateReader.RawPair raw;
+        PemPair pair;
+        X509Certificate installed = installedLeaf();
+        try {
+            raw = reader.read();
+            byte[] digest = digest(raw);
+            if (lastUnchangedDigest != null && Arrays.equals(digest, lastUnchangedDigest)) {
+                return Outcome.UNCHANGED;
+            }
+            pair = validator.validate(raw, installed);
+            if (installed != null && pair.leafFingerprint().equals(PemPair.fingerprint(installed))) {
+                lastUnchangedDigest = digest;
+                return Outcome.UNCHANGED;
+            }
+        } catch (RejectedCandidate r) {
+            reject(r);
+            return Outcome.REJECTED;
+        } catch (IOException e) {
+            Log.error("tls", "cannot read candidate in " + config.sourceDir() + ": " + e.getMessage());
+            metrics.rotation("failed");
+            return Outcome.FAILED;
+        }
+        lastUnchangedDigest = null;
+        return installAndConfirm(raw, pair, installed != null);
+    }
+
+    private Outcome installAndConfirm(CandidateReader.RawPair raw, PemPair pair, boolean hadPrevious) {
+        String fp = pair.leafFingerprint();
+        String version;
+        try {
+            version = installer.install(raw.cert(), raw.key());
+        } catch (IOException e) {
+            Log.error("tls", "install into " + config.targetDir() + " failed, installed pair unchanged: " + e);
+            metrics.rotation("failed");
+            return Outcome.FAILED;
+        }
+        Log.info("tls", "installed " + version + " (leaf sha256 " + fp + ", not after " + pair.leaf().getNotAfter().toInstant() + ")");
+        publishInstalled();
+        reloader.reload();
+        String seen = confirm(fp);
+        if (seen == null) {
+            Log.info("tls", "confirmed: " + describeVerify() + " serves sha256 " + fp);
+            metrics.rotation("installed");
+            return Outcome.INSTALLED;
+        }
+        if (!hadPrevious) {
+            Log.warn("tls", "not confirmed (" + seen + ") and there is no previous pair to return to; keeping " + version);
+            metrics.rotation("unconfirmed");
+            return Outcome.UNCONFIRMED;
+        }
+        try {
+            installer.rollback();
+            reloader.reload();
+            publishInstalled();
+        } catch (IOException e) {
+            Log.error("tls", "rollback failed: " + e);
+            metrics.rotation("failed");
+            return Outcome.FAILED;
+        }
+        reject(new RejectedCandidate(RejectReason.NOT_CONFIRMED, describeVerify() + " did not serve the new certificate (sha256 "
+                + fp + ") within tls.verify.timeout (" + config.verify().timeout().toSeconds() + "s); last seen: " + seen
+                + "; rolled back to the previous pair"));
+        metrics.rotation("rolled_back");
+        return Outcome.ROLLED_BACK;
+    }
+
+    /** @return null when confirmed (or verification is off), else what was seen instead */
+    private String confirm(String fingerprint) {
+        TlsConfig.Verify v = config.verify();
+        if (v.addr() == null) return null;
+        Instant deadline = clock.instant().plus(v.timeout());
+        String seen = "nothing";
+        while (true) {
+            try {
+                int remaining = (int) Math.max(100, Math.min(5000, Duration.between(clock.instant(), deadline).toMillis()));
+                String served = ServedCertificate.fingerprint(v.addr(), v.serverName(), remaining);
+                if (served.equals(fingerprint)) return null;
+                seen = "sha256 " + served;
+            } catch (IOException e) {
+                seen = "error " + e.getMessage();
+            }
+            if (!clock.instant().plus(v.pollInterval()).isBefore(deadline)) return seen;
+            try {
+                Thread.sleep(v.pollInterval().toMillis()); // pacing the poll of an external server, not synchronisation
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return "interrupted";
+            }
+        }
+    }
+
+    private String describeVerify() {
+        return "tls.verify.addr " + config.verify().addr();
+    }
+
+    private void reject(RejectedCandidate r) {
+        lastRejection = r;
+        metrics.rejection(r.reason().label());
+        Path dest = config.rejectedDir().resolve(STAMP.format(clock.instant()) + "-" + r.reason().label());
+        try {
+            Files.createDirectories(dest);
+            for (String name : new String[] {CandidateReader.CERT, CandidateReader.KEY}) {
+                Path src = config.sourceDir().resolve(name);
+                if (Files.exists(src, LinkOption.NOFOLLOW_LINKS)) {
+                    Files.move(src, dest.resolve(name), StandardCopyOption.ATOMIC_MOVE);
+                }
+            }
+            String text = "reason: " + r.reason().label() + "\ndetail: " + r.getMessage() + "\nrejected_at: " + clock.instant() + "\n";
+            Files.writeString(dest.resolve("REASON"), text, StandardCharsets.UTF_8);
+            AtomicInstaller.syncDir(dest);
+            Log.warn("tls", "rejected candidate (" + r.reason().label() + "): " + r.getMessage() + "; moved to " + dest);
+        } catch (IOException e) {
+            Log.error("tls", "rejected candidate (" + r.reason().label() + "): " + r.getMessage()
+                    + "; could not move it to " + dest + " (" + e + "), leaving it in place");
+        }
+    }
+
+    /** The most recent rejection, for tests and /healthz. */
+    public RejectedCandidate lastRejection() {
+        return lastRejection;
+    }
+
+    private X509Certificate installedLeaf() {
+        var cert = installer.currentCert();
+        if (cert.isEmpty()) return null;
+        try {
+            return PemCodec.certificates(Files.readAllBytes(cert.get()), "installed tls.crt").get(0);
+        } catch (IOException | RejectedCandidate e) {
+            Log.warn("tls", "installed " + cert.get() + " does not parse, treating as absent: " + e.getMessage());
+            return null;
+        }
+    }
+
+    private void publishInstalled() {
+        X509Certificate leaf = installedLeaf();
+        if (leaf != null) metrics.installedCert(leaf.getNotBefore().toInstant(), leaf.getNotAfter().toInstant());
+    }
+
+    private static byte[] digest(CandidateReader.RawPair raw) {
+        try {
+            MessageDigest md = MessageDigest.getInstance("SHA-256");
+            md.update(raw.cert());
+            md.update((byte) 0);
+            md.update(raw.key());
+            return md.digest();
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private static Thread daemon(Runnable r, String name) {
+        Thread t = new Thread(r, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    @Override
+    public void close() {
+        worker.shutdownNow();
+        try {
+            if (watcher != null) watcher.close();
+        } catch (IOException ignored) {
+            // closing
+        }
+    }
+}
