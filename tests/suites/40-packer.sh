@@ -169,5 +169,12 @@ else
   fail "rejected: unset teleport_version (error does not name it)" "$out"
 fi
 
+# --- AMI ids to launch templates: manifest -> SSM parameters (moto server) -----
+if out=$(python3 -m pytest -q -p no:cacheprovider tests/packer 2>&1); then
+  pass "publish_ami_ids.py: $(tail -n1 <<<"$out")"
+else
+  fail "publish_ami_ids.py (tests/packer)" "$out"
+fi
+
 echo "packer: $passed passed, $failed failed"
 ((failed == 0))
