@@ -48,7 +48,6 @@ public final class TlsRotator implements AutoCloseable {
     private final ScheduledExecutorService worker;
     private WatchService watcher;
     private Thread watchThread;
-    private byte[] lastUnchangedDigest;
     private volatile RejectedCandidate lastRejection;
 
     public TlsRotator(TlsConfig config, AgentMetrics metrics, Clock clock) {
@@ -62,14 +61,19 @@ public final class TlsRotator implements AutoCloseable {
         this.worker = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "tls-rotator"));
     }
 
-    /** Repairs the target directory, then watches and rescans. */
-    public void start() throws IOException {
+    /** Creates the directories and repairs the target directory after a crash. */
+    public void prepare() throws IOException {
         Files.createDirectories(config.sourceDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-x---")));
         Files.createDirectories(config.rejectedDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         for (String fix : installer.recover()) {
             Log.info("tls", "recovery: " + fix);
         }
         publishInstalled();
+    }
+
+    /** {@link #prepare}, then watches and rescans. */
+    public void start() throws IOException {
+        prepare();
         watcher = config.sourceDir().getFileSystem().newWatchService();
         config.sourceDir().register(watcher, StandardWatchEventKinds.ENTRY_CREATE,
                 StandardWatchEventKinds.ENTRY_MODIFY, StandardWatchEventKinds.ENTRY_DELETE);
@@ -121,13 +125,9 @@ public final class TlsRotator implements AutoCloseable {
         X509Certificate installed = installedLeaf();
         try {
             raw = reader.read();
-            byte[] digest = digest(raw);
-            if (lastUnchangedDigest != null && Arrays.equals(digest, lastUnchangedDigest)) {
-                return Outcome.UNCHANGED;
-            }
             pair = validator.validate(raw, installed);
             if (installed != null && pair.leafFingerprint().equals(PemPair.fingerprint(installed))) {
-                lastUnchangedDigest = digest;
+                consume(raw);
                 return Outcome.UNCHANGED;
             }
         } catch (RejectedCandidate r) {
@@ -138,7 +138,6 @@ public final class TlsRotator implements AutoCloseable {
             metrics.rotation("failed");
             return Outcome.FAILED;
         }
-        lastUnchangedDigest = null;
         return installAndConfirm(raw, pair, installed != null);
     }
 
@@ -157,12 +156,15 @@ public final class TlsRotator implements AutoCloseable {
         reloader.reload();
         String seen = confirm(fp);
         if (seen == null) {
-            Log.info("tls", "confirmed: " + describeVerify() + " serves sha256 " + fp);
+            Log.info("tls", config.verify().addr() == null ? "installed without confirmation (tls.verify.addr is empty)"
+                    : "confirmed: " + describeVerify() + " serves sha256 " + fp);
+            consume(raw);
             metrics.rotation("installed");
             return Outcome.INSTALLED;
         }
         if (!hadPrevious) {
             Log.warn("tls", "not confirmed (" + seen + ") and there is no previous pair to return to; keeping " + version);
+            consume(raw);
             metrics.rotation("unconfirmed");
             return Outcome.UNCONFIRMED;
         }
@@ -230,6 +232,21 @@ public final class TlsRotator implements AutoCloseable {
         } catch (IOException e) {
             Log.error("tls", "rejected candidate (" + r.reason().label() + "): " + r.getMessage()
                     + "; could not move it to " + dest + " (" + e + "), leaving it in place");
+        }
+    }
+
+    /**
+     * Removes an installed candidate from the source dir: its bytes now live in the target dir. Only when the
+     * files still hold what was installed, so that a newer drop that arrived meanwhile is kept.
+     */
+    private void consume(CandidateReader.RawPair installedRaw) {
+        try {
+            CandidateReader.RawPair now = reader.read();
+            if (!Arrays.equals(digest(now), digest(installedRaw))) return;
+            Files.deleteIfExists(config.sourceDir().resolve(CandidateReader.CERT));
+            Files.deleteIfExists(config.sourceDir().resolve(CandidateReader.KEY));
+        } catch (IOException | RejectedCandidate e) {
+            // changed or gone meanwhile: the next check looks at it
         }
     }
 
