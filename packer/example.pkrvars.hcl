@@ -6,6 +6,11 @@ base_os            = "al2023"
 arch               = "arm64"
 build_region       = "us-east-1"
 deployment_regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]
+
+# The content of teleport-v17.4.8-linux-arm64-bin.tar.gz.sha256 from Teleport's
+# download page (this placeholder fails the role's checksum check on purpose).
+teleport_tarball_sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+
 extra_tags = {
   CostCenter = "sre"
 }

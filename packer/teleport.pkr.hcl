@@ -45,15 +45,17 @@ locals {
   # Build tags win over extra_tags so an image can never lie about its contents.
   tags = merge(var.extra_tags, local.build_tags)
 
-  # Role variables for bake.yml; empty tarball inputs keep the role defaults.
+  # Role variables for bake.yml. The bake always installs a checksum-pinned
+  # tarball; an empty teleport_tarball_src keeps the role's default URL.
   bake_vars = merge(
     var.bake_extra_vars,
     {
-      teleport_edition = var.teleport_edition
-      teleport_version = var.teleport_version
+      teleport_edition        = var.teleport_edition
+      teleport_version        = var.teleport_version
+      teleport_install_method = "tarball"
+      teleport_tarball_sha256 = var.teleport_tarball_sha256
     },
     var.teleport_tarball_src == "" ? {} : { teleport_tarball_src = var.teleport_tarball_src },
-    var.teleport_tarball_sha256 == "" ? {} : { teleport_tarball_sha256 = var.teleport_tarball_sha256 },
   )
 }
 

@@ -23,7 +23,7 @@ variable "teleport_version" {
 variable "teleport_tarball_src" {
   type        = string
   default     = ""
-  description = "URL or controller-local path of the release tarball; empty keeps the teleport role's default (Teleport's CDN)."
+  description = "URL or controller-local path of the release tarball; empty keeps the teleport role's default (Teleport's CDN, named after edition, version and arch)."
   validation {
     condition     = var.teleport_tarball_src == "" || regex_replace(var.teleport_tarball_src, "^(https://|/)[^ ]+$", "") == ""
     error_message = "The teleport_tarball_src variable must be empty, an https:// URL or an absolute path on the machine running Packer."
@@ -32,11 +32,10 @@ variable "teleport_tarball_src" {
 
 variable "teleport_tarball_sha256" {
   type        = string
-  default     = ""
-  description = "SHA-256 of the release tarball (64 hex digits); empty lets the role fetch the published .sha256 next to the tarball."
+  description = "SHA-256 of the release tarball (64 lowercase hex digits, from Teleport's published .sha256 file); the role refuses a tarball that does not match."
   validation {
-    condition     = var.teleport_tarball_sha256 == "" || regex_replace(var.teleport_tarball_sha256, "^[0-9a-f]{64}$", "") == ""
-    error_message = "The teleport_tarball_sha256 variable must be empty or 64 lowercase hex digits."
+    condition     = regex_replace(var.teleport_tarball_sha256, "^[0-9a-f]{64}$", "") == "" && var.teleport_tarball_sha256 != ""
+    error_message = "The teleport_tarball_sha256 variable must be the 64 lowercase hex digits of the release tarball's SHA-256."
   }
 }
 

@@ -116,7 +116,8 @@ expect_valid() {
   local name=$1; shift
   if out=$(validate "$@"); then pass "valid: $name"; else fail "valid: $name" "$out"; fi
 }
-expect_valid "defaults (oss, al2023, x86_64, one region)" -var teleport_version=17.4.8
+SHA=$(printf '%064d' 0)
+expect_valid "defaults (oss, al2023, x86_64, one region)" -var teleport_version=17.4.8 -var teleport_tarball_sha256="$SHA"
 expect_valid "enterprise, ubuntu-24.04, arm64, three regions, customer KMS keys" \
   -var teleport_edition=enterprise -var teleport_version=16.5.12 \
   -var base_os=ubuntu-24.04 -var arch=arm64 -var instance_type=c7g.large \
@@ -124,7 +125,7 @@ expect_valid "enterprise, ubuntu-24.04, arm64, three regions, customer KMS keys"
   -var kms_key_id=alias/teleport-ami \
   -var 'region_kms_key_ids={"us-east-1"="alias/teleport-ami","ap-southeast-2"="alias/teleport-ami"}' \
   -var teleport_tarball_src=https://artifacts.example.com/teleport-ent-v16.5.12-linux-arm64-bin.tar.gz \
-  -var teleport_tarball_sha256="$(printf '%064d' 0)" \
+  -var teleport_tarball_sha256="$SHA" \
   -var 'bake_extra_vars={"node_agent_jar_src"="/srv/artifacts/node-agent.jar"}' \
   -var build_sha=0123456789abcdef0123456789abcdef01234567 -var 'extra_tags={"CostCenter"="sre"}' \
   -var root_volume_size_gb=32 -var subnet_id=subnet-0123456789abcdef0
@@ -133,7 +134,7 @@ expect_valid "packer/example.pkrvars.hcl" -var-file="$ROOT/packer/example.pkrvar
 # --- bad values must be rejected, naming the variable --------------------------
 expect_invalid() {
   local name=$1 want=$2; shift 2
-  if out=$(validate -var teleport_version=17.4.8 "$@"); then
+  if out=$(validate -var teleport_version=17.4.8 -var teleport_tarball_sha256="$SHA" "$@"); then
     fail "rejected: $name (packer validate accepted it)"
   elif grep -q -- "$want" <<<"$out"; then
     pass "rejected: $name"
@@ -153,6 +154,7 @@ expect_invalid "no deployment region" "deployment_regions variable" -var 'deploy
 expect_invalid "deployment region mars-1" "deployment_regions variable" -var 'deployment_regions=["us-east-1","mars-1"]'
 expect_invalid "http tarball URL" "teleport_tarball_src variable" -var teleport_tarball_src=http://example.com/t.tar.gz
 expect_invalid "short sha256" "teleport_tarball_sha256 variable" -var teleport_tarball_sha256=abc123
+expect_invalid "empty sha256" "teleport_tarball_sha256 variable" -var teleport_tarball_sha256=
 expect_invalid "bake var outside the roles" "bake_extra_vars keys" -var 'bake_extra_vars={"ansible_user"="root"}'
 expect_invalid "KMS key name" "kms_key_id variable" -var kms_key_id=my-key
 expect_invalid "empty copy-region KMS key" "region_kms_key_ids variable" -var 'region_kms_key_ids={"eu-west-1"=""}'
@@ -161,13 +163,18 @@ expect_invalid "security group as subnet" "subnet_id variable" -var subnet_id=sg
 expect_invalid "branch name as build_sha" "build_sha variable" -var build_sha=main
 expect_invalid "AMI name prefix with a space" "ami_name_prefix variable" -var 'ami_name_prefix=my teleport'
 expect_invalid "aws: tag" "extra_tags keys" -var 'extra_tags={"aws:createdBy"="me"}'
-if out=$(cd "$(dirname "$tree")" && packer validate "$(basename "$tree")" 2>&1); then
-  fail "rejected: unset teleport_version (packer validate accepted it)"
-elif grep -q 'teleport_version' <<<"$out"; then
-  pass "rejected: unset teleport_version"
-else
-  fail "rejected: unset teleport_version (error does not name it)" "$out"
-fi
+declare -A required_values=([teleport_version]=17.4.8 [teleport_tarball_sha256]=$SHA)
+for required in "${!required_values[@]}"; do
+  others=()
+  for v in "${!required_values[@]}"; do [[ $v == "$required" ]] || others+=(-var "$v=${required_values[$v]}"); done
+  if out=$(validate "${others[@]}"); then
+    fail "rejected: unset $required (packer validate accepted it)"
+  elif grep -q "Unset variable \"$required\"" <<<"$out"; then
+    pass "rejected: unset $required"
+  else
+    fail "rejected: unset $required (error does not name it)" "$out"
+  fi
+done
 
 # --- AMI ids to launch templates: manifest -> SSM parameters (moto server) -----
 if out=$(python3 -m pytest -q -p no:cacheprovider tests/packer 2>&1); then
