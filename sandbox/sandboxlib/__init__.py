@@ -1,0 +1,1 @@
+"""Implementation of sandbox/sandbox (see docs/sandbox.md)."""

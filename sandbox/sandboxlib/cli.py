@@ -1,0 +1,143 @@
+"""Subcommands of sandbox/sandbox."""
+import argparse
+import os
+import shutil
+import time
+
+from . import aws, hosts, network, services, world
+from .util import STATE_DIR, SandboxError, alive, load_state, log, save_state, stop_pid
+
+
+def up(args):
+    if load_state():
+        raise SandboxError(f"the sandbox is already up ({STATE_DIR}/state.json); run `sandbox/sandbox down` first")
+    if os.geteuid() != 0:
+        raise SandboxError("run as root: the sandbox creates bridges, mounts and containers")
+    t0 = time.monotonic()
+    os.makedirs(STATE_DIR, exist_ok=True)
+    state = {"cluster": world.CLUSTER, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    save_state(state)
+    try:
+        base = hosts.rootfs()
+        log(f"Debian root {base}")
+        endpoint = aws.start_moto(state)
+        save_state(state)
+        instances = aws.seed(endpoint)
+        state["instances"] = instances
+        network.up(state)
+        save_state(state)
+        hosts.boot_all(state, instances, base)
+        save_state(state)
+        services.start_inventory(state, endpoint, len(instances))
+        save_state(state)
+        services.start_prometheus(state)
+        save_state(state)
+    except BaseException:
+        save_state(state)
+        raise
+    state["up_seconds"] = round(time.monotonic() - t0, 1)
+    save_state(state)
+    log(f"sandbox up in {state['up_seconds']} s")
+    print_env(state)
+    return state
+
+
+def ansible_env(state):
+    """Environment for ansible-playbook with the real inventory script."""
+    env = dict(os.environ)
+    env.update({
+        "TELEPORT_INVENTORY_URL": state["inventory"]["url"],
+        "TELEPORT_INVENTORY_TOKEN_FILE": state["inventory"]["token_file"],
+        "ANSIBLE_REMOTE_USER": "root",
+        "ANSIBLE_PRIVATE_KEY_FILE": hosts.SSH_KEY,
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
+    })
+    return env
+
+
+def print_env(state):
+    inv = state.get("inventory", {})
+    print("\nThe sandbox is up. To use it:")
+    print(f"  export TELEPORT_INVENTORY_URL={inv.get('url')} TELEPORT_INVENTORY_TOKEN_FILE={inv.get('token_file')}")
+    print(f"  export ANSIBLE_REMOTE_USER=root ANSIBLE_PRIVATE_KEY_FILE={hosts.SSH_KEY} ANSIBLE_HOST_KEY_CHECKING=False")
+    print("  ansible-playbook -i playbooks/inventory/teleport_inventory.py playbooks/site.yml -e @sandbox/sandbox-vars.yml")
+    print(f"  ssh -i {hosts.SSH_KEY} root@<private ip>      # hosts: sandbox/sandbox status")
+    print(f"  Prometheus: {state.get('prometheus', {}).get('url')}   moto: {state.get('moto', {}).get('endpoint')}")
+    print("  sandbox/sandbox down")
+
+
+def down(args=None):
+    state = load_state() or {}
+    t0 = time.monotonic()
+    for key in ("prometheus", "inventory"):
+        stop_pid(state.get(key, {}).get("pid"), key)
+    hosts.down(state)
+    network.down(state)
+    stop_pid(state.get("moto", {}).get("pid"), "moto")
+    if os.path.isdir(STATE_DIR):
+        shutil.rmtree(STATE_DIR, ignore_errors=True)
+    log(f"sandbox down in {time.monotonic() - t0:.1f} s")
+
+
+def status(args=None):
+    state = load_state()
+    if not state:
+        print("The sandbox is down.")
+        return 1
+    def mark(pid):
+        return "running" if alive(pid) else "NOT RUNNING"
+    print(f"cluster {state.get('cluster')}  started {state.get('started')}  (up took {state.get('up_seconds', '?')} s)")
+    print(f"moto        {state.get('moto', {}).get('endpoint')}  {mark(state.get('moto', {}).get('pid'))}")
+    print(f"inventory   {state.get('inventory', {}).get('url')}  {mark(state.get('inventory', {}).get('pid'))}")
+    print(f"prometheus  {state.get('prometheus', {}).get('url')}  {mark(state.get('prometheus', {}).get('pid'))}")
+    for h in state.get("hosts", []):
+        print(f"  {h['machine']:<12} {h['role']:<6} {h['region']:<13} {h['private_ip']:<13} {h['private_dns']:<28} {h['instance_id']}  {mark(h['pid'])}")
+    return 0
+
+
+def test(args):
+    from . import checks  # imported late: only `test` needs ansible
+    t0 = time.monotonic()
+    if load_state():
+        log("a previous sandbox is still up: taking it down first")
+        down()
+    try:
+        state = up(args)
+        checks.run_all(state, ansible_env(state), args)
+    finally:
+        if args.keep:
+            log("--keep: leaving the sandbox up; `sandbox/sandbox down` removes it")
+        else:
+            down()
+    log(f"sandbox test passed in {time.monotonic() - t0:.0f} s")
+    return 0
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(prog="sandbox/sandbox", description="Local two-region Teleport HA sandbox.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up", help="bring the sandbox up and leave it running")
+    sub.add_parser("down", help="tear the sandbox down (idempotent)")
+    sub.add_parser("status", help="show what is running")
+    t = sub.add_parser("test", help="up, site.yml and the checks, down")
+    t.add_argument("--keep", action="store_true", help="leave the sandbox up afterwards, also on failure")
+    t.add_argument("--world-only", action="store_true",
+                   help="check the world (hosts, SSH through the inventory, the double) without site.yml")
+    args = parser.parse_args(argv)
+    try:
+        if args.cmd == "up":
+            try:
+                up(args)
+            except BaseException:
+                log("bring-up failed: tearing down what was started")
+                down()
+                raise
+            return 0
+        return {"down": down, "status": status, "test": test}[args.cmd](args) or 0
+    except SandboxError as e:
+        log(f"FAILED: {e}")
+        return 1
+    except KeyboardInterrupt:
+        log("interrupted")
+        return 130

@@ -1,0 +1,118 @@
+"""The VMs: one systemd-nspawn container per ASG instance, booted from an
+overlay over a shared Debian 12 root, at the private IP moto assigned."""
+import ipaddress
+import os
+import shutil
+import uuid
+
+from . import world
+from .util import REPO, STATE_DIR, SandboxError, alive, log, run, spawn, stop_pid, tcp_open, wait_until
+
+HOSTS_DIR = os.path.join(STATE_DIR, "hosts")
+SSH_KEY = os.path.join(STATE_DIR, "ssh", "id_ed25519")
+SSH_OPTS = ["-i", SSH_KEY, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR"]
+
+
+def rootfs():
+    """The shared read-only root, built once and cached outside the repository."""
+    p = run(["bash", os.path.join(REPO, "sandbox", "build-rootfs.sh")], timeout=900)
+    return p.stdout.strip().splitlines()[-1]
+
+
+def ssh_key():
+    os.makedirs(os.path.dirname(SSH_KEY), exist_ok=True)
+    if not os.path.exists(SSH_KEY):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "teleport-ha-sandbox", "-f", SSH_KEY])
+    with open(SSH_KEY + ".pub") as f:
+        return f.read()
+
+
+def _write(root, rel, content, mode=0o644):
+    path = os.path.join(root, rel.lstrip("/"))
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if os.path.islink(path):
+        os.unlink(path)
+    with open(path, "w") as f:
+        f.write(content)
+    os.chmod(path, mode)
+
+
+def _hosts_file(instances):
+    lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback", "",
+             "# Private DNS names of every sandbox instance (stands in for the VPC resolver)."]
+    for i in instances:
+        short = i["private_dns"].split(".")[0]
+        lines.append(f"{i['private_ip']} {i['private_dns']} {short}")
+    return "\n".join(lines) + "\n"
+
+
+def boot_all(state, instances, base):
+    pubkey = ssh_key()
+    hosts = _hosts_file(instances)
+    state["hosts"] = []
+    for inst in instances:
+        state["hosts"].append(_boot(inst, base, pubkey, hosts))
+    for h in state["hosts"]:
+        wait_until(f"sshd on {h['machine']} ({h['private_ip']})", lambda h=h: _ssh_ready(h), 120, 0.5)
+    log(f"{len(state['hosts'])} hosts booted and reachable over SSH")
+
+
+def _boot(inst, base, pubkey, hosts):
+    r = world.region(inst["region"])
+    d = os.path.join(HOSTS_DIR, inst["machine"])
+    upper, work, merged = (os.path.join(d, x) for x in ("upper", "work", "merged"))
+    for x in (upper, work, merged):
+        os.makedirs(x, exist_ok=True)
+    run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={base},upperdir={upper},workdir={work}", merged])
+    prefix = ipaddress.ip_network(r["cidr"]).prefixlen
+    short = inst["private_dns"].split(".")[0]
+    _write(merged, "/etc/hostname", short + "\n")
+    _write(merged, "/etc/hosts", hosts)
+    _write(merged, "/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
+    _write(merged, "/root/.ssh/authorized_keys", pubkey, 0o600)
+    os.chmod(os.path.join(merged, "root", ".ssh"), 0o700)
+    # Sorts before systemd's 80-container-host0.network, which would otherwise win.
+    _write(merged, "/etc/systemd/network/10-host0.network",
+           f"[Match]\nName=host0\n\n[Network]\nAddress={inst['private_ip']}/{prefix}\nGateway={r['gateway']}\n"
+           "LinkLocalAddressing=no\nIPv6AcceptRA=no\n")
+    pid = spawn(["systemd-nspawn", "-D", merged, "--register=no", "--keep-unit", "-b",
+                 f"--network-bridge={r['bridge']}", f"--machine={inst['machine']}",
+                 "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=read-only"],
+                os.path.join(d, "console.log"))
+    log(f"booting {inst['machine']} at {inst['private_ip']} on {r['bridge']} (nspawn pid {pid})")
+    return dict(inst, pid=pid, dir=d, merged=merged)
+
+
+def _ssh_ready(h):
+    if not alive(h["pid"]):
+        with open(os.path.join(h["dir"], "console.log"), errors="replace") as f:
+            tail = f.read()[-1500:]
+        raise SandboxError(f"{h['machine']}: systemd-nspawn exited during boot; console:\n{tail}")
+    tcp_open(h["private_ip"], 22)
+    return ssh(h, "true", check=False, timeout=10).returncode == 0
+
+
+def ssh(h, command, check=True, timeout=60):
+    return run(["ssh", *SSH_OPTS, f"root@{h['private_ip']}", command], check=check, timeout=timeout)
+
+
+def _mounts_under(prefix):
+    out = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            mp = line.split()[1].replace("\\040", " ")
+            if mp.startswith(prefix + "/"):
+                out.append(mp)
+    return sorted(out, key=len, reverse=True)
+
+
+def down(state):
+    # SIGTERM makes systemd-nspawn power the container off in order.
+    for h in (state or {}).get("hosts", []):
+        stop_pid(h.get("pid"), f"host {h['machine']}", grace=30)
+    for mp in _mounts_under(HOSTS_DIR):
+        if run(["umount", mp], check=False).returncode != 0:
+            run(["umount", "-l", mp], check=False)
+    if os.path.isdir(HOSTS_DIR):
+        shutil.rmtree(HOSTS_DIR, ignore_errors=True)

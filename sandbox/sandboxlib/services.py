@@ -1,0 +1,118 @@
+"""Services the sandbox runs on this machine: the inventory service (serve
+mode, against moto) and Debian's Prometheus scraping the node-agents through
+the inventory service's HTTP service discovery."""
+import json
+import os
+import secrets
+import shutil
+import urllib.parse
+import urllib.request
+
+from . import aws, world
+from .util import REPO, STATE_DIR, SandboxError, log, spawn, wait_until
+
+JAR = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
+TOKEN_FILE = os.path.join(STATE_DIR, "inventory-token")
+INVENTORY_CONFIG = os.path.join(STATE_DIR, "inventory-service.yml")
+
+
+def inventory_url():
+    return f"http://{world.REGIONS[0]['gateway']}:{world.INVENTORY_PORT}"
+
+
+def write_inventory_config(endpoint):
+    with open(TOKEN_FILE, "w") as f:
+        f.write(secrets.token_urlsafe(24) + "\n")
+    os.chmod(TOKEN_FILE, 0o600)
+    regions = ", ".join(r["name"] for r in world.REGIONS)
+    with open(INVENTORY_CONFIG, "w") as f:
+        f.write(f"""# Written by sandbox/sandbox: the inventory service against the sandbox's moto.
+cluster: {world.CLUSTER}
+regions: [{regions}]
+aws:
+  endpoint_url: {endpoint}
+refresh:
+  interval: 5s
+  max_staleness: 10m
+serve:
+  # On region A's bridge so the hosts' node-agents can fetch /v1/peers.
+  listen_addr: {world.REGIONS[0]['gateway']}:{world.INVENTORY_PORT}
+  token_file: {TOKEN_FILE}
+node_agent:
+  metrics_port: {world.NODE_AGENT_PORT}
+""")
+
+
+def java():
+    home = os.environ.get("JAVA_HOME")
+    if home and os.path.exists(os.path.join(home, "bin", "java")):
+        return os.path.join(home, "bin", "java")
+    found = shutil.which("java")
+    if not found:
+        raise SandboxError("java not found: install a JRE 17 (scripts/install-deps.sh) or set JAVA_HOME")
+    return found
+
+
+def _get(url, token=True, timeout=5):
+    req = urllib.request.Request(url)
+    if token:
+        with open(TOKEN_FILE) as f:
+            req.add_header("Authorization", "Bearer " + f.read().strip())
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.load(r) if "json" in r.headers.get("Content-Type", "") else r.read().decode()
+
+
+def start_inventory(state, endpoint, expected_hosts):
+    if not os.path.exists(JAR):
+        raise SandboxError(f"{JAR} is missing: build it first with `mvn -B -ntp -pl inventory-service -am package -DskipTests`")
+    write_inventory_config(endpoint)
+    pid = spawn([java(), "-Xmx256m", "-XX:+UseSerialGC", "-jar", JAR, "serve", "--config", INVENTORY_CONFIG],
+                os.path.join(STATE_DIR, "inventory-service.log"), env=aws.aws_env(endpoint))
+    state["inventory"] = {"pid": pid, "url": inventory_url(), "config": INVENTORY_CONFIG, "token_file": TOKEN_FILE}
+    base = inventory_url()
+    wait_until("inventory service /readyz", lambda: urllib.request.urlopen(base + "/readyz", timeout=2).status == 200, 90, 0.5)
+
+    def all_hosts_listed():
+        inv = _get(base + "/v1/inventory")
+        names = set(inv.get("_meta", {}).get("hostvars", {}))
+        return len(names) >= expected_hosts
+    wait_until(f"inventory service to list all {expected_hosts} hosts", all_hosts_listed, 60, 0.5)
+    log(f"inventory service on {base} (pid {pid})")
+
+
+def start_prometheus(state):
+    prom = shutil.which("prometheus")
+    if not prom:
+        raise SandboxError("prometheus not found: it is in scripts/apt-packages.txt (run scripts/install-deps.sh)")
+    d = os.path.join(STATE_DIR, "prometheus")
+    os.makedirs(os.path.join(d, "data"), exist_ok=True)
+    cfg = os.path.join(d, "prometheus.yml")
+    with open(cfg, "w") as f:
+        f.write(f"""# Written by sandbox/sandbox: scrape every node-agent the inventory service reports.
+global:
+  scrape_interval: 5s
+  scrape_timeout: 4s
+scrape_configs:
+  - job_name: node-agent
+    http_sd_configs:
+      - url: {inventory_url()}/v1/sd/node-agent
+        refresh_interval: 5s
+        authorization:
+          credentials_file: {TOKEN_FILE}
+""")
+    pid = spawn([prom, f"--config.file={cfg}", f"--storage.tsdb.path={os.path.join(d, 'data')}",
+                 f"--web.listen-address={world.PROMETHEUS_ADDR}", "--storage.tsdb.retention.time=1d"],
+                os.path.join(STATE_DIR, "prometheus.log"))
+    state["prometheus"] = {"pid": pid, "url": f"http://{world.PROMETHEUS_ADDR}"}
+    wait_until("prometheus /-/ready", lambda: urllib.request.urlopen(state["prometheus"]["url"] + "/-/ready", timeout=2).status == 200, 60, 0.5)
+    log(f"prometheus on {state['prometheus']['url']} (pid {pid})")
+
+
+def prometheus_query(state, query):
+    url = state["prometheus"]["url"] + "/api/v1/query?query=" + urllib.parse.quote(query)
+    with urllib.request.urlopen(url, timeout=5) as r:
+        body = json.load(r)
+    if body.get("status") != "success":
+        raise SandboxError(f"prometheus query {query}: {body}")
+    return body["data"]["result"]
+
