@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# The Ansible/AWX inventory script against a real moto server and a real inventory-service.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+exec python -m pytest -q -p no:cacheprovider tests/inventory
