@@ -159,7 +159,7 @@ public final class TestPki {
     public static String keyPem(PrivateKey key, KeyFormat format) {
         try {
             return switch (format) {
-                case PKCS1_OR_SEC1 -> pem(key);
+                case PKCS1_OR_SEC1 -> key.getAlgorithm().equals("EC") ? sec1(key) : pem(key);
                 case PKCS8 -> pem(new JcaPKCS8Generator(key, null));
                 case ENCRYPTED -> pem(new JcaMiscPEMGenerator(key,
                         new JcePEMEncryptorBuilder("AES-256-CBC").setProvider(new org.bouncycastle.jce.provider.BouncyCastleProvider()).build("secret".toCharArray())));
@@ -167,6 +167,14 @@ public final class TestPki {
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
+    }
+
+    /** SEC1 "EC PRIVATE KEY" with the curve named inside, as `openssl ecparam -genkey` writes it. */
+    private static String sec1(PrivateKey key) throws IOException {
+        org.bouncycastle.asn1.pkcs.PrivateKeyInfo info = org.bouncycastle.asn1.pkcs.PrivateKeyInfo.getInstance(key.getEncoded());
+        org.bouncycastle.asn1.sec.ECPrivateKey inner = org.bouncycastle.asn1.sec.ECPrivateKey.getInstance(info.parsePrivateKey());
+        var withCurve = new org.bouncycastle.asn1.sec.ECPrivateKey(256, inner.getKey(), info.getPrivateKeyAlgorithm().getParameters());
+        return pem(new org.bouncycastle.util.io.pem.PemObject("EC PRIVATE KEY", withCurve.getEncoded()));
     }
 
     /** Leaf then intermediate: what a provisioning step should drop as tls.crt. */

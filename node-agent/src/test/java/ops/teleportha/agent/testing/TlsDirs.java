@@ -21,9 +21,13 @@ public record TlsDirs(Path root, Path source, Path target, Path rejected, Path t
     }
 
     public TlsConfig config(HostPort verifyAddr, Duration verifyTimeout) throws IOException {
+        return config(verifyAddr, verifyTimeout, Duration.ZERO);
+    }
+
+    public TlsConfig config(HostPort verifyAddr, Duration verifyTimeout, Duration settle) throws IOException {
         PosixFileAttributes attrs = Files.readAttributes(root, PosixFileAttributes.class);
         return new TlsConfig(true, source, target, rejected, attrs.owner().getName(), attrs.group().getName(), NAMES,
-                trustBundle, Duration.ofDays(7), Duration.ofHours(1), Duration.ZERO, 1024 * 1024,
+                trustBundle, Duration.ofDays(7), Duration.ofHours(1), settle, 1024 * 1024,
                 new TlsConfig.Reload(TlsConfig.ReloadMode.INTERVAL, List.of(), Duration.ofSeconds(5)),
                 new TlsConfig.Verify(verifyAddr, "teleport.example.com", verifyTimeout, Duration.ofMillis(50)));
     }

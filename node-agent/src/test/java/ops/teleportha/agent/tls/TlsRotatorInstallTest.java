@@ -1,0 +1,178 @@
+package ops.teleportha.agent.tls;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.prometheus.client.CollectorRegistry;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.stream.Stream;
+import ops.teleportha.agent.config.HostPort;
+import ops.teleportha.agent.metrics.AgentMetrics;
+import ops.teleportha.agent.testing.TestPki;
+import ops.teleportha.agent.testing.TestPki.KeyFormat;
+import ops.teleportha.agent.testing.TestPki.KeyType;
+import ops.teleportha.agent.testing.TlsDirs;
+import ops.teleportha.agent.testing.TlsTestServer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class TlsRotatorInstallTest {
+    static TestPki pki;
+
+    @TempDir Path tmp;
+    TlsDirs dirs;
+    CollectorRegistry registry;
+
+    @BeforeAll
+    static void pki() {
+        pki = TestPki.create();
+    }
+
+    @BeforeEach
+    void dirs() throws Exception {
+        dirs = TlsDirs.under(tmp, pki);
+        registry = new CollectorRegistry();
+    }
+
+    private TlsRotator rotator(HostPort verify) throws Exception {
+        TlsRotator r = new TlsRotator(dirs.config(verify, Duration.ofSeconds(2)), new AgentMetrics(registry, "test", false), Clock.systemUTC());
+        r.prepare();
+        return r;
+    }
+
+    private double rotations(String result) {
+        return registry.getSampleValue("teleport_node_agent_tls_rotations_total", new String[] {"result"}, new String[] {result});
+    }
+
+    @ParameterizedTest(name = "{0} key as {1}")
+    @CsvSource({"RSA,PKCS1_OR_SEC1", "RSA,PKCS8", "EC,PKCS1_OR_SEC1", "EC,PKCS8", "ED25519,PKCS8"})
+    void installsEveryKeyEncodingTeleportAccepts(KeyType type, KeyFormat format) throws Exception {
+        Instant now = Instant.now();
+        TestPki.Issued leaf = pki.leaf(type, TlsDirs.NAMES, now.minusSeconds(60), now.plus(Duration.ofDays(30)));
+        String key = TestPki.keyPem(leaf.keys().getPrivate(), format);
+        dirs.drop(pki.chainPem(leaf), key);
+
+        assertThat(rotator(null).check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
+
+        assertThat(dirs.installedCert()).isEqualTo(pki.chainPem(leaf));
+        assertThat(dirs.installedKey()).isEqualTo(key);
+        try (Stream<Path> left = Files.list(dirs.source())) {
+            assertThat(left).as("an installed candidate is consumed").isEmpty();
+        }
+    }
+
+    @Test
+    void installsThroughDataSymlinkWithModesAndKeepsThePreviousVersion() throws Exception {
+        TlsRotator rotator = rotator(null);
+        dirs.drop(pki, pki.leaf(TlsDirs.NAMES));
+        assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
+        Path firstVersion = Files.readSymbolicLink(dirs.target().resolve("..data"));
+        dirs.drop(pki, pki.leaf(TlsDirs.NAMES));
+        assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
+
+        Path t = dirs.target();
+        assertThat(Files.readSymbolicLink(t.resolve("tls.crt"))).isEqualTo(Path.of("..data/tls.crt"));
+        assertThat(Files.readSymbolicLink(t.resolve("tls.key"))).isEqualTo(Path.of("..data/tls.key"));
+        assertThat(Files.readSymbolicLink(t.resolve("..previous"))).isEqualTo(firstVersion);
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(t.resolve("tls.key")))).isEqualTo("rw-------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(t.resolve("tls.crt")))).isEqualTo("rw-r--r--");
+        try (Stream<Path> versions = Files.list(t).filter(p -> p.getFileName().toString().matches("\\.\\.\\d.*"))) {
+            assertThat(versions).hasSize(2);
+        }
+        assertThat(rotations("installed")).isEqualTo(2.0);
+    }
+
+    @Test
+    void aReDroppedInstalledPairIsUnchangedNotRejected() throws Exception {
+        TlsRotator rotator = rotator(null);
+        TestPki.Issued leaf = pki.leaf(TlsDirs.NAMES);
+        dirs.drop(pki, leaf);
+        rotator.check();
+        dirs.drop(pki, leaf);
+        assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.UNCHANGED);
+        assertThat(rotations("rejected")).isZero();
+    }
+
+    @Test
+    void confirmsByHandshakeThatTheServerServesTheNewCertificate() throws Exception {
+        try (TlsTestServer teleport = new TlsTestServer(this::installedPair, false)) {
+            TlsRotator rotator = rotator(new HostPort("127.0.0.1", teleport.port()));
+            dirs.drop(pki, pki.leaf(TlsDirs.NAMES));
+            assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
+            dirs.drop(pki, pki.leaf(TlsDirs.NAMES));
+            assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
+        }
+    }
+
+    @Test
+    void rollsBackWhenTheServerKeepsServingTheOldCertificate() throws Exception {
+        TestPki.Issued first = pki.leaf(TlsDirs.NAMES);
+        AtomicReference<TlsTestServer.Pair> served = new AtomicReference<>();
+        try (TlsTestServer teleport = new TlsTestServer(served::get, false)) {
+            TlsRotator rotator = rotator(new HostPort("127.0.0.1", teleport.port()));
+            served.set(new TlsTestServer.Pair(List.of(first.cert(), pki.intermediate.cert()), first.keys().getPrivate()));
+            dirs.drop(pki, first);
+            assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
+            String certBefore = dirs.installedCert();
+            String keyBefore = dirs.installedKey();
+
+            dirs.drop(pki, pki.leaf(TlsDirs.NAMES)); // the server never picks this one up
+            assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.ROLLED_BACK);
+
+            assertThat(dirs.installedCert()).isEqualTo(certBefore);
+            assertThat(dirs.installedKey()).isEqualTo(keyBefore);
+            assertThat(rotator.lastRejection().reason()).isEqualTo(RejectReason.NOT_CONFIRMED);
+            assertThat(rotations("rolled_back")).isEqualTo(1.0);
+            try (Stream<Path> rejected = Files.list(dirs.rejected())) {
+                assertThat(rejected.map(p -> p.getFileName().toString())).anyMatch(n -> n.endsWith("-not_confirmed"));
+            }
+        }
+    }
+
+    @Test
+    void picksUpADropFromTheFileWatchWithoutWaitingForTheRescan() throws Exception {
+        // settle_time lets the two files land before the check: without it tls.crt alone would be refused.
+        TlsRotator rotator = new TlsRotator(dirs.config(null, Duration.ofSeconds(1), Duration.ofMillis(300)), new AgentMetrics(registry, "test", false), Clock.systemUTC());
+        rotator.start(); // rescan_interval is an hour: only the watch can see the drop in time
+        try {
+            TestPki.Issued leaf = pki.leaf(TlsDirs.NAMES);
+            // The rescan at start may run first; wait until it has, so the drop below is only seen by the watch.
+            poll(() -> registry.getSampleValue("teleport_node_agent_tls_last_check_timestamp_seconds") != null);
+            dirs.drop(pki, leaf);
+            poll(() -> Files.exists(dirs.target().resolve("tls.crt")) && dirs.installedCert().equals(pki.chainPem(leaf)));
+        } finally {
+            rotator.close();
+        }
+    }
+
+    interface Check {
+        boolean ok() throws Exception;
+    }
+
+    static void poll(Check c) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (!c.ok()) {
+            assertThat(System.nanoTime()).as("condition not met within 20s").isLessThan(deadline);
+            Thread.sleep(20);
+        }
+    }
+
+    private TlsTestServer.Pair installedPair() {
+        try {
+            List<java.security.cert.X509Certificate> chain = PemCodec.certificates(Files.readAllBytes(dirs.target().resolve("tls.crt")), "t");
+            return new TlsTestServer.Pair(chain, PemCodec.privateKey(Files.readAllBytes(dirs.target().resolve("tls.key")), "k"));
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+}
