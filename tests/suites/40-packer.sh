@@ -27,10 +27,11 @@ passed=0 failed=0
 pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$1"; }
 fail() { failed=$((failed + 1)); printf 'FAIL %s\n' "$1"; [[ -z ${2:-} ]] || sed 's/^/     /' <<<"$2"; }
 
-version=$(packer version | sed -n 's/^Packer v\([0-9.]*\).*/\1/p' | head -n1)
+# shellcheck source=tests/packer/lib.sh
+source tests/packer/lib.sh
 modern=false
-[[ $(printf '%s\n' 1.9.0 "$version" | sort -V | head -n1) == 1.9.0 ]] && modern=true
-echo "packer $version (plugin-aware: $modern)"
+packer_is_plugin_aware && modern=true
+echo "$(packer version | head -n1) (plugin-aware: $modern)"
 
 # --- formatting --------------------------------------------------------------
 fmt_args=(-check -diff)
@@ -91,24 +92,16 @@ else
 fi
 
 # --- the tree to validate ------------------------------------------------------
-if $modern; then
-  tree=$ROOT/packer
-else
-  tree=$WORK/packer
-  mkdir -p "$tree"
-  cp packer/bake.yml "$tree/"
-  for f in packer/*.pkr.hcl; do
-    [[ $(basename "$f") == plugins.pkr.hcl ]] && continue
-    awk '/^  metadata_options \{/ {skip=1} skip {if ($0 ~ /^  \}/) skip=0; next} /^  imds_support[[:space:]]*=/ {next} {print}' \
-      "$f" >"$tree/$(basename "$f")"
-  done
+tree=$(packer_tree "$ROOT/packer" "$WORK/packer")
+if ! $modern; then
   removed=$(diff "$tmpl" "$tree/teleport.pkr.hcl" | grep -c '^<' || true)
   if [[ $removed -eq 6 ]]; then
     pass "Packer 1.6.6 copy leaves out exactly metadata_options and imds_support"
   else
-    fail "Packer 1.6.6 copy removed $removed lines (expected 6): update this script with the template"
+    fail "Packer 1.6.6 copy removed $removed lines (expected 6): update tests/packer/lib.sh with the template"
   fi
 fi
+
 validate() { (cd "$(dirname "$tree")" && packer validate "$@" "$(basename "$tree")" 2>&1); }
 
 # --- representative values must validate --------------------------------------

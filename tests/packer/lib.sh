@@ -1,0 +1,26 @@
+# Shared by the Packer suites (source it). CI's Packer is Debian's 1.6.6 (see
+# docs/packer.md); it predates three things the templates use for Packer >= 1.9:
+# the required_plugins block (plugins.pkr.hcl), and the amazon plugin's
+# metadata_options and imds_support. 40-packer.sh asserts those as text.
+
+# packer_is_plugin_aware: true when the installed Packer is >= 1.9.
+packer_is_plugin_aware() {
+  local v
+  v=$(packer version | sed -n 's/^Packer v\([0-9.]*\).*/\1/p' | head -n1)
+  [[ $(printf '%s\n' 1.9.0 "$v" | sort -V | head -n1) == 1.9.0 ]]
+}
+
+# packer_tree SRC OUT: prints the directory to hand to packer: SRC itself for
+# Packer >= 1.9, else a copy in OUT without the three constructs above.
+packer_tree() {
+  local src=$1 out=$2 f
+  if packer_is_plugin_aware; then echo "$src"; return; fi
+  mkdir -p "$out"
+  cp "$src/bake.yml" "$out/"
+  for f in "$src"/*.pkr.hcl; do
+    [[ $(basename "$f") == plugins.pkr.hcl ]] && continue
+    awk '/^  metadata_options \{/ {skip=1} skip {if ($0 ~ /^  \}/) skip=0; next} /^  imds_support[[:space:]]*=/ {next} {print}' \
+      "$f" >"$out/$(basename "$f")"
+  done
+  echo "$out"
+}
