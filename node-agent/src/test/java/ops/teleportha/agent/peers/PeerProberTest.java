@@ -1,0 +1,84 @@
+package ops.teleportha.agent.peers;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.net.ServerSocket;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import ops.teleportha.agent.config.HostPort;
+import ops.teleportha.agent.testing.Listeners;
+import ops.teleportha.agent.testing.TestPki;
+import ops.teleportha.agent.testing.TlsTestServer;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** Probes against real listeners on loopback. */
+class PeerProberTest {
+    static final Duration TIMEOUT = Duration.ofMillis(1500);
+    static TestPki pki;
+    static TlsTestServer.Pair serverPair;
+
+    @BeforeAll
+    static void pki() {
+        pki = TestPki.create();
+        TestPki.Issued host = pki.leaf(List.of("localhost"));
+        serverPair = new TlsTestServer.Pair(List.of(host.cert(), pki.intermediate.cert()), host.keys().getPrivate());
+    }
+
+    private static ProbeResult probe(int port) {
+        return new PeerProber(Clock.systemUTC()).start(new HostPort("127.0.0.1", port), TIMEOUT).run();
+    }
+
+    @Test
+    void aTlsServerIsUpWithConnectAndHandshakeTimes() throws Exception {
+        try (TlsTestServer server = new TlsTestServer(() -> serverPair, false)) {
+            ProbeResult r = probe(server.port());
+            assertThat(r.outcome()).isEqualTo(ProbeOutcome.TLS_HANDSHAKE_OK);
+            assertThat(r.up()).isTrue();
+            assertThat(r.connectSeconds()).isPositive().isLessThan(TIMEOUT.toMillis() / 1000.0);
+            assertThat(r.handshakeSeconds()).isPositive();
+        }
+    }
+
+    @Test
+    void aServerDemandingAClientCertificateLikeTeleportsPeerPortIsUp() throws Exception {
+        try (TlsTestServer server = new TlsTestServer(() -> serverPair, true)) {
+            ProbeResult r = probe(server.port());
+            assertThat(r.outcome()).isEqualTo(ProbeOutcome.CLIENT_CERT_REQUIRED);
+            assertThat(r.up()).isTrue();
+            assertThat(r.handshakeSeconds()).isNotNull();
+        }
+    }
+
+    @Test
+    void aClosedPortIsRefused() throws Exception {
+        ProbeResult r = probe(Listeners.closedPort());
+        assertThat(r.outcome()).isEqualTo(ProbeOutcome.REFUSED);
+        assertThat(r.up()).isFalse();
+        assertThat(r.connectSeconds()).isNull();
+    }
+
+    @Test
+    void anOpenPortThatSpeaksPlainTextIsNotTls() throws Exception {
+        try (ServerSocket server = Listeners.plainHttp()) {
+            ProbeResult r = probe(server.getLocalPort());
+            assertThat(r.outcome()).isIn(ProbeOutcome.NOT_TLS, ProbeOutcome.CONNECTION_CLOSED);
+            assertThat(r.up()).isFalse();
+            assertThat(r.connectSeconds()).isNotNull();
+        }
+    }
+
+    @Test
+    void aListenerThatAcceptsButNeverAnswersTimesOutWithinTheProbeTimeout() throws Exception {
+        try (ServerSocket server = Listeners.silent()) {
+            long start = System.nanoTime();
+            ProbeResult r = probe(server.getLocalPort());
+            double elapsed = (System.nanoTime() - start) / 1e9;
+            assertThat(r.outcome()).isEqualTo(ProbeOutcome.HANDSHAKE_TIMEOUT);
+            assertThat(r.up()).isFalse();
+            assertThat(r.connectSeconds()).as("TCP connect succeeded").isNotNull();
+            assertThat(elapsed).isLessThan(TIMEOUT.toMillis() / 1000.0 * 1.1);
+        }
+    }
+}
