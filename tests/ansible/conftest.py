@@ -1,0 +1,83 @@
+"""Helpers for the Ansible tests: run real ansible-playbook against localhost
+(connection local) with a generated inventory, and find the Teleport test double."""
+import glob
+import os
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+ROLES = ["teleport", "node_agent", "inventory_service"]
+
+
+def ansible_env():
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "ANSIBLE_LOCAL_TEMP": str(Path(os.environ.get("TMPDIR", "/tmp")) / "ansible-tests-local"),
+    })
+    return env
+
+
+def run_playbook(playbook, inventory, tmp_path, *args, env=None):
+    """Runs a playbook with an inventory dict; returns the CompletedProcess."""
+    inv = tmp_path / "inventory.yml"
+    inv.write_text(yaml.safe_dump(inventory))
+    cmd = [str(Path(os.environ.get("ANSIBLE_BIN_DIR", ROOT / ".venv/bin")) / "ansible-playbook"),
+           "-i", str(inv), str(playbook), *args]
+    full_env = ansible_env()
+    full_env.update(env or {})
+    return subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=600)
+
+
+def failures_by_host(json_stdout):
+    """{host: [failure messages]} from the json stdout callback's output."""
+    import json
+    report = json.loads(json_stdout[json_stdout.index("{"):])
+    failed = {}
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            for host, res in task["hosts"].items():
+                if res.get("failed"):
+                    failed.setdefault(host, []).append(str(res.get("msg", "")))
+    return failed
+
+
+def messages_by_host(json_stdout):
+    """{host: [every msg]} (debug warnings included)."""
+    import json
+    report = json.loads(json_stdout[json_stdout.index("{"):])
+    out = {}
+    for play in report["plays"]:
+        for task in play["tasks"]:
+            for host, res in task["hosts"].items():
+                if "msg" in res:
+                    out.setdefault(host, []).append(str(res["msg"]))
+    return out
+
+
+def local_host_vars(**extra):
+    import sys
+    base = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    base.update(extra)
+    return base
+
+
+@pytest.fixture(scope="session")
+def teleport_double(tmp_path_factory):
+    """Path of the test double's teleport binary (from build/teleport-double), or None."""
+    tarballs = sorted(glob.glob(str(ROOT / "build/teleport-double/teleport-v*-linux-amd64-bin.tar.gz")))
+    if not tarballs:
+        return None
+    dest = tmp_path_factory.mktemp("double")
+    with tarfile.open(tarballs[-1]) as tar:
+        tar.extractall(dest, filter="data")
+    binary = dest / "teleport" / "teleport"
+    return binary if binary.exists() else None

@@ -1,0 +1,88 @@
+"""Renders roles/node_agent's config (the contract with node-agent) and peers file
+through real Ansible for an auth host and proxies in two regions."""
+import pytest
+import yaml
+
+from conftest import HERE, local_host_vars, run_playbook
+
+PUBLIC = ["teleport.example.com:443", "internal.example.com:443"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("node-agent")
+    out = tmp / "out"
+    out.mkdir()
+    jar = tmp / "node-agent.jar"
+    jar.write_bytes(b"PK")
+    proxies = {
+        "proxy-a": {"teleport_role": "proxy", "ansible_host": "198.18.1.10", "teleport_peer_public_addr": "a.internal:3021"},
+        "proxy-b": {"teleport_role": "proxy", "ansible_host": "198.18.2.10", "teleport_peer_public_addr": "b.internal:3021",
+                    "node_agent_peers_inventory_url": "http://198.18.0.1:8790/v1/peers",
+                    "node_agent_peers_inventory_token": "s3cret"},
+    }
+    inventory = {"all": {
+        "vars": local_host_vars(render_dir=str(out), node_agent_jar_src=str(jar), teleport_public_addr=PUBLIC),
+        "children": {"teleport_auth": {"hosts": {"auth-1": {"teleport_role": "auth", "ansible_host": "198.18.1.5"}}},
+                     "teleport_proxy": {"hosts": proxies}},
+    }}
+    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return out
+
+
+def load(out, host):
+    return yaml.safe_load((out / f"{host}.node-agent.yaml").read_text())
+
+
+def test_proxy_config_follows_the_contract(rendered):
+    config = load(rendered, "proxy-a")
+    assert config["listen_addr"] == "198.18.1.10:9810"
+    assert config["tls"] == {
+        "enabled": True,
+        "source_dir": "/var/lib/node-agent/tls-incoming",
+        "target_dir": "/etc/teleport-tls",
+        "owner": "node-agent",
+        "group": "teleport",
+        "required_names": ["teleport.example.com", "internal.example.com",
+                           "*.teleport.example.com", "*.internal.example.com"],
+        "trust_bundle": "/etc/ssl/certs/ca-certificates.crt",
+        "min_validity": "168h",
+        "rescan_interval": "30s",
+        "reload": {"mode": "interval"},
+        "verify": {"addr": "127.0.0.1:3080", "server_name": "teleport.example.com", "timeout": "60s"},
+    }
+    assert config["peers"] == {
+        "enabled": True,
+        "self_addr": "a.internal:3021",
+        "refresh_interval": "60s",
+        "probe_interval": "15s",
+        "probe_timeout": "3s",
+        "file": "/etc/node-agent/peers.txt",
+    }
+
+
+def test_inventory_url_and_token_file_when_configured(rendered):
+    peers = load(rendered, "proxy-b")["peers"]
+    assert peers["inventory_url"] == "http://198.18.0.1:8790/v1/peers"
+    assert peers["inventory_token_file"] == "/etc/node-agent/inventory-token"
+    assert "s3cret" not in (rendered / "proxy-b.node-agent.yaml").read_text()
+
+
+def test_peers_file_lists_every_proxy_of_the_inventory(rendered):
+    lines = [l for l in (rendered / "proxy-a.peers.txt").read_text().splitlines() if l and not l.startswith("#")]
+    assert lines == ["a.internal:3021", "b.internal:3021"]
+
+
+def test_auth_host_runs_metrics_only(rendered):
+    config = load(rendered, "auth-1")
+    assert config["tls"] == {"enabled": False}
+    assert config["peers"] == {"enabled": False}
+
+
+def test_unit_is_fully_hardened(rendered):
+    unit = (rendered / "proxy-a.node-agent.service").read_text()
+    for directive in ["NoNewPrivileges=true", "CapabilityBoundingSet=", "ProtectSystem=strict", "ProtectHome=true",
+                      "PrivateTmp=true", "PrivateDevices=true", "SystemCallFilter=@system-service",
+                      "ReadWritePaths=/var/lib/node-agent /etc/teleport-tls", "SupplementaryGroups=teleport"]:
+        assert directive in unit, directive

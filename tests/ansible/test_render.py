@@ -1,0 +1,223 @@
+"""Renders roles/teleport's teleport.yaml (and unit environment) for representative
+auth and proxy hosts through real Ansible, asserts the YAML structure, and has the
+Teleport test double's strict `configure --test` accept every rendered file."""
+import subprocess
+
+import pytest
+import yaml
+
+from conftest import HERE, local_host_vars, run_playbook
+
+SHA = "a" * 64
+AUTH = {"teleport_role": "auth"}
+PROXY = {
+    "teleport_role": "proxy",
+    "teleport_auth_server": "auth.teleport.internal:3025",
+    "teleport_join_token": "not-a-real-token",
+}
+
+SCENARIOS = {
+    "auth_dynamodb": {
+        **AUTH,
+        "teleport_storage_type": "dynamodb",
+        "teleport_storage_region": "us-west-2",
+        "teleport_dynamodb_table_name": "teleport-state",
+        "teleport_storage_audit_events_uri": ["dynamodb://teleport-events", "stdout://"],
+        "teleport_storage_audit_sessions_uri": "s3://teleport-recordings/records?region=us-west-2",
+    },
+    "auth_postgres_certs": {
+        **AUTH,
+        "teleport_storage_type": "postgresql",
+        "teleport_postgres_conn_string": "postgresql://teleport@pg.internal:5432/teleport_backend?sslmode=verify-full&pool_max_conns=20",
+        "teleport_postgres_client_cert_auth": True,
+        "teleport_storage_audit_events_uri": ["postgresql://teleport@pg.internal:5432/teleport_audit?sslmode=verify-full"],
+        "teleport_storage_audit_sessions_uri": "s3://teleport-recordings/records",
+    },
+    "auth_cockroach_enterprise": {
+        **AUTH,
+        "teleport_edition": "enterprise",
+        "teleport_license_content": "-----BEGIN LICENSE-----",
+        "teleport_storage_type": "cockroachdb",
+        "teleport_postgres_conn_string": "postgresql://teleport@crdb.internal:26257/teleport_backend?sslmode=verify-full",
+        "teleport_postgres_change_feed_conn_string": "postgresql://teleport@crdb.internal:26257/teleport_backend?sslmode=verify-full",
+        "teleport_cockroachdb_ttl_job_cron": "*/10 * * * *",
+        "teleport_postgres_client_cert_auth": True,
+        "teleport_storage_audit_events_uri": ["postgresql://teleport@crdb.internal:26257/teleport_audit?sslmode=verify-full"],
+        "teleport_storage_audit_sessions_uri": "s3://teleport-recordings/records",
+        "teleport_agent_connection_count": 3,
+    },
+    "auth_etcd_separate": {
+        **AUTH,
+        "teleport_storage_type": "etcd",
+        "teleport_etcd_peers": ["https://etcd1.internal:2379", "https://etcd2.internal:2379"],
+        "teleport_etcd_tls_cert_file": "/var/lib/teleport/etcd-cert.pem",
+        "teleport_etcd_tls_key_file": "/var/lib/teleport/etcd-key.pem",
+        "teleport_etcd_tls_ca_file": "/var/lib/teleport/etcd-ca.pem",
+        "teleport_proxy_listener_mode": "separate",
+    },
+    "proxy_multiplex_single": {
+        **PROXY,
+        "teleport_public_addr": ["teleport.example.com:443"],
+        "teleport_peer_public_addr": "ip-198-18-1-10.ec2.internal:3021",
+    },
+    "proxy_separate_multi": {
+        **PROXY,
+        "teleport_public_addr": ["external.example.com:443", "internal.example.com:443"],
+        "teleport_tunnel_public_addr": "internal.example.com:3024",
+        "teleport_proxy_listener_mode": "separate",
+        "teleport_join_method": "iam",
+        "teleport_join_token": "",
+        "teleport_join_token_name": "teleport-proxy-iam",
+        "teleport_peer_public_addr": "ip-198-18-2-10.eu-central-1.compute.internal:3021",
+        "teleport_https_keypairs_reload_interval": "5m",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, teleport_double):
+    tmp = tmp_path_factory.mktemp("render")
+    out = tmp / "out"
+    out.mkdir()
+    common = {
+        "render_dir": str(out),
+        "teleport_cluster_name": "teleport.example.com",
+        "teleport_tarball_sha256": SHA,
+    }
+    if teleport_double:
+        common["render_validate"] = f"{teleport_double} configure --test %s"
+    inventory = {"all": {"vars": local_host_vars(**common),
+                         "hosts": {name: hv for name, hv in SCENARIOS.items()}}}
+    result = run_playbook(HERE / "render_teleport.yml", inventory, tmp)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    docs = {name: yaml.safe_load((out / f"{name}.teleport.yaml").read_text()) for name in SCENARIOS}
+    envs = {name: (out / f"{name}.env").read_text() for name in SCENARIOS}
+    units = {name: (out / f"{name}.service").read_text() for name in SCENARIOS}
+    return {"docs": docs, "envs": envs, "units": units, "dir": out, "double": teleport_double}
+
+
+def test_every_file_is_v3_with_ssh_service_disabled(rendered):
+    for name, doc in rendered["docs"].items():
+        assert doc["version"] == "v3", name
+        assert doc["ssh_service"] == {"enabled": False}, name
+        assert doc["teleport"]["diag_addr"] == "127.0.0.1:3000", name
+        assert doc["teleport"]["nodename"] == name
+
+
+def test_auth_with_dynamodb_stores_state_and_audit_events_and_recordings_in_s3(rendered):
+    doc = rendered["docs"]["auth_dynamodb"]
+    assert doc["teleport"]["storage"] == {
+        "type": "dynamodb",
+        "region": "us-west-2",
+        "table_name": "teleport-state",
+        "continuous_backups": True,
+        "audit_events_uri": ["dynamodb://teleport-events", "stdout://"],
+        "audit_sessions_uri": "s3://teleport-recordings/records?region=us-west-2",
+    }
+    assert doc["auth_service"] == {
+        "enabled": True,
+        "cluster_name": "teleport.example.com",
+        "listen_addr": "0.0.0.0:3025",
+        "proxy_listener_mode": "multiplex",
+        "tunnel_strategy": {"type": "proxy_peering", "agent_connection_count": 2},
+    }
+    assert doc["proxy_service"] == {"enabled": False}
+    assert "auth_server" not in doc["teleport"]
+
+
+def test_auth_with_postgres_uses_conn_string_and_certificate_environment(rendered):
+    storage = rendered["docs"]["auth_postgres_certs"]["teleport"]["storage"]
+    assert storage["type"] == "postgresql"
+    assert storage["conn_string"].startswith("postgresql://teleport@pg.internal:5432/teleport_backend")
+    assert storage["audit_events_uri"][0].startswith("postgresql://")
+    assert "ttl_job_cron" not in storage
+    env = rendered["envs"]["auth_postgres_certs"]
+    assert "PGSSLROOTCERT=/etc/teleport-db/ca.crt" in env
+    assert "PGSSLCERT=/etc/teleport-db/client.teleport.crt" in env
+    assert "PGSSLKEY=/etc/teleport-db/client.teleport.key" in env
+
+
+def test_auth_with_cockroachdb_sets_ttl_job_cron_and_enterprise_license(rendered):
+    doc = rendered["docs"]["auth_cockroach_enterprise"]
+    storage = doc["teleport"]["storage"]
+    assert storage["type"] == "cockroachdb"
+    assert storage["ttl_job_cron"] == "*/10 * * * *"
+    assert storage["change_feed_conn_string"].startswith("postgresql://")
+    assert doc["auth_service"]["license_file"] == "/var/lib/teleport/license.pem"
+    assert doc["auth_service"]["tunnel_strategy"]["agent_connection_count"] == 3
+    assert "license_file" not in rendered["docs"]["auth_dynamodb"]["auth_service"]
+
+
+def test_auth_with_etcd_and_separate_listeners(rendered):
+    doc = rendered["docs"]["auth_etcd_separate"]
+    assert doc["teleport"]["storage"] == {
+        "type": "etcd",
+        "peers": ["https://etcd1.internal:2379", "https://etcd2.internal:2379"],
+        "prefix": "/teleport/",
+        "tls_cert_file": "/var/lib/teleport/etcd-cert.pem",
+        "tls_key_file": "/var/lib/teleport/etcd-key.pem",
+        "tls_ca_file": "/var/lib/teleport/etcd-ca.pem",
+    }
+    assert doc["auth_service"]["proxy_listener_mode"] == "separate"
+    assert "PGSSL" not in rendered["envs"]["auth_etcd_separate"]
+
+
+def test_proxy_in_multiplex_mode_with_one_public_addr_joins_the_auth_load_balancer_with_a_token_file(rendered):
+    doc = rendered["docs"]["proxy_multiplex_single"]
+    assert doc["teleport"]["auth_server"] == "auth.teleport.internal:3025"
+    assert doc["teleport"]["join_params"] == {"method": "token", "token_name": "/var/lib/teleport/join-token"}
+    assert "storage" not in doc["teleport"]
+    assert doc["auth_service"] == {"enabled": False}
+    assert doc["proxy_service"] == {
+        "enabled": True,
+        "web_listen_addr": "0.0.0.0:3080",
+        "public_addr": "teleport.example.com:443",
+        "peer_listen_addr": "0.0.0.0:3021",
+        "peer_public_addr": "ip-198-18-1-10.ec2.internal:3021",
+        "https_keypairs": [{"key_file": "/etc/teleport-tls/tls.key", "cert_file": "/etc/teleport-tls/tls.crt"}],
+        "https_keypairs_reload_interval": "1m",
+    }
+    # The secret token never lands in teleport.yaml, only its file path.
+    assert "not-a-real-token" not in (rendered["dir"] / "proxy_multiplex_single.teleport.yaml").read_text()
+
+
+def test_proxy_in_separate_mode_with_several_public_addrs_and_iam_join(rendered):
+    doc = rendered["docs"]["proxy_separate_multi"]
+    proxy = doc["proxy_service"]
+    assert proxy["public_addr"] == ["external.example.com:443", "internal.example.com:443"]
+    assert proxy["tunnel_public_addr"] == "internal.example.com:3024"
+    assert proxy["listen_addr"] == "0.0.0.0:3023"
+    assert proxy["tunnel_listen_addr"] == "0.0.0.0:3024"
+    assert proxy["https_keypairs_reload_interval"] == "5m"
+    assert doc["teleport"]["join_params"] == {"method": "iam", "token_name": "teleport-proxy-iam"}
+
+
+def test_units_restart_reload_with_hup_and_set_no_cpu_limit(rendered):
+    for name, unit in rendered["units"].items():
+        assert "Restart=always" in unit
+        assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
+        assert "LimitNOFILE=524288" in unit
+        assert "NoNewPrivileges=true" in unit and "ProtectSystem=strict" in unit
+        assert "ReadWritePaths=/var/lib/teleport" in unit
+        assert not any(line.startswith(("CPUQuota", "CPUWeight", "CPUShares")) for line in unit.splitlines()), name
+
+
+def test_the_teleport_double_accepts_every_rendered_file(rendered):
+    if not rendered["double"]:
+        pytest.skip("no Teleport test double in build/teleport-double (tests/teleport-double/build.sh builds it)")
+    for name in SCENARIOS:
+        path = rendered["dir"] / f"{name}.teleport.yaml"
+        result = subprocess.run([str(rendered["double"]), "configure", "--test", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, f"{name}: {result.stdout}{result.stderr}"
+
+
+def test_the_teleport_double_rejects_an_unknown_key(rendered, tmp_path):
+    if not rendered["double"]:
+        pytest.skip("no Teleport test double in build/teleport-double")
+    doc = rendered["docs"]["proxy_multiplex_single"]
+    doc["proxy_service"]["peer_public_address"] = "typo:3021"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    result = subprocess.run([str(rendered["double"]), "configure", "--test", str(bad)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert "peer_public_address" in result.stdout + result.stderr

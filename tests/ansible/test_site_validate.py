@@ -1,0 +1,65 @@
+"""site.yml's first play refuses a bad inventory before touching any host, and
+groups the proxies by region for the rollout."""
+import json
+
+import pytest
+
+from conftest import ROOT, local_host_vars, run_playbook
+
+ENV = {"ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_GATHERING": "explicit"}
+
+
+def inventory(auth=None, proxies=None, stale=None):
+    auth = {"auth-1": {"teleport_role": "auth", "aws_region": "us-west-2"}} if auth is None else auth
+    if proxies is None:
+        proxies = {
+            "proxy-a": {"teleport_role": "proxy", "aws_region": "us-west-2", "teleport_peer_public_addr": "a.internal:3021"},
+            "proxy-b": {"teleport_role": "proxy", "aws_region": "eu-central-1", "teleport_peer_public_addr": "b.internal:3021"},
+            "proxy-c": {"teleport_role": "proxy", "aws_region": "us-west-2", "teleport_peer_public_addr": "c.internal:3021"},
+        }
+    return {"all": {
+        "vars": local_host_vars(teleport_inventory_cluster="teleport.example.com",
+                                teleport_inventory_stale_regions=stale or []),
+        "children": {
+            "teleport": {"children": {"teleport_auth": {"hosts": auth}, "teleport_proxy": {"hosts": proxies}}},
+        },
+    }}
+
+
+def validate(tmp_path, inv):
+    result = run_playbook(ROOT / "playbooks/site.yml", inv, tmp_path, "--tags", "site_validate", env=ENV)
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    first_play = report["plays"][0]
+    failed = [str(res.get("msg", "")) for task in first_play["tasks"] for res in task["hosts"].values() if res.get("failed")]
+    added = [item for task in first_play["tasks"] for res in task["hosts"].values()
+             for item in res.get("results", []) if "add_host" in item]
+    return result.returncode, failed, added
+
+
+def test_a_good_inventory_passes_and_proxies_are_grouped_by_region(tmp_path):
+    rc, failed, added = validate(tmp_path, inventory())
+    assert rc == 0 and failed == []
+    groups = {r["add_host"]["host_name"]: r["add_host"]["groups"] for r in added}
+    # Regions sorted: eu-central-1 is slot 1, us-west-2 slot 2.
+    assert groups == {"proxy-b": ["teleport_rollout_proxy_1"],
+                      "proxy-a": ["teleport_rollout_proxy_2"],
+                      "proxy-c": ["teleport_rollout_proxy_2"]}
+
+
+@pytest.mark.parametrize("case, inv, expected", [
+    ("no auth hosts", inventory(auth={}), "The group teleport_auth is empty"),
+    ("stale regions", inventory(stale=["eu-central-1"]), "could not refresh eu-central-1"),
+    ("duplicate peer address", inventory(proxies={
+        "proxy-a": {"teleport_role": "proxy", "teleport_peer_public_addr": "same.internal:3021"},
+        "proxy-b": {"teleport_role": "proxy", "teleport_peer_public_addr": "same.internal:3021"},
+    }), "teleport_peer_public_addr same.internal:3021 is used by more than one proxy"),
+    ("missing peer address", inventory(proxies={"proxy-a": {"teleport_role": "proxy"}}),
+     "teleport_peer_public_addr is missing on proxy-a"),
+    ("role does not match group", inventory(proxies={
+        "proxy-a": {"teleport_role": "auth", "teleport_peer_public_addr": "a.internal:3021"}}),
+     "teleport_role is missing or does not match the group"),
+])
+def test_a_bad_inventory_fails_first_with_the_reason(tmp_path, case, inv, expected):
+    rc, failed, _ = validate(tmp_path, inv)
+    assert rc != 0, case
+    assert any(expected in m for m in failed), (case, failed)
