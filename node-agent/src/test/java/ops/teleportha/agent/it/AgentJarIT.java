@@ -1,0 +1,116 @@
+package ops.teleportha.agent.it;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import ops.teleportha.agent.testing.AgentProcess;
+import ops.teleportha.agent.testing.Listeners;
+import ops.teleportha.agent.testing.TestPki;
+import ops.teleportha.agent.testing.TlsDirs;
+import ops.teleportha.agent.testing.TlsTestServer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The packaged jar, end to end: config errors, rotation, peer status, and metrics that promtool accepts. */
+class AgentJarIT {
+    @TempDir Path tmp;
+
+    static String config(TlsDirs dirs, int port, Path peersFile) throws Exception {
+        PosixFileAttributes a = Files.readAttributes(dirs.root(), PosixFileAttributes.class);
+        return """
+                listen_addr: 127.0.0.1:%d
+                tls:
+                  source_dir: %s
+                  target_dir: %s
+                  rejected_dir: %s
+                  owner: %s
+                  group: %s
+                  required_names: ["teleport.example.com", "*.teleport.example.com"]
+                  trust_bundle: %s
+                  rescan_interval: 1h
+                  settle_time: 200ms
+                  verify:
+                    addr: ""
+                peers:
+                  enabled: %s
+                  file: %s
+                  probe_interval: 2s
+                  probe_timeout: 1s
+                """.formatted(port, dirs.source(), dirs.target(), dirs.rejected(), a.owner().getName(), a.group().getName(),
+                dirs.trustBundle(), peersFile != null, peersFile == null ? "/nonexistent" : peersFile);
+    }
+
+    @Test
+    void checkModeNamesEveryBadKeyAndExitsNonZero() throws Exception {
+        Path cfg = Files.writeString(tmp.resolve("bad.yaml"), "peers:\n  probe_interval: -1s\n  file: peers.txt\ntls:\n  colour: blue\n");
+        Process p = new ProcessBuilder(AgentProcess.command(cfg, "--check")).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).isEqualTo(2);
+        assertThat(out).contains("peers.probe_interval: ").contains("peers.file: must be an absolute path")
+                .contains("tls.colour: unknown key").contains(cfg.toString());
+    }
+
+    @Test
+    void rotatesProbesAndServesMetricsThatPromtoolAccepts() throws Exception {
+        String promtool = which("promtool");
+        assertThat(promtool).as("promtool must be on PATH (Debian package 'prometheus', see scripts/apt-packages.txt)").isNotNull();
+
+        TestPki pki = TestPki.create();
+        TlsDirs dirs = TlsDirs.under(tmp, pki);
+        TestPki.Issued host = pki.leaf(List.of("localhost"));
+        try (TlsTestServer peer = new TlsTestServer(() -> new TlsTestServer.Pair(List.of(host.cert()), host.keys().getPrivate()), true)) {
+            Path peers = Files.writeString(tmp.resolve("peers.txt"), "127.0.0.1:" + peer.port() + "\n127.0.0.1:" + Listeners.closedPort() + "\n");
+            int port = Listeners.closedPort();
+            Path cfg = Files.writeString(tmp.resolve("agent.yaml"), config(dirs, port, peers));
+            try (AgentProcess agent = AgentProcess.start(cfg, port, tmp.resolve("agent.log")).awaitHealthy(Duration.ofSeconds(60))) {
+                TestPki.Issued leaf = pki.leaf(TlsDirs.NAMES);
+                dirs.drop(pki, leaf);
+                poll(() -> Files.exists(dirs.target().resolve("tls.crt")) && dirs.installedCert().equals(pki.chainPem(leaf)), agent);
+                poll(() -> agent.get("/v1/peers/status").contains("\"outcome\":\"client_cert_required\""), agent);
+
+                String status = agent.get("/v1/peers/status");
+                assertThat(status).contains("\"outcome\":\"refused\"").contains("\"up\":true").contains("\"checked_at\":\"");
+                String metrics = agent.get("/metrics");
+                assertThat(metrics).contains("teleport_node_agent_tls_rotations_total{result=\"installed\",} 1.0")
+                        .contains("teleport_node_agent_tls_cert_not_after_timestamp_seconds " + (double) leaf.cert().getNotAfter().toInstant().getEpochSecond())
+                        .contains("teleport_node_agent_peer_up{peer=\"127.0.0.1:" + peer.port() + "\",} 1.0")
+                        .contains("teleport_node_agent_peers 2.0");
+
+                Process check = new ProcessBuilder(promtool, "check", "metrics").redirectErrorStream(true).start();
+                check.getOutputStream().write(metrics.getBytes(StandardCharsets.UTF_8));
+                check.getOutputStream().close();
+                String out = new String(check.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                assertThat(check.waitFor(60, TimeUnit.SECONDS)).isTrue();
+                assertThat(check.exitValue()).as("promtool check metrics:\n%s", out).isZero();
+                assertThat(agent.logText()).doesNotContain("PRIVATE KEY");
+            }
+        }
+    }
+
+    interface Check {
+        boolean ok() throws Exception;
+    }
+
+    static void poll(Check c, AgentProcess agent) throws Exception {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!c.ok()) {
+            assertThat(System.nanoTime()).as("condition not met in 30s; agent log:\n%s", agent.logText()).isLessThan(deadline);
+            Thread.sleep(50);
+        }
+    }
+
+    static String which(String name) {
+        for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
+            Path p = Path.of(dir, name);
+            if (Files.isExecutable(p)) return p.toString();
+        }
+        return null;
+    }
+}
