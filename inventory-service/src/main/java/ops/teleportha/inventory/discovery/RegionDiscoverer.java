@@ -66,12 +66,15 @@ public final class RegionDiscoverer {
             }
         }
 
+        // Ask EC2 for exactly the group members by id: cheaper for EC2 to filter than by the
+        // aws:autoscaling:groupName tag, and it cannot pick up instances the groups no longer own.
         Map<String, Instance> ec2 = new HashMap<>();
-        List<String> names = new ArrayList<>(roleByGroup.keySet());
-        for (int from = 0; from < names.size(); from += FILTER_VALUES) {
-            List<String> chunk = names.subList(from, Math.min(names.size(), from + FILTER_VALUES));
+        List<String> ids = new ArrayList<>(asgInstance.keySet());
+        ids.sort(null);
+        for (int from = 0; from < ids.size(); from += FILTER_VALUES) {
+            List<String> chunk = ids.subList(from, Math.min(ids.size(), from + FILTER_VALUES));
             clients.ec2(region).describeInstancesPaginator(r -> r
-                            .filters(Filter.builder().name("tag:aws:autoscaling:groupName").values(chunk).build())
+                            .filters(Filter.builder().name("instance-id").values(chunk).build())
                             .maxResults(1000))
                     .reservations()
                     .forEach(res -> res.instances().forEach(i -> ec2.put(i.instanceId(), i)));

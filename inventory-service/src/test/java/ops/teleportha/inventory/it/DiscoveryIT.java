@@ -118,13 +118,14 @@ class DiscoveryIT {
     @Test
     void paginatesThroughLargeGroups() throws Exception {
         // 100 groups first, so the Teleport group is on the second page of DescribeAutoScalingGroups
-        // (MaxRecords 100) whether moto orders by name or by creation.
+        // (MaxRecords 100) whether moto orders by name or by creation; 250 members take two
+        // DescribeInstances calls (200 ids per instance-id filter).
         for (int i = 0; i < 100; i++) {
             world.group("ca-central-1", "tp-filler-" + i, "tp.example.com", "node", 0);
         }
-        List<String> big = world.group("ca-central-1", "tp-proxy-big", "tp.example.com", "proxy", 120);
+        List<String> big = world.group("ca-central-1", "tp-proxy-big", "tp.example.com", "proxy", 250);
         JsonNode inv = discover(new ConfigLoader(Map.of("AWS_ENDPOINT_URL", moto.endpoint()))
                 .parse("it.yml", "cluster: tp.example.com\nregions: [ca-central-1]\n"));
-        assertThat(hosts(inv, "asg_tp_proxy_big")).hasSize(120).containsExactlyInAnyOrderElementsOf(big);
+        assertThat(hosts(inv, "asg_tp_proxy_big")).hasSize(250).containsExactlyInAnyOrderElementsOf(big);
     }
 }
