@@ -48,6 +48,11 @@ if out=$(ansible-playbook --syntax-check -i localhost, packer/bake.yml 2>&1); th
 else
   fail "bake.yml syntax" "$out"
 fi
+if out=$(yamllint -s packer/bake.yml 2>&1 && ANSIBLE_ROLES_PATH=$ROOT/roles ansible-lint --offline -q packer/bake.yml 2>&1); then
+  pass "yamllint and ansible-lint (production profile) on packer/bake.yml"
+else
+  fail "lint packer/bake.yml" "$out"
+fi
 if out=$(python3 - packer/bake.yml <<'PY' 2>&1
 import sys, yaml
 plays = yaml.safe_load(open(sys.argv[1]))
