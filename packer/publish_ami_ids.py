@@ -59,8 +59,9 @@ def read_manifest(path: Path) -> Bake:
             raise PublishError(f"{path}: artifact_id entry {pair!r} is not REGION:ami-ID")
         amis[region] = ami
     custom = {k: str(v) for k, v in (build.get("custom_data") or {}).items()}
-    if custom.get("arch") not in ("x86_64", "arm64"):
-        raise PublishError(f"{path}: custom_data.arch must be x86_64 or arm64, got {custom.get('arch')!r}")
+    if custom.get("Architecture") not in ("x86_64", "arm64"):
+        raise PublishError(f"{path}: custom_data.Architecture must be x86_64 or arm64, got "
+                           f"{custom.get('Architecture')!r}; bake with packer/teleport.pkr.hcl")
     return Bake(amis=amis, custom_data=custom)
 
 
@@ -71,20 +72,18 @@ def plan(bake: Bake, cluster: str, regions: list[str]) -> dict[str, tuple[str, s
         raise PublishError(
             f"--regions: no AMI for {', '.join(missing)} in the manifest; add them to the template's "
             f"deployment_regions and bake again (baked: {', '.join(sorted(bake.amis))})")
-    name = f"/teleport/{cluster}/ami/{bake.custom_data['arch']}"
+    name = f"/teleport/{cluster}/ami/{bake.custom_data['Architecture']}"
     return {r: (name, bake.amis[r]) for r in regions}
 
 
 def publish(bake: Bake, targets: dict[str, tuple[str, str]], session) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    edition = bake.custom_data.get("teleport_edition", "")
-    version = bake.custom_data.get("teleport_version", "")
-    tags = [{"Key": k, "Value": v} for k, v in (
-        ("TeleportVersion", version),
-        ("TeleportEdition", edition),
-        ("BuildSha", bake.custom_data.get("build_sha", "")),
-    ) if v]
+    edition = bake.custom_data.get("TeleportEdition", "")
+    version = bake.custom_data.get("TeleportVersion", "")
+    # The parameter carries the same build tags as the AMI it names.
+    tags = [{"Key": k, "Value": bake.custom_data[k]}
+            for k in ("TeleportVersion", "TeleportEdition", "BuildSha") if bake.custom_data.get(k)]
     for region, (name, ami) in targets.items():
         ssm = session.client("ssm", region_name=region)
         try:

@@ -125,17 +125,11 @@ build {
     extra_arguments = ["--extra-vars", jsonencode(local.bake_vars)]
   }
 
-  # ami.json maps every region to its AMI id; docs/packer.md shows how it
-  # reaches the launch templates.
+  # The manifest maps every region to its AMI id and carries the build tags;
+  # publish_ami_ids.py turns it into the launch templates' SSM parameters.
   post-processor "manifest" {
-    output     = "${path.root}/../build/packer-manifest.json"
-    strip_path = true
-    custom_data = {
-      teleport_version = var.teleport_version
-      teleport_edition = var.teleport_edition
-      base_os          = var.base_os
-      arch             = var.arch
-      build_sha        = var.build_sha
-    }
+    output      = "${path.root}/../build/packer-manifest.json"
+    strip_path  = true
+    custom_data = local.build_tags
   }
 }

@@ -64,12 +64,15 @@ def baked_amis(regions):
 
 def write_manifest(tmp_path, amis, arch="arm64", older_runs=()):
     builds = [{"name": "teleport", "builder_type": "amazon-ebs", "build_time": 1, "packer_run_uuid": uuid,
-               "artifact_id": artifact, "custom_data": {"arch": arch}} for uuid, artifact in older_runs]
+               "artifact_id": artifact, "custom_data": {"Architecture": arch}} for uuid, artifact in older_runs]
     builds.append({
         "name": "teleport", "builder_type": "amazon-ebs", "build_time": 2, "packer_run_uuid": "run-2",
         "artifact_id": ",".join(f"{r}:{a}" for r, a in amis.items()),
-        "custom_data": {"arch": arch, "teleport_version": "17.4.8", "teleport_edition": "oss",
-                        "base_os": "al2023", "build_sha": "0123456789abcdef0123456789abcdef01234567"},
+        # What the template's manifest post-processor records: local.build_tags.
+        "custom_data": {"Architecture": arch, "TeleportVersion": "17.4.8", "TeleportEdition": "oss",
+                        "BaseOS": "al2023", "BuildSha": "0123456789abcdef0123456789abcdef01234567",
+                        "Name": "teleport-oss-17.4.8-al2023-arm64-20261121000000", "ManagedBy": "packer",
+                        "BuildTimestamp": "2026-11-21T00:00:00Z"},
     })
     path = tmp_path / "packer-manifest.json"
     path.write_text(json.dumps({"builds": builds, "last_run_uuid": "run-2"}))
@@ -150,7 +153,9 @@ def test_dry_run_prints_the_plan_and_writes_nothing(aws_env, tmp_path):
     ("{", "not valid JSON"),
     (json.dumps({"builds": [], "last_run_uuid": "x"}), "no amazon-ebs build in the last run"),
     (json.dumps({"builds": [{"builder_type": "amazon-ebs", "packer_run_uuid": "x", "artifact_id": "us-east-1:img-1",
-                             "custom_data": {"arch": "arm64"}}], "last_run_uuid": "x"}), "is not REGION:ami-ID"),
+                             "custom_data": {"Architecture": "arm64"}}], "last_run_uuid": "x"}), "is not REGION:ami-ID"),
+    (json.dumps({"builds": [{"builder_type": "amazon-ebs", "packer_run_uuid": "x", "artifact_id": "us-east-1:ami-0123abcd",
+                             "custom_data": {}}], "last_run_uuid": "x"}), "custom_data.Architecture"),
 ])
 def test_bad_manifests_are_named_with_the_fix(aws_env, tmp_path, content, message):
     manifest = tmp_path / "m.json"
