@@ -15,11 +15,28 @@ mkdir -p "$cache"
 exec 9>"$cache/.lock"
 flock 9   # two sandboxes starting at once build the root only once
 if [[ -f $root/.complete ]]; then echo "$root"; exit 0; fi
-rm -rf "$root.tmp"
-include=$(IFS=,; echo "${pkgs[*]}")
-echo "sandbox: building Debian $suite root in $root (once, ~2 min)" >&2
-debootstrap --variant=minbase --include="$include" "$suite" "$root.tmp" >"$cache/debootstrap-$key.log" 2>&1 || {
+# An interrupted debootstrap leaves proc/sys mounted inside its target: unmount
+# those (mount points under $root.tmp only) before deleting it.
+umount_under() {
+  awk -v p="$1/" 'index($2, p) == 1 {print $2}' /proc/self/mounts | sort -r | while read -r m; do
+    umount "$m" 2>/dev/null || umount -l "$m"
+  done
+}
+cleanup() { umount_under "$root.tmp"; rm -rf "$root.tmp"; }
+cleanup
+trap 'cleanup' ERR INT TERM
+echo "sandbox: building Debian $suite root in $root (once, ~4 min)" >&2
+# debootstrap gets a bootable minimal system; apt inside the new root then adds
+# the rest (debootstrap's own resolver fails on some packages' dependencies).
+debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,ca-certificates "$suite" "$root.tmp" \
+  >"$cache/debootstrap-$key.log" 2>&1 || {
+  cp "$root.tmp/debootstrap/debootstrap.log" "$cache/debootstrap-$key.detail.log" 2>/dev/null || true
   echo "sandbox: debootstrap failed, see $cache/debootstrap-$key.log" >&2; exit 1; }
+mount -t proc proc "$root.tmp/proc"
+DEBIAN_FRONTEND=noninteractive chroot "$root.tmp" apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+  --no-install-recommends "${pkgs[@]}" >>"$cache/debootstrap-$key.log" 2>&1 || {
+  echo "sandbox: installing ${pkgs[*]} into the root failed, see $cache/debootstrap-$key.log" >&2; exit 1; }
+umount "$root.tmp/proc"
 chroot "$root.tmp" systemctl enable systemd-networkd.service >/dev/null 2>&1
 # No console getty inside a container; host keys are generated per host at first boot.
 chroot "$root.tmp" systemctl mask console-getty.service getty@tty1.service >/dev/null 2>&1 || true
@@ -29,6 +46,8 @@ mkdir -p "$root.tmp/etc/systemd/system/ssh.service.d"
 printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
   > "$root.tmp/etc/systemd/system/ssh.service.d/10-hostkeys.conf"
 chroot "$root.tmp" apt-get clean
+umount_under "$root.tmp"
 touch "$root.tmp/.complete"
 mv "$root.tmp" "$root"
+trap - ERR INT TERM
 echo "$root"

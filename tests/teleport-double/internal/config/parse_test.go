@@ -64,6 +64,7 @@ func TestUnknownKeysAreRejectedWithTheirPath(t *testing.T) {
 		"tunnel strategy":  {base + "auth_service:\n  tunnel_strategy:\n    type: proxy_peering\n    connection_count: 2\n", "auth_service.tunnel_strategy.connection_count"},
 		"proxy peer key":   {base + "proxy_service:\n  peer_public_address: a:3021\n", "proxy_service.peer_public_address"},
 		"misplaced key":    {base + "teleport:\n  cluster_name: x\n", "teleport.cluster_name"},
+		"crdb key on pg":   {base + "teleport:\n  storage:\n    type: postgresql\n    conn_string: x\n    ttl_job_cron: '* * * * *'\n", "teleport.storage.ttl_job_cron: unknown key for storage type postgresql"},
 		"storage per type": {base + "teleport:\n  storage:\n    type: dynamodb\n    table_name: t\n    conn_string: x\n", "teleport.storage.conn_string: unknown key for storage type dynamodb"},
 	}
 	for name, c := range cases {

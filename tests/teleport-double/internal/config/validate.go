@@ -39,10 +39,6 @@ var (
 		"sqlite":    {"path", "sync", "journal", "poll_stream_period", "buffer_size", "memory"},
 		"firestore": {"collection_name", "project_id", "credentials_path", "endpoint", "database_id", "disable_expired_document_purging", "purge_expired_documents_poll_interval", "retry_period", "buffer_size"},
 	}
-	// ttl_job_cron is documented for the PostgreSQL-compatible CockroachDB
-	// storage used with type postgresql (multi-region blueprint).
-	postgresExtra = []string{"ttl_job_cron"}
-
 	joinMethods = []string{"token", "ec2", "iam", "github", "circleci", "kubernetes", "azure",
 		"gitlab", "gcp", "spacelift", "tpm", "terraform_cloud", "bitbucket", "oracle",
 		"azure_devops", "bound_keypair", "env0"}
@@ -203,9 +199,6 @@ func (s Storage) validate() Errors {
 		return Errors{{Path: "teleport.storage.type", Msg: fmt.Sprintf("%q is not a storage type Teleport supports (%s)", s.Type, strings.Join(types, ", "))}}
 	}
 	allowed = append(slices.Clone(allowed), auditKeys...)
-	if s.Type == "postgresql" {
-		allowed = append(allowed, postgresExtra...)
-	}
 	keys := make([]string, 0, len(s.Params))
 	for k := range s.Params {
 		keys = append(keys, k)
