@@ -2,7 +2,7 @@
 # packer build -var-file=packer/example.pkrvars.hcl -var build_sha=$(git rev-parse HEAD) packer/
 teleport_edition   = "oss"
 teleport_version   = "17.4.8"
-base_os            = "al2023"
+base_os            = "ubuntu-24.04"
 arch               = "arm64"
 build_region       = "us-east-1"
 deployment_regions = ["us-east-1", "eu-west-1", "ap-southeast-2"]

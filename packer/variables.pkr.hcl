@@ -51,8 +51,8 @@ variable "bake_extra_vars" {
 
 variable "base_os" {
   type        = string
-  default     = "al2023"
-  description = "Base image family: al2023 (Amazon Linux 2023) or ubuntu-24.04 (Canonical's Ubuntu 24.04 LTS)."
+  default     = "ubuntu-24.04"
+  description = "Base image family: ubuntu-24.04 (Canonical's Ubuntu 24.04 LTS, the Debian family CI exercises) or al2023 (Amazon Linux 2023)."
   validation {
     condition     = contains(["al2023", "ubuntu-24.04"], var.base_os)
     error_message = "The base_os variable must be \"al2023\" or \"ubuntu-24.04\"."

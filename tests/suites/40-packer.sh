@@ -115,10 +115,10 @@ expect_valid() {
   if out=$(validate "$@"); then pass "valid: $name"; else fail "valid: $name" "$out"; fi
 }
 SHA=$(printf '%064d' 0)
-expect_valid "defaults (oss, al2023, x86_64, one region)" -var teleport_version=17.4.8 -var teleport_tarball_sha256="$SHA"
-expect_valid "enterprise, ubuntu-24.04, arm64, three regions, customer KMS keys" \
+expect_valid "defaults (oss, ubuntu-24.04, x86_64, one region)" -var teleport_version=17.4.8 -var teleport_tarball_sha256="$SHA"
+expect_valid "enterprise, al2023, arm64, three regions, customer KMS keys" \
   -var teleport_edition=enterprise -var teleport_version=16.5.12 \
-  -var base_os=ubuntu-24.04 -var arch=arm64 -var instance_type=c7g.large \
+  -var base_os=al2023 -var arch=arm64 -var instance_type=c7g.large \
   -var build_region=eu-west-1 -var 'deployment_regions=["eu-west-1","us-east-1","ap-southeast-2"]' \
   -var kms_key_id=alias/teleport-ami \
   -var 'region_kms_key_ids={"us-east-1"="alias/teleport-ami","ap-southeast-2"="alias/teleport-ami"}' \
