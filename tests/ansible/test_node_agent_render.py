@@ -86,3 +86,30 @@ def test_unit_is_fully_hardened(rendered):
                       "PrivateTmp=true", "PrivateDevices=true", "SystemCallFilter=@system-service",
                       "ReadWritePaths=/var/lib/node-agent /etc/teleport-tls", "SupplementaryGroups=teleport"]:
         assert directive in unit, directive
+
+
+def test_preflight_names_the_variable_on_bad_input(tmp_path):
+    from conftest import failures_by_host
+    jar = tmp_path / "node-agent.jar"
+    jar.write_bytes(b"PK")
+    proxy = {"teleport_role": "proxy", "ansible_host": "198.18.1.10", "teleport_peer_public_addr": "a.internal:3021"}
+    hosts = {
+        "slow_probe": {**proxy, "node_agent_peers_probe_interval": "2s", "node_agent_peers_probe_timeout": "3s"},
+        "no_self_addr": {**proxy, "teleport_peer_public_addr": ""},
+        "no_names": {**proxy, "teleport_public_addr": []},
+    }
+    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(jar), teleport_public_addr=PUBLIC),
+                         "children": {"teleport_proxy": {"hosts": hosts}}}}
+    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    failures = failures_by_host(result.stdout)
+    assert any("node_agent_peers_probe_timeout (3s) must be shorter" in m for m in failures["slow_probe"])
+    assert any("node_agent_peers_self_addr" in m for m in failures["no_self_addr"])
+    assert any("teleport_public_addr" in m for m in failures["no_names"])
+
+
+def test_preflight_names_a_missing_jar(tmp_path):
+    from conftest import failures_by_host
+    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(tmp_path / "missing.jar")),
+                         "hosts": {"auth-1": {"teleport_role": "auth"}}}}
+    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    assert any("node_agent_jar_src" in m and "mvn" in m for m in failures_by_host(result.stdout)["auth-1"])
