@@ -64,6 +64,9 @@ source "amazon-ebs" "teleport" {
   instance_type = local.instance_type
   subnet_id     = var.subnet_id
   ssh_username  = local.source_image.ssh_user
+  ssh_interface = var.ssh_interface
+
+  temporary_security_group_source_cidrs = var.ssh_source_cidrs
 
   source_ami_filter {
     filters = {

@@ -139,6 +139,26 @@ variable "subnet_id" {
   }
 }
 
+variable "ssh_interface" {
+  type        = string
+  default     = "public_ip"
+  description = "How Packer and Ansible reach the build instance: public_ip or public_dns (default VPC), private_ip or private_dns (a runner inside the VPC)."
+  validation {
+    condition     = contains(["public_ip", "public_dns", "private_ip", "private_dns"], var.ssh_interface)
+    error_message = "The ssh_interface variable must be public_ip, public_dns, private_ip or private_dns."
+  }
+}
+
+variable "ssh_source_cidrs" {
+  type        = list(string)
+  default     = []
+  description = "IPv4 CIDRs allowed to SSH into the build instance's temporary security group; empty keeps Packer's default (0.0.0.0/0). Set it to the runner's address."
+  validation {
+    condition     = length([for c in var.ssh_source_cidrs : c if c != "" && regex_replace(c, "^([0-9]{1,3}\\.){3}[0-9]{1,3}/([0-9]|[12][0-9]|3[0-2])$", "") == ""]) == length(var.ssh_source_cidrs)
+    error_message = "The ssh_source_cidrs variable must be a list of IPv4 CIDRs such as [\"203.0.113.10/32\"]."
+  }
+}
+
 variable "build_sha" {
   type        = string
   default     = "unknown"

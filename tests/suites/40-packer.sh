@@ -126,7 +126,8 @@ expect_valid "enterprise, al2023, arm64, three regions, customer KMS keys" \
   -var teleport_tarball_sha256="$SHA" \
   -var 'bake_extra_vars={"node_agent_jar_src"="/srv/artifacts/node-agent.jar"}' \
   -var build_sha=0123456789abcdef0123456789abcdef01234567 -var 'extra_tags={"CostCenter"="sre"}' \
-  -var root_volume_size_gb=32 -var subnet_id=subnet-0123456789abcdef0
+  -var root_volume_size_gb=32 -var subnet_id=subnet-0123456789abcdef0 \
+  -var ssh_interface=private_ip -var 'ssh_source_cidrs=["10.20.0.0/16","203.0.113.10/32"]'
 expect_valid "packer/example.pkrvars.hcl" -var-file="$ROOT/packer/example.pkrvars.hcl"
 
 # --- bad values must be rejected, naming the variable --------------------------
@@ -158,6 +159,8 @@ expect_invalid "KMS key name" "kms_key_id variable" -var kms_key_id=my-key
 expect_invalid "empty copy-region KMS key" "region_kms_key_ids variable" -var 'region_kms_key_ids={"eu-west-1"=""}'
 expect_invalid "4 GiB root volume" "root_volume_size_gb variable" -var root_volume_size_gb=4
 expect_invalid "security group as subnet" "subnet_id variable" -var subnet_id=sg-0123456789abcdef0
+expect_invalid "SSH over session manager" "ssh_interface variable" -var ssh_interface=session_manager
+expect_invalid "SSH source without prefix" "ssh_source_cidrs variable" -var 'ssh_source_cidrs=["203.0.113.10"]'
 expect_invalid "branch name as build_sha" "build_sha variable" -var build_sha=main
 expect_invalid "AMI name prefix with a space" "ami_name_prefix variable" -var 'ami_name_prefix=my teleport'
 expect_invalid "aws: tag" "extra_tags keys" -var 'extra_tags={"aws:createdBy"="me"}'
