@@ -154,8 +154,14 @@ keyed_groups:
         results = []
         wall, rss, out = measure(["ansible-inventory", "-i", aws_ec2, "--list"], env, args.runs)
         results.append(("(a) amazon.aws.aws_ec2 via ansible-inventory --list", wall, rss, count_hosts(out)))
-        wall, rss, out = measure(["java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", JAR, "list", "--config", config], env, args.runs)
+        jvm = ["java", "-Xlog:disable", "-Xlog:all=warning:stderr", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+        wall, rss, out = measure(jvm + ["-jar", JAR, "list", "--config", config], env, args.runs)
         results.append(("(b) inventory-service list", wall, rss, count_hosts(out)))
+        # As the inventory script runs it: with the class-data-sharing archive its first run writes.
+        archive = os.path.join(work, "inventory-service.jsa")
+        measure(jvm + [f"-XX:ArchiveClassesAtExit={archive}", "-jar", JAR, "list", "--config", config], env, 1)
+        wall, rss, out = measure(jvm + [f"-XX:SharedArchiveFile={archive}", "-jar", JAR, "list", "--config", config], env, args.runs)
+        results.append(("(b') same, with the script's AppCDS archive", wall, rss, count_hosts(out)))
 
         sport = free_port()
         token = os.path.join(work, "token")
@@ -172,6 +178,7 @@ keyed_groups:
         measure([sys.executable, SCRIPT, "--list"], senv, 1)  # warm the service's HTTP path once
         wall, rss, out = measure([sys.executable, SCRIPT, "--list"], senv, args.runs)
         results.append(("(c) inventory script vs warm serve", wall, rss, count_hosts(out)))
+        c_wall = wall
         wall, rss, out = measure(["ansible-inventory", "-i", SCRIPT, "--list"], senv, args.runs)
         results.append(("(c') same, through ansible-inventory --list", wall, rss, count_hosts(out)))
         with open(f"/proc/{serve.pid}/status") as f:
@@ -183,8 +190,8 @@ keyed_groups:
             print(f"{name:<48} {hosts:>6} {wall:>8.2f} {rss:>13.0f} {anchor / wall:>15.1f}x")
         print(f"{'(serve process itself, warm, peak RSS)':<48} {'':>6} {'':>8} {serve_rss:>13.0f}")
         print(f"\nmedian of {args.runs} runs; targets: (c) >= 20x faster than (a): "
-              f"{'met' if anchor / results[2][1] >= 20 else 'NOT met'}; (b) faster than (a): "
-              f"{'met' if results[1][1] < anchor else 'NOT met'}")
+              f"{'met' if anchor / c_wall >= 20 else 'NOT met'}; (b) faster than (a): "
+              f"{'met' if min(results[1][1], results[2][1]) < anchor else 'NOT met'}")
         print("note: (a) lists every running instance tagged for the cluster, including Standby and Terminating "
               "ones and instances outside the Teleport Auto Scaling groups; (b) and (c) list only group members.")
     finally:
