@@ -93,8 +93,8 @@ def _ssh_ready(h):
     return ssh(h, "true", check=False, timeout=10).returncode == 0
 
 
-def ssh(h, command, check=True, timeout=60):
-    return run(["ssh", *SSH_OPTS, f"root@{h['private_ip']}", command], check=check, timeout=timeout)
+def ssh(h, command, check=True, timeout=60, input=None):
+    return run(["ssh", *SSH_OPTS, f"root@{h['private_ip']}", command], check=check, timeout=timeout, input=input)
 
 
 def _mounts_under(prefix):

@@ -98,6 +98,9 @@ scrape_configs:
       - url: {inventory_url()}/v1/sd/node-agent
         refresh_interval: 5s
         authorization:
+          # Explicit: Debian's Prometheus 2.42 sends the bare token for
+          # http_sd_configs unless the type is given.
+          type: Bearer
           credentials_file: {TOKEN_FILE}
 """)
     pid = spawn([prom, f"--config.file={cfg}", f"--storage.tsdb.path={os.path.join(d, 'data')}",

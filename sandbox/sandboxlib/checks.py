@@ -1,0 +1,275 @@
+"""`sandbox test`: site.yml through the real inventory script, then the checks
+of issue 4 against the converged hosts."""
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.request
+
+import yaml
+
+from . import hosts, services, world
+from .util import REPO, STATE_DIR, SandboxError, log, run, wait_until
+
+SITE = os.path.join(REPO, "playbooks", "site.yml")
+INVENTORY_SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")
+VARS_FILE = os.path.join(STATE_DIR, "site-vars.yml")
+PUBLIC_ADDR = f"{world.CLUSTER}:443"
+
+
+def build_double():
+    out = run(["bash", os.path.join(REPO, "tests", "teleport-double", "build.sh")], timeout=600).stdout.strip().splitlines()[-1]
+    with open(os.path.join(out, "VERSION")) as f:
+        version = f.read().strip()
+    tarball = os.path.join(out, f"teleport-v{version}-linux-amd64-bin.tar.gz")
+    with open(tarball + ".sha256") as f:
+        sha = f.read().split()[0]
+    return version, tarball, sha
+
+
+def write_site_vars(state):
+    """Extra vars for site.yml in the sandbox: install the double from the local
+    release-style tarball through the role's tarball path, and point the
+    proxies at the (stand-in) auth address."""
+    version, tarball, sha = build_double()
+    auth = next(h for h in state["hosts"] if h["role"] == "auth")
+    with open(services.TOKEN_FILE) as f:
+        inventory_token = f.read().strip()
+    sandbox_vars = {
+        "teleport_edition": "oss",
+        "teleport_version": version,
+        "teleport_install_method": "tarball",
+        "teleport_tarball_src": tarball,
+        "teleport_tarball_sha256": sha,
+        "teleport_storage_type": "dynamodb",
+        "teleport_storage_region": world.REGIONS[0]["name"],
+        "teleport_dynamodb_table_name": "sandbox-backend",
+        "teleport_storage_audit_events_uri": ["dynamodb://sandbox-events"],
+        "teleport_storage_audit_sessions_uri": "s3://sandbox-sessions/records",
+        # Stands in for the auth load balancer; the double does not dial it.
+        "teleport_auth_server": f"{auth['private_ip']}:3025",
+        "teleport_join_method": "token",
+        "teleport_join_token": "sandbox-join-token-not-a-secret",
+        "teleport_public_addr": [PUBLIC_ADDR],
+        "teleport_tls_bootstrap_self_signed": True,
+        "node_agent_peers_inventory_url": f"{services.inventory_url()}/v1/peers",
+        "node_agent_peers_inventory_token": inventory_token,
+        "node_agent_peers_probe_interval": "5s",
+        "node_agent_peers_probe_timeout": "2s",
+        "node_agent_peers_refresh_interval": "5s",
+    }
+    with open(VARS_FILE, "w") as f:
+        f.write("# Written by sandbox/sandbox for site.yml in the sandbox.\n")
+        yaml.safe_dump(sandbox_vars, f, sort_keys=True)
+    os.chmod(VARS_FILE, 0o600)
+    return sandbox_vars
+
+
+def ansible_env(state):
+    env = dict(os.environ)
+    env.update({
+        "ANSIBLE_CONFIG": os.path.join(REPO, "playbooks", "ansible.cfg"),
+        "TELEPORT_INVENTORY_URL": state["inventory"]["url"],
+        "TELEPORT_INVENTORY_TOKEN_FILE": state["inventory"]["token_file"],
+        "ANSIBLE_REMOTE_USER": "root",
+        "ANSIBLE_PRIVATE_KEY_FILE": hosts.SSH_KEY,
+        "ANSIBLE_HOST_KEY_CHECKING": "False",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "PATH": os.path.join(REPO, ".venv", "bin") + os.pathsep + env.get("PATH", ""),
+    })
+    return env
+
+
+RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+def playbook(state, name, *extra):
+    """Runs site.yml; returns {host: changed}. The full output goes to a log."""
+    logfile = os.path.join(STATE_DIR, f"ansible-{name}.log")
+    t0 = time.monotonic()
+    cmd = ["ansible-playbook", "-i", INVENTORY_SCRIPT, SITE, "-e", "@" + VARS_FILE, *extra]
+    log(f"site.yml ({name}): {' '.join(cmd[1:])}")
+    with open(logfile, "w") as out:
+        p = subprocess.run(cmd, cwd=REPO, env=ansible_env(state), stdout=out, stderr=out, timeout=1800)
+    with open(logfile) as f:
+        text = f.read()
+    recap = {m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])} for m in RECAP.findall(text)}
+    took = time.monotonic() - t0
+    if p.returncode != 0:
+        raise SandboxError(f"site.yml ({name}) failed (exit {p.returncode}) after {took:.0f}s; log {logfile}:\n{text[-6000:]}")
+    changed = sum(r["changed"] for r in recap.values())
+    log(f"site.yml ({name}) passed in {took:.0f} s: changed={changed} over {len(recap)} hosts")
+    state.setdefault("timings", {})[f"site_{name}_seconds"] = round(took, 1)
+    return recap
+
+
+def expect_no_change(recap, name):
+    changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
+    if changed:
+        raise SandboxError(f"site.yml ({name}) reported changes, want changed=0: {changed} (see {STATE_DIR}/ansible-{name}.log)")
+
+
+def hostvars(state):
+    req = urllib.request.Request(state["inventory"]["url"] + "/v1/inventory")
+    with open(services.TOKEN_FILE) as f:
+        req.add_header("Authorization", "Bearer " + f.read().strip())
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.load(r)["_meta"]["hostvars"]
+
+
+def check_teleport_yaml(state):
+    hv = {v["aws_instance_id"]: v for v in hostvars(state).values()}
+    peers = {}
+    for h in state["hosts"]:
+        text = hosts.ssh(h, "cat /etc/teleport.yaml").stdout
+        doc = yaml.safe_load(text)
+        where = f"{h['machine']} /etc/teleport.yaml"
+        # The double on the host validates it as strictly as Teleport.
+        hosts.ssh(h, "/usr/local/bin/teleport configure --test /etc/teleport.yaml")
+        want_auth, want_proxy = h["role"] == "auth", h["role"] == "proxy"
+        problems = []
+        if doc.get("version") != "v3":
+            problems.append(f"version {doc.get('version')!r}")
+        if bool(doc.get("auth_service", {}).get("enabled")) != want_auth:
+            problems.append("auth_service.enabled")
+        if bool(doc.get("proxy_service", {}).get("enabled")) != want_proxy:
+            problems.append("proxy_service.enabled")
+        if doc.get("ssh_service", {}).get("enabled") not in (False, "no", "false"):
+            problems.append("ssh_service must be disabled")
+        if not doc.get("teleport", {}).get("diag_addr"):
+            problems.append("teleport.diag_addr missing")
+        if want_auth:
+            a = doc["auth_service"]
+            if a.get("cluster_name") != world.CLUSTER:
+                problems.append(f"auth_service.cluster_name {a.get('cluster_name')!r}")
+            if a.get("tunnel_strategy", {}).get("type") != "proxy_peering":
+                problems.append("auth_service.tunnel_strategy.type")
+            if doc["teleport"].get("storage", {}).get("type") != "dynamodb":
+                problems.append("teleport.storage.type")
+        if want_proxy:
+            p = doc["proxy_service"]
+            peer = p.get("peer_public_addr")
+            if peer != hv[h["instance_id"]]["teleport_peer_public_addr"]:
+                problems.append(f"peer_public_addr {peer!r} != inventory {hv[h['instance_id']]['teleport_peer_public_addr']!r}")
+            peers.setdefault(peer, []).append(h["machine"])
+            if p.get("peer_listen_addr") != "0.0.0.0:3021":
+                problems.append(f"peer_listen_addr {p.get('peer_listen_addr')!r}")
+            kp = p.get("https_keypairs") or [{}]
+            if kp[0].get("key_file") != "/etc/teleport-tls/tls.key" or kp[0].get("cert_file") != "/etc/teleport-tls/tls.crt":
+                problems.append(f"https_keypairs {kp}")
+            if not p.get("https_keypairs_reload_interval"):
+                problems.append("https_keypairs_reload_interval missing")
+            if not doc["teleport"].get("auth_server"):
+                problems.append("teleport.auth_server missing")
+        if problems:
+            raise SandboxError(f"{where}: " + "; ".join(problems))
+    dup = {k: v for k, v in peers.items() if len(v) > 1}
+    if dup:
+        raise SandboxError(f"peer_public_addr not unique: {dup}")
+    log(f"teleport.yaml as expected on {len(state['hosts'])} hosts; {len(peers)} unique peer_public_addr")
+
+
+def check_units(state):
+    for h in state["hosts"]:
+        out = hosts.ssh(h, "systemctl is-active teleport node-agent", check=False).stdout.split()
+        if out != ["active", "active"]:
+            raise SandboxError(f"{h['machine']}: units teleport, node-agent are {out}, want active active")
+    log("teleport and node-agent units active on every host")
+
+
+def _peer_status(h):
+    out = hosts.ssh(h, f"curl -sf http://{h['private_ip']}:{world.NODE_AGENT_PORT}/v1/peers/status", check=False)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def check_peers(state, timeout=120):
+    proxies = [h for h in state["hosts"] if h["role"] == "proxy"]
+    want = {f"{h['private_dns']}:3021" for h in proxies}
+
+    def all_up():
+        for h in proxies:
+            status = _peer_status(h)
+            if not status:
+                return False
+            up = {p["peer"] for p in status.get("peers", []) if p.get("up")}
+            others = want - {f"{h['private_dns']}:3021"}
+            if not others <= up:
+                return False
+        return True
+    wait_until(f"every proxy's node-agent to report the other {len(proxies) - 1} proxies up on 3021", all_up, timeout, 1)
+    log(f"every node-agent reports every other proxy reachable across regions ({len(proxies)} proxies)")
+
+
+def check_prometheus(state, timeout=90):
+    n = len(state["hosts"])
+
+    def scraped():
+        res = services.prometheus_query(state, 'up{job="node-agent"}')
+        return len(res) == n and all(r["value"][1] == "1" for r in res)
+    wait_until(f"Prometheus to scrape all {n} node-agents through the inventory service's SD", scraped, timeout, 1)
+    labels = services.prometheus_query(state, 'up{job="node-agent"}')[0]["metric"]
+    for key in ("teleport_role", "aws_region", "aws_instance_id", "teleport_cluster"):
+        if key not in labels:
+            raise SandboxError(f"Prometheus target labels lack {key}: {labels}")
+    log(f"Prometheus scrapes all {n} node-agents (up == 1) with the SD labels")
+
+
+def world_checks(state):
+    """What can be checked without site.yml: SSH through the inventory, and the
+    double installed from its tarball, started, and reached across regions."""
+    env = ansible_env(state)
+    p = run(["ansible", "-i", INVENTORY_SCRIPT, "teleport", "-m", "ansible.builtin.ping", "-o"], env=env, cwd=REPO, timeout=300, check=False)
+    if p.returncode != 0:
+        raise SandboxError(f"ansible ping through the inventory script failed:\n{p.stdout[-3000:]}{p.stderr[-2000:]}")
+    log(f"ansible reaches all {len(state['hosts'])} hosts through the inventory script")
+    _, tarball, _ = build_double()
+    a = next(h for h in state["hosts"] if h["region"] == world.REGIONS[0]["name"] and h["role"] == "proxy")
+    b = next(h for h in state["hosts"] if h["region"] == world.REGIONS[1]["name"] and h["role"] == "proxy")
+    run(["scp", *hosts.SSH_OPTS, tarball, f"root@{a['private_ip']}:/tmp/teleport.tar.gz"])
+    cfg = (f"version: v3\nteleport:\n  nodename: {a['private_dns']}\n  diag_addr: 0.0.0.0:3000\n"
+           f"  auth_server: 127.0.0.1:3025\n  join_params: {{method: token, token_name: /dev/null}}\n"
+           "auth_service: {enabled: false}\nssh_service: {enabled: false}\n"
+           f"proxy_service:\n  enabled: true\n  peer_listen_addr: 0.0.0.0:3021\n  peer_public_addr: {a['private_dns']}:3021\n"
+           f"  public_addr: {PUBLIC_ADDR}\n")
+    hosts.ssh(a, "tar -C /opt -xzf /tmp/teleport.tar.gz && cat > /etc/teleport.yaml <<'EOF'\n" + cfg + "EOF\n"
+                 "/opt/teleport/teleport configure --test /etc/teleport.yaml && "
+                 "systemd-run --unit=teleport-double /opt/teleport/teleport start -c /etc/teleport.yaml")
+    wait_until("the double's /readyz", lambda: urllib.request.urlopen(f"http://{a['private_ip']}:3000/readyz", timeout=2).status == 200, 30)
+    out = hosts.ssh(b, f"curl -sk https://{a['private_dns']}:3080/webapi/ping").stdout
+    if "TEST DOUBLE" not in out:
+        raise SandboxError(f"ping from {b['machine']} to the double on {a['machine']}: {out[:300]}")
+    probe = hosts.ssh(b, "python3 -", check=False, input=PEER_PROBE.format(host=a["private_dns"])).stdout
+    if "client-cert-required" not in probe:
+        raise SandboxError(f"peer 3021 on {a['machine']} from {b['machine']}: {probe!r}, want a client certificate demand")
+    log(f"the double runs on {a['machine']}: /webapi/ping and peer 3021 (client cert required) answer from {b['machine']} in the other region")
+
+
+PEER_PROBE = """
+import socket, ssl
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+s = ctx.wrap_socket(socket.create_connection(("{host}", 3021), 5))
+s.settimeout(5)
+try:
+    s.recv(1)
+    print("no-client-cert-accepted")
+except ssl.SSLError as e:
+    print("client-cert-required", e.reason)
+"""
+
+
+def run_all(state, args):
+    if args.world_only or not os.path.exists(SITE):
+        world_checks(state)
+        return
+    playbook(state, "converge")
+    check_teleport_yaml(state)
+    check_units(state)
+    check_peers(state)
+    check_prometheus(state)
+    expect_no_change(playbook(state, "second-run"), "second-run")
+    expect_no_change(playbook(state, "check-mode", "--check"), "check-mode")
+    log("all checks passed")
