@@ -145,7 +145,6 @@ public final class ConfigLoader {
         Duration refresh = s.value("refresh_interval", "60s", ConfigLoader::positiveDuration);
         Duration interval = s.value("probe_interval", "15s", ConfigLoader::positiveDuration);
         Duration timeout = s.value("probe_timeout", "3s", ConfigLoader::positiveDuration);
-        int concurrency = s.value("max_concurrency", "128", v -> (int) Math.min(positiveLong(v), 4096));
         if (enabled) {
             if (url == null && file == null) {
                 s.problem("inventory_url", "set peers.inventory_url or peers.file (or both) when peers.enabled is true");
@@ -155,7 +154,7 @@ public final class ConfigLoader {
             }
         }
         s.rejectUnknown();
-        return new PeersConfig(enabled, self, url, token, file, refresh, interval, timeout, concurrency);
+        return new PeersConfig(enabled, self, url, token, file, refresh, interval, timeout);
     }
 
     private static void checkAccount(Section s, String key, String name, boolean group) {

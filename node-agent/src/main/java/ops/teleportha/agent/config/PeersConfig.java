@@ -13,5 +13,4 @@ public record PeersConfig(
         Path file,
         Duration refreshInterval,
         Duration probeInterval,
-        Duration probeTimeout,
-        int maxConcurrency) {}
+        Duration probeTimeout) {}

@@ -1,19 +1,11 @@
 package ops.teleportha.agent.peers;
 
 import java.time.Clock;
-import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 import ops.teleportha.agent.Log;
 import ops.teleportha.agent.config.HostPort;
 import ops.teleportha.agent.config.PeersConfig;
@@ -30,7 +22,6 @@ public final class PeerMonitor implements AutoCloseable {
     private final AgentMetrics metrics;
     private final Clock clock;
     private final ScheduledExecutorService scheduler;
-    private final ThreadPoolExecutor probes;
     private volatile List<HostPort> peers = List.of();
     private volatile Status status = new Status(List.of(), null, 0);
 
@@ -41,11 +32,6 @@ public final class PeerMonitor implements AutoCloseable {
         this.source = new PeerSource(config, metrics);
         this.prober = new PeerProber(clock);
         this.scheduler = Executors.newScheduledThreadPool(2, r -> daemon(r, "peer-monitor"));
-        AtomicInteger n = new AtomicInteger();
-        // One thread per concurrent probe; idle threads exit, so a quiet agent holds few stacks.
-        this.probes = new ThreadPoolExecutor(config.maxConcurrency(), config.maxConcurrency(), 60, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), r -> daemon(r, "peer-probe-" + n.incrementAndGet()));
-        this.probes.allowCoreThreadTimeOut(true);
     }
 
     public void start() {
@@ -75,36 +61,12 @@ public final class PeerMonitor implements AutoCloseable {
         }
     }
 
-    /** Probes every current peer once, concurrently; returns when all have a result or the deadline passed. */
+    /** Probes every current peer once, concurrently; returns within the probe timeout. */
     public Status cycle() {
         List<HostPort> current = peers;
-        Duration timeout = config.probeTimeout();
         long start = System.nanoTime();
-        List<PeerProber.Probe> running = new ArrayList<>();
-        List<Future<ProbeResult>> futures = new ArrayList<>();
-        for (HostPort p : current) {
-            PeerProber.Probe probe = prober.start(p, timeout);
-            running.add(probe);
-            futures.add(probes.submit(probe::run));
-        }
-        // Sockets enforce the deadline themselves; the grace only covers scheduling and a DNS lookup that ignores it.
-        long grace = Math.min(timeout.toNanos() / 20, TimeUnit.MILLISECONDS.toNanos(200));
-        long deadline = start + timeout.toNanos() + grace;
-        List<ProbeResult> results = new ArrayList<>();
-        for (int i = 0; i < futures.size(); i++) {
-            ProbeResult r;
-            try {
-                r = futures.get(i).get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
-            } catch (TimeoutException e) {
-                futures.get(i).cancel(true);
-                r = running.get(i).abandon();
-            } catch (ExecutionException e) {
-                r = running.get(i).abandon();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                return status;
-            }
-            results.add(r);
+        List<ProbeResult> results = prober.probeAll(current, config.probeTimeout());
+        for (ProbeResult r : results) {
             metrics.peerResult(r.peer(), r.up(), r.connectSeconds(), r.handshakeSeconds(), r.up() ? null : r.outcome().label());
         }
         double seconds = (System.nanoTime() - start) / 1e9;
@@ -133,6 +95,5 @@ public final class PeerMonitor implements AutoCloseable {
     @Override
     public void close() {
         scheduler.shutdownNow();
-        probes.shutdownNow();
     }
 }

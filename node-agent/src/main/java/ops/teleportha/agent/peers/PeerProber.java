@@ -1,165 +1,316 @@
 package ops.teleportha.agent.peers;
 
-import java.io.EOFException;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.NoRouteToHostException;
-import java.net.Socket;
-import java.net.SocketException;
-import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
+import java.nio.channels.SocketChannel;
 import java.security.GeneralSecurityException;
 import java.time.Clock;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLEngineResult;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
-import javax.net.ssl.SSLSocket;
 import ops.teleportha.agent.config.HostPort;
 import ops.teleportha.agent.tls.AcceptAnyServer;
 
 /**
- * Probes one peer: DNS, TCP connect, TLS handshake, all within one deadline. The server certificate is
- * not authenticated (it is signed by Teleport's host CA, which the agent does not hold): the probe shows
- * that a TLS server answers, not who it is.
+ * Probes all peers at once from one thread: non-blocking TCP connects and TLS handshakes driven by an
+ * {@link SSLEngine} on a selector, all within one deadline. One thread instead of one per peer keeps the
+ * agent small (each Java thread costs ~100 KiB of native memory) and the cycle bounded by the timeout.
+ *
+ * <p>The server certificate is not authenticated (it is signed by Teleport's host CA, which the agent
+ * does not hold): the probe shows that a TLS server answers, not who it is.
  */
 public final class PeerProber {
+    private static final Pattern IP_LITERAL = Pattern.compile("[0-9.]+|.*:.*");
+
     private final Clock clock;
+    private final Set<Object> askedForClientCert = ConcurrentHashMap.newKeySet();
+    private final SSLContext tlsContext;
+    private final ThreadPoolExecutor dns;
+    /** Discarded application data: the probe never reads any, but unwrap needs somewhere to put it. */
+    private ByteBuffer sink = ByteBuffer.allocate(0);
 
     public PeerProber(Clock clock) {
         this.clock = clock;
+        try {
+            tlsContext = AcceptAnyServer.context(askedForClientCert::add);
+            tlsContext.getClientSessionContext().setSessionCacheSize(1024);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("no TLS client in this JVM", e);
+        }
+        // InetAddress has no timeout; lookups run beside the selector so one slow name does not hold up the rest.
+        dns = new ThreadPoolExecutor(4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "peer-dns");
+            t.setDaemon(true);
+            return t;
+        });
+        dns.allowCoreThreadTimeOut(true);
     }
 
-    /** A probe in flight, so that the monitor can abandon it at the deadline. */
-    public final class Probe {
-        private final HostPort peer;
-        private final long deadlineNanos;
-        private volatile String stage = "dns";
-        private volatile Socket socket;
+    private enum Stage { DNS, CONNECT, HANDSHAKE, DONE }
 
-        Probe(HostPort peer, Duration timeout) {
+    private final class Probe {
+        final HostPort peer;
+        Stage stage = Stage.DNS;
+        SocketChannel channel;
+        SSLEngine engine;
+        ByteBuffer netIn;
+        ByteBuffer netOut;
+        long connectStart;
+        Double connectSeconds;
+        long handshakeStart;
+        ProbeResult result;
+
+        Probe(HostPort peer) {
             this.peer = peer;
-            this.deadlineNanos = System.nanoTime() + timeout.toNanos();
         }
 
-        /** The result for a probe that has not finished by its deadline. */
-        public ProbeResult abandon() {
-            Socket s = socket;
-            if (s != null) {
+        void finish(ProbeOutcome o, Double handshakeSeconds, String detail) {
+            if (stage == Stage.DONE) return;
+            stage = Stage.DONE;
+            result = new ProbeResult(peer.toString(), o, connectSeconds, handshakeSeconds, detail, clock.instant());
+            if (engine != null) askedForClientCert.remove(engine);
+            if (channel != null) {
                 try {
-                    s.close();
+                    channel.close();
                 } catch (IOException ignored) {
-                    // already closed
-                }
-            }
-            ProbeOutcome o = switch (stage) {
-                case "dns" -> ProbeOutcome.DNS_TIMEOUT;
-                case "connect" -> ProbeOutcome.CONNECT_TIMEOUT;
-                default -> ProbeOutcome.HANDSHAKE_TIMEOUT;
-            };
-            return new ProbeResult(peer.toString(), o, null, null, "no answer during " + stage + " within the probe timeout", clock.instant());
-        }
-
-        private int remainingMillis() throws SocketTimeoutException {
-            long ms = (deadlineNanos - System.nanoTime()) / 1_000_000;
-            if (ms <= 0) throw new SocketTimeoutException("probe timeout reached");
-            return (int) Math.min(Integer.MAX_VALUE, ms);
-        }
-
-        public ProbeResult run() {
-            Double connectSeconds = null;
-            AtomicBoolean certRequested = new AtomicBoolean();
-            long handshakeStart = 0;
-            try {
-                InetAddress address;
-                try {
-                    address = InetAddress.getByName(peer.host());
-                } catch (UnknownHostException e) {
-                    return result(ProbeOutcome.DNS_FAILURE, null, null, "cannot resolve " + peer.host());
-                }
-                stage = "connect";
-                Socket plain = new Socket();
-                socket = plain;
-                long t0 = System.nanoTime();
-                try {
-                    plain.connect(new InetSocketAddress(address, peer.port()), remainingMillis());
-                } catch (SocketTimeoutException e) {
-                    return result(ProbeOutcome.CONNECT_TIMEOUT, null, null, "TCP connect to " + address.getHostAddress() + " timed out");
-                } catch (NoRouteToHostException e) {
-                    return result(ProbeOutcome.UNREACHABLE, null, null, e.getMessage());
-                } catch (ConnectException e) {
-                    String m = String.valueOf(e.getMessage());
-                    ProbeOutcome o = m.contains("refused") ? ProbeOutcome.REFUSED
-                            : m.contains("unreachable") ? ProbeOutcome.UNREACHABLE : ProbeOutcome.ERROR;
-                    return result(o, null, null, m);
-                }
-                connectSeconds = (System.nanoTime() - t0) / 1e9;
-                stage = "handshake";
-                SSLContext ctx = AcceptAnyServer.context(() -> certRequested.set(true));
-                try (SSLSocket tls = (SSLSocket) ctx.getSocketFactory().createSocket(plain, peer.host(), peer.port(), true)) {
-                    socket = tls;
-                    tls.setSoTimeout(remainingMillis());
-                    if (!peer.host().matches("[0-9.]+|.*:.*")) {
-                        SSLParameters p = tls.getSSLParameters();
-                        p.setServerNames(List.of(new SNIHostName(peer.host())));
-                        tls.setSSLParameters(p);
-                    }
-                    handshakeStart = System.nanoTime();
-                    tls.startHandshake();
-                    double hs = (System.nanoTime() - handshakeStart) / 1e9;
-                    String proto = tls.getSession().getProtocol();
-                    if (certRequested.get()) {
-                        return result(ProbeOutcome.CLIENT_CERT_REQUIRED, connectSeconds, hs, proto + ", server asked for a client certificate");
-                    }
-                    return result(ProbeOutcome.TLS_HANDSHAKE_OK, connectSeconds, hs, proto);
-                }
-            } catch (SocketTimeoutException e) {
-                return result(ProbeOutcome.HANDSHAKE_TIMEOUT, connectSeconds, null, "TLS handshake got no answer within the probe timeout");
-            } catch (SSLException e) {
-                String m = String.valueOf(e.getMessage());
-                if (certRequested.get()) {
-                    // The server presented its certificate and demanded ours: Teleport's peer service does exactly this.
-                    double hs = (System.nanoTime() - handshakeStart) / 1e9;
-                    return result(ProbeOutcome.CLIENT_CERT_REQUIRED, connectSeconds, hs, "server asked for a client certificate: " + m);
-                }
-                if (m.contains("Unsupported or unrecognized SSL message") || m.contains("plaintext")) {
-                    return result(ProbeOutcome.NOT_TLS, connectSeconds, null, "the peer answered, but not with TLS");
-                }
-                if (e.getCause() instanceof EOFException || m.contains("terminated the handshake")) {
-                    return result(ProbeOutcome.CONNECTION_CLOSED, connectSeconds, null, "the peer closed the connection during the TLS handshake");
-                }
-                return result(ProbeOutcome.TLS_FAILURE, connectSeconds, null, m);
-            } catch (SocketException e) {
-                if (certRequested.get()) {
-                    double hs = (System.nanoTime() - handshakeStart) / 1e9;
-                    return result(ProbeOutcome.CLIENT_CERT_REQUIRED, connectSeconds, hs, "server asked for a client certificate and closed: " + e.getMessage());
-                }
-                return result(ProbeOutcome.CONNECTION_CLOSED, connectSeconds, null, String.valueOf(e.getMessage()));
-            } catch (IOException | GeneralSecurityException | RuntimeException e) {
-                return result(ProbeOutcome.ERROR, connectSeconds, null, e.toString());
-            } finally {
-                Socket s = socket;
-                if (s != null) {
-                    try {
-                        s.close();
-                    } catch (IOException ignored) {
-                        // best effort
-                    }
+                    // closing anyway
                 }
             }
         }
 
-        private ProbeResult result(ProbeOutcome o, Double connect, Double handshake, String detail) {
-            return new ProbeResult(peer.toString(), o, connect, handshake, detail, clock.instant());
+        boolean certRequested() {
+            return engine != null && askedForClientCert.contains(engine);
+        }
+
+        double handshakeSeconds() {
+            return (System.nanoTime() - handshakeStart) / 1e9;
         }
     }
 
-    public Probe start(HostPort peer, Duration timeout) {
-        return new Probe(peer, timeout);
+    private record Resolved(Probe probe, InetAddress address, String error) {}
+
+    /** Probes every peer concurrently; returns one result per peer, in order, within {@code timeout} (plus a few ms). */
+    public List<ProbeResult> probeAll(List<HostPort> peers, Duration timeout) {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        List<Probe> probes = new ArrayList<>();
+        ConcurrentLinkedQueue<Resolved> resolved = new ConcurrentLinkedQueue<>();
+        try (Selector selector = Selector.open()) {
+            for (HostPort p : peers) {
+                Probe probe = new Probe(p);
+                probes.add(probe);
+                if (IP_LITERAL.matcher(p.host()).matches()) {
+                    resolved.add(lookup(probe));
+                } else {
+                    dns.execute(() -> {
+                        resolved.add(lookup(probe));
+                        selector.wakeup();
+                    });
+                }
+            }
+            int open = probes.size();
+            while (open > 0) {
+                Resolved r;
+                while ((r = resolved.poll()) != null) {
+                    if (r.probe().stage != Stage.DNS) continue;
+                    if (r.address() == null) r.probe().finish(ProbeOutcome.DNS_FAILURE, null, r.error());
+                    else connect(r.probe(), r.address(), selector);
+                }
+                open = (int) probes.stream().filter(p -> p.stage != Stage.DONE).count();
+                long waitMillis = (deadline - System.nanoTime()) / 1_000_000;
+                if (open == 0 || waitMillis <= 0) break;
+                selector.select(waitMillis);
+                for (SelectionKey key : selector.selectedKeys()) {
+                    Probe probe = (Probe) key.attachment();
+                    if (!key.isValid()) continue;
+                    if (probe.stage == Stage.CONNECT && key.isConnectable()) finishConnect(probe, key);
+                    else if (probe.stage == Stage.HANDSHAKE) drive(probe, key);
+                }
+                selector.selectedKeys().clear();
+            }
+        } catch (IOException e) {
+            for (Probe p : probes) p.finish(ProbeOutcome.ERROR, null, "selector failed: " + e.getMessage());
+        }
+        List<ProbeResult> results = new ArrayList<>(probes.size());
+        for (Probe p : probes) {
+            switch (p.stage) {
+                case DNS -> p.finish(ProbeOutcome.DNS_TIMEOUT, null, "name lookup did not finish within the probe timeout");
+                case CONNECT -> p.finish(ProbeOutcome.CONNECT_TIMEOUT, null, "TCP connect got no answer within the probe timeout");
+                case HANDSHAKE -> p.finish(ProbeOutcome.HANDSHAKE_TIMEOUT, null, "TLS handshake got no answer within the probe timeout");
+                case DONE -> { }
+            }
+            results.add(p.result);
+        }
+        return results;
+    }
+
+    private static Resolved lookup(Probe probe) {
+        try {
+            return new Resolved(probe, InetAddress.getByName(probe.peer.host()), null);
+        } catch (UnknownHostException e) {
+            return new Resolved(probe, null, "cannot resolve " + probe.peer.host());
+        }
+    }
+
+    private void connect(Probe probe, InetAddress address, Selector selector) {
+        probe.stage = Stage.CONNECT;
+        try {
+            probe.channel = SocketChannel.open();
+            probe.channel.configureBlocking(false);
+            probe.connectStart = System.nanoTime();
+            SelectionKey key = probe.channel.register(selector, SelectionKey.OP_CONNECT, probe);
+            if (probe.channel.connect(new InetSocketAddress(address, probe.peer.port()))) {
+                finishConnect(probe, key);
+            }
+        } catch (IOException e) {
+            connectFailed(probe, e);
+        }
+    }
+
+    private void finishConnect(Probe probe, SelectionKey key) {
+        try {
+            if (!probe.channel.finishConnect()) return;
+        } catch (IOException e) {
+            connectFailed(probe, e);
+            return;
+        }
+        probe.connectSeconds = (System.nanoTime() - probe.connectStart) / 1e9;
+        probe.stage = Stage.HANDSHAKE;
+        SSLEngine engine = tlsContext.createSSLEngine(probe.peer.host(), probe.peer.port());
+        engine.setUseClientMode(true);
+        if (!IP_LITERAL.matcher(probe.peer.host()).matches()) {
+            SSLParameters params = engine.getSSLParameters();
+            params.setServerNames(List.of(new SNIHostName(probe.peer.host())));
+            engine.setSSLParameters(params);
+        }
+        probe.engine = engine;
+        int packet = engine.getSession().getPacketBufferSize();
+        probe.netIn = ByteBuffer.allocate(packet);
+        probe.netOut = ByteBuffer.allocate(packet);
+        probe.netOut.flip(); // empty, in read mode
+        probe.handshakeStart = System.nanoTime();
+        try {
+            engine.beginHandshake();
+        } catch (SSLException e) {
+            tlsFailed(probe, e);
+            return;
+        }
+        drive(probe, key);
+    }
+
+    private static void connectFailed(Probe probe, IOException e) {
+        String m = String.valueOf(e.getMessage());
+        ProbeOutcome o = e instanceof NoRouteToHostException || m.contains("unreachable") ? ProbeOutcome.UNREACHABLE
+                : e instanceof ConnectException && m.contains("refused") ? ProbeOutcome.REFUSED : ProbeOutcome.ERROR;
+        probe.finish(o, null, m);
+    }
+
+    /** Runs the handshake as far as the bytes available allow, then waits for the socket. */
+    private void drive(Probe probe, SelectionKey key) {
+        SSLEngine engine = probe.engine;
+        try {
+            while (true) {
+                if (probe.netOut.hasRemaining()) {
+                    probe.channel.write(probe.netOut);
+                    if (probe.netOut.hasRemaining()) {
+                        key.interestOps(SelectionKey.OP_WRITE);
+                        return;
+                    }
+                }
+                SSLEngineResult.HandshakeStatus hs = engine.getHandshakeStatus();
+                switch (hs) {
+                    case NEED_TASK -> {
+                        Runnable task;
+                        while ((task = engine.getDelegatedTask()) != null) task.run();
+                    }
+                    case NEED_WRAP -> {
+                        probe.netOut.compact();
+                        SSLEngineResult r = engine.wrap(ByteBuffer.allocate(0), probe.netOut);
+                        probe.netOut.flip();
+                        if (r.getStatus() == SSLEngineResult.Status.CLOSED && !probe.netOut.hasRemaining()) {
+                            closedDuringHandshake(probe, "the TLS engine closed during the handshake");
+                            return;
+                        }
+                    }
+                    case NEED_UNWRAP, NEED_UNWRAP_AGAIN -> {
+                        probe.netIn.flip();
+                        SSLEngineResult r = engine.unwrap(probe.netIn, sink);
+                        probe.netIn.compact();
+                        switch (r.getStatus()) {
+                            case BUFFER_OVERFLOW -> sink = ByteBuffer.allocate(engine.getSession().getApplicationBufferSize());
+                            case BUFFER_UNDERFLOW -> {
+                                int n = probe.channel.read(probe.netIn);
+                                if (n < 0) {
+                                    closedDuringHandshake(probe, "the peer closed the connection during the TLS handshake");
+                                    return;
+                                }
+                                if (n == 0) {
+                                    key.interestOps(SelectionKey.OP_READ);
+                                    return;
+                                }
+                            }
+                            case CLOSED -> {
+                                closedDuringHandshake(probe, "the peer closed TLS during the handshake");
+                                return;
+                            }
+                            case OK -> { }
+                        }
+                        sink.clear();
+                    }
+                    case FINISHED, NOT_HANDSHAKING -> {
+                        String proto = engine.getSession().getProtocol();
+                        if (probe.certRequested()) {
+                            probe.finish(ProbeOutcome.CLIENT_CERT_REQUIRED, probe.handshakeSeconds(), proto + ", server asked for a client certificate");
+                        } else {
+                            probe.finish(ProbeOutcome.TLS_HANDSHAKE_OK, probe.handshakeSeconds(), proto);
+                        }
+                        return;
+                    }
+                }
+            }
+        } catch (SSLException e) {
+            tlsFailed(probe, e);
+        } catch (IOException e) {
+            closedDuringHandshake(probe, String.valueOf(e.getMessage()));
+        }
+    }
+
+    private static void closedDuringHandshake(Probe probe, String detail) {
+        if (probe.certRequested()) {
+            // The server presented its certificate and demanded ours: Teleport's peer service does exactly this.
+            probe.finish(ProbeOutcome.CLIENT_CERT_REQUIRED, probe.handshakeSeconds(), "server asked for a client certificate, then: " + detail);
+        } else {
+            probe.finish(ProbeOutcome.CONNECTION_CLOSED, null, detail);
+        }
+    }
+
+    private static void tlsFailed(Probe probe, SSLException e) {
+        String m = String.valueOf(e.getMessage());
+        if (probe.certRequested()) {
+            probe.finish(ProbeOutcome.CLIENT_CERT_REQUIRED, probe.handshakeSeconds(), "server asked for a client certificate: " + m);
+        } else if (m.contains("Unsupported or unrecognized SSL message") || m.contains("plaintext")) {
+            probe.finish(ProbeOutcome.NOT_TLS, null, "the peer answered, but not with TLS");
+        } else {
+            probe.finish(ProbeOutcome.TLS_FAILURE, null, m);
+        }
     }
 }

@@ -20,9 +20,9 @@ import javax.net.ssl.X509ExtendedTrustManager;
 public final class AcceptAnyServer {
     private AcceptAnyServer() {}
 
-    /** Called when the server sends a CertificateRequest. */
+    /** Called when the server sends a CertificateRequest, with the socket (or engine) it came on. */
     public interface ClientCertRequested {
-        void requested();
+        void requested(Object connection);
     }
 
     public static SSLContext context(ClientCertRequested listener) throws GeneralSecurityException {
@@ -38,13 +38,13 @@ public final class AcceptAnyServer {
             this.listener = listener;
         }
 
-        private String none() {
-            if (listener != null) listener.requested();
+        private String none(Object connection) {
+            if (listener != null) listener.requested(connection);
             return null;
         }
 
-        @Override public String chooseClientAlias(String[] keyType, Principal[] issuers, Socket socket) { return none(); }
-        @Override public String chooseEngineClientAlias(String[] keyType, Principal[] issuers, SSLEngine engine) { return none(); }
+        @Override public String chooseClientAlias(String[] keyType, Principal[] issuers, Socket socket) { return none(socket); }
+        @Override public String chooseEngineClientAlias(String[] keyType, Principal[] issuers, SSLEngine engine) { return none(engine); }
         @Override public String[] getClientAliases(String keyType, Principal[] issuers) { return null; }
         @Override public String[] getServerAliases(String keyType, Principal[] issuers) { return null; }
         @Override public String chooseServerAlias(String keyType, Principal[] issuers, Socket socket) { return null; }

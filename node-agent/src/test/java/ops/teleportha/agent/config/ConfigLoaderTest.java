@@ -67,7 +67,6 @@ class ConfigLoaderTest {
         assertThat(c.tls().verify().addr()).isEqualTo(new HostPort("127.0.0.1", 3080));
         assertThat(c.peers().selfAddr()).isEqualTo(new HostPort("ip-198-18-1-10.ec2.internal", 3021));
         assertThat(c.peers().probeTimeout()).isEqualTo(Duration.ofSeconds(3));
-        assertThat(c.peers().maxConcurrency()).isEqualTo(128);
     }
 
     @Test

@@ -27,7 +27,7 @@ class PeerProberTest {
     }
 
     private static ProbeResult probe(int port) {
-        return new PeerProber(Clock.systemUTC()).start(new HostPort("127.0.0.1", port), TIMEOUT).run();
+        return new PeerProber(Clock.systemUTC()).probeAll(List.of(new HostPort("127.0.0.1", port)), TIMEOUT).get(0);
     }
 
     @Test

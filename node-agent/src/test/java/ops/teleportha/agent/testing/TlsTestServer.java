@@ -24,6 +24,8 @@ public final class TlsTestServer implements AutoCloseable {
 
     private final ServerSocket server;
     private final Thread thread;
+    private Pair lastPair;
+    private SSLContext lastContext;
 
     public TlsTestServer(Supplier<Pair> pair, boolean requireClientCert) throws IOException {
         server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
@@ -31,11 +33,14 @@ public final class TlsTestServer implements AutoCloseable {
             while (!server.isClosed()) {
                 try {
                     Socket plain = server.accept();
-                    Thread t = new Thread(() -> serve(plain, pair.get(), requireClientCert));
+                    SSLContext ctx = contextFor(pair.get(), requireClientCert);
+                    Thread t = new Thread(() -> serve(plain, ctx, requireClientCert));
                     t.setDaemon(true);
                     t.start();
                 } catch (IOException e) {
                     return;
+                } catch (Exception e) {
+                    throw new IllegalStateException(e);
                 }
             }
         }, "tls-test-server");
@@ -43,9 +48,17 @@ public final class TlsTestServer implements AutoCloseable {
         thread.start();
     }
 
-    private static void serve(Socket plain, Pair pair, boolean requireClientCert) {
+    /** Building a context is slow (PKCS#12); reuse it while the pair is the same. */
+    private SSLContext contextFor(Pair pair, boolean requireClientCert) throws Exception {
+        if (!pair.equals(lastPair)) {
+            lastContext = context(pair, requireClientCert);
+            lastPair = pair;
+        }
+        return lastContext;
+    }
+
+    private static void serve(Socket plain, SSLContext ctx, boolean requireClientCert) {
         try (plain) {
-            SSLContext ctx = context(pair, requireClientCert);
             try (SSLSocket tls = (SSLSocket) ctx.getSocketFactory().createSocket(plain, null, plain.getPort(), false)) {
                 tls.setUseClientMode(false);
                 tls.setNeedClientAuth(requireClientCert);
