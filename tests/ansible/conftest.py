@@ -3,6 +3,7 @@
 import glob
 import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -37,34 +38,30 @@ def run_playbook(playbook, inventory, tmp_path, *args, env=None):
     return subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=600)
 
 
-def failures_by_host(json_stdout):
-    """{host: [failure messages]} from the json stdout callback's output."""
-    import json
-    report = json.loads(json_stdout[json_stdout.index("{"):])
-    failed = {}
-    for play in report["plays"]:
-        for task in play["tasks"]:
-            for host, res in task["hosts"].items():
-                if res.get("failed"):
-                    failed.setdefault(host, []).append(str(res.get("msg", "")))
-    return failed
-
-
-def messages_by_host(json_stdout):
-    """{host: [every msg]} (debug warnings included)."""
+def _messages(json_stdout, only_failed):
     import json
     report = json.loads(json_stdout[json_stdout.index("{"):])
     out = {}
     for play in report["plays"]:
         for task in play["tasks"]:
             for host, res in task["hosts"].items():
-                if "msg" in res:
+                if "msg" in res and (res.get("failed") or not only_failed):
                     out.setdefault(host, []).append(str(res["msg"]))
     return out
 
 
+def failures_by_host(json_stdout):
+    """{host: [failure messages]} from the json stdout callback's output."""
+    return _messages(json_stdout, only_failed=True)
+
+
+def messages_by_host(json_stdout):
+    """{host: [every msg]} (debug warnings included)."""
+    return _messages(json_stdout, only_failed=False)
+
+
 def local_host_vars(**extra):
-    import sys
+    """Host vars that make a sample host run on this machine (connection local)."""
     base = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
     base.update(extra)
     return base
