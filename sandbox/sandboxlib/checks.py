@@ -53,6 +53,7 @@ def write_site_vars(state):
         "teleport_join_token": "sandbox-join-token-not-a-secret",
         "teleport_public_addr": [PUBLIC_ADDR],
         "teleport_tls_bootstrap_self_signed": True,
+        "node_agent_jar_src": os.path.join(services.ARTIFACTS, "node-agent.jar"),
         "node_agent_peers_inventory_url": f"{services.inventory_url()}/v1/peers",
         "node_agent_peers_inventory_token": inventory_token,
         "node_agent_peers_probe_interval": "5s",
@@ -108,7 +109,9 @@ def playbook(state, name, *extra):
 def expect_no_change(recap, name):
     changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
     if changed:
-        raise SandboxError(f"site.yml ({name}) reported changes, want changed=0: {changed} (see {STATE_DIR}/ansible-{name}.log)")
+        with open(os.path.join(STATE_DIR, f"ansible-{name}.log")) as f:
+            tasks = sorted(set(re.findall(r"^((?:TASK|RUNNING HANDLER) \[[^\]]+\])[^\n]*\n(?:(?!TASK|RUNNING|PLAY)[^\n]*\n)*?changed:", f.read(), re.M)))
+        raise SandboxError(f"site.yml ({name}) reported changes, want changed=0: {changed}; changed tasks: {tasks}")
 
 
 def hostvars(state):

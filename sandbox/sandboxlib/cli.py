@@ -5,7 +5,7 @@ import shutil
 import time
 
 from . import aws, hosts, network, services, world
-from .util import STATE_DIR, SandboxError, alive, load_state, log, save_state, stop_pid
+from .util import REPO, STATE_DIR, SandboxError, alive, load_state, log, save_state, stop_pid
 
 
 def up(args):
@@ -94,6 +94,9 @@ def test(args):
     try:
         state = up(args)
         checks.run_all(state, args)
+    except BaseException:
+        keep_logs()
+        raise
     finally:
         if args.keep:
             log("--keep: leaving the sandbox up; `sandbox/sandbox down` removes it")
@@ -101,6 +104,22 @@ def test(args):
             down()
     log(f"sandbox test passed in {time.monotonic() - t0:.0f} s")
     return 0
+
+
+def keep_logs():
+    """Copies the logs out of the state dir (which down deletes) to build/sandbox-logs/."""
+    dest = os.path.join(REPO, "build", "sandbox-logs", time.strftime("%Y%m%dT%H%M%S"))
+    if not os.path.isdir(STATE_DIR):
+        return
+    for root, dirs, files in os.walk(STATE_DIR):
+        # Never descend into the hosts' file systems or Prometheus' data.
+        dirs[:] = [d for d in dirs if d not in ("merged", "upper", "work", "data", "artifacts", "ssh")]
+        for name in files:
+            if name.endswith(".log") or name in ("state.json", "inventory-service.yml", "prometheus.yml"):
+                rel = os.path.relpath(os.path.join(root, name), STATE_DIR)
+                os.makedirs(os.path.dirname(os.path.join(dest, rel)), exist_ok=True)
+                shutil.copy2(os.path.join(root, name), os.path.join(dest, rel))
+    log(f"logs kept in {dest}")
 
 
 def main(argv):

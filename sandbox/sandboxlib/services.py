@@ -12,6 +12,22 @@ from . import aws, world
 from .util import REPO, STATE_DIR, SandboxError, log, spawn, wait_until
 
 JAR = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
+NODE_AGENT_JAR = os.path.join(REPO, "node-agent", "target", "node-agent.jar")
+ARTIFACTS = os.path.join(STATE_DIR, "artifacts")
+
+
+def snapshot_jars():
+    """Copies the jars into the state dir, so a rebuild in the working tree
+    while the sandbox runs changes neither the running service nor what
+    site.yml deploys (which would break the changed=0 checks)."""
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    out = {}
+    for name, src, build in (("inventory-service", JAR, "inventory-service"), ("node-agent", NODE_AGENT_JAR, "node-agent")):
+        if not os.path.exists(src):
+            raise SandboxError(f"{src} is missing: build it first with `mvn -B -ntp -pl {build} -am package -DskipTests`")
+        out[name] = os.path.join(ARTIFACTS, os.path.basename(src))
+        shutil.copy2(src, out[name])
+    return out
 TOKEN_FILE = os.path.join(STATE_DIR, "inventory-token")
 INVENTORY_CONFIG = os.path.join(STATE_DIR, "inventory-service.yml")
 
@@ -63,10 +79,9 @@ def _get(url, token=True, timeout=5):
 
 
 def start_inventory(state, endpoint, expected_hosts):
-    if not os.path.exists(JAR):
-        raise SandboxError(f"{JAR} is missing: build it first with `mvn -B -ntp -pl inventory-service -am package -DskipTests`")
+    jar = snapshot_jars()["inventory-service"]
     write_inventory_config(endpoint)
-    pid = spawn([java(), "-Xmx256m", "-XX:+UseSerialGC", "-jar", JAR, "serve", "--config", INVENTORY_CONFIG],
+    pid = spawn([java(), "-Xmx256m", "-XX:+UseSerialGC", "-jar", jar, "serve", "--config", INVENTORY_CONFIG],
                 os.path.join(STATE_DIR, "inventory-service.log"), env=aws.aws_env(endpoint))
     state["inventory"] = {"pid": pid, "url": inventory_url(), "config": INVENTORY_CONFIG, "token_file": TOKEN_FILE}
     base = inventory_url()
