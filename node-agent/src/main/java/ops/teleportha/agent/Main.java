@@ -5,6 +5,10 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import ops.teleportha.agent.config.AgentConfig;
@@ -17,6 +21,8 @@ import ops.teleportha.agent.tls.TlsRotator;
 
 /** {@code java -jar node-agent.jar --config FILE [--check]}: parse, load, wire, run until stopped. */
 public final class Main {
+    private static final Instant STARTED = Instant.now();
+
     private Main() {}
 
     public static void main(String[] args) {
@@ -65,7 +71,8 @@ public final class Main {
         AgentMetrics metrics = new AgentMetrics(CollectorRegistry.defaultRegistry, version(), true);
         TlsRotator rotator = config.tls().enabled() ? new TlsRotator(config.tls(), metrics, Clock.systemUTC()) : null;
         PeerMonitor monitor = config.peers().enabled() ? new PeerMonitor(config.peers(), metrics, Clock.systemUTC()) : null;
-        AgentHttpServer http = new AgentHttpServer(config.listenAddr(), metrics, monitor == null ? null : monitor::status);
+        AgentHttpServer http = new AgentHttpServer(config.listenAddr(), metrics, monitor == null ? null : monitor::status,
+                () -> stalled(config, rotator, monitor, Instant.now()));
         if (rotator != null) rotator.start();
         if (monitor != null) monitor.start();
         http.start();
@@ -84,6 +91,30 @@ public final class Main {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+    }
+
+    /**
+     * What /healthz reports as wrong: a loop that has not run for much longer than it should. The TLS check
+     * may legitimately take a reload command plus the whole verify timeout.
+     */
+    static List<String> stalled(AgentConfig config, TlsRotator rotator, PeerMonitor monitor, Instant now) {
+        List<String> problems = new ArrayList<>();
+        if (rotator != null) {
+            Duration allowed = config.tls().rescanInterval().multipliedBy(2).plus(config.tls().verify().timeout())
+                    .plus(config.tls().reload().commandTimeout().multipliedBy(2)).plusSeconds(30);
+            Instant last = rotator.lastCheck() == null ? STARTED : rotator.lastCheck();
+            if (Duration.between(last, now).compareTo(allowed) > 0) {
+                problems.add("tls: no check of " + config.tls().sourceDir() + " since " + last);
+            }
+        }
+        if (monitor != null) {
+            Duration allowed = config.peers().probeInterval().multipliedBy(3).plus(config.peers().probeTimeout()).plusSeconds(30);
+            Instant last = monitor.status().checkedAt() == null ? STARTED : monitor.status().checkedAt();
+            if (Duration.between(last, now).compareTo(allowed) > 0) {
+                problems.add("peers: no probe cycle since " + last);
+            }
+        }
+        return problems;
     }
 
     static String version() {

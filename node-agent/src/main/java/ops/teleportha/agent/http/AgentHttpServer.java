@@ -22,7 +22,11 @@ import ops.teleportha.agent.peers.ProbeResult;
 public final class AgentHttpServer implements AutoCloseable {
     private final HttpServer server;
 
-    public AgentHttpServer(HostPort listen, AgentMetrics metrics, Supplier<PeerMonitor.Status> peers) throws IOException {
+    /**
+     * @param problems what is wrong with the agent right now (stalled loops); empty when healthy
+     */
+    public AgentHttpServer(HostPort listen, AgentMetrics metrics, Supplier<PeerMonitor.Status> peers,
+                           Supplier<java.util.List<String>> problems) throws IOException {
         server = HttpServer.create(new InetSocketAddress(listen.host(), listen.port()), 16);
         server.setExecutor(Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "http");
@@ -37,7 +41,12 @@ public final class AgentHttpServer implements AutoCloseable {
         });
         server.createContext("/healthz", ex -> {
             if (!get(ex)) return;
-            send(ex, 200, "text/plain; charset=utf-8", "ok\n");
+            java.util.List<String> wrong = problems.get();
+            if (wrong.isEmpty()) {
+                send(ex, 200, "text/plain; charset=utf-8", "ok\n");
+            } else {
+                send(ex, 503, "text/plain; charset=utf-8", String.join("\n", wrong) + "\n");
+            }
         });
         server.createContext("/v1/peers/status", ex -> {
             if (!get(ex)) return;

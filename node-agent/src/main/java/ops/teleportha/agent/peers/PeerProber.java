@@ -140,6 +140,7 @@ public final class PeerProber {
                 if (open == 0 || waitMillis <= 0) break;
                 selector.select(waitMillis);
                 for (SelectionKey key : selector.selectedKeys()) {
+                    if (System.nanoTime() - deadline > 0) break; // CPU-starved: do not run handshakes past the deadline
                     Probe probe = (Probe) key.attachment();
                     if (!key.isValid()) continue;
                     if (probe.stage == Stage.CONNECT && key.isConnectable()) finishConnect(probe, key);

@@ -49,6 +49,7 @@ public final class TlsRotator implements AutoCloseable {
     private WatchService watcher;
     private Thread watchThread;
     private volatile RejectedCandidate lastRejection;
+    private volatile Instant lastCheck;
 
     public TlsRotator(TlsConfig config, AgentMetrics metrics, Clock clock) {
         this.config = config;
@@ -111,6 +112,7 @@ public final class TlsRotator implements AutoCloseable {
     /** One pass over the source directory. Synchronized: the watcher, the rescan and tests may all call it. */
     public synchronized Outcome check() {
         Instant now = clock.instant();
+        lastCheck = now;
         metrics.tlsChecked(now);
         if (!reader.present()) {
             return Outcome.NOTHING;
@@ -248,6 +250,11 @@ public final class TlsRotator implements AutoCloseable {
         } catch (IOException | RejectedCandidate e) {
             // changed or gone meanwhile: the next check looks at it
         }
+    }
+
+    /** When the source directory was last looked at; null before the first check. */
+    public Instant lastCheck() {
+        return lastCheck;
     }
 
     /** The most recent rejection, for tests and /healthz. */

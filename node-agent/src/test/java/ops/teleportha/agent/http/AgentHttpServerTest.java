@@ -23,11 +23,12 @@ class AgentHttpServerTest {
     HttpClient client = HttpClient.newHttpClient();
     AgentMetrics metrics;
     volatile PeerMonitor.Status status;
+    volatile List<String> problems = List.of();
 
     @BeforeEach
     void start() throws Exception {
         metrics = new AgentMetrics(new CollectorRegistry(), "1.2.3", true);
-        server = new AgentHttpServer(new HostPort("127.0.0.1", 0), metrics, () -> status);
+        server = new AgentHttpServer(new HostPort("127.0.0.1", 0), metrics, () -> status, () -> problems);
         server.start();
     }
 
@@ -76,6 +77,10 @@ class AgentHttpServerTest {
     @Test
     void answersHealthAndRefusesOtherMethodsAndPaths() throws Exception {
         assertThat(get("/healthz").statusCode()).isEqualTo(200);
+        problems = List.of("peers: no probe cycle since 2026-11-21T20:00:00Z");
+        HttpResponse<String> stalled = get("/healthz");
+        assertThat(stalled.statusCode()).isEqualTo(503);
+        assertThat(stalled.body()).contains("peers: no probe cycle since");
         assertThat(get("/nope").statusCode()).isEqualTo(404);
         var post = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/metrics"))
                 .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
