@@ -42,7 +42,7 @@ def test_proxy_config_follows_the_contract(rendered):
         "enabled": True,
         "source_dir": "/var/lib/node-agent/tls-incoming",
         "target_dir": "/etc/teleport-tls",
-        "owner": "node-agent",
+        "owner": "teleport",
         "group": "teleport",
         "required_names": ["teleport.example.com", "internal.example.com",
                            "*.teleport.example.com", "*.internal.example.com"],
@@ -82,7 +82,7 @@ def test_auth_host_runs_metrics_only(rendered):
 
 def test_unit_is_fully_hardened(rendered):
     unit = (rendered / "proxy-a.node-agent.service").read_text()
-    for directive in ["NoNewPrivileges=true", "CapabilityBoundingSet=", "ProtectSystem=strict", "ProtectHome=true",
+    for directive in ["NoNewPrivileges=true", "CapabilityBoundingSet=CAP_CHOWN CAP_FOWNER", "ProtectSystem=strict", "ProtectHome=true",
                       "PrivateTmp=true", "PrivateDevices=true", "SystemCallFilter=@system-service",
                       "ReadWritePaths=/var/lib/node-agent /etc/teleport-tls", "SupplementaryGroups=teleport"]:
         assert directive in unit, directive
@@ -113,3 +113,9 @@ def test_preflight_names_a_missing_jar(tmp_path):
                          "hosts": {"auth-1": {"teleport_role": "auth"}}}}
     result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
     assert any("node_agent_jar_src" in m and "mvn" in m for m in failures_by_host(result.stdout)["auth-1"])
+
+
+def test_auth_unit_keeps_no_capability(rendered):
+    unit = (rendered / "auth-1.node-agent.service").read_text()
+    assert "CapabilityBoundingSet=\n" in unit and "AmbientCapabilities=\n" in unit
+    assert "SupplementaryGroups" not in unit and "UMask=0027" in unit
