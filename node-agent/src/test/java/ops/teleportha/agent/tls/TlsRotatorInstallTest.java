@@ -45,7 +45,11 @@ class TlsRotatorInstallTest {
     }
 
     private TlsRotator rotator(HostPort verify) throws Exception {
-        TlsRotator r = new TlsRotator(dirs.config(verify, Duration.ofSeconds(2)), new AgentMetrics(registry, "test", false), Clock.systemUTC());
+        return rotator(verify, Duration.ofSeconds(20)); // confirmation returns as soon as it succeeds
+    }
+
+    private TlsRotator rotator(HostPort verify, Duration verifyTimeout) throws Exception {
+        TlsRotator r = new TlsRotator(dirs.config(verify, verifyTimeout), new AgentMetrics(registry, "test", false), Clock.systemUTC());
         r.prepare();
         return r;
     }
@@ -119,7 +123,7 @@ class TlsRotatorInstallTest {
         TestPki.Issued first = pki.leaf(TlsDirs.NAMES);
         AtomicReference<TlsTestServer.Pair> served = new AtomicReference<>();
         try (TlsTestServer teleport = new TlsTestServer(served::get, false)) {
-            TlsRotator rotator = rotator(new HostPort("127.0.0.1", teleport.port()));
+            TlsRotator rotator = rotator(new HostPort("127.0.0.1", teleport.port()), Duration.ofSeconds(2));
             served.set(new TlsTestServer.Pair(List.of(first.cert(), pki.intermediate.cert()), first.keys().getPrivate()));
             dirs.drop(pki, first);
             assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
