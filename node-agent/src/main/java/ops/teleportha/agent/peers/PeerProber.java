@@ -46,6 +46,7 @@ public final class PeerProber {
     private final Set<Object> askedForClientCert = ConcurrentHashMap.newKeySet();
     private final SSLContext tlsContext;
     private final ThreadPoolExecutor dns;
+    private final Set<String> lookingUp = ConcurrentHashMap.newKeySet();
     /** Discarded application data: the probe never reads any, but unwrap needs somewhere to put it. */
     private ByteBuffer sink = ByteBuffer.allocate(0);
 
@@ -120,12 +121,18 @@ public final class PeerProber {
                 probes.add(probe);
                 if (IP_LITERAL.matcher(p.host()).matches()) {
                     resolved.add(lookup(probe));
-                } else {
+                } else if (lookingUp.add(p.host())) {
                     dns.execute(() -> {
-                        resolved.add(lookup(probe));
-                        selector.wakeup();
+                        try {
+                            resolved.add(lookup(probe));
+                            selector.wakeup();
+                        } finally {
+                            lookingUp.remove(p.host());
+                        }
                     });
                 }
+                // else: a lookup of this name from an earlier cycle is still hanging; this probe ends as dns_timeout
+                // rather than queueing another lookup behind it.
             }
             int open = probes.size();
             while (open > 0) {

@@ -55,6 +55,16 @@ class PeerProberTest {
     }
 
     @Test
+    void resolvesNamesBesideTheSelectorAndSendsThemAsSni() throws Exception {
+        try (TlsTestServer server = new TlsTestServer(() -> serverPair, false)) {
+            ProbeResult r = new PeerProber(Clock.systemUTC())
+                    .probeAll(List.of(new HostPort("localhost", server.port())), GENEROUS).get(0); // /etc/hosts, no DNS traffic
+            assertThat(r.outcome()).isEqualTo(ProbeOutcome.TLS_HANDSHAKE_OK);
+            assertThat(r.peer()).isEqualTo("localhost:" + server.port());
+        }
+    }
+
+    @Test
     void aClosedPortIsRefused() throws Exception {
         ProbeResult r = probe(Listeners.closedPort(), GENEROUS);
         assertThat(r.outcome()).isEqualTo(ProbeOutcome.REFUSED);
