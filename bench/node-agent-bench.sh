@@ -19,8 +19,8 @@ BENCH_SECONDS=${BENCH_SECONDS:-60}
 PROBE_INTERVAL_S=5
 PROBE_TIMEOUT_S=3
 # The settings docs/node-agent.md recommends for the systemd unit (Environment= and ExecStart=).
-JAVA_OPTS=${NODE_AGENT_JAVA_OPTS:-"-XX:+UseSerialGC -Xss256k -Xms4m -Xmx12m -XX:MaxHeapFreeRatio=20 -XX:MinHeapFreeRatio=10 -XX:MaxMetaspaceSize=40m -XX:ReservedCodeCacheSize=8m -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError"}
-export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-1}
+JAVA_OPTS=${NODE_AGENT_JAVA_OPTS:-"-XX:+UseSerialGC -Xss256k -Xms4m -Xmx12m -XX:MaxHeapFreeRatio=20 -XX:MinHeapFreeRatio=10 -XX:MaxMetaspaceSize=40m -XX:ReservedCodeCacheSize=8m -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:Tier3InvocationThreshold=10000 -XX:Tier3MinInvocationThreshold=5000 -XX:Tier3CompileThreshold=100000 -XX:Tier3BackEdgeThreshold=3000000 -Xshare:off -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError"}
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-1} MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-65536} MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-65536}
 RSS_TARGET_MIB=64
 BRIDGE=na-bench0
 
@@ -156,6 +156,7 @@ first_cycle_ms=$(($(now_ms) - t0))
 first_cycle=$(metric teleport_node_agent_peer_probe_cycle_duration_seconds)
 max_rss_kib=0 max_cycle=0 cycles=0 all_cycles=
 last_stamp=$(metric teleport_node_agent_peer_last_probe_cycle_timestamp_seconds)
+cpu_start=$(metric process_cpu_seconds_total) wall_start=$SECONDS
 end=$((SECONDS + BENCH_SECONDS))
 while ((SECONDS < end)); do
   alive
@@ -178,7 +179,11 @@ fi
 if [[ -n ${BENCH_NMT:-} ]]; then  # with NODE_AGENT_JAVA_OPTS containing -XX:NativeMemoryTracking=summary
   jcmd "$AGENT_PID" VM.native_memory summary | grep -E '^(Total|-)' | sed 's/^/  /'
 fi
+jvm_mib() { curl -sf "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" -v l="$2" 'index($0, m "{" l) == 1 {printf "%.1f", $2 / 1048576}'; }
+jvm_line=$(printf 'heap used %s / committed %s MiB, non-heap used %s MiB' "$(jvm_mib jvm_memory_bytes_used 'area="heap"')" \
+  "$(jvm_mib jvm_memory_bytes_committed 'area="heap"')" "$(jvm_mib jvm_memory_bytes_used 'area="nonheap"')")
 last_rss_kib=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT_PID/status")
+cpu_share=$(awk -v a="$cpu_start" -v b="$(metric process_cpu_seconds_total)" -v w=$((SECONDS - wall_start)) 'BEGIN {printf "%.1f", 100 * (b - a) / w}')
 threads=$(awk '/^Threads:/ {print $2}' "/proc/$AGENT_PID/status")
 up=$(curl -sf "http://127.0.0.1:$PORT/v1/peers/status" | grep -o '"up":true' | wc -l)
 outcomes=$(curl -sf "http://127.0.0.1:$PORT/v1/peers/status" | grep -o '"outcome":"[a-z_]*"' | sort | uniq -c | awk '{sub(/"outcome":/, "", $2); printf "%s=%s ", $2, $1}')
@@ -186,8 +191,10 @@ outcomes=$(curl -sf "http://127.0.0.1:$PORT/v1/peers/status" | grep -o '"outcome
 cycle_target=$(awk -v t=$PROBE_TIMEOUT_S 'BEGIN {print t * 1.1}')
 printf '\nnode-agent bench: %d peers (%s), probe_timeout %ss, %ss steady state, %d cycles\n' \
   "$N_PEERS" "$outcomes" "$PROBE_TIMEOUT_S" "$BENCH_SECONDS" "$cycles"
-printf 'JVM: %s, MALLOC_ARENA_MAX=%s (%s threads at the end)\n' "$JAVA_OPTS" "$MALLOC_ARENA_MAX" "$threads"
-printf 'cycle durations (s): %s\n\n' "$all_cycles"
+printf 'JVM: %s\nenv: MALLOC_ARENA_MAX=%s MALLOC_MMAP_THRESHOLD_=%s MALLOC_TRIM_THRESHOLD_=%s (%s threads at the end)\n' \
+  "$JAVA_OPTS" "$MALLOC_ARENA_MAX" "$MALLOC_MMAP_THRESHOLD_" "$MALLOC_TRIM_THRESHOLD_" "$threads"
+printf 'cycle durations (s): %s\n' "$all_cycles"
+printf 'at the end: %s; CPU over the steady state: %s%% of one core\n\n' "$jvm_line" "$cpu_share"
 printf '%-34s %12s %12s %8s\n' figure measured target ratio
 awk -v v="$max_rss_kib" -v t=$RSS_TARGET_MIB 'BEGIN {printf "%-34s %9.1f MiB %8d MiB %8.2f\n", "steady-state RSS (max)", v/1024, t, v/1024/t}'
 awk -v v="$last_rss_kib" -v t=$RSS_TARGET_MIB 'BEGIN {printf "%-34s %9.1f MiB %8d MiB %8.2f\n", "steady-state RSS (end)", v/1024, t, v/1024/t}'

@@ -3,7 +3,13 @@ package ops.teleportha.agent.metrics;
 import io.prometheus.client.CollectorRegistry;
 import io.prometheus.client.Counter;
 import io.prometheus.client.Gauge;
-import io.prometheus.client.hotspot.DefaultExports;
+import io.prometheus.client.hotspot.BufferPoolsExports;
+import io.prometheus.client.hotspot.ClassLoadingExports;
+import io.prometheus.client.hotspot.GarbageCollectorExports;
+import io.prometheus.client.hotspot.MemoryPoolsExports;
+import io.prometheus.client.hotspot.StandardExports;
+import io.prometheus.client.hotspot.ThreadExports;
+import io.prometheus.client.hotspot.VersionInfoExports;
 import java.time.Instant;
 import java.util.Collection;
 import java.util.HashSet;
@@ -75,7 +81,15 @@ public final class AgentMetrics {
             rotations.labels(r);
         }
         if (jvmMetrics) {
-            DefaultExports.register(registry);
+            // DefaultExports minus MemoryAllocationExports: its GC notification listeners pull in the JMX
+            // notification machinery, about a megabyte of metaspace in a process meant to stay under 64 MiB.
+            new StandardExports().register(registry);
+            new MemoryPoolsExports().register(registry);
+            new BufferPoolsExports().register(registry);
+            new GarbageCollectorExports().register(registry);
+            new ThreadExports().register(registry);
+            new ClassLoadingExports().register(registry);
+            new VersionInfoExports().register(registry);
         }
     }
 

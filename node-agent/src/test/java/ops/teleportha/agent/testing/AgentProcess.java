@@ -15,9 +15,11 @@ import java.util.List;
 /** The packaged jar run as a real process, as systemd would run it. */
 public final class AgentProcess implements AutoCloseable {
     /** The settings docs/node-agent.md recommends, so that the tests prove they are enough. */
-    public static final List<String> JVM_OPTS = List.of("-XX:+UseSerialGC", "-Xss256k", "-Xms4m", "-Xmx12m",
-            "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=10", "-XX:MaxMetaspaceSize=40m", "-XX:ReservedCodeCacheSize=8m",
-            "-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1", "-XX:-UsePerfData", "-XX:+ExitOnOutOfMemoryError");
+    public static final List<String> JVM_OPTS = List.of(
+            "-XX:+UseSerialGC", "-Xss256k", "-Xms4m", "-Xmx12m", "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=10",
+            "-XX:MaxMetaspaceSize=40m", "-XX:ReservedCodeCacheSize=8m", "-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1",
+            "-XX:Tier3InvocationThreshold=10000", "-XX:Tier3MinInvocationThreshold=5000", "-XX:Tier3CompileThreshold=100000",
+            "-XX:Tier3BackEdgeThreshold=3000000", "-Xshare:off", "-XX:-UsePerfData", "-XX:+ExitOnOutOfMemoryError");
 
     private final Process process;
     private final int port;
