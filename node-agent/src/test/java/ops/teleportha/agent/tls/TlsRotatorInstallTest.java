@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import ops.teleportha.agent.config.HostPort;
+import ops.teleportha.agent.config.TlsConfig;
 import ops.teleportha.agent.metrics.AgentMetrics;
 import ops.teleportha.agent.testing.TestPki;
 import ops.teleportha.agent.testing.TestPki.KeyFormat;
@@ -90,6 +91,9 @@ class TlsRotatorInstallTest {
         assertThat(Files.readSymbolicLink(t.resolve("..previous"))).isEqualTo(firstVersion);
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(t.resolve("tls.key")))).isEqualTo("rw-------");
         assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(t.resolve("tls.crt")))).isEqualTo("rw-r--r--");
+        var attrs = Files.readAttributes(t.resolve("tls.key"), java.nio.file.attribute.PosixFileAttributes.class);
+        assertThat(attrs.owner().getName()).isEqualTo(dirs.config().owner());
+        assertThat(attrs.group().getName()).isEqualTo(dirs.config().group());
         try (Stream<Path> versions = Files.list(t).filter(p -> p.getFileName().toString().matches("\\.\\.\\d.*"))) {
             assertThat(versions).hasSize(2);
         }
@@ -140,6 +144,32 @@ class TlsRotatorInstallTest {
             try (Stream<Path> rejected = Files.list(dirs.rejected())) {
                 assertThat(rejected.map(p -> p.getFileName().toString())).anyMatch(n -> n.endsWith("-not_confirmed"));
             }
+        }
+    }
+
+    @Test
+    void runsTheReloadCommandAfterInstallAndAgainAfterRollback() throws Exception {
+        Path marker = tmp.resolve("reloads");
+        TestPki.Issued first = pki.leaf(TlsDirs.NAMES);
+        AtomicReference<TlsTestServer.Pair> served = new AtomicReference<>(
+                new TlsTestServer.Pair(List.of(first.cert(), pki.intermediate.cert()), first.keys().getPrivate()));
+        try (TlsTestServer teleport = new TlsTestServer(served::get, false)) {
+            TlsConfig base = dirs.config(new HostPort("127.0.0.1", teleport.port()), Duration.ofSeconds(2));
+            TlsConfig withCommand = new TlsConfig(base.enabled(), base.sourceDir(), base.targetDir(), base.rejectedDir(),
+                    base.owner(), base.group(), base.requiredNames(), base.trustBundle(), base.minValidity(),
+                    base.rescanInterval(), base.settleTime(), base.maxFileBytes(),
+                    new TlsConfig.Reload(TlsConfig.ReloadMode.COMMAND, List.of("sh", "-c", "echo reload >> " + marker), Duration.ofSeconds(10)),
+                    base.verify());
+            TlsRotator rotator = new TlsRotator(withCommand, new AgentMetrics(registry, "test", false), Clock.systemUTC());
+            rotator.prepare();
+
+            dirs.drop(pki, first);
+            assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
+            assertThat(Files.readAllLines(marker)).hasSize(1);
+
+            dirs.drop(pki, pki.leaf(TlsDirs.NAMES)); // the server keeps serving the first pair
+            assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.ROLLED_BACK);
+            assertThat(Files.readAllLines(marker)).as("reloaded for the install and for the rollback").hasSize(3);
         }
     }
 
