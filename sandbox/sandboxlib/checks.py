@@ -219,6 +219,28 @@ def check_prometheus(state, timeout=90):
     log(f"Prometheus scrapes all {n} node-agents (up == 1) with the SD labels")
 
 
+def _reloads(h, diag):
+    metrics = hosts.ssh(h, f"curl -sf http://{diag}/metrics").stdout
+    m = re.search(r"^teleport_test_double_reloads_total (\d+)$", metrics, re.M)
+    if not m:
+        raise SandboxError(f"{h['machine']}: no reload counter in the double's /metrics")
+    return int(m.group(1))
+
+
+def check_reload(state):
+    """`systemctl reload teleport` reaches the double as SIGHUP (ExecReload) and
+    it keeps running with the re-read config and key pairs."""
+    h = next(x for x in state["hosts"] if x["role"] == "proxy")
+    doc = yaml.safe_load(hosts.ssh(h, "cat /etc/teleport.yaml").stdout)
+    diag = doc["teleport"]["diag_addr"].replace("0.0.0.0", "127.0.0.1")
+    before = _reloads(h, diag)
+    hosts.ssh(h, "systemctl reload teleport")
+    wait_until(f"{h['machine']}: the double to count the SIGHUP reload", lambda: _reloads(h, diag) > before, 30, 0.5)
+    if hosts.ssh(h, "systemctl is-active teleport", check=False).stdout.strip() != "active":
+        raise SandboxError(f"{h['machine']}: teleport not active after a reload")
+    log(f"systemctl reload teleport on {h['machine']}: SIGHUP re-read config and key pairs, unit still active")
+
+
 def world_checks(state):
     """What can be checked without site.yml: SSH through the inventory, and the
     double installed from its tarball, started, and reached across regions."""
@@ -275,4 +297,5 @@ def run_all(state, args):
     check_prometheus(state)
     expect_no_change(playbook(state, "second-run"), "second-run")
     expect_no_change(playbook(state, "check-mode", "--check"), "check-mode")
+    check_reload(state)
     log("all checks passed")
