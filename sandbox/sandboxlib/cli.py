@@ -80,6 +80,9 @@ def status(args=None):
     print(f"moto        {state.get('moto', {}).get('endpoint')}  {mark(state.get('moto', {}).get('pid'))}")
     print(f"inventory   {state.get('inventory', {}).get('url')}  {mark(state.get('inventory', {}).get('pid'))}")
     print(f"prometheus  {state.get('prometheus', {}).get('url')}  {mark(state.get('prometheus', {}).get('pid'))}")
+    delay = state.get("cross_region_delay_ms")
+    print(f"network     {', '.join(state.get('bridges', []))}; cross-region delay "
+          + (f"{delay} ms each way" if delay else "none (no netem in this kernel)"))
     for h in state.get("hosts", []):
         print(f"  {h['machine']:<12} {h['role']:<6} {h['region']:<13} {h['private_ip']:<13} {h['private_dns']:<28} {h['instance_id']}  {mark(h['pid'])}")
     return 0
