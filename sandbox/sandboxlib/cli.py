@@ -138,6 +138,10 @@ def main(argv):
     args = parser.parse_args(argv)
     try:
         if args.cmd == "up":
+            if load_state():
+                # Checked here, before the teardown-on-failure below, so that a
+                # second `up` never takes down the running sandbox.
+                raise SandboxError(f"the sandbox is already up ({STATE_DIR}/state.json); run `sandbox/sandbox down` first")
             try:
                 up(args)
             except BaseException:
