@@ -9,7 +9,7 @@ from conftest import ROOT, local_host_vars, run_playbook
 ENV = {"ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_GATHERING": "explicit"}
 
 
-def inventory(auth=None, proxies=None, stale=None):
+def inventory(auth=None, proxies=None, stale=None, **extra_vars):
     auth = {"auth-1": {"teleport_role": "auth", "aws_region": "us-west-2"}} if auth is None else auth
     if proxies is None:
         proxies = {
@@ -19,7 +19,7 @@ def inventory(auth=None, proxies=None, stale=None):
         }
     return {"all": {
         "vars": local_host_vars(teleport_inventory_cluster="teleport.example.com",
-                                teleport_inventory_stale_regions=stale or []),
+                                teleport_inventory_stale_regions=stale or [], **extra_vars),
         "children": {
             "teleport": {"children": {"teleport_auth": {"hosts": auth}, "teleport_proxy": {"hosts": proxies}}},
         },
@@ -58,6 +58,8 @@ def test_a_good_inventory_passes_and_proxies_are_grouped_by_region(tmp_path):
     ("role does not match group", inventory(proxies={
         "proxy-a": {"teleport_role": "auth", "teleport_peer_public_addr": "a.internal:3021"}}),
      "teleport_role is missing or does not match the group"),
+    ("cluster name disagrees", inventory(teleport_cluster_name="other.example.com"),
+     "teleport_cluster_name is other.example.com but the inventory service discovers the cluster teleport.example.com"),
 ])
 def test_a_bad_inventory_fails_first_with_the_reason(tmp_path, case, inv, expected):
     rc, failed, _ = validate(tmp_path, inv)
