@@ -5,7 +5,8 @@
 # (local.bake_vars), using the Teleport test double's release tarball and the
 # node-agent jar. It then checks what an image must hold (binaries, JRE, jar,
 # users, unit files) and must not (configuration, enabled or running
-# services), and that a second run changes nothing.
+# services), that a second run changes nothing, and that site.yml's install
+# tasks find nothing left to install on the baked host.
 #
 # Needs root, systemd-nspawn, debootstrap and Go (the double), and the jar from
 # the maven suite. Addresses: 198.18.250.0/24 on a bridge this script makes.
@@ -113,6 +114,35 @@ if out=$(bake 2>&1) && recap "$out" | grep -q 'changed=0 .*failed=0'; then
   pass "second bake changes nothing ($((SECONDS - start)) s)"
 else
   fail "second bake must report changed=0" "$(grep -E 'changed:|FAILED|fatal' <<<"$out" | head -n 20; recap "$out")"
+fi
+
+# --- site.yml on the baked host installs nothing new ------------------------------
+# The baked host as an auth instance; site.yml with the same release settings
+# (in production: the inventory's group_vars), limited to the roles' install
+# tasks, since configuring needs the whole sandbox world.
+cat >"$WORK/inventory.yml" <<EOF
+all:
+  children:
+    teleport:
+      children:
+        teleport_auth:
+          hosts:
+            baked-auth:
+              ansible_host: $HOST_IP
+              teleport_role: auth
+EOF
+start=$SECONDS
+if out=$(ANSIBLE_CONFIG=$ROOT/ansible.cfg ANSIBLE_HOST_KEY_CHECKING=False ansible-playbook \
+    -i "$WORK/inventory.yml" -u root --private-key "$WORK/ssh/id" \
+    --ssh-common-args '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' \
+    --tags teleport_install,node_agent_install --extra-vars "$bake_vars" playbooks/site.yml 2>&1) \
+  && grep -q 'TASK \[teleport : Install the systemd unit\]' <<<"$out" \
+  && grep -q 'TASK \[node_agent : Copy the node-agent jar\]' <<<"$out" \
+  && grep -Eq '^baked-auth +:.* changed=0 .*failed=0' <<<"$out"; then
+  pass "site.yml (install tags) on the baked host changes nothing ($((SECONDS - start)) s)"
+else
+  fail "site.yml must find everything installed on the baked host" \
+    "$(grep -E 'changed:|FAILED|fatal|ERROR' <<<"$out" | head -n 20; grep -E '^baked-auth +:' <<<"$out")"
 fi
 
 # --- what the image holds -------------------------------------------------------
