@@ -185,10 +185,10 @@ keyed_groups:
             serve_rss = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
 
         anchor = results[0][1]
-        print(f"\n{'measurement':<48} {'hosts':>6} {'wall s':>8} {'peak RSS MiB':>13} {'speed-up vs (a)':>16}")
+        print(f"\n{'measurement':<52} {'hosts':>6} {'wall s':>8} {'peak RSS MiB':>13} {'speed-up vs (a)':>16}")
         for name, wall, rss, hosts in results:
-            print(f"{name:<48} {hosts:>6} {wall:>8.2f} {rss:>13.0f} {anchor / wall:>15.1f}x")
-        print(f"{'(serve process itself, warm, peak RSS)':<48} {'':>6} {'':>8} {serve_rss:>13.0f}")
+            print(f"{name:<52} {hosts:>6} {wall:>8.2f} {rss:>13.0f} {anchor / wall:>15.1f}x")
+        print(f"{'(serve process itself, warm, peak RSS)':<52} {'':>6} {'':>8} {serve_rss:>13.0f}")
         print(f"\nmedian of {args.runs} runs; targets: (c) >= 20x faster than (a): "
               f"{'met' if anchor / c_wall >= 20 else 'NOT met'}; (b) faster than (a): "
               f"{'met' if min(results[1][1], results[2][1]) < anchor else 'NOT met'}")

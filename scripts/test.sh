@@ -21,7 +21,7 @@ run_suite() {
 }
 
 # Java: unit and integration tests of every module, and the runnable jars.
-run_suite maven mvn -B -ntp verify
+run_suite maven mvn -B -ntp -Dstyle.color=never verify
 for s in tests/suites/*.sh; do
   [[ -e $s ]] || continue
   run_suite "$(basename "$s" .sh)" bash "$s"
