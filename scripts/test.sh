@@ -7,6 +7,11 @@ ROOT=$PWD
 
 scripts/install-deps.sh
 export PATH=$ROOT/.venv/bin:$PATH
+# The machine's Go toolchain builds the Teleport test double; a non-login shell may lack its PATH.
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then export PATH=$PATH:/usr/local/go/bin; fi
+for tool in java mvn go; do
+  command -v "$tool" >/dev/null || { echo "scripts/test.sh: $tool not found on PATH; this machine kind provides it (see README, Testing)" >&2; exit 1; }
+done
 
 passed=0 failed=0 failed_names=()
 run_suite() {
