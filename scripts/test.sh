@@ -19,14 +19,14 @@ run_suite() {
   printf '\n======== suite: %s ========\n' "$name"
   local start=$SECONDS
   if "$@"; then
-    passed=$((passed + 1)); printf -- '-------- %s: ok (%ss)\n' "$name" $((SECONDS - start))
+    passed=$((passed + 1)); printf -- '\n-------- %s: ok (%ss)\n' "$name" $((SECONDS - start))
   else
-    failed=$((failed + 1)); failed_names+=("$name"); printf -- '-------- %s: FAILED (%ss)\n' "$name" $((SECONDS - start))
+    failed=$((failed + 1)); failed_names+=("$name"); printf -- '\n-------- %s: FAILED (%ss)\n' "$name" $((SECONDS - start))
   fi
 }
 
 # Java: unit and integration tests of every module, and the runnable jars.
-run_suite maven mvn -B -ntp -Dstyle.color=never verify
+run_suite maven mvn -B -ntp verify
 for s in tests/suites/*.sh; do
   [[ -e $s ]] || continue
   run_suite "$(basename "$s" .sh)" bash "$s"
