@@ -5,11 +5,9 @@
 # variable). No AWS call is made: validate only prepares the builders.
 #
 # CI's Packer is Debian's 1.6.6 (scripts/apt-packages.txt; docs/packer.md says
-# why). It predates three things the templates use for Packer >= 1.9: the
-# required_plugins block (plugins.pkr.hcl), metadata_options and imds_support.
-# Those are asserted here as text, then left out of the copy that 1.6.6
-# validates; with Packer >= 1.9 and its plugins installed, packer/ is
-# validated as it is.
+# why). The constructs it predates (tests/packer/lib.sh names them) are
+# asserted here as text, then left out of the copy that 1.6.6 validates; with
+# Packer >= 1.9 and its plugins installed, packer/ is validated as it is.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD

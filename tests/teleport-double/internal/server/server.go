@@ -144,7 +144,7 @@ func (p *Process) Start(ctx context.Context) error {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: func(h *tls.ClientHelloInfo) (*tls.Certificate, error) {
 			return pickCert(*p.webCerts.Load(), h), nil
 		}}
-		if err := p.serveTLS("web", web, tc, mux); err != nil {
+		if err := p.serve("web", web, tc, mux); err != nil {
 			return err
 		}
 		peerAddr := cfg.Proxy.PeerListenAddr
@@ -157,7 +157,7 @@ func (p *Process) Start(ctx context.Context) error {
 			// the CA, so a handshake without a client certificate fails the
 			// same way it does against Teleport.
 			ptc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{p.hostCert}, ClientAuth: tls.RequireAnyClientCert}
-			if err := p.serveTLS("peer", peerAddr, ptc, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			if err := p.serve("peer", peerAddr, ptc, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				http.Error(w, "proxy peer gRPC endpoint "+Marker, http.StatusUnsupportedMediaType)
 			})); err != nil {
 				return err
@@ -174,7 +174,7 @@ func (p *Process) Start(ctx context.Context) error {
 	}
 	if cfg.Auth.On(true) {
 		atc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{p.hostCert}, ClientAuth: tls.RequestClientCert}
-		if err := p.serveTLS("auth", or(cfg.Auth.ListenAddr, config.DefaultAuthListenAddr), atc, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if err := p.serve("auth", or(cfg.Auth.ListenAddr, config.DefaultAuthListenAddr), atc, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			fmt.Fprintf(w, "Teleport auth %s\n", Marker)
 		})); err != nil {
 			return err
@@ -240,10 +240,6 @@ func (p *Process) listen(name, addr string) (net.Listener, error) {
 	p.Addrs[name] = l.Addr().String()
 	p.mu.Unlock()
 	return l, nil
-}
-
-func (p *Process) serveTLS(name, addr string, tc *tls.Config, h http.Handler) error {
-	return p.serve(name, addr, tc, h)
 }
 
 func (p *Process) serve(name, addr string, tc *tls.Config, h http.Handler) error {
