@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+from argspec_doc import ROLES, ROOT
+
 HERE = Path(__file__).resolve().parent
-ROLES = ["teleport", "node_agent", "inventory_service"]
 
 
 def ansible_env():
