@@ -10,6 +10,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Executors;
 import java.util.function.Supplier;
+import ops.teleportha.agent.Threads;
 import ops.teleportha.agent.config.HostPort;
 import ops.teleportha.agent.metrics.AgentMetrics;
 import ops.teleportha.agent.peers.PeerMonitor;
@@ -28,11 +29,7 @@ public final class AgentHttpServer implements AutoCloseable {
     public AgentHttpServer(HostPort listen, AgentMetrics metrics, Supplier<PeerMonitor.Status> peers,
                            Supplier<java.util.List<String>> problems) throws IOException {
         server = HttpServer.create(new InetSocketAddress(listen.host(), listen.port()), 16);
-        server.setExecutor(Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "http");
-            t.setDaemon(true);
-            return t;
-        }));
+        server.setExecutor(Executors.newSingleThreadExecutor(Threads.daemon("http")));
         server.createContext("/metrics", ex -> {
             if (!get(ex)) return;
             StringWriter w = new StringWriter();

@@ -7,6 +7,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import ops.teleportha.agent.Log;
+import ops.teleportha.agent.Threads;
 import ops.teleportha.agent.config.HostPort;
 import ops.teleportha.agent.config.PeersConfig;
 import ops.teleportha.agent.metrics.AgentMetrics;
@@ -31,7 +32,7 @@ public final class PeerMonitor implements AutoCloseable {
         this.clock = clock;
         this.source = new PeerSource(config, metrics);
         this.prober = new PeerProber(clock);
-        this.scheduler = Executors.newScheduledThreadPool(2, r -> daemon(r, "peer-monitor"));
+        this.scheduler = Executors.newScheduledThreadPool(2, Threads.daemon("peer-monitor"));
     }
 
     public void start() {
@@ -84,12 +85,6 @@ public final class PeerMonitor implements AutoCloseable {
 
     public Status status() {
         return status;
-    }
-
-    private static Thread daemon(Runnable r, String name) {
-        Thread t = new Thread(r, name);
-        t.setDaemon(true);
-        return t;
     }
 
     @Override

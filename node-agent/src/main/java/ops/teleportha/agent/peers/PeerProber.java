@@ -28,6 +28,7 @@ import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLEngineResult;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
+import ops.teleportha.agent.Threads;
 import ops.teleportha.agent.config.HostPort;
 import ops.teleportha.agent.tls.AcceptAnyServer;
 
@@ -59,11 +60,7 @@ public final class PeerProber {
             throw new IllegalStateException("no TLS client in this JVM", e);
         }
         // InetAddress has no timeout; lookups run beside the selector so one slow name does not hold up the rest.
-        dns = new ThreadPoolExecutor(4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
-            Thread t = new Thread(r, "peer-dns");
-            t.setDaemon(true);
-            return t;
-        });
+        dns = new ThreadPoolExecutor(4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), Threads.daemon("peer-dns"));
         dns.allowCoreThreadTimeOut(true);
     }
 

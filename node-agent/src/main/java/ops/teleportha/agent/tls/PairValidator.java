@@ -55,8 +55,7 @@ public final class PairValidator {
         checkValidity(leaf);
         checkNames(leaf);
         checkTrust(chain);
-        if (installedLeaf != null && leaf.getNotBefore().before(installedLeaf.getNotBefore())
-                && !PemPair.fingerprint(leaf).equals(PemPair.fingerprint(installedLeaf))) {
+        if (installedLeaf != null && leaf.getNotBefore().before(installedLeaf.getNotBefore())) {
             throw new RejectedCandidate(RejectReason.OLDER_THAN_INSTALLED, "tls.crt: issued " + leaf.getNotBefore().toInstant()
                     + ", before the installed certificate (issued " + installedLeaf.getNotBefore().toInstant() + ")");
         }

@@ -11,8 +11,6 @@ import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
@@ -24,6 +22,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import ops.teleportha.agent.Log;
+import ops.teleportha.agent.Threads;
 import ops.teleportha.agent.config.TlsConfig;
 import ops.teleportha.agent.metrics.AgentMetrics;
 
@@ -59,7 +58,7 @@ public final class TlsRotator implements AutoCloseable {
         this.validator = new PairValidator(config.requiredNames(), config.minValidity(), config.trustBundle(), clock);
         this.installer = new AtomicInstaller(config.targetDir(), config.owner(), config.group(), clock);
         this.reloader = new Reloader(config.reload());
-        this.worker = Executors.newSingleThreadScheduledExecutor(r -> daemon(r, "tls-rotator"));
+        this.worker = Executors.newSingleThreadScheduledExecutor(Threads.daemon("tls-rotator"));
     }
 
     /** Creates the directories and repairs the target directory after a crash. */
@@ -78,7 +77,7 @@ public final class TlsRotator implements AutoCloseable {
         watcher = config.sourceDir().getFileSystem().newWatchService();
         config.sourceDir().register(watcher, StandardWatchEventKinds.ENTRY_CREATE,
                 StandardWatchEventKinds.ENTRY_MODIFY, StandardWatchEventKinds.ENTRY_DELETE);
-        watchThread = daemon(this::watchLoop, "tls-watch");
+        watchThread = Threads.daemon("tls-watch").newThread(this::watchLoop);
         watchThread.start();
         long rescan = config.rescanInterval().toMillis();
         worker.scheduleWithFixedDelay(this::checkLogged, 0, rescan, TimeUnit.MILLISECONDS);
@@ -244,7 +243,7 @@ public final class TlsRotator implements AutoCloseable {
     private void consume(CandidateReader.RawPair installedRaw) {
         try {
             CandidateReader.RawPair now = reader.read();
-            if (!Arrays.equals(digest(now), digest(installedRaw))) return;
+            if (!Arrays.equals(now.cert(), installedRaw.cert()) || !Arrays.equals(now.key(), installedRaw.key())) return;
             Files.deleteIfExists(config.sourceDir().resolve(CandidateReader.CERT));
             Files.deleteIfExists(config.sourceDir().resolve(CandidateReader.KEY));
         } catch (IOException | RejectedCandidate e) {
@@ -276,24 +275,6 @@ public final class TlsRotator implements AutoCloseable {
     private void publishInstalled() {
         X509Certificate leaf = installedLeaf();
         if (leaf != null) metrics.installedCert(leaf.getNotBefore().toInstant(), leaf.getNotAfter().toInstant());
-    }
-
-    private static byte[] digest(CandidateReader.RawPair raw) {
-        try {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            md.update(raw.cert());
-            md.update((byte) 0);
-            md.update(raw.key());
-            return md.digest();
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
-    private static Thread daemon(Runnable r, String name) {
-        Thread t = new Thread(r, name);
-        t.setDaemon(true);
-        return t;
     }
 
     @Override
