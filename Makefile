@@ -1,4 +1,4 @@
-.PHONY: test deps build bench clean
+.PHONY: test deps build clean
 # The one command that installs what the tests need and runs them all.
 test:
 	scripts/test.sh

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian 12 machine:
-# Debian packages, a Python virtualenv with pinned tools, and the Maven build.
+# Debian packages (Packer among them) and a Python virtualenv with pinned tools.
 # Safe to re-run: every step is a no-op when already satisfied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,9 +29,3 @@ if [[ ! -x $VENV/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; the
   "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
-
-for s in scripts/install.d/*.sh; do
-  [[ -e $s ]] || continue
-  log "install step: $s"
-  bash "$s"
-done

@@ -83,7 +83,7 @@ public final class Main {
                     + " without serve.token_file; anyone who can reach it can read the inventory");
         }
         AwsClients clients = new AwsClients(config);
-        InventoryMetrics metrics = new InventoryMetrics(version());
+        InventoryMetrics metrics = new InventoryMetrics(version()).withJvmMetrics();
         InventoryService service = new InventoryService(config, new Discovery(config, clients, Clock.systemUTC()), metrics, Clock.systemUTC());
         InventoryServer server = new InventoryServer(service, metrics, token);
         try {

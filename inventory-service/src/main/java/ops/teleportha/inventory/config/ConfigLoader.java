@@ -343,9 +343,9 @@ public final class ConfigLoader {
             JsonNode v = get(key);
             Duration d;
             try {
-                d = Duration2.parse(path(key), v == null ? dflt : v.asText());
-            } catch (ConfigException e) {
-                throw error(key, e.getMessage().substring(path(key).length() + 2));
+                d = Duration2.parse(v == null ? dflt : v.asText());
+            } catch (IllegalArgumentException e) {
+                throw error(key, e.getMessage());
             }
             if (d.isZero()) {
                 throw error(key, "must be > 0");

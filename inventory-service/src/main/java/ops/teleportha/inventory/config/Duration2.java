@@ -10,11 +10,9 @@ public final class Duration2 {
 
     private Duration2() {}
 
-    public static Duration parse(String path, Object raw) {
-        if (raw == null) {
-            throw new ConfigException(path + ": must be a duration such as 30s, 5m or 1h");
-        }
-        String text = raw.toString().trim();
+    /** @throws IllegalArgumentException saying what is wrong, without naming the key */
+    public static Duration parse(String raw) {
+        String text = raw.trim();
         Matcher m = PART.matcher(text);
         Duration total = Duration.ZERO;
         int pos = 0;
@@ -29,7 +27,7 @@ public final class Duration2 {
             pos = m.end();
         }
         if (text.isEmpty() || pos != text.length()) {
-            throw new ConfigException(path + ": '" + text
+            throw new IllegalArgumentException("'" + text
                     + "' is not a duration; use a number with a unit (ms, s, m, h), for example 30s or 1h30m");
         }
         return total;

@@ -22,11 +22,9 @@ public final class Discovery implements AutoCloseable {
     private final List<String> regions;
     private final RegionDiscoverer discoverer;
     private final ExecutorService pool;
-    private final Clock clock;
 
     public Discovery(InventoryConfig config, AwsClients clients, Clock clock) {
         this.regions = config.regions();
-        this.clock = clock;
         this.discoverer = new RegionDiscoverer(config, clients, clock);
         this.pool = Executors.newFixedThreadPool(Math.min(config.aws().maxConcurrency(), regions.size()), r -> {
             Thread t = new Thread(r, "discovery");
@@ -62,10 +60,6 @@ public final class Discovery implements AutoCloseable {
         } catch (RuntimeException e) {
             return new Outcome(region, null, RegionFailure.of(region, e), (System.nanoTime() - start) / 1e9);
         }
-    }
-
-    public Clock clock() {
-        return clock;
     }
 
     @Override

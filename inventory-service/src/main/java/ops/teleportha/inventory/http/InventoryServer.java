@@ -71,12 +71,8 @@ public final class InventoryServer implements AutoCloseable {
             }
             ctx.json(vars);
         });
-        app.error(HttpStatus.NOT_FOUND, ctx -> {
-            if (ctx.endpointHandlerPath().equals("/v1/hosts/{name}")) {
-                return;
-            }
-            ctx.json(error("no such endpoint; see /v1/inventory, /v1/hosts/{name}, /v1/peers, /v1/sd/node-agent, /healthz, /readyz, /metrics"));
-        });
+        // Unmatched paths get Javalin's own 404 JSON; a custom 404 mapper here would also rewrite the
+        // unknown-host answer above, and reading the endpoint in it fails for unmatched paths (500).
     }
 
     private static void serve(Context ctx, InventoryService service, Function<Inventory, byte[]> doc) {

@@ -66,9 +66,9 @@ public final class InventoryBuilder {
         Map<String, ObjectNode> hostvars = new TreeMap<>();
         Map<String, Set<String>> groups = new TreeMap<>();
         Map<String, String> peerOwner = new HashMap<>();
-        ArrayNode peers = JSON.createArrayNode();
+        List<ObjectNode> peers = new ArrayList<>();
         ArrayNode sd = JSON.createArrayNode();
-        Map<List<String>, Integer> counts = new TreeMap<>(InventoryBuilder::compareLists);
+        Map<List<String>, Integer> counts = new HashMap<>();
         List<String> problems = new ArrayList<>();
 
         for (DiscoveredHost h : hosts) {
@@ -129,7 +129,8 @@ public final class InventoryBuilder {
                             problems.add("peer_addr_template '" + config.peerAddrTemplate() + "' gives proxies " + other + " and " + name
                                     + " the same peer_public_addr " + addr + "; Teleport needs a unique address per proxy");
                         }
-                        ObjectNode p = peers.addObject();
+                        ObjectNode p = JSON.createObjectNode();
+                        peers.add(p);
                         p.put("addr", addr);
                         p.put("host", name);
                         p.put("instance_id", h.instanceId());
@@ -220,10 +221,8 @@ public final class InventoryBuilder {
         peersDoc.put("cluster", config.cluster());
         peersDoc.put("generated_at", now.truncatedTo(ChronoUnit.SECONDS).toString());
         peersDoc.set("stale_regions", staleVar.deepCopy());
-        List<ObjectNode> sortedPeers = new ArrayList<>();
-        peers.forEach(p -> sortedPeers.add((ObjectNode) p));
-        sortedPeers.sort((a, b) -> a.get("addr").asText().compareTo(b.get("addr").asText()));
-        peersDoc.putArray("peers").addAll(sortedPeers);
+        peers.sort((a, b) -> a.get("addr").asText().compareTo(b.get("addr").asText()));
+        peersDoc.putArray("peers").addAll(peers);
 
         List<Inventory.HostCount> hostCounts = counts.entrySet().stream()
                 .map(e -> new Inventory.HostCount(e.getKey().get(0), e.getKey().get(1), e.getKey().get(2), e.getValue()))
@@ -296,15 +295,5 @@ public final class InventoryBuilder {
         } catch (JsonProcessingException e) {
             throw new IllegalStateException("cannot serialise inventory", e);
         }
-    }
-
-    private static int compareLists(List<String> a, List<String> b) {
-        for (int i = 0; i < Math.min(a.size(), b.size()); i++) {
-            int c = String.valueOf(a.get(i)).compareTo(String.valueOf(b.get(i)));
-            if (c != 0) {
-                return c;
-            }
-        }
-        return Integer.compare(a.size(), b.size());
     }
 }

@@ -41,7 +41,12 @@ public final class InventoryMetrics {
 
     public InventoryMetrics(String version) {
         Gauge.build(P + "build_info", "Build information.").labelNames("version").register(registry).labels(version).set(1);
+    }
+
+    /** JVM and process metrics, for {@code serve}; {@code list} never exposes metrics and skips their set-up. */
+    public InventoryMetrics withJvmMetrics() {
         DefaultExports.register(registry);
+        return this;
     }
 
     public void recordOutcome(Outcome o) {

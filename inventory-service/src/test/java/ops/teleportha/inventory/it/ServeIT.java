@@ -96,7 +96,7 @@ class ServeIT {
                   token_file: %s
                 """.formatted(maxAttempts, euEndpoint, token) + extra);
         clients = new AwsClients(c);
-        InventoryMetrics metrics = new InventoryMetrics("it");
+        InventoryMetrics metrics = new InventoryMetrics("it").withJvmMetrics();
         service = new InventoryService(c, new Discovery(c, clients, Clock.systemUTC()), metrics, Clock.systemUTC());
         server = new InventoryServer(service, metrics, c.serve().tokenFile().map(BearerToken::new)).start("127.0.0.1", 0);
     }
@@ -141,6 +141,8 @@ class ServeIT {
         JsonNode host = json("/v1/hosts/" + euProxy.get(0));
         assertThat(host.path("aws_region").asText()).isEqualTo("eu-central-1");
         assertThat(get("/v1/hosts/i-nothere", TOKEN).statusCode()).isEqualTo(404);
+        assertThat(get("/v1/no-such-endpoint", TOKEN).statusCode()).isEqualTo(404);
+        assertThat(get("/metrics", TOKEN).body()).contains("endpoint=\"other\",code=\"404\"");
 
         JsonNode peers = json("/v1/peers");
         assertThat(peers.path("peers")).hasSize(4);
