@@ -1,0 +1,257 @@
+"""One moto world helper for the Python tests, the benches and the sandbox.
+
+  from moto_world import MotoServer, seed_asgs, free_port, wait_until
+
+MotoServer starts the real moto server (PyPI moto[server]) on a free loopback port
+and stops it; seed_asgs creates Teleport-tagged Auto Scaling groups the way an
+operator's Terraform or playbooks/aws-pools.yml would; CountingProxy sits in front
+of moto and records every AWS API call (service, action, mutating or not), so tests
+and benches can assert how many calls a run made.
+"""
+import http.client
+import http.server
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+DUMMY_CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret-never-printed"}
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def wait_until(what, condition, timeout=60.0, interval=0.05):
+    """Polls condition() until it is truthy (returned) or the deadline passes.
+
+    An exception from condition() counts as "not yet" and is reported on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            result = condition()
+            if result:
+                return result
+        except Exception as e:  # the probe failing is why we keep polling
+            last = e
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s waiting for {what}" + (f" (last error: {last!r})" if last else ""))
+        time.sleep(interval)  # pause between polls, bounded by the deadline above
+
+
+def answers(url, timeout=2):
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def moto_binary():
+    """moto_server next to the running interpreter (the repository's .venv), else on PATH."""
+    here = os.path.join(os.path.dirname(sys.executable), "moto_server")
+    found = here if os.path.exists(here) else shutil.which("moto_server")
+    if not found:
+        raise RuntimeError("moto_server not found: run scripts/install-deps.sh (make test does)")
+    return found
+
+
+class MotoServer:
+    """A real moto server on 127.0.0.1:<free port>. Use as a context manager or start()/stop()."""
+
+    def __init__(self, port=None, log_path=None):
+        self.port = port or free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.proc = None
+
+    def start(self, timeout=30):
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen([moto_binary(), "-H", "127.0.0.1", "-p", str(self.port)],
+                                     stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     start_new_session=True)
+        if out is not subprocess.DEVNULL:
+            out.close()
+        wait_until("moto_server to answer", lambda: self.proc.poll() is None and answers(self.endpoint + "/moto-api/"), timeout)
+        return self
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def reset(self):
+        urllib.request.urlopen(urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST"), timeout=10).close()
+
+    def env(self, **extra):
+        """Environment for a child process (ansible, the jars) that talks to this moto."""
+        env = dict(os.environ)
+        env.pop("AWS_PROFILE", None)
+        env.update(DUMMY_CREDS, AWS_ENDPOINT_URL=self.endpoint)
+        env.update(extra)
+        return env
+
+    def client(self, service, region):
+        import boto3
+        return boto3.client(service, region_name=region, endpoint_url=self.endpoint,
+                            aws_access_key_id=DUMMY_CREDS["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=DUMMY_CREDS["AWS_SECRET_ACCESS_KEY"])
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def network(moto, region, cidr, zones=("a",)):
+    """A VPC with one subnet per zone suffix, splitting cidr evenly; returns (vpc_id, [subnet ids])."""
+    import ipaddress
+    ec2 = moto.client("ec2", region)
+    vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    net = ipaddress.ip_network(cidr)
+    bits = max(0, (len(zones) - 1).bit_length())
+    subnets = []
+    for zone, sub in zip(zones, net.subnets(prefixlen_diff=bits)):
+        subnets.append(ec2.create_subnet(VpcId=vpc, CidrBlock=str(sub), AvailabilityZone=region + zone)["Subnet"]["SubnetId"])
+    return vpc, subnets
+
+
+def seed_asgs(moto, cluster, groups, image_id="ami-12c6146b", instance_type="t3.small"):
+    """Creates Teleport-tagged ASGs. groups: dicts with region, name, role, size and subnets
+    (list of subnet ids); optional min/max. Returns {name: sorted instance ids}."""
+    made = {}
+    templates = set()
+    for g in groups:
+        region = g["region"]
+        lt = g.get("launch_template", "teleport")
+        if (region, lt) not in templates:
+            moto.client("ec2", region).create_launch_template(
+                LaunchTemplateName=lt, LaunchTemplateData={"ImageId": image_id, "InstanceType": instance_type})
+            templates.add((region, lt))
+        tags = [{"Key": "TeleportCluster", "Value": cluster, "PropagateAtLaunch": True},
+                {"Key": "TeleportRole", "Value": g["role"], "PropagateAtLaunch": True}]
+        asg = moto.client("autoscaling", region)
+        asg.create_auto_scaling_group(
+            AutoScalingGroupName=g["name"], LaunchTemplate={"LaunchTemplateName": lt, "Version": "$Latest"},
+            MinSize=g.get("min", 0), MaxSize=g.get("max", max(g["size"] * 2, 1)), DesiredCapacity=g["size"],
+            VPCZoneIdentifier=",".join(g["subnets"]), Tags=tags)
+        made[g["name"]] = sorted(i["InstanceId"] for i in asg.describe_auto_scaling_groups(
+            AutoScalingGroupNames=[g["name"]])["AutoScalingGroups"][0]["Instances"])
+    return made
+
+
+# --- counting the AWS calls a run makes ---------------------------------------------------
+
+# Read-only by name: everything else (Create*, Put*, Modify*, ChangeResourceRecordSets, ...) mutates.
+_READ_PREFIXES = ("Describe", "Get", "List")
+
+
+def _service_of(path, headers):
+    auth = headers.get("Authorization", "")
+    # SigV4: Credential=AKID/date/region/SERVICE/aws4_request
+    if "Credential=" in auth:
+        parts = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(parts) >= 4:
+            return parts[3]
+    return "unknown"
+
+
+def _action_of(method, path, headers, body):
+    target = headers.get("X-Amz-Target")
+    if target:  # JSON protocol: DynamoDB_20120810.PutItem, AmazonSSM.GetParameter
+        return target.rsplit(".", 1)[-1]
+    if body and b"Action=" in body:  # query protocol: EC2, Auto Scaling, ELBv2
+        form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
+        if form.get("Action"):
+            return form["Action"][0]
+    q = urllib.parse.parse_qs(urllib.parse.urlsplit(path).query)
+    if q.get("Action"):
+        return q["Action"][0]
+    # REST protocols (Route 53, S3): method and path are the action.
+    return f"{method} {urllib.parse.urlsplit(path).path}"
+
+
+def is_mutating(method, action):
+    if " " in action:  # REST: reads are GET/HEAD
+        return method not in ("GET", "HEAD")
+    return not action.startswith(_READ_PREFIXES)
+
+
+class CountingProxy:
+    """A loopback HTTP proxy in front of moto that records each call as
+    (service, action, mutating). Point AWS_ENDPOINT_URL at .endpoint."""
+
+    def __init__(self, upstream):
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.calls = []
+        self._lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def _forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                action = _action_of(self.command, self.path, self.headers, body)
+                service = _service_of(self.path, self.headers)
+                with proxy._lock:
+                    proxy.calls.append((service, action, is_mutating(self.command, action)))
+                conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=120)
+                headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                conn.close()
+
+            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self):
+        with self._lock:
+            self.calls.clear()
+
+    def mutating(self):
+        with self._lock:
+            return [c for c in self.calls if c[2]]
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
