@@ -19,7 +19,8 @@ BENCH_SECONDS=${BENCH_SECONDS:-60}
 PROBE_INTERVAL_S=5
 PROBE_TIMEOUT_S=3
 # The settings docs/node-agent.md recommends for the systemd unit (Environment= and ExecStart=).
-JAVA_OPTS=${NODE_AGENT_JAVA_OPTS:-"-XX:+UseSerialGC -Xss256k -Xms4m -Xmx12m -XX:MaxHeapFreeRatio=20 -XX:MinHeapFreeRatio=10 -XX:MaxMetaspaceSize=40m -XX:ReservedCodeCacheSize=8m -XX:TieredStopAtLevel=1 -XX:CICompilerCount=1 -XX:Tier3InvocationThreshold=10000 -XX:Tier3MinInvocationThreshold=5000 -XX:Tier3CompileThreshold=100000 -XX:Tier3BackEdgeThreshold=3000000 -Xshare:off -XX:-UsePerfData -XX:+ExitOnOutOfMemoryError"}
+# The role's JVM options (roles/node_agent/defaults/main.yml) unless NODE_AGENT_JAVA_OPTS says otherwise.
+JAVA_OPTS=${NODE_AGENT_JAVA_OPTS:-$("$(dirname "$0")/../.venv/bin/python" -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["node_agent_jvm_opts"])' "$(dirname "$0")/../roles/node_agent/defaults/main.yml")}
 export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-1} MALLOC_MMAP_THRESHOLD_=${MALLOC_MMAP_THRESHOLD_:-65536} MALLOC_TRIM_THRESHOLD_=${MALLOC_TRIM_THRESHOLD_:-65536}
 RSS_TARGET_MIB=64
 BRIDGE=na-bench0
