@@ -15,14 +15,20 @@ def rendered(tmp_path_factory):
     out.mkdir()
     jar = tmp / "node-agent.jar"
     jar.write_bytes(b"PK")
+    # ansible_host is what Ansible connects through (here an SSM instance id), never what the agent binds.
     proxies = {
-        "proxy-a": {"teleport_role": "proxy", "ansible_host": "198.18.1.10", "teleport_peer_public_addr": "a.internal:3021"},
-        "proxy-b": {"teleport_role": "proxy", "ansible_host": "198.18.2.10", "teleport_peer_public_addr": "b.internal:3021",
+        "proxy-a": {"teleport_role": "proxy", "ansible_host": "i-0aaaaaaaaaaaaaaaa", "teleport_peer_public_addr": "198.18.1.10:3021",
+                    "render_facts": {"default_ipv4": {"address": "198.18.1.10"}}},
+        "proxy-b": {"teleport_role": "proxy", "ansible_host": "i-0bbbbbbbbbbbbbbbb", "teleport_peer_public_addr": "198.18.2.10:3021",
+                    "render_facts": {"default_ipv4": {"address": "198.18.2.10"}},
                     "node_agent_peers_inventory_url": "http://198.18.0.1:8790/v1/peers",
                     "node_agent_peers_inventory_token": "s3cret"},
+        "mesh-proxy": {"teleport_role": "proxy", "teleport_tunnel_strategy": "agent_mesh",
+                       "teleport_peer_public_addr": "198.18.2.11:3021"},
     }
     inventory = {"all": {
-        "vars": local_host_vars(render_dir=str(out), node_agent_jar_src=str(jar), teleport_public_addr=PUBLIC),
+        "vars": local_host_vars(render_dir=str(out), node_agent_jar_src=str(jar), teleport_public_addr=PUBLIC,
+                                teleport_tunnel_strategy="proxy_peering"),
         "children": {"teleport_auth": {"hosts": {"auth-1": {"teleport_role": "auth", "ansible_host": "198.18.1.5"}}},
                      "teleport_proxy": {"hosts": proxies}},
     }}
@@ -37,7 +43,7 @@ def load(out, host):
 
 def test_proxy_config_follows_the_contract(rendered):
     config = load(rendered, "proxy-a")
-    assert config["listen_addr"] == "198.18.1.10:9810"
+    assert config["listen_addr"] == "198.18.1.10:9810"  # the host's private address from facts
     assert config["tls"] == {
         "enabled": True,
         "source_dir": "/var/lib/node-agent/tls-incoming",
@@ -54,7 +60,7 @@ def test_proxy_config_follows_the_contract(rendered):
     }
     assert config["peers"] == {
         "enabled": True,
-        "self_addr": "a.internal:3021",
+        "self_addr": "198.18.1.10:3021",
         "refresh_interval": "60s",
         "probe_interval": "15s",
         "probe_timeout": "3s",
@@ -71,7 +77,15 @@ def test_inventory_url_and_token_file_when_configured(rendered):
 
 def test_peers_file_lists_every_proxy_of_the_inventory(rendered):
     lines = [l for l in (rendered / "proxy-a.peers.txt").read_text().splitlines() if l and not l.startswith("#")]
-    assert lines == ["a.internal:3021", "b.internal:3021"]
+    assert lines == ["198.18.1.10:3021", "198.18.2.10:3021", "198.18.2.11:3021"]
+
+
+def test_an_agent_mesh_proxy_probes_no_peers(rendered):
+    # Teleport opens no peer listener under the agent mesh: nothing to probe, TLS rotation still on.
+    config = load(rendered, "mesh-proxy")
+    assert config["peers"] == {"enabled": False}
+    assert config["tls"]["enabled"] is True
+    assert config["listen_addr"] == "127.0.0.1:9810"  # no facts: loopback, never ansible_host
 
 
 def test_auth_host_runs_metrics_only(rendered):
@@ -98,7 +112,8 @@ def test_preflight_names_the_variable_on_bad_input(tmp_path):
         "no_self_addr": {**proxy, "teleport_peer_public_addr": ""},
         "no_names": {**proxy, "teleport_public_addr": []},
     }
-    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(jar), teleport_public_addr=PUBLIC),
+    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(jar), teleport_public_addr=PUBLIC,
+                                                 teleport_tunnel_strategy="proxy_peering"),
                          "children": {"teleport_proxy": {"hosts": hosts}}}}
     result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
     failures = failures_by_host(result.stdout)

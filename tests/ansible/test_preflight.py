@@ -18,30 +18,38 @@ GOOD_PROXY = {
     "teleport_join_token": "t",
 }
 
+ENTERPRISE = {"teleport_edition": "enterprise", "teleport_license_content": "-----BEGIN LICENSE-----"}
+
 # host name -> (host vars, text the failure message must contain)
 CASES = {
     "no_role": ({**GOOD_AUTH, "teleport_role": "node"}, "teleport_role"),
     "no_cluster_name": ({**GOOD_AUTH, "teleport_cluster_name": ""}, "teleport_cluster_name is empty"),
     "bad_sha": ({**GOOD_AUTH, "teleport_tarball_sha256": "abc"}, "teleport_tarball_sha256 must be"),
     "ent_no_license": ({**GOOD_AUTH, "teleport_edition": "enterprise"}, "teleport_license_src"),
-    "zero_connections": ({**GOOD_AUTH, "teleport_agent_connection_count": 0}, "teleport_agent_connection_count is 0"),
+    "zero_connections": ({**GOOD_AUTH, **ENTERPRISE, "teleport_agent_connection_count": 0}, "teleport_agent_connection_count is 0"),
+    "oss_proxy_peering": ({**GOOD_AUTH, "teleport_tunnel_strategy": "proxy_peering"}, "Proxy Peering is an Enterprise-only"),
+    "oss_cockroach": ({**GOOD_AUTH, "teleport_storage_type": "cockroachdb",
+                       "teleport_postgres_conn_string": "postgresql://teleport@crdb/teleport"}, "the CockroachDB backend is Enterprise-only"),
+    "bad_ca_pin": ({**GOOD_PROXY, "teleport_ca_pin": ["abc"]}, "teleport_ca_pin must be a list"),
     "dynamodb_no_table": ({**GOOD_AUTH, "teleport_dynamodb_table_name": ""}, "teleport_dynamodb_table_name is empty"),
     "postgres_password": ({**GOOD_AUTH, "teleport_storage_type": "postgresql",
                            "teleport_postgres_conn_string": "postgresql://teleport:hunter2@pg/teleport_backend"},
                           "teleport_postgres_conn_string embeds a password"),
-    "cockroach_no_conn": ({**GOOD_AUTH, "teleport_storage_type": "cockroachdb"}, "teleport_postgres_conn_string is empty"),
+    "cockroach_no_conn": ({**GOOD_AUTH, **ENTERPRISE, "teleport_storage_type": "cockroachdb"}, "teleport_postgres_conn_string is empty"),
     "etcd_no_creds": ({**GOOD_AUTH, "teleport_storage_type": "etcd", "teleport_etcd_peers": ["https://e:2379"]},
                       "teleport_etcd_tls_cert_file"),
     "events_without_sessions": ({**GOOD_AUTH, "teleport_storage_audit_events_uri": ["dynamodb://ev"]},
                                 "teleport_storage_audit_sessions_uri"),
-    "proxy_no_peer_addr": ({**GOOD_PROXY, "teleport_peer_public_addr": "p1.internal"}, "teleport_peer_public_addr"),
+    "proxy_no_peer_addr": ({**GOOD_PROXY, **ENTERPRISE, "teleport_peer_public_addr": "p1.internal"}, "teleport_peer_public_addr"),
     "proxy_no_public_addr": ({**GOOD_PROXY, "teleport_public_addr": []}, "teleport_public_addr"),
     "proxy_no_auth_server": ({**GOOD_PROXY, "teleport_auth_server": ""}, "teleport_auth_server"),
     "proxy_no_token": ({**GOOD_PROXY, "teleport_join_token": ""}, "teleport_join_token"),
     "proxy_iam_no_name": ({**GOOD_PROXY, "teleport_join_method": "iam"}, "teleport_join_token_name"),
 }
 GOOD = {"good_auth": GOOD_AUTH, "good_proxy": GOOD_PROXY,
-        "one_connection": {**GOOD_AUTH, "teleport_agent_connection_count": 1}}
+        "one_connection": {**GOOD_AUTH, **ENTERPRISE, "teleport_agent_connection_count": 1},
+        "pinned_proxy": {**GOOD_PROXY, "teleport_ca_pin": ["sha256:" + "d" * 64]},
+        "mesh_proxy_no_peer_addr": {**GOOD_PROXY, "teleport_peer_public_addr": ""}}
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +82,43 @@ def test_good_hosts_pass_preflight(outcome):
 def test_a_single_agent_connection_only_warns(outcome):
     _, messages = outcome
     assert any("WARNING: teleport_agent_connection_count is 1" in m for m in messages["one_connection"])
+
+
+def test_a_token_join_without_a_ca_pin_warns(outcome):
+    _, messages = outcome
+    assert any("WARNING: good_proxy joins with a token but teleport_ca_pin is empty" in m for m in messages["good_proxy"])
+    assert not any("teleport_ca_pin is empty" in m for m in messages["pinned_proxy"])
+
+
+def _auth_pool_outcome(tmp_path, **pool_vars):
+    hosts = {"auth-1": {}, "auth-2": {}}
+    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), teleport_cluster_name="teleport.example.com",
+                                                 teleport_tarball_sha256="b" * 64, **GOOD_AUTH, **pool_vars),
+                         "children": {"teleport_auth": {"hosts": hosts}}}}
+    result = run_playbook(HERE / "render_teleport.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    return result.returncode, failures_by_host(result.stdout)
+
+
+@pytest.mark.parametrize("case, pool_vars", [
+    ("no audit settings", {}),
+    ("events only on stdout", {"teleport_storage_audit_events_uri": ["stdout://"],
+                               "teleport_storage_audit_sessions_uri": "s3://rec/records"}),
+    ("recordings on local disk", {"teleport_storage_audit_events_uri": ["dynamodb://events"],
+                                  "teleport_storage_audit_sessions_uri": "file:///var/lib/teleport/log"}),
+])
+def test_several_auth_servers_refuse_audit_on_local_disk(tmp_path, case, pool_vars):
+    rc, failures = _auth_pool_outcome(tmp_path, **pool_vars)
+    assert rc != 0, case
+    for host in ("auth-1", "auth-2"):
+        assert any("The auth pool has 2 servers but audit events" in m and "teleport_audit_allow_local" in m
+                   for m in failures[host]), (case, failures.get(host))
+
+
+@pytest.mark.parametrize("case, pool_vars", [
+    ("events and recordings in HA stores", {"teleport_storage_audit_events_uri": ["dynamodb://events", "stdout://"],
+                                            "teleport_storage_audit_sessions_uri": "s3://rec/records"}),
+    ("explicitly allowed", {"teleport_audit_allow_local": True}),
+])
+def test_several_auth_servers_pass_with_ha_audit_or_the_override(tmp_path, case, pool_vars):
+    rc, failures = _auth_pool_outcome(tmp_path, **pool_vars)
+    assert rc == 0 and not failures, (case, failures)

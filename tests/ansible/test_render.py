@@ -58,7 +58,16 @@ SCENARIOS = {
     "proxy_multiplex_single": {
         **PROXY,
         "teleport_public_addr": ["teleport.example.com:443"],
-        "teleport_peer_public_addr": "ip-198-18-1-10.ec2.internal:3021",
+        "teleport_peer_public_addr": "198.18.1.10:3021",
+        "aws_private_ip": "198.18.1.10",
+    },
+    "proxy_peering_enterprise": {
+        **PROXY,
+        "teleport_edition": "enterprise",
+        "teleport_public_addr": ["teleport.example.com:443"],
+        "teleport_peer_public_addr": "198.18.1.11:3021",
+        "teleport_ca_pin": ["sha256:" + "c" * 64],
+        "teleport_ssh_service_enabled": False,
     },
     "proxy_separate_multi": {
         **PROXY,
@@ -68,7 +77,7 @@ SCENARIOS = {
         "teleport_join_method": "iam",
         "teleport_join_token": "",
         "teleport_join_token_name": "teleport-proxy-iam",
-        "teleport_peer_public_addr": "ip-198-18-2-10.eu-central-1.compute.internal:3021",
+        "teleport_peer_public_addr": "198.18.2.10:3021",
         "teleport_https_keypairs_reload_interval": "5m",
     },
 }
@@ -83,6 +92,10 @@ def rendered(tmp_path_factory, teleport_double):
         "render_dir": str(out),
         "teleport_cluster_name": "teleport.example.com",
         "teleport_tarball_sha256": SHA,
+        # Every sample host is a machine whose default route leaves from 198.18.9.9.
+        "render_facts": {"default_ipv4": {"address": "198.18.9.9"}},
+        # The auth hosts carry the proxies' token as a static token (read from a file).
+        "teleport_join_token": "not-a-real-token",
     }
     if teleport_double:
         common["render_validate"] = f"{teleport_double} configure --test %s"
@@ -96,11 +109,16 @@ def rendered(tmp_path_factory, teleport_double):
     return {"docs": docs, "envs": envs, "units": units, "dir": out, "double": teleport_double}
 
 
-def test_every_file_is_v3_with_ssh_service_disabled(rendered):
+def test_every_file_is_v3_with_the_ssh_service_on_and_diag_on_the_private_address(rendered):
     for name, doc in rendered["docs"].items():
         assert doc["version"] == "v3", name
-        assert doc["ssh_service"] == {"enabled": False}, name
-        assert doc["teleport"]["diag_addr"] == "127.0.0.1:3000", name
+        if name == "proxy_peering_enterprise":
+            assert doc["ssh_service"] == {"enabled": False}, name
+        else:
+            assert doc["ssh_service"] == {"enabled": True, "listen_addr": "0.0.0.0:3022"}, name
+        # The inventory's private IP when it has one, else the address of the default route.
+        want = "198.18.1.10:3000" if name == "proxy_multiplex_single" else "198.18.9.9:3000"
+        assert doc["teleport"]["diag_addr"] == want, name
         assert doc["teleport"]["nodename"] == name
 
 
@@ -119,10 +137,13 @@ def test_auth_with_dynamodb_stores_state_and_audit_events_and_recordings_in_s3(r
         "cluster_name": "teleport.example.com",
         "listen_addr": "0.0.0.0:3025",
         "proxy_listener_mode": "multiplex",
-        "tunnel_strategy": {"type": "proxy_peering", "agent_connection_count": 2},
+        # OSS: the agent mesh (Proxy Peering is Enterprise-only).
+        "tunnel_strategy": {"type": "agent_mesh"},
+        "tokens": ["proxy,node:/var/lib/teleport/join-token"],
     }
     assert doc["proxy_service"] == {"enabled": False}
     assert "auth_server" not in doc["teleport"]
+    assert "not-a-real-token" not in (rendered["dir"] / "auth_dynamodb.teleport.yaml").read_text()
 
 
 def test_auth_with_postgres_uses_conn_string_and_certificate_environment(rendered):
@@ -144,7 +165,7 @@ def test_auth_with_cockroachdb_sets_ttl_job_cron_and_enterprise_license(rendered
     assert storage["ttl_job_cron"] == "*/10 * * * *"
     assert storage["change_feed_conn_string"].startswith("postgresql://")
     assert doc["auth_service"]["license_file"] == "/var/lib/teleport/license.pem"
-    assert doc["auth_service"]["tunnel_strategy"]["agent_connection_count"] == 3
+    assert doc["auth_service"]["tunnel_strategy"] == {"type": "proxy_peering", "agent_connection_count": 3}
     assert "license_file" not in rendered["docs"]["auth_dynamodb"]["auth_service"]
 
 
@@ -172,13 +193,21 @@ def test_proxy_in_multiplex_mode_with_one_public_addr_joins_the_auth_load_balanc
         "enabled": True,
         "web_listen_addr": "0.0.0.0:3080",
         "public_addr": "teleport.example.com:443",
-        "peer_listen_addr": "0.0.0.0:3021",
-        "peer_public_addr": "ip-198-18-1-10.ec2.internal:3021",
         "https_keypairs": [{"key_file": "/etc/teleport-tls/tls.key", "cert_file": "/etc/teleport-tls/tls.crt"}],
         "https_keypairs_reload_interval": "1m",
     }
     # The secret token never lands in teleport.yaml, only its file path.
     assert "not-a-real-token" not in (rendered["dir"] / "proxy_multiplex_single.teleport.yaml").read_text()
+    # Under the agent mesh Teleport opens no peer listener: no peer settings, and no pin was given.
+    assert "ca_pin" not in doc["teleport"]
+
+
+def test_an_enterprise_proxy_advertises_its_peer_address_and_pins_the_cluster_ca(rendered):
+    doc = rendered["docs"]["proxy_peering_enterprise"]
+    assert doc["proxy_service"]["peer_listen_addr"] == "0.0.0.0:3021"
+    assert doc["proxy_service"]["peer_public_addr"] == "198.18.1.11:3021"
+    assert doc["teleport"]["ca_pin"] == ["sha256:" + "c" * 64]
+    assert "tokens" not in doc["auth_service"]
 
 
 def test_proxy_in_separate_mode_with_several_public_addrs_and_iam_join(rendered):

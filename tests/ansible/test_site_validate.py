@@ -49,19 +49,63 @@ def test_a_good_inventory_passes_and_proxies_are_grouped_by_region(tmp_path):
 @pytest.mark.parametrize("case, inv, expected", [
     ("no auth hosts", inventory(auth={}), "The group teleport_auth is empty"),
     ("stale regions", inventory(stale=["eu-central-1"]), "could not refresh eu-central-1"),
-    ("duplicate peer address", inventory(proxies={
+    ("duplicate peer address", inventory(teleport_edition="enterprise", proxies={
         "proxy-a": {"teleport_role": "proxy", "teleport_peer_public_addr": "same.internal:3021"},
         "proxy-b": {"teleport_role": "proxy", "teleport_peer_public_addr": "same.internal:3021"},
     }), "teleport_peer_public_addr same.internal:3021 is used by more than one proxy"),
-    ("missing peer address", inventory(proxies={"proxy-a": {"teleport_role": "proxy"}}),
+    ("missing peer address", inventory(teleport_edition="enterprise", proxies={"proxy-a": {"teleport_role": "proxy"}}),
      "teleport_peer_public_addr is missing on proxy-a"),
     ("role does not match group", inventory(proxies={
         "proxy-a": {"teleport_role": "auth", "teleport_peer_public_addr": "a.internal:3021"}}),
      "teleport_role is missing or does not match the group"),
     ("cluster name disagrees", inventory(teleport_cluster_name="other.example.com"),
      "teleport_cluster_name is other.example.com but the inventory service discovers the cluster teleport.example.com"),
+    ("proxy peering on OSS", inventory(teleport_tunnel_strategy="proxy_peering"), "Proxy Peering is an Enterprise-only feature"),
 ])
 def test_a_bad_inventory_fails_first_with_the_reason(tmp_path, case, inv, expected):
     rc, failed, _ = validate(tmp_path, inv)
     assert rc != 0, case
     assert any(expected in m for m in failed), (case, failed)
+
+
+def test_limit_without_localhost_still_validates_the_whole_inventory(tmp_path):
+    # The bad proxy is outside the limit: the inventory-wide checks see it anyway.
+    bad = inventory(teleport_edition="enterprise", proxies={
+        "proxy-a": {"teleport_role": "proxy", "aws_region": "us-west-2", "teleport_peer_public_addr": "a.internal:3021"},
+        "proxy-b": {"teleport_role": "proxy", "aws_region": "us-west-2", "teleport_peer_public_addr": "a.internal:3021"}})
+    result = run_playbook(ROOT / "playbooks/site.yml", bad, tmp_path, "--limit", "proxy-a", "--tags", "site_validate", env=ENV)
+    assert result.returncode != 0
+    assert "is used by more than one proxy" in result.stdout
+
+
+def _plays_and_hosts(stdout):
+    """{play name: sorted hosts that ran any task, over all its serial batches} from the json callback."""
+    report = json.loads(stdout[stdout.index("{"):])
+    hosts = {}
+    for p in report["plays"]:
+        hosts.setdefault(p["play"]["name"], set()).update(h for t in p["tasks"] for h in t["hosts"])
+    return {name: sorted(h) for name, h in hosts.items()}
+
+
+@pytest.mark.parametrize("limit", [None, "proxy-c"])
+def test_tags_site_proxy_alone_rolls_the_proxies_of_each_region(tmp_path, limit):
+    # Every role task is skipped by tag; fact gathering (always) shows which hosts each play has.
+    args = ["--tags", "site_proxy", "--skip-tags", "teleport,node_agent"] + (["--limit", limit] if limit else [])
+    result = run_playbook(ROOT / "playbooks/site.yml", inventory(), tmp_path, *args, env=ENV)
+    assert result.returncode == 0, result.stdout[-3000:]
+    plays = _plays_and_hosts(result.stdout)
+    slot2 = ["proxy-c"] if limit else ["proxy-a", "proxy-c"]
+    assert plays["Roll the proxies of region slot 2"] == slot2
+    assert plays.get("Roll the proxies of region slot 1", []) == ([] if limit else ["proxy-b"])
+    report = json.loads(result.stdout[result.stdout.index("{"):])
+    auth_tasks = [t["task"]["name"] for p in report["plays"] if p["play"]["name"] == "Roll the auth pool"
+                  for t in p["tasks"] if t["task"]["name"] != "Gathering Facts" and "Validating arguments" not in t["task"]["name"]]
+    assert auth_tasks == []
+
+
+def test_site_yml_has_one_proxy_play_per_region_slot_the_validation_allows():
+    import yaml
+    plays = yaml.safe_load((ROOT / "playbooks/site.yml").read_text())
+    slots = [p["vars"]["_site_proxy_slot"] for p in plays if p.get("ansible.builtin.import_playbook") == "proxy-region.yml"]
+    role_vars = yaml.safe_load((ROOT / "roles/teleport/vars/main.yml").read_text())
+    assert slots == list(range(1, role_vars["_teleport_inv_region_slots"] + 1))
