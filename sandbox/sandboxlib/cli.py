@@ -49,7 +49,7 @@ def print_env(state):
     print("\nThe sandbox is up. To use it:")
     print(f"  export TELEPORT_INVENTORY_URL={inv.get('url')} TELEPORT_INVENTORY_TOKEN_FILE={inv.get('token_file')}")
     print(f"  export ANSIBLE_REMOTE_USER=root ANSIBLE_PRIVATE_KEY_FILE={hosts.SSH_KEY} ANSIBLE_HOST_KEY_CHECKING=False")
-    print("  export ANSIBLE_CONFIG=$PWD/playbooks/ansible.cfg")
+    print("  export ANSIBLE_CONFIG=$PWD/ansible.cfg")
     print("  ansible-playbook -i playbooks/inventory/teleport_inventory.py playbooks/site.yml -e @sandbox/state/site-vars.yml")
     print(f"  ssh -i {hosts.SSH_KEY} root@<private ip>      # hosts: sandbox/sandbox status")
     print(f"  Prometheus: {state.get('prometheus', {}).get('url')}   moto: {state.get('moto', {}).get('endpoint')}")
@@ -135,6 +135,13 @@ def main(argv):
     t.add_argument("--keep", action="store_true", help="leave the sandbox up afterwards, also on failure")
     t.add_argument("--world-only", action="store_true",
                    help="check the world (hosts, SSH through the inventory, the double) without site.yml")
+    lab = sub.add_parser("lab", help="a small world of N hosts on one bridge, for suites (prints JSON)")
+    lab_sub = lab.add_subparsers(dest="lab_cmd", required=True)
+    lab_up = lab_sub.add_parser("up")
+    lab_up.add_argument("name")
+    lab_up.add_argument("--hosts", type=int, default=1)
+    lab_up.add_argument("--cidr", default="198.18.250.0/24")
+    lab_sub.add_parser("down").add_argument("name")
     args = parser.parse_args(argv)
     try:
         if args.cmd == "up":
@@ -149,6 +156,9 @@ def main(argv):
                 down()
                 raise
             return 0
+        if args.cmd == "lab":
+            from . import lab as labmod
+            return labmod.main(args)
         return {"down": down, "status": status, "test": test}[args.cmd](args) or 0
     except SandboxError as e:
         log(f"FAILED: {e}")

@@ -20,11 +20,12 @@ def rootfs():
     return p.stdout.strip().splitlines()[-1]
 
 
-def ssh_key():
-    os.makedirs(os.path.dirname(SSH_KEY), exist_ok=True)
-    if not os.path.exists(SSH_KEY):
-        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "teleport-ha-sandbox", "-f", SSH_KEY])
-    with open(SSH_KEY + ".pub") as f:
+def ssh_key(path=SSH_KEY):
+    """The SSH key the hosts authorise (created once); returns the public key."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if not os.path.exists(path):
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "teleport-ha-sandbox", "-f", path])
+    with open(path + ".pub") as f:
         return f.read()
 
 
@@ -38,50 +39,54 @@ def _write(root, rel, content, mode=0o644):
     os.chmod(path, mode)
 
 
-def _hosts_file(instances):
-    lines = ["127.0.0.1 localhost", "::1 localhost ip6-localhost ip6-loopback", "",
-             "# Private DNS names of every sandbox instance (stands in for the VPC resolver)."]
-    for i in instances:
-        short = i["private_dns"].split(".")[0]
-        lines.append(f"{i['private_ip']} {i['private_dns']} {short}")
-    return "\n".join(lines) + "\n"
+def _hosts_file(hostname):
+    # Only the host itself: the other hosts are found through DNS (or not at all),
+    # so a name that would not resolve in a VPC does not resolve here either.
+    return ("127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n"
+            f"127.0.1.1 {hostname}\n")
 
 
 def boot_all(state, instances, base):
     pubkey = ssh_key()
-    hosts = _hosts_file(instances)
     state["hosts"] = []
     for inst in instances:
-        state["hosts"].append(_boot(inst, base, pubkey, hosts))
-    for h in state["hosts"]:
-        wait_until(f"sshd on {h['machine']} ({h['private_ip']})", lambda h=h: _ssh_ready(h), 120, 0.5)
+        r = world.region(inst["region"])
+        state["hosts"].append(dict(inst, **boot(
+            inst["machine"], inst["private_ip"], r["cidr"], r["gateway"], r["bridge"],
+            inst["private_dns"].split(".")[0], base, pubkey, HOSTS_DIR)))
+    wait_ssh(state["hosts"])
     log(f"{len(state['hosts'])} hosts booted and reachable over SSH")
 
 
-def _boot(inst, base, pubkey, hosts):
-    r = world.region(inst["region"])
-    d = os.path.join(HOSTS_DIR, inst["machine"])
+def wait_ssh(booted, timeout=120):
+    for h in booted:
+        wait_until(f"sshd on {h['machine']} ({h['private_ip']})", lambda h=h: _ssh_ready(h), timeout, 0.5)
+
+
+def boot(machine, ip, cidr, gateway, bridge, hostname, base, pubkey, hosts_dir):
+    """Boots one systemd-nspawn host from an overlay over base, at ip on bridge;
+    returns {pid, dir, merged}. The caller waits for SSH (wait_ssh)."""
+    d = os.path.join(hosts_dir, machine)
     upper, work, merged = (os.path.join(d, x) for x in ("upper", "work", "merged"))
     for x in (upper, work, merged):
         os.makedirs(x, exist_ok=True)
     run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={base},upperdir={upper},workdir={work}", merged])
-    prefix = ipaddress.ip_network(r["cidr"]).prefixlen
-    short = inst["private_dns"].split(".")[0]
-    _write(merged, "/etc/hostname", short + "\n")
-    _write(merged, "/etc/hosts", hosts)
+    prefix = ipaddress.ip_network(cidr).prefixlen
+    _write(merged, "/etc/hostname", hostname + "\n")
+    _write(merged, "/etc/hosts", _hosts_file(hostname))
     _write(merged, "/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
     _write(merged, "/root/.ssh/authorized_keys", pubkey, 0o600)
     os.chmod(os.path.join(merged, "root", ".ssh"), 0o700)
     # Sorts before systemd's 80-container-host0.network, which would otherwise win.
     _write(merged, "/etc/systemd/network/10-host0.network",
-           f"[Match]\nName=host0\n\n[Network]\nAddress={inst['private_ip']}/{prefix}\nGateway={r['gateway']}\n"
+           f"[Match]\nName=host0\n\n[Network]\nAddress={ip}/{prefix}\nGateway={gateway}\n"
            "LinkLocalAddressing=no\nIPv6AcceptRA=no\n")
     pid = spawn(["systemd-nspawn", "-D", merged, "--register=no", "--keep-unit", "-b",
-                 f"--network-bridge={r['bridge']}", f"--machine={inst['machine']}",
+                 f"--network-bridge={bridge}", f"--machine={machine}",
                  "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=read-only"],
                 os.path.join(d, "console.log"))
-    log(f"booting {inst['machine']} at {inst['private_ip']} on {r['bridge']} (nspawn pid {pid})")
-    return dict(inst, pid=pid, dir=d, merged=merged)
+    log(f"booting {machine} at {ip} on {bridge} (nspawn pid {pid})")
+    return {"machine": machine, "private_ip": ip, "pid": pid, "dir": d, "merged": merged}
 
 
 def _ssh_ready(h):
@@ -93,8 +98,13 @@ def _ssh_ready(h):
     return ssh(h, "true", check=False, timeout=10).returncode == 0
 
 
+def ssh_opts(h):
+    key = h.get("ssh_key", SSH_KEY)
+    return ["-i", key] + SSH_OPTS[2:]
+
+
 def ssh(h, command, check=True, timeout=60, input=None):
-    return run(["ssh", *SSH_OPTS, f"root@{h['private_ip']}", command], check=check, timeout=timeout, input=input)
+    return run(["ssh", *ssh_opts(h), f"root@{h['private_ip']}", command], check=check, timeout=timeout, input=input)
 
 
 def _mounts_under(prefix):
@@ -107,12 +117,12 @@ def _mounts_under(prefix):
     return sorted(out, key=len, reverse=True)
 
 
-def down(state):
+def down(state, hosts_dir=HOSTS_DIR):
     # SIGTERM makes systemd-nspawn power the container off in order.
     for h in (state or {}).get("hosts", []):
         stop_pid(h.get("pid"), f"host {h['machine']}", grace=30)
-    for mp in _mounts_under(HOSTS_DIR):
+    for mp in _mounts_under(hosts_dir):
         if run(["umount", mp], check=False).returncode != 0:
             run(["umount", "-l", mp], check=False)
-    if os.path.isdir(HOSTS_DIR):
-        shutil.rmtree(HOSTS_DIR, ignore_errors=True)
+    if os.path.isdir(hosts_dir):
+        shutil.rmtree(hosts_dir, ignore_errors=True)

@@ -16,11 +16,8 @@ def up(state):
         state["ip_forward_before"] = f.read().strip()
     state["bridges"] = []
     for r in world.REGIONS:
-        br = r["bridge"]
-        run(["ip", "link", "add", br, "type", "bridge"])
-        state["bridges"].append(br)
-        run(["ip", "addr", "add", f"{r['gateway']}/{_prefix(r['cidr'])}", "dev", br])
-        run(["ip", "link", "set", br, "up"])
+        add_bridge(r["bridge"], r["gateway"], _prefix(r["cidr"]))
+        state["bridges"].append(r["bridge"])
     state["cross_region_delay_ms"] = _add_delay() if _netem_available() else 0
     # The machine routes between the region bridges (its connected routes).
     with open(FORWARD, "w") as f:
@@ -29,6 +26,19 @@ def up(state):
     log("bridges " + ", ".join(f"{r['bridge']}={r['gateway']}" for r in world.REGIONS)
         + (f"; cross-region delay {delay} ms each way" if delay else
            "; NO cross-region delay: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)"))
+
+
+def add_bridge(name, gateway, prefixlen):
+    """A bridge with the gateway address; a stale one of the same name is replaced."""
+    del_bridge(name)
+    run(["ip", "link", "add", name, "type", "bridge"])
+    run(["ip", "addr", "add", f"{gateway}/{prefixlen}", "dev", name])
+    run(["ip", "link", "set", name, "up"])
+
+
+def del_bridge(name):
+    if f" {name}:" in run(["ip", "-o", "link", "show"], check=False).stdout:
+        run(["ip", "link", "del", name], check=False)
 
 
 def _netem_available():
@@ -58,11 +68,8 @@ def _add_delay():
 
 
 def down(state):
-    names = set((state or {}).get("bridges", [])) | {r["bridge"] for r in world.REGIONS}
-    existing = run(["ip", "-o", "link", "show"], check=False).stdout
-    for br in sorted(names):
-        if f" {br}:" in existing or f" {br}@" in existing:
-            run(["ip", "link", "del", br], check=False)
+    for br in sorted(set((state or {}).get("bridges", [])) | {r["bridge"] for r in world.REGIONS}):
+        del_bridge(br)
     before = (state or {}).get("ip_forward_before")
     if before is not None:
         with open(FORWARD, "w") as f:

@@ -113,17 +113,26 @@ def _reap(pid):
         return False
 
 
-def load_state():
+def load_json(path):
     try:
-        with open(STATE_FILE) as f:
+        with open(path) as f:
             return json.load(f)
     except FileNotFoundError:
         return None
 
 
-def save_state(state):
-    os.makedirs(STATE_DIR, exist_ok=True)
-    tmp = STATE_FILE + ".tmp"
+def save_json(path, data):
+    """Writes JSON atomically (rename), so a crash never leaves half a file."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = path + ".tmp"
     with open(tmp, "w") as f:
-        json.dump(state, f, indent=2, sort_keys=True)
-    os.replace(tmp, STATE_FILE)
+        json.dump(data, f, indent=2, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def load_state():
+    return load_json(STATE_FILE)
+
+
+def save_state(state):
+    save_json(STATE_FILE, state)

@@ -21,9 +21,8 @@ fi
 
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
-passed=0 failed=0
-pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$1"; }
-fail() { failed=$((failed + 1)); printf 'FAIL %s\n' "$1"; [[ -z ${2:-} ]] || sed 's/^/     /' <<<"$2"; }
+# shellcheck source=tests/lib/suite.sh
+source tests/lib/suite.sh
 
 # shellcheck source=tests/packer/lib.sh
 source tests/packer/lib.sh
@@ -182,5 +181,4 @@ else
   fail "publish_ami_ids.py (tests/packer)" "$out"
 fi
 
-echo "packer: $passed passed, $failed failed"
-((failed == 0))
+suite_end packer

@@ -9,7 +9,7 @@
 # tasks find nothing left to install on the baked host.
 #
 # Needs root, systemd-nspawn, debootstrap and Go (the double), and the jar from
-# the maven suite. Addresses: 198.18.250.0/24 on a bridge this script makes.
+# the maven suite. Addresses: 198.18.250.0/24 on a bridge the lab makes (sandbox/sandbox lab).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -22,32 +22,12 @@ JAR=$ROOT/node-agent/target/node-agent.jar
 [[ $EUID -eq 0 ]] || { echo "45-packer-bake: needs root for systemd-nspawn" >&2; exit 1; }
 [[ -f $JAR ]] || { echo "45-packer-bake: $JAR missing: run 'mvn -B -ntp -DskipTests package' (make test builds it first)" >&2; exit 1; }
 
-BRIDGE=pkbake0 GATEWAY=198.18.250.1 HOST_IP=198.18.250.10
 WORK=$(mktemp -d /var/tmp/packer-bake.XXXXXX)
-MERGED=$WORK/merged
-NSPAWN_PID=
-
-# Polls "$@" every 0.2 s until it succeeds or $1 seconds pass.
-poll() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do ((SECONDS < deadline)) || return 1; sleep 0.2; done
-}
-alive() { [[ -n $NSPAWN_PID ]] && kill -0 "$NSPAWN_PID" 2>/dev/null; }
-not_alive() { ! alive; }
-cleanup() {
-  if alive; then
-    kill -TERM "$NSPAWN_PID"   # systemd-nspawn powers the container off in order
-    poll 30 not_alive || kill -KILL "$NSPAWN_PID"
-  fi
-  if mountpoint -q "$MERGED"; then umount "$MERGED" || umount -l "$MERGED"; fi
-  ip link del "$BRIDGE" 2>/dev/null || true
-  rm -rf "$WORK"
-}
+LAB=pkbake
+cleanup() { sandbox/sandbox lab down "$LAB" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
 trap cleanup EXIT
-
-passed=0 failed=0
-pass() { passed=$((passed + 1)); printf 'ok   %s\n' "$1"; }
-fail() { failed=$((failed + 1)); printf 'FAIL %s\n' "$1"; [[ -z ${2:-} ]] || sed 's/^/     /' <<<"$2"; }
+# shellcheck source=tests/lib/suite.sh
+source tests/lib/suite.sh
 
 # --- inputs: the double's tarball, and the extra vars Packer would pass --------
 DOUBLE_DIR=$(bash tests/teleport-double/build.sh | tail -n1)
@@ -60,45 +40,19 @@ bake_vars=$(echo 'jsonencode(local.bake_vars)' | packer console \
   -var "bake_extra_vars={\"node_agent_jar_src\"=\"$JAR\"}" "$tree")
 echo "bake vars from the template: $bake_vars"
 
-# --- one host from the sandbox root ---------------------------------------------
-base=$(bash sandbox/build-rootfs.sh | tail -n1)
-ip link del "$BRIDGE" 2>/dev/null || true
-ip link add "$BRIDGE" type bridge
-ip addr add "$GATEWAY/24" dev "$BRIDGE"
-ip link set "$BRIDGE" up
-mkdir -p "$WORK"/{upper,work,merged,ssh}
-mount -t overlay overlay -o "lowerdir=$base,upperdir=$WORK/upper,workdir=$WORK/work" "$MERGED"
-ssh-keygen -q -t ed25519 -N '' -C packer-bake-test -f "$WORK/ssh/id"
-install -d -m 0700 "$MERGED/root/.ssh"
-install -m 0600 "$WORK/ssh/id.pub" "$MERGED/root/.ssh/authorized_keys"
-echo packer-bake >"$MERGED/etc/hostname"
-printf '127.0.0.1 localhost\n%s packer-bake\n' "$HOST_IP" >"$MERGED/etc/hosts"
-rm -f "$MERGED/etc/machine-id"
-od -An -tx1 -N16 /dev/urandom | tr -d ' \n' >"$MERGED/etc/machine-id"
-echo >>"$MERGED/etc/machine-id"
-# Sorts before systemd's 80-container-host0.network, which would otherwise win.
-printf '[Match]\nName=host0\n\n[Network]\nAddress=%s/24\nGateway=%s\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n' \
-  "$HOST_IP" "$GATEWAY" >"$MERGED/etc/systemd/network/10-host0.network"
-setsid systemd-nspawn -D "$MERGED" --register=no --keep-unit -b --network-bridge="$BRIDGE" \
-  --machine="packer-bake-$$" --resolv-conf=off --timezone=off --link-journal=no --console=read-only \
-  </dev/null >"$WORK/console.log" 2>&1 &
-NSPAWN_PID=$!
-
-SSH=(ssh -i "$WORK/ssh/id" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes
+# --- one host from the sandbox root, booted by the sandbox's own code -------------
+lab=$(sandbox/sandbox lab up "$LAB" --hosts 1 --cidr 198.18.250.0/24) || die "could not boot the bake host"
+HOST_IP=$(jq -r '.hosts[0].ip' <<<"$lab")
+KEY=$(jq -r '.ssh_key' <<<"$lab")
+SSH=(ssh -i "$KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes
   -o ConnectTimeout=3 -o LogLevel=ERROR "root@$HOST_IP")
 on_host() { "${SSH[@]}" "$@"; }
-ssh_ready() { alive && on_host true 2>/dev/null; }
-if ! poll 120 ssh_ready; then
-  echo "45-packer-bake: host did not answer SSH within 120 s; console:" >&2
-  tail -n 40 "$WORK/console.log" >&2
-  exit 1
-fi
 pass "sandbox host booted (systemd, sshd) at $HOST_IP"
 
 # --- the bake, twice ------------------------------------------------------------
 bake() {
   ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_ROLES_PATH=$ROOT/roles ansible-playbook \
-    -i "$HOST_IP," -u root --private-key "$WORK/ssh/id" \
+    -i "$HOST_IP," -u root --private-key "$KEY" \
     --ssh-common-args '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' \
     --extra-vars "$bake_vars" packer/bake.yml
 }
@@ -119,9 +73,12 @@ fi
 # --- site.yml on the baked host installs nothing new ------------------------------
 # The baked host as an auth instance; site.yml with the same release settings
 # (in production: the inventory's group_vars), limited to the roles' install
-# tasks, since configuring needs the whole sandbox world.
+# tasks, since configuring needs the whole sandbox world. The inventory-wide
+# validation runs with every --tags selection, so the inventory names its cluster.
 cat >"$WORK/inventory.yml" <<EOF
 all:
+  vars:
+    teleport_inventory_cluster: bake.example.com
   children:
     teleport:
       children:
@@ -133,16 +90,16 @@ all:
 EOF
 start=$SECONDS
 if out=$(ANSIBLE_CONFIG=$ROOT/ansible.cfg ANSIBLE_HOST_KEY_CHECKING=False ansible-playbook \
-    -i "$WORK/inventory.yml" -u root --private-key "$WORK/ssh/id" \
+    -i "$WORK/inventory.yml" -u root --private-key "$KEY" \
     --ssh-common-args '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' \
     --tags teleport_install,node_agent_install --extra-vars "$bake_vars" playbooks/site.yml 2>&1) \
   && grep -q 'TASK \[teleport : Install the systemd unit\]' <<<"$out" \
-  && grep -q 'TASK \[node_agent : Copy the node-agent jar\]' <<<"$out" \
+  && grep -q 'TASK \[jvm_service : Copy the jar\]' <<<"$out" \
   && grep -Eq '^baked-auth +:.* changed=0 .*failed=0' <<<"$out"; then
   pass "site.yml (install tags) on the baked host changes nothing ($((SECONDS - start)) s)"
 else
   fail "site.yml must find everything installed on the baked host" \
-    "$(grep -E 'changed:|FAILED|fatal|ERROR' <<<"$out" | head -n 20; grep -E '^baked-auth +:' <<<"$out")"
+    "$(grep -E -A6 "changed:|FAILED|fatal|ERROR" <<<"$out" | head -n 30; grep -E "^baked-auth +:" <<<"$out")"
 fi
 
 # --- what the image holds -------------------------------------------------------
@@ -163,5 +120,4 @@ done
 check "no Teleport configuration baked" "test ! -e /etc/teleport.yaml"
 check "no node-agent configuration baked" "test ! -e /etc/node-agent/node-agent.yaml"
 
-echo "packer-bake: $passed passed, $failed failed"
-((failed == 0))
+suite_end packer-bake
