@@ -182,7 +182,7 @@ keyed_groups:
         wall, rss, out = measure(["ansible-inventory", "-i", SCRIPT, "--list"], senv, args.runs)
         results.append(("(c') same, through ansible-inventory --list", wall, rss, count_hosts(out)))
         with open(f"/proc/{serve.pid}/status") as f:
-            serve_rss = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+            serve_rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
         anchor = results[0][1]
         print(f"\n{'measurement':<52} {'hosts':>6} {'wall s':>8} {'peak RSS MiB':>13} {'speed-up vs (a)':>16}")

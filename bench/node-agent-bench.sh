@@ -31,11 +31,11 @@ for tool in openssl python3 curl java; do
 done
 
 WORK=$(mktemp -d /tmp/node-agent-bench.XXXXXX)
-SIM_PID= AGENT_PID= MADE_BRIDGE=
+SIM_PID='' AGENT_PID='' MADE_BRIDGE=''
 cleanup() {
-  [[ -n $AGENT_PID ]] && kill "$AGENT_PID" 2>/dev/null || true
-  [[ -n $SIM_PID ]] && kill "$SIM_PID" 2>/dev/null || true
-  [[ -n $MADE_BRIDGE ]] && ip link del "$BRIDGE" 2>/dev/null || true
+  if [[ -n $AGENT_PID ]]; then kill "$AGENT_PID" 2>/dev/null || true; fi
+  if [[ -n $SIM_PID ]]; then kill "$SIM_PID" 2>/dev/null || true; fi
+  if [[ -n $MADE_BRIDGE ]]; then ip link del "$BRIDGE" 2>/dev/null || true; fi
   rm -rf "$WORK"
 }
 trap cleanup EXIT

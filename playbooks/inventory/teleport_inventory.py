@@ -45,7 +45,7 @@ def _token():
             with open(path, encoding="utf-8") as f:
                 token = f.read().strip()
         except OSError as e:
-            raise InventoryError(f"TELEPORT_INVENTORY_TOKEN_FILE: cannot read {path}: {e.strerror}")
+            raise InventoryError(f"TELEPORT_INVENTORY_TOKEN_FILE: cannot read {path}: {e.strerror}") from None
         if not token:
             raise InventoryError(f"TELEPORT_INVENTORY_TOKEN_FILE: {path} is empty")
         return token
@@ -85,14 +85,14 @@ def fetch(base_url, path):
         except (ValueError, AttributeError):
             pass
         hint = " (check TELEPORT_INVENTORY_TOKEN_FILE)" if e.code == 401 else ""
-        raise InventoryError(f"{url}: HTTP {e.code}: {detail}{hint}")
+        raise InventoryError(f"{url}: HTTP {e.code}: {detail}{hint}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise InventoryError(f"{url}: cannot reach inventory-service: {reason}")
+        raise InventoryError(f"{url}: cannot reach inventory-service: {reason}") from None
     try:
         return json.loads(body)
     except ValueError:
-        raise InventoryError(f"{url}: the response is not JSON")
+        raise InventoryError(f"{url}: the response is not JSON") from None
 
 
 def jvm_options(java, jar):
@@ -150,7 +150,7 @@ def run_local():
     try:
         return json.loads(proc.stdout)
     except ValueError:
-        raise InventoryError("inventory-service list printed something that is not JSON")
+        raise InventoryError("inventory-service list printed something that is not JSON") from None
 
 
 def main(argv):

@@ -26,7 +26,7 @@ def run(cmd, check=True, capture=True, timeout=120, **kw):
     try:
         p = subprocess.run(cmd, capture_output=capture, text=True, timeout=timeout, **kw)
     except subprocess.TimeoutExpired:
-        raise SandboxError(f"{' '.join(cmd)}: no answer within {timeout}s")
+        raise SandboxError(f"{' '.join(cmd)}: no answer within {timeout}s") from None
     if check and p.returncode != 0:
         out = ((p.stdout or "") + (p.stderr or "")).strip()
         raise SandboxError(f"{' '.join(cmd)} exited {p.returncode}: {out[-2000:]}")

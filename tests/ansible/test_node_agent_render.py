@@ -2,7 +2,6 @@
 through real Ansible for an auth host and proxies in two regions."""
 import pytest
 import yaml
-
 from conftest import HERE, local_host_vars, run_playbook
 
 PUBLIC = ["teleport.example.com:443", "internal.example.com:443"]
@@ -76,7 +75,7 @@ def test_inventory_url_and_token_file_when_configured(rendered):
 
 
 def test_peers_file_lists_every_proxy_of_the_inventory(rendered):
-    lines = [l for l in (rendered / "proxy-a.peers.txt").read_text().splitlines() if l and not l.startswith("#")]
+    lines = [line for line in (rendered / "proxy-a.peers.txt").read_text().splitlines() if line and not line.startswith("#")]
     assert lines == ["198.18.1.10:3021", "198.18.2.10:3021", "198.18.2.11:3021"]
 
 

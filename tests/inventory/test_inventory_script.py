@@ -73,7 +73,7 @@ def test_bad_settings_name_the_variable(tmp_path):
 def test_without_a_service_the_script_runs_the_jar_itself(ansible_inventory, config_file, aws_env, world, tmp_path):
     env = clean_env(TELEPORT_INVENTORY_CONFIG=config_file, XDG_CACHE_HOME=str(tmp_path), **aws_env)
     # The first run also writes the JVM's class-data-sharing archive; the second one uses it.
-    for attempt in (1, 2):
+    for _attempt in (1, 2):
         r = run([ansible_inventory, "-i", SCRIPT, "--list"], env)
         assert r.returncode == 0, r.stderr
         assert r.stderr == ""

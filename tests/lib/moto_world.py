@@ -124,7 +124,7 @@ def network(moto, region, cidr, zones=("a",)):
     net = ipaddress.ip_network(cidr)
     bits = max(0, (len(zones) - 1).bit_length())
     subnets = []
-    for zone, sub in zip(zones, net.subnets(prefixlen_diff=bits)):
+    for zone, sub in zip(zones, net.subnets(prefixlen_diff=bits), strict=False):
         subnets.append(ec2.create_subnet(VpcId=vpc, CidrBlock=str(sub), AvailabilityZone=region + zone)["Subnet"]["SubnetId"])
     return vpc, subnets
 

@@ -10,7 +10,8 @@ SUITE_PASSED=0 SUITE_FAILED=0
 pass() { SUITE_PASSED=$((SUITE_PASSED + 1)); printf 'ok   %s\n' "$1"; }
 fail() {
   SUITE_FAILED=$((SUITE_FAILED + 1)); printf 'FAIL %s\n' "$1"
-  [[ -z ${2:-} ]] || sed 's/^/     /' <<<"$2"
+  local line
+  if [[ -n ${2:-} ]]; then while IFS= read -r line; do printf '     %s\n' "$line"; done <<<"$2"; fi
 }
 die() { printf 'FAIL %s\n' "$*" >&2; exit 1; }
 

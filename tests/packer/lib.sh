@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the Packer suites (source it). CI's Packer is Debian's 1.6.6 (see
 # docs/packer.md); it predates three things the templates use for Packer >= 1.9:
 # the required_plugins block (plugins.pkr.hcl), and the amazon plugin's
