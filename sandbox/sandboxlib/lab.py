@@ -8,7 +8,7 @@ import os
 import shutil
 
 from . import hosts, network
-from .util import REPO, SandboxError, load_json, log, run, save_json
+from .util import REPO, SandboxError, load_json, log, save_json
 
 LAB_ROOT = os.environ.get("SANDBOX_LAB_DIR", os.path.join(REPO, "sandbox", "lab-state"))
 

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from argspec_doc import ROLES, ROOT
+from argspec_doc import ROOT
 
 HERE = Path(__file__).resolve().parent
 

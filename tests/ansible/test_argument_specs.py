@@ -5,7 +5,6 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import HERE, ROLES, ROOT
 
 # Variables a role reads from the inventory (contract with the inventory service), not from its defaults.

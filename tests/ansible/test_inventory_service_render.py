@@ -1,7 +1,6 @@
 """Renders roles/inventory_service's config (merged over the role's keys), environment
 and unit through real Ansible, and checks its preflight."""
 import yaml
-
 from conftest import HERE, failures_by_host, local_host_vars, run_playbook
 
 

@@ -4,7 +4,6 @@ rendered for the facts of Amazon Linux 2023, RHEL 9, Ubuntu 24.04 and Debian 12.
 import json
 
 import pytest
-
 from conftest import HERE, local_host_vars, run_playbook
 
 # Facts as Ansible gathers them on each distribution.

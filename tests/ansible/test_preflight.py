@@ -1,7 +1,6 @@
 """Bad input fails in the teleport role's preflight with a message that names the
 variable and the fix. One ansible-playbook run, one bad host per case."""
 import pytest
-
 from conftest import HERE, failures_by_host, local_host_vars, messages_by_host, run_playbook
 
 GOOD_AUTH = {

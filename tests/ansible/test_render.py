@@ -5,7 +5,6 @@ import subprocess
 
 import pytest
 import yaml
-
 from conftest import HERE, local_host_vars, run_playbook
 
 SHA = "a" * 64

@@ -3,7 +3,6 @@ groups the proxies by region for the rollout."""
 import json
 
 import pytest
-
 from conftest import ROOT, local_host_vars, run_playbook
 
 ENV = {"ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_GATHERING": "explicit"}
