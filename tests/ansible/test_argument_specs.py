@@ -5,7 +5,8 @@ import sys
 
 import pytest
 import yaml
-from conftest import HERE, ROLES, ROOT
+from argspec_doc import ROLES
+from conftest import HERE, ROOT
 
 # Variables a role reads from the inventory (contract with the inventory service), not from its defaults.
 INVENTORY_VARS = {"teleport_role", "teleport_peer_public_addr"}
