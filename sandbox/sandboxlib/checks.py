@@ -9,7 +9,7 @@ import urllib.request
 
 import yaml
 
-from . import hosts, services, world
+from . import hosts, pki, services, world
 from .util import REPO, STATE_DIR, SandboxError, log, run, wait_until
 
 SITE = os.path.join(REPO, "playbooks", "site.yml")
@@ -18,26 +18,41 @@ VARS_FILE = os.path.join(STATE_DIR, "site-vars.yml")
 PUBLIC_ADDR = f"{world.CLUSTER}:443"
 
 
-def build_double():
+def build_double(edition="enterprise"):
     out = run(["bash", os.path.join(REPO, "tests", "teleport-double", "build.sh")], timeout=600).stdout.strip().splitlines()[-1]
     with open(os.path.join(out, "VERSION")) as f:
         version = f.read().strip()
-    tarball = os.path.join(out, f"teleport-v{version}-linux-amd64-bin.tar.gz")
+    product = "teleport-ent" if edition == "enterprise" else "teleport"
+    tarball = os.path.join(out, f"{product}-v{version}-linux-amd64-bin.tar.gz")
     with open(tarball + ".sha256") as f:
         sha = f.read().split()[0]
     return version, tarball, sha
 
 
+def tls_pair():
+    """The sandbox's "bring your own certificate" input: a pair for the cluster name
+    and its wildcard from a throwaway CA, handed to site.yml like a vault would."""
+    d = os.path.join(STATE_DIR, "tls")
+    paths = pki.issue(d, [world.CLUSTER, "*." + world.CLUSTER])
+    return {
+        "node_agent_tls_cert_pem": "{{ lookup('ansible.builtin.file', '%s') }}" % paths["tls.crt"],
+        "node_agent_tls_key_pem": "{{ lookup('ansible.builtin.file', '%s') }}" % paths["tls.key"],
+        "node_agent_tls_ca_pem": "{{ lookup('ansible.builtin.file', '%s') }}" % paths["ca.crt"],
+    }
+
+
 def write_site_vars(state):
-    """Extra vars for site.yml in the sandbox: install the double from the local
-    release-style tarball through the role's tarball path, and point the
-    proxies at the (stand-in) auth address."""
-    version, tarball, sha = build_double()
+    """Extra vars for site.yml in the sandbox: Teleport Enterprise (the double,
+    with a test license) from the local release-style tarball through the role's
+    tarball path, the proxies pointed at the (stand-in) auth address, and the
+    proxy key pair handed to the play."""
+    version, tarball, sha = build_double("enterprise")
     auth = next(h for h in state["hosts"] if h["role"] == "auth")
     with open(services.TOKEN_FILE) as f:
         inventory_token = f.read().strip()
     sandbox_vars = {
-        "teleport_edition": "oss",
+        "teleport_edition": "enterprise",
+        "teleport_license_content": "{{ lookup('ansible.builtin.file', '%s') }}" % pki.test_license(os.path.join(STATE_DIR, "license.pem")),
         "teleport_version": version,
         "teleport_install_method": "tarball",
         "teleport_tarball_src": tarball,
@@ -52,7 +67,7 @@ def write_site_vars(state):
         "teleport_join_method": "token",
         "teleport_join_token": "sandbox-join-token-not-a-secret",
         "teleport_public_addr": [PUBLIC_ADDR],
-        "teleport_tls_bootstrap_self_signed": True,
+        **tls_pair(),
         "node_agent_jar_src": os.path.join(services.ARTIFACTS, "node-agent.jar"),
         "node_agent_peers_inventory_url": f"{services.inventory_url()}/v1/peers",
         "node_agent_peers_inventory_token": inventory_token,
@@ -70,7 +85,7 @@ def write_site_vars(state):
 def ansible_env(state):
     env = dict(os.environ)
     env.update({
-        "ANSIBLE_CONFIG": os.path.join(REPO, "playbooks", "ansible.cfg"),
+        "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
         "TELEPORT_INVENTORY_URL": state["inventory"]["url"],
         "TELEPORT_INVENTORY_TOKEN_FILE": state["inventory"]["token_file"],
         "ANSIBLE_REMOTE_USER": "root",
@@ -139,8 +154,8 @@ def check_teleport_yaml(state):
             problems.append("auth_service.enabled")
         if bool(doc.get("proxy_service", {}).get("enabled")) != want_proxy:
             problems.append("proxy_service.enabled")
-        if doc.get("ssh_service", {}).get("enabled") not in (False, "no", "false"):
-            problems.append("ssh_service must be disabled")
+        if doc.get("ssh_service", {}).get("enabled") is not True:
+            problems.append("ssh_service must be on (Teleport's HA guide, for VMs)")
         if not doc.get("teleport", {}).get("diag_addr"):
             problems.append("teleport.diag_addr missing")
         if want_auth:
@@ -148,7 +163,9 @@ def check_teleport_yaml(state):
             if a.get("cluster_name") != world.CLUSTER:
                 problems.append(f"auth_service.cluster_name {a.get('cluster_name')!r}")
             if a.get("tunnel_strategy", {}).get("type") != "proxy_peering":
-                problems.append("auth_service.tunnel_strategy.type")
+                problems.append("auth_service.tunnel_strategy.type (Enterprise: proxy_peering)")
+            if a.get("license_file") != "/var/lib/teleport/license.pem":
+                problems.append("auth_service.license_file")
             if doc["teleport"].get("storage", {}).get("type") != "dynamodb":
                 problems.append("teleport.storage.type")
         if want_proxy:
@@ -189,7 +206,9 @@ def _peer_status(h):
 
 def check_peers(state, timeout=120):
     proxies = [h for h in state["hosts"] if h["role"] == "proxy"]
-    want = {f"{h['private_dns']}:3021" for h in proxies}
+    hv = {v["aws_instance_id"]: v for v in hostvars(state).values()}
+    addr = {h["machine"]: hv[h["instance_id"]]["teleport_peer_public_addr"] for h in proxies}
+    want = set(addr.values())
 
     def all_up():
         for h in proxies:
@@ -197,7 +216,7 @@ def check_peers(state, timeout=120):
             if not status:
                 return False
             up = {p["peer"] for p in status.get("peers", []) if p.get("up")}
-            others = want - {f"{h['private_dns']}:3021"}
+            others = want - {addr[h["machine"]]}
             if not others <= up:
                 return False
         return True
@@ -252,7 +271,7 @@ def world_checks(state):
     _, tarball, _ = build_double()
     a = next(h for h in state["hosts"] if h["region"] == world.REGIONS[0]["name"] and h["role"] == "proxy")
     b = next(h for h in state["hosts"] if h["region"] == world.REGIONS[1]["name"] and h["role"] == "proxy")
-    run(["scp", *hosts.SSH_OPTS, tarball, f"root@{a['private_ip']}:/tmp/teleport.tar.gz"])
+    run(["scp", *hosts.ssh_opts(a), tarball, f"root@{a['private_ip']}:/tmp/teleport.tar.gz"])
     cfg = (f"version: v3\nteleport:\n  nodename: {a['private_dns']}\n  diag_addr: 0.0.0.0:3000\n"
            f"  auth_server: 127.0.0.1:3025\n  join_params: {{method: token, token_name: /dev/null}}\n"
            "auth_service: {enabled: false}\nssh_service: {enabled: false}\n"
