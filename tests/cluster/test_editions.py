@@ -1,0 +1,67 @@
+"""Editions and the Proxy Peering migration on real systemd hosts (one auth, two
+proxies, the Teleport double), in the order an operator lives them:
+
+1. a fresh OSS cluster converges with the agent mesh (no peer listener) and with
+   no certificate placed by hand;
+2. the cluster moves to Enterprise, still on the agent mesh;
+3. playbooks/migrate-proxy-peering.yml follows Teleport's guide (auth pool
+   restarted first, then every proxy) and proves every peer listener and every
+   node-agent's view of the other proxy;
+4. site.yml afterwards changes nothing.
+"""
+import yaml
+from conftest import recap
+
+
+def listening(world, h, port):
+    return f":{port} " in world.ssh(h, "ss -Hltn", check=False).stdout
+
+
+def started_at(world, h):
+    return int(world.ssh(h, "systemctl show -p ExecMainStartTimestampMonotonic --value teleport").stdout.strip() or 0)
+
+
+def teleport_yaml(world, h):
+    return yaml.safe_load(world.ssh(h, "cat /etc/teleport.yaml").stdout)
+
+
+def test_a_fresh_oss_cluster_converges_on_the_agent_mesh(world):
+    p = world.playbook("site.yml", world.extra_vars("oss"))
+    assert p.returncode == 0, p.stdout[-5000:]
+    assert "Teleport v" in world.ssh(world.auth, "teleport version").stdout
+    assert "Enterprise" not in world.ssh(world.auth, "teleport version").stdout
+    assert teleport_yaml(world, world.auth)["auth_service"]["tunnel_strategy"] == {"type": "agent_mesh"}
+    for h in world.proxies:
+        doc = teleport_yaml(world, h)
+        assert "peer_listen_addr" not in doc["proxy_service"]
+        assert not listening(world, h, 3021), f"{h['machine']}: a peer listener under the agent mesh"
+        assert listening(world, h, 3022), f"{h['machine']}: the SSH Service is on by default"
+        # Joined its auth (the double's proxy stays not ready until it has).
+        assert world.ssh(h, f"curl -sf http://{h['private_ip']}:3000/readyz", check=False).returncode == 0
+
+
+def test_the_cluster_moves_to_enterprise_still_on_the_agent_mesh(world):
+    p = world.playbook("site.yml", world.extra_vars("enterprise", teleport_tunnel_strategy="agent_mesh"))
+    assert p.returncode == 0, p.stdout[-5000:]
+    assert "Enterprise" in world.ssh(world.auth, "teleport version").stdout
+    for h in world.proxies:
+        assert not listening(world, h, 3021)
+
+
+def test_the_migration_restarts_auth_first_then_the_proxies_and_proves_peering(world):
+    before = {h["machine"]: started_at(world, h) for h in world.hosts}
+    p = world.playbook("migrate-proxy-peering.yml", world.extra_vars("enterprise"))
+    assert p.returncode == 0, p.stdout[-5000:]
+    after = {h["machine"]: started_at(world, h) for h in world.hosts}
+    assert all(after[m] > before[m] for m in before), "every Teleport restarted"
+    assert all(after[world.auth["machine"]] < after[h["machine"]] for h in world.proxies), "auth pool first"
+    for h in world.proxies:
+        assert listening(world, h, 3021), f"{h['machine']}: no peer listener after the migration"
+    assert "reaches 1\n      peer(s)" in p.stdout or "reaches 1 peer(s)" in p.stdout
+
+
+def test_site_yml_afterwards_changes_nothing(world):
+    p = world.playbook("site.yml", world.extra_vars("enterprise"))
+    assert p.returncode == 0, p.stdout[-5000:]
+    changed = {h: r["changed"] for h, r in recap(p.stdout).items() if r["changed"]}
+    assert changed == {}, changed

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Editions and the Proxy Peering migration on a three-host lab (tests/cluster):
+# a fresh OSS agent-mesh cluster, the move to Enterprise, then
+# migrate-proxy-peering.yml, on real systemd hosts with the Teleport double.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+if [[ ! -f node-agent/target/node-agent.jar ]]; then nice mvn -B -ntp -q package -DskipTests; fi
+exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/cluster
