@@ -430,3 +430,10 @@ func (p *Process) LogDiagnostics() {
 
 // ForkFailed counts a graceful restart whose child did not come up.
 func (p *Process) ForkFailed() { p.forkErrs.Add(1) }
+
+// Addr is the bound address of a listener type ("" until it is bound).
+func (p *Process) Addr(typ string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.Addrs[typ]
+}
