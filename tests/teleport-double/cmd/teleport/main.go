@@ -130,8 +130,8 @@ func start(args []string) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := p.Start(ctx); err != nil {
-		errorf("%v", err)
 		p.Close()
+		errorf("%v", err)
 		return 1
 	}
 	return waitForSignals(p, sigs)
@@ -180,8 +180,8 @@ func waitForSignals(p *server.Process, sigs <-chan os.Signal) int {
 				return 0
 			}
 		case err := <-p.Fatal():
-			errorf("%v", err)
 			p.Close()
+			errorf("%v", err)
 			return 1
 		}
 	}

@@ -120,8 +120,8 @@ func TestAuthServersOfOneClusterShareTheCA(t *testing.T) {
 	cfg := strings.Replace(strings.Replace(proxyConfig(a2.Addr("auth"), "not-needed-any-more", ""), "PROXYEXTRA", "", 1), "SSH", "false", 1)
 	again := startProc(t, p.dir, cfg, opts(v17, oss))
 	waitReady(t, again, http.StatusOK)
-	if strings.Contains(again.log.String(), "Joining cluster without validating") {
-		t.Fatal("a joined proxy trusted the auth on first use again")
+	if strings.Contains(again.log.String(), "Successfully obtained credentials to connect to the cluster. identity=Proxy") {
+		t.Fatalf("a joined proxy joined again instead of using its identity:\n%s", again.log)
 	}
 }
 
