@@ -56,7 +56,7 @@ func TestStartStageRefusals(t *testing.T) {
 		"static token role":     {base + "auth_service:\n  tokens: [\"prox:abc\"]\n", `invalid role "prox"`},
 		"static token file":     {base + "auth_service:\n  tokens: [\"proxy:/nonexistent/token\"]\n", "/nonexistent/token"},
 		"ca_pin empty file":     {base + "teleport:\n  ca_pin: " + empty + "\n", "empty ca_pin file"},
-		"peer public alone":     {base + "proxy_service:\n  peer_public_addr: a:3021\n", "peer_listen_addr must be set when peer_public_addr is set"},
+		"peer public alone":     {base + "proxy_service:\n  peer_public_addr: a:3021\n", "proxy_service.peer_public_addr: peer_listen_addr must be set when peer_public_addr is set"},
 		"missing key file":      {base + "proxy_service:\n  https_keypairs:\n    - key_file: /nonexistent/k\n      cert_file: /nonexistent/c\n", "https private key does not exist: /nonexistent/k"},
 		"keypair without cert":  {base + "proxy_service:\n  https_keypairs:\n    - key_file: " + empty + "\n", "https cert does not exist"},
 		"session recording":     {base + "auth_service:\n  session_recording: always\n", "auth_service.session_recording"},
