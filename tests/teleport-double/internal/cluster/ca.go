@@ -152,8 +152,19 @@ func (ca *CA) Issue(role, hostID, nodeName string, dnsNames []string, pub any, t
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
+	AddSANs(tmpl, append([]string{APIDomain, "*." + APIDomain, nodeName, hostID + "." + ca.ClusterName}, dnsNames...))
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
+}
+
+// AddSANs puts each distinct non-empty name in the certificate as an IP
+// address or a DNS name.
+func AddSANs(tmpl *x509.Certificate, names []string) {
 	seen := map[string]bool{}
-	for _, n := range append([]string{APIDomain, "*." + APIDomain, nodeName, hostID + "." + ca.ClusterName}, dnsNames...) {
+	for _, n := range names {
 		if n == "" || seen[n] {
 			continue
 		}
@@ -164,11 +175,6 @@ func (ca *CA) Issue(role, hostID, nodeName string, dnsNames []string, pub any, t
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 // NewIdentity creates a key and has the CA sign it.

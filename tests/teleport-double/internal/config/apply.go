@@ -3,7 +3,6 @@ package config
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"teleportha.ops/teleport-double/internal/cluster"
 )
 
 // Defaults Teleport applies (lib/defaults).
@@ -592,24 +593,9 @@ func readCertificates(path string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	var chain []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, data = pem.Decode(data)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %v", path, err)
-		}
-		chain = append(chain, c)
-	}
-	if len(chain) == 0 {
-		return nil, fmt.Errorf("%s: no PEM CERTIFICATE block found", path)
+	chain, err := cluster.ParseCertsPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
 	}
 	return chain, nil
 }

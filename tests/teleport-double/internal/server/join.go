@@ -248,9 +248,6 @@ func (p *Process) firstTimeConnect(role string) (*cluster.Identity, []*x509.Cert
 	if p.rt.AuthServer == "" {
 		return nil, nil, errors.New("config: auth_server or proxy_server is required")
 	}
-	if p.rt.ProxyServer != "" {
-		return nil, nil, config.NotModelled("joining through proxy_server")
-	}
 	// mirrors lib/service/servicecfg.(*Config).Token: read at join time, so
 	// a token file may appear after start.
 	token, err := config.TryReadValueAsFile(p.rt.Token)

@@ -337,3 +337,22 @@ func TestUpgradePathGuardOnTheAuthDataDir(t *testing.T) {
 	must(t, os.RemoveAll(filepath.Join(dir, "data")))
 	must(t, run("16.0.0"))
 }
+
+func TestJoiningThroughAProxyIsNotModelled(t *testing.T) {
+	cfg := `version: v3
+teleport:
+  data_dir: DIR/data
+  proxy_server: proxy.example.com:443
+  join_params: {method: token, token_name: x}
+auth_service: {enabled: false}
+proxy_service: {enabled: false}
+ssh_service: {enabled: true, listen_addr: "127.0.0.1:0"}
+`
+	pr, err := newProc(t, "", cfg, opts(v17, oss))
+	must(t, err)
+	err = pr.Start(context.Background())
+	t.Cleanup(pr.Close)
+	if err == nil || !strings.Contains(err.Error(), "teleport.proxy_server") || !strings.Contains(err.Error(), "not modelled by the TEST DOUBLE") {
+		t.Fatalf("err = %v", err)
+	}
+}

@@ -76,6 +76,7 @@ type Process struct {
 	cancel context.CancelFunc
 	fatal  chan error
 
+	stateMu         sync.Mutex // serialises writeState
 	mu              sync.Mutex
 	listeners       []registeredListener
 	listenersClosed bool
@@ -214,6 +215,10 @@ func (p *Process) Start(ctx context.Context) error {
 		p.state.fault = true
 		p.logf("WARN fault injection: %s exists, /readyz stays 503", filepath.Join(rt.DataDir, FaultInjectionFile))
 	}
+	if p.needsJoin() && rt.ProxyServer != "" {
+		return fmt.Errorf("teleport.proxy_server: joining through a proxy is %v; point teleport.auth_server at the auth servers (or their load balancer)",
+			config.NotModelled("joining through proxy_server"))
+	}
 	if p.needsJoin() && rt.JoinMethod != "" && rt.JoinMethod != "token" {
 		return fmt.Errorf("teleport.join_params.method: %q is %v: the double cannot verify cloud or CI identities; use method token with a token from auth_service.tokens in tests",
 			rt.JoinMethod, config.NotModelled("join method %s", rt.JoinMethod))
@@ -289,6 +294,8 @@ func (p *Process) describe() string {
 }
 
 func (p *Process) writeState() {
+	p.stateMu.Lock()
+	defer p.stateMu.Unlock()
 	p.mu.Lock()
 	addrs := make(map[string]string, len(p.Addrs))
 	for k, v := range p.Addrs {
@@ -298,7 +305,10 @@ func (p *Process) writeState() {
 	state := map[string]any{"double": true, "version": p.opts.Version, "edition": p.opts.Edition, "pid": os.Getpid(),
 		"started": p.started.UTC().Format(time.RFC3339), "listeners": addrs}
 	if b, err := json.MarshalIndent(state, "", "  "); err == nil {
-		_ = os.WriteFile(filepath.Join(p.rt.DataDir, "test-double-state.json"), b, 0o640)
+		path := filepath.Join(p.rt.DataDir, "test-double-state.json")
+		if os.WriteFile(path+".tmp", b, 0o640) == nil {
+			_ = os.Rename(path+".tmp", path)
+		}
 	}
 }
 
