@@ -2,8 +2,16 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -348,4 +356,62 @@ func TestTctlStatusPrintsTheClusterAndCAPin(t *testing.T) {
 	if out, err := exec.Command(bins["community/tctl"], "status", "-c", d.config).CombinedOutput(); err == nil || !strings.Contains(string(out), "cannot reach the auth server") {
 		t.Fatalf("tctl status with the auth down: %v %s", err, out)
 	}
+}
+
+func writePair(t *testing.T, dir, cn string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	must(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	must(t, err)
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dir, "tls.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
+	must(t, os.WriteFile(filepath.Join(dir, "tls.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644))
+}
+
+func servedCN(t *testing.T, addr string) string {
+	t.Helper()
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true})
+	must(t, err)
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].Subject.CommonName
+}
+
+// SIGHUP on a proxy: the child joins with the stored identity and serves the
+// key pair now on disk, on the same web port.
+func TestSIGHUPOnAProxyServesTheNewKeyPair(t *testing.T) {
+	a := startDaemon(t, "community", authYAML)
+	waitOK(t, a)
+	tlsDir := t.TempDir()
+	writePair(t, tlsDir, "first.example.com")
+	p := startDaemon(t, "community", `version: v3
+teleport:
+  nodename: proxy-a
+  data_dir: DIR/data
+  diag_addr: 127.0.0.1:0
+  auth_server: `+a.listener(t, "auth")+`
+  join_params: {method: token, token_name: not-a-secret}
+auth_service: {enabled: false}
+ssh_service: {enabled: false}
+proxy_service:
+  enabled: true
+  web_listen_addr: 127.0.0.1:0
+  https_keypairs:
+    - key_file: `+tlsDir+`/tls.key
+      cert_file: `+tlsDir+`/tls.crt
+`)
+	waitOK(t, p)
+	web := p.listener(t, "proxy:web")
+	if cn := servedCN(t, web); cn != "first.example.com" {
+		t.Fatalf("CN = %q", cn)
+	}
+	writePair(t, tlsDir, "second.example.com")
+	must(t, p.cmd.Process.Signal(syscall.SIGHUP))
+	if err := waitExit(t, p); err != nil {
+		t.Fatalf("parent exit %v:\n%s", err, p.log())
+	}
+	eventually(t, "the new pair served on the same port", func() bool { return servedCN(t, web) == "second.example.com" })
 }
