@@ -1,6 +1,7 @@
 // Command teleport is the Teleport TEST DOUBLE used by the sandbox and CI,
-// where the real binary cannot be downloaded. It parses teleport.yaml as
-// strictly as Teleport and opens the same listeners, nothing more.
+// where the real binary cannot be downloaded. It checks teleport.yaml at the
+// stages Teleport does, joins auth and proxy doubles into a cluster and opens
+// the same listeners; it implements no SSH, web UI or tunnel protocol.
 package main
 
 import (
@@ -8,26 +9,26 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 	"syscall"
-	"time"
 
+	"teleportha.ops/teleport-double/internal/build"
 	"teleportha.ops/teleport-double/internal/config"
 	"teleportha.ops/teleport-double/internal/server"
 )
 
-// version is set at build time (-ldflags "-X main.version=17.7.1").
-var version = "0.0.0"
-
 const usage = `usage: teleport <command> (TEST DOUBLE)
   version                                  print the version
-  configure --test FILE                    validate FILE strictly and exit
-  start [--config FILE|-c FILE] [--pid-file FILE] [--diag-addr HOST:PORT] [-d]
+  configure --test FILE                    check FILE as Teleport parses it and exit
+  start [--config FILE|-c FILE] [--pid-file FILE] [--diag-addr HOST:PORT] [--skip-version-check] [-d]
 `
 
 func main() {
 	os.Exit(run(os.Args[1:]))
+}
+
+func errorf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "ERROR: "+format+" "+build.Marker+"\n", args...)
 }
 
 func run(args []string) int {
@@ -37,7 +38,7 @@ func run(args []string) int {
 	}
 	switch args[0] {
 	case "version", "--version":
-		fmt.Printf("Teleport v%s git:test-double %s %s\n", version, runtime.Version(), server.Marker)
+		fmt.Println(build.VersionLine())
 		return 0
 	case "configure":
 		return configure(args[1:])
@@ -47,7 +48,7 @@ func run(args []string) int {
 		fmt.Print(usage)
 		return 0
 	}
-	fmt.Fprintf(os.Stderr, "teleport: unknown command %q %s\n%s", args[0], server.Marker, usage)
+	fmt.Fprintf(os.Stderr, "teleport: unknown command %q %s\n%s", args[0], build.Marker, usage)
 	return 2
 }
 
@@ -67,6 +68,9 @@ func flagValue(args []string, i int, names ...string) (string, int, bool) {
 	return "", i, false
 }
 
+// configure --test mirrors tool/teleport/common.onConfigDump: the file is
+// read with lib/config.ReadFromFile only (parse, no apply), and the result is
+// "OK <file>" or "FAIL <file>" on stderr.
 func configure(args []string) int {
 	var file string
 	for i := 0; i < len(args); i++ {
@@ -74,71 +78,111 @@ func configure(args []string) int {
 			file, i = v, j
 			continue
 		}
-		fmt.Fprintf(os.Stderr, "teleport configure: the double supports only --test FILE, got %q %s\n", args[i], server.Marker)
+		fmt.Fprintf(os.Stderr, "teleport configure: the double supports only --test FILE, got %q %s\n", args[i], build.Marker)
 		return 2
 	}
 	if file == "" {
-		fmt.Fprintf(os.Stderr, "teleport configure: --test FILE is required %s\n", server.Marker)
+		fmt.Fprintf(os.Stderr, "teleport configure: --test FILE is required %s\n", build.Marker)
 		return 2
 	}
 	if _, err := config.Load(file); err != nil {
-		fmt.Fprintf(os.Stderr, "ERROR: %v %s\n", err, server.Marker)
+		fmt.Fprintf(os.Stderr, "FAIL %s %s\n", file, build.Marker)
+		errorf("%v", err)
 		return 1
 	}
-	fmt.Printf("%s is a valid Teleport v3 configuration %s\n", file, server.Marker)
+	fmt.Fprintf(os.Stderr, "OK %s %s\n", file, build.Marker)
 	return 0
 }
 
 func start(args []string) int {
-	configPath, diagAddr, pidFile := "/etc/teleport.yaml", "", ""
+	opts := server.Options{ConfigPath: "/etc/teleport.yaml"}
 	for i := 0; i < len(args); i++ {
 		if v, j, ok := flagValue(args, i, "--config", "-c"); ok {
-			configPath, i = v, j
+			opts.ConfigPath, i = v, j
 			continue
 		}
 		if v, j, ok := flagValue(args, i, "--diag-addr"); ok {
-			diagAddr, i = v, j
+			opts.DiagAddr, i = v, j
 			continue
 		}
 		if v, j, ok := flagValue(args, i, "--pid-file"); ok {
-			pidFile, i = v, j
+			opts.PIDFile, i = v, j
 			continue
 		}
-		if args[i] == "-d" || args[i] == "--debug" {
+		switch args[i] {
+		case "-d", "--debug":
+			continue
+		case "--skip-version-check":
+			opts.SkipVersionCheck = true
 			continue
 		}
-		fmt.Fprintf(os.Stderr, "teleport start: unknown flag %q %s\n", args[i], server.Marker)
+		fmt.Fprintf(os.Stderr, "teleport start: unknown flag %q %s\n", args[i], build.Marker)
 		return 2
 	}
-	p, err := server.New(version, configPath, nil)
+	// Signals are caught before anything starts so that none is lost.
+	sigs := make(chan os.Signal, 16)
+	signal.Notify(sigs, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGHUP)
+	p, err := server.New(opts)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "ERROR: %v %s\n", err, server.Marker)
+		errorf("%v", err)
 		return 1
 	}
-	p.DiagAddr = diagAddr
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := p.Start(ctx); err != nil {
-		fmt.Fprintf(os.Stderr, "ERROR: %v %s\n", err, server.Marker)
+		p.Close()
+		errorf("%v", err)
 		return 1
 	}
-	if pidFile != "" {
-		if err := os.WriteFile(pidFile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
-			fmt.Fprintf(os.Stderr, "ERROR: --pid-file: %v %s\n", err, server.Marker)
+	return waitForSignals(p, sigs)
+}
+
+// waitForSignals mirrors lib/service.(*TeleportProcess).WaitForSignals:
+// SIGQUIT is a graceful shutdown, SIGTERM and SIGINT a fast one, SIGHUP a
+// graceful restart (fork a child that inherits the listeners, then shut down
+// gracefully), SIGUSR2 a fork only, SIGUSR1 logs diagnostics. A critical
+// service failing ends the process with an error.
+func waitForSignals(p *server.Process, sigs <-chan os.Signal) int {
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "[teleport] "+format+" "+build.Marker+"\n", args...)
+	}
+	for {
+		select {
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGQUIT:
+				p.Shutdown(context.Background())
+				return 0
+			case syscall.SIGTERM, syscall.SIGINT:
+				logf("Got signal %q, exiting immediately.", sig)
+				p.Close()
+				return 0
+			case syscall.SIGUSR1:
+				logf("Got signal %q, logging diagnostic info to stderr.", sig)
+				p.LogDiagnostics()
+			case syscall.SIGUSR2:
+				logf("Got signal %q, forking a new process.", sig)
+				if err := p.ForkChild(); err != nil {
+					logf("Failed to fork: %v", err)
+					p.ForkFailed()
+				} else {
+					logf("Successfully started new process.")
+				}
+			case syscall.SIGHUP:
+				logf("Got signal %q, performing graceful restart.", sig)
+				if err := p.ForkChild(); err != nil {
+					logf("Failed to fork: %v", err)
+					p.ForkFailed()
+					continue
+				}
+				logf("Successfully started new process, shutting down gracefully.")
+				p.Shutdown(context.Background())
+				return 0
+			}
+		case err := <-p.Fatal():
+			p.Close()
+			errorf("%v", err)
 			return 1
 		}
 	}
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGQUIT)
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			_ = p.Reload()
-			continue
-		}
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		p.Shutdown(sctx)
-		scancel()
-		return 0
-	}
-	return 0
 }

@@ -79,9 +79,11 @@ func Load(path string) (*File, error) {
 	return f, nil
 }
 
-// Parse strictly validates teleport.yaml content: unknown keys and values of
-// the wrong type are errors naming their path, then the semantic checks of
-// Validate run.
+// Parse strictly validates teleport.yaml content the way lib/config.ReadConfig
+// does: unknown keys and values of the wrong type are errors naming their path,
+// then the checks Teleport's custom UnmarshalYAML methods make (parseChecks).
+// It is all `teleport configure --test` does; Apply holds the checks that only
+// `teleport start` makes.
 func Parse(data []byte) (*File, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
@@ -103,7 +105,7 @@ func Parse(data []byte) (*File, error) {
 	if err := dec.Decode(&f); err != nil {
 		return nil, err
 	}
-	if errs := f.Validate(); len(errs) > 0 {
+	if errs := f.parseChecks(); len(errs) > 0 {
 		return nil, errs
 	}
 	return &f, nil

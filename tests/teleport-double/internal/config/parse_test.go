@@ -41,7 +41,7 @@ func TestProxyConfigValuesAreRead(t *testing.T) {
 	}
 }
 
-// rejects asserts that content fails and that the error names want.
+// rejects asserts that content fails to parse and that the error names want.
 func rejects(t *testing.T, content, want string) {
 	t.Helper()
 	_, err := Parse([]byte(content))
@@ -64,36 +64,55 @@ func TestUnknownKeysAreRejectedWithTheirPath(t *testing.T) {
 		"tunnel strategy":  {base + "auth_service:\n  tunnel_strategy:\n    type: proxy_peering\n    connection_count: 2\n", "auth_service.tunnel_strategy.connection_count"},
 		"proxy peer key":   {base + "proxy_service:\n  peer_public_address: a:3021\n", "proxy_service.peer_public_address"},
 		"misplaced key":    {base + "teleport:\n  cluster_name: x\n", "teleport.cluster_name"},
-		"crdb key on pg":   {base + "teleport:\n  storage:\n    type: postgresql\n    conn_string: x\n    ttl_job_cron: '* * * * *'\n", "teleport.storage.ttl_job_cron: unknown key for storage type postgresql"},
-		"storage per type": {base + "teleport:\n  storage:\n    type: dynamodb\n    table_name: t\n    conn_string: x\n", "teleport.storage.conn_string: unknown key for storage type dynamodb"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) { rejects(t, c.yaml, c.path) })
 	}
 }
 
-func TestInvalidValuesAreRejected(t *testing.T) {
+// Values that Teleport's own UnmarshalYAML methods refuse, so that
+// `teleport configure --test` already fails.
+func TestParseStageRefusals(t *testing.T) {
 	cases := map[string]struct{ yaml, want string }{
-		"version v2":        {"version: v2\n", "version"},
-		"missing version":   {"teleport:\n  nodename: a\n", "version"},
-		"listener mode":     {base + "auth_service:\n  proxy_listener_mode: both\n", "auth_service.proxy_listener_mode"},
-		"tunnel type":       {base + "auth_service:\n  tunnel_strategy:\n    type: mesh\n", "auth_service.tunnel_strategy.type"},
-		"connection count":  {base + "auth_service:\n  tunnel_strategy:\n    type: proxy_peering\n    agent_connection_count: 0\n", "agent_connection_count: must be at least 1"},
+		"listener mode":     {base + "auth_service:\n  proxy_listener_mode: both\n", "auth_service.proxy_listener_mode: proxy listener mode must be one of"},
+		"routing strategy":  {base + "auth_service:\n  routing_strategy: random\n", "auth_service.routing_strategy"},
+		"tunnel type":       {base + "auth_service:\n  tunnel_strategy:\n    type: mesh\n", `unknown tunnel strategy: "mesh"`},
+		"tunnel type unset": {base + "auth_service:\n  tunnel_strategy:\n    agent_connection_count: 2\n", `unknown tunnel strategy: ""`},
+		"count on mesh":     {base + "auth_service:\n  tunnel_strategy:\n    type: agent_mesh\n    agent_connection_count: 2\n", "agent_connection_count: unknown field for tunnel strategy agent_mesh"},
 		"count not int":     {base + "auth_service:\n  tunnel_strategy:\n    type: proxy_peering\n    agent_connection_count: two\n", "auth_service.tunnel_strategy.agent_connection_count (line 5): invalid value"},
 		"reload interval":   {base + "proxy_service:\n  https_keypairs_reload_interval: often\n", "proxy_service.https_keypairs_reload_interval"},
 		"keypairs not list": {base + "proxy_service:\n  https_keypairs:\n    key_file: a\n", "proxy_service.https_keypairs (line 4): expected a list"},
-		"peer addr":         {base + "proxy_service:\n  peer_public_addr: no-port\n", "proxy_service.peer_public_addr"},
-		"enabled":           {base + "ssh_service:\n  enabled: maybe\n", "ssh_service.enabled"},
-		"auth_servers v3":   {base + "teleport:\n  auth_servers: [a:3025]\n", "teleport.auth_servers"},
-		"both servers":      {base + "teleport:\n  auth_server: a:3025\n  proxy_server: b:443\n", "teleport.proxy_server"},
-		"storage type":      {base + "teleport:\n  storage:\n    type: mysql\n", "teleport.storage.type"},
-		"billing mode":      {base + "teleport:\n  storage:\n    type: dynamodb\n    table_name: t\n    billing_mode: on_demand\n", "teleport.storage.billing_mode"},
-		"events uri":        {base + "teleport:\n  storage:\n    type: dynamodb\n    table_name: t\n    audit_events_uri: teleport-events\n", "teleport.storage.audit_events_uri"},
-		"join method":       {base + "teleport:\n  join_params:\n    method: password\n    token_name: x\n", "teleport.join_params.method"},
 		"duplicate key":     {base + "teleport:\n  nodename: a\n  nodename: b\n", "already defined"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) { rejects(t, c.yaml, c.want) })
+	}
+}
+
+// configure --test must not be stricter than Teleport's: these are refused
+// (or ignored) by `teleport start` only.
+func TestParseStageAcceptsWhatOnlyStartChecks(t *testing.T) {
+	for name, y := range map[string]string{
+		"version v2":             "version: v2\n",
+		"no version":             "teleport:\n  nodename: a\n",
+		"auth_servers in v3":     base + "teleport:\n  auth_servers: [a:3025]\n",
+		"both servers":           base + "teleport:\n  auth_server: a:3025\n  proxy_server: b:443\n",
+		"enabled not a boolean":  base + "ssh_service:\n  enabled: maybe\n",
+		"connection count 0":     base + "auth_service:\n  tunnel_strategy:\n    type: proxy_peering\n    agent_connection_count: 0\n",
+		"peer addr without port": base + "proxy_service:\n  peer_public_addr: no-port\n",
+		"log severity":           base + "teleport:\n  log:\n    severity: loud\n",
+		"join method":            base + "teleport:\n  join_params:\n    method: password\n    token_name: x\n",
+		"storage type":           base + "teleport:\n  storage:\n    type: mysql\n",
+		"unknown storage key":    base + "teleport:\n  storage:\n    type: dynamodb\n    table_name: t\n    conn_string: x\n",
+		"missing key pair files": base + "proxy_service:\n  https_keypairs:\n    - key_file: /nonexistent/k\n      cert_file: /nonexistent/c\n",
+		"bad static token":       base + "auth_service:\n  tokens: [\"nocolon\"]\n",
+		"session recording":      base + "auth_service:\n  session_recording: always\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Parse([]byte(y)); err != nil {
+				t.Fatalf("configure --test would refuse it, Teleport's accepts it: %v", err)
+			}
+		})
 	}
 }
 

@@ -7,6 +7,13 @@
 // deployment renders are modelled in depth; the other top-level service
 // sections are accepted as opaque so that a config Teleport accepts is not
 // refused here.
+//
+// Teleport checks a file in two stages and so does the double:
+//   - Parse (parse.go, parsecheck.go) is lib/config.ReadConfig: strict YAML
+//     plus the checks done by custom UnmarshalYAML methods. It is all that
+//     `teleport configure --test` runs.
+//   - Apply (apply.go) is lib/config.ApplyFileConfig, run by `teleport start`
+//     only: addresses, tokens, log settings, key pair files and the like.
 package config
 
 import "time"
@@ -147,7 +154,7 @@ type Auth struct {
 // TunnelStrategy is auth_service.tunnel_strategy.
 type TunnelStrategy struct {
 	Type                 string `yaml:"type"`
-	AgentConnectionCount *int   `yaml:"agent_connection_count"`
+	AgentConnectionCount *int64 `yaml:"agent_connection_count"`
 }
 
 // SSH is ssh_service. Deployment renders only "enabled"; the rest is accepted.

@@ -7,14 +7,16 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"math/big"
-	"net"
 	"time"
+
+	"teleportha.ops/teleport-double/internal/cluster"
+	"teleportha.ops/teleport-double/internal/config"
 )
 
-// selfSigned makes a host certificate for the listeners that Teleport serves
-// with its own host CA (auth 3025, peer 3021), and for the web listener when
-// no https_keypairs are configured (Teleport then also generates one).
+// selfSigned makes the web listener's certificate when no https_keypairs are
+// configured (Teleport then also generates one).
 func selfSigned(names []string) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -32,18 +34,7 @@ func selfSigned(names []string) (tls.Certificate, error) {
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 	}
-	seen := map[string]bool{}
-	for _, n := range names {
-		if n == "" || seen[n] {
-			continue
-		}
-		seen[n] = true
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
+	cluster.AddSANs(tmpl, names)
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return tls.Certificate{}, err
@@ -52,14 +43,14 @@ func selfSigned(names []string) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 
-// loadKeyPairs reads every https_keypairs entry; any failure keeps the caller's
-// previous certificates.
-func loadKeyPairs(pairs [][2]string) ([]tls.Certificate, error) {
+// loadKeyPairs mirrors lib/service.(*CertReloader).loadCertificates: every
+// pair loads (the key must match its certificate) or none is used.
+func loadKeyPairs(pairs []config.KeyPairPath) ([]tls.Certificate, error) {
 	out := make([]tls.Certificate, 0, len(pairs))
 	for _, p := range pairs {
-		c, err := tls.LoadX509KeyPair(p[1], p[0])
+		c, err := tls.LoadX509KeyPair(p.Certificate, p.PrivateKey)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("TLS certificate %v and key %v failed to load: %v (check that the key is the certificate's and both files are readable by the teleport user)", p.Certificate, p.PrivateKey, err)
 		}
 		if c.Leaf == nil && len(c.Certificate) > 0 {
 			c.Leaf, _ = x509.ParseCertificate(c.Certificate[0])

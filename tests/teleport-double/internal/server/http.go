@@ -3,10 +3,11 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
+
+	"teleportha.ops/teleport-double/internal/cluster"
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -16,38 +17,22 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// minClientVersion follows Teleport: one major version back.
-func minClientVersion(v string) string {
-	var major int
-	if _, err := fmt.Sscanf(v, "%d", &major); err != nil || major < 1 {
-		return "0.0.0-aa"
-	}
-	return fmt.Sprintf("%d.0.0-aa", major-1)
-}
-
-// ping answers GET /webapi/ping in the shape of Teleport's webclient.PingResponse.
+// ping answers GET /webapi/ping in the shape of Teleport's
+// webclient.PingResponse (lib/web.(*Handler).ping): the cluster name and the
+// TLS routing mode come from the auth server the proxy joined, the version
+// and edition (modules.BuildType) from this binary.
 func (p *Process) ping(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		http.Error(w, "method not allowed "+Marker, http.StatusMethodNotAllowed)
 		return
 	}
-	cfg := p.Config()
-	px := cfg.Proxy
-	public := ""
-	if len(px.PublicAddr) > 0 {
-		public = px.PublicAddr[0]
-	}
+	info := p.cluster.Load()
+	px := p.rt.Proxy
 	first := func(v []string) string {
 		if len(v) > 0 {
 			return v[0]
 		}
 		return ""
-	}
-	mode := cfg.Auth.ProxyListenerMode
-	tlsRouting := mode != "separate" // multiplex is the v3 default
-	cluster := cfg.Auth.ClusterName
-	if cluster == "" && public != "" {
-		cluster, _, _ = net.SplitHostPort(public)
 	}
 	resp := map[string]any{
 		"auth": map[string]any{
@@ -60,37 +45,27 @@ func (p *Process) ping(w http.ResponseWriter, r *http.Request) {
 			"has_motd":            false,
 		},
 		"proxy": map[string]any{
-			"kube": map[string]any{"enabled": px.KubeListenAddr != "", "listen_addr": px.KubeListenAddr},
+			"kube": map[string]any{"enabled": px.KubeAddr != "", "listen_addr": px.KubeAddr},
 			"ssh": map[string]any{
-				"listen_addr":            px.ListenAddr,
-				"tunnel_listen_addr":     px.TunnelListenAddr,
-				"web_listen_addr":        or(px.WebListenAddr, "0.0.0.0:3080"),
-				"public_addr":            public,
-				"ssh_public_addr":        first(px.SSHPublicAddr),
-				"ssh_tunnel_public_addr": first(px.TunnelPublicAddr),
+				"listen_addr":            px.SSHAddr,
+				"tunnel_listen_addr":     px.TunnelAddr,
+				"web_listen_addr":        px.WebAddr,
+				"public_addr":            first(px.PublicAddrs),
+				"ssh_public_addr":        first(p.rt.File.Proxy.SSHPublicAddr),
+				"ssh_tunnel_public_addr": first(p.rt.File.Proxy.TunnelPublicAddr),
 			},
-			"db":                  map[string]any{"postgres_listen_addr": px.PostgresListenAddr, "mysql_listen_addr": px.MySQLListenAddr},
-			"tls_routing_enabled": tlsRouting,
+			"db":                  map[string]any{"postgres_listen_addr": px.PostgresAddr, "mysql_listen_addr": px.MySQLAddr},
+			"tls_routing_enabled": info.ProxyListenerMode == "multiplex",
 		},
-		"server_version":     p.Version,
-		"min_client_version": minClientVersion(p.Version),
-		"cluster_name":       cluster,
+		"server_version":     p.opts.Version,
+		"min_client_version": cluster.MinClientVersion(p.version).String(),
+		"cluster_name":       info.Name,
 		"automatic_upgrades": false,
-		"edition":            "oss",
+		"edition":            p.opts.Edition,
 		"fips":               false,
 		"test_double":        Marker,
 	}
 	writeJSON(w, http.StatusOK, resp)
-}
-
-func (p *Process) health(readiness bool) http.HandlerFunc {
-	return func(w http.ResponseWriter, _ *http.Request) {
-		if readiness && !p.ready.Load() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "starting", "test_double": Marker})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok", "test_double": Marker})
-	}
 }
 
 func (p *Process) metrics(w http.ResponseWriter, _ *http.Request) {
@@ -98,19 +73,11 @@ func (p *Process) metrics(w http.ResponseWriter, _ *http.Request) {
 	metric := func(name, help, kind string, value any, labels string) {
 		fmt.Fprintf(&b, "# HELP %s %s %s\n# TYPE %s %s\n%s%s %v\n", name, help, Marker, name, kind, name, labels, value)
 	}
-	ready := 0
-	if p.ready.Load() {
-		ready = 1
-	}
-	metric("teleport_test_double_info", "Always 1: this process is the Teleport test double.", "gauge", 1, fmt.Sprintf(`{version=%q}`, p.Version))
-	// Teleport's process_state: 0 ok, 1 recovering, 2 degraded, 3 starting.
-	state := 3
-	if ready == 1 {
-		state = 0
-	}
-	metric("process_state", "State of the teleport process.", "gauge", state, "")
-	metric("teleport_test_double_reloads_total", "Successful SIGHUP reloads.", "counter", p.reloads.Load(), "")
-	metric("teleport_test_double_reload_errors_total", "Reloads that kept the previous config or keypairs.", "counter", p.reloadErr.Load(), "")
+	metric("teleport_test_double_info", "Always 1: this process is the Teleport test double.", "gauge", 1,
+		fmt.Sprintf(`{version=%q,edition=%q}`, p.opts.Version, p.opts.Edition))
+	metric("process_state", "State of the teleport process: 0 - ok, 1 - recovering, 2 - degraded, 3 - starting", "gauge", int(p.state.overall()), "")
+	metric("teleport_test_double_reloads_total", "Graceful restarts (SIGHUP forks) that led to this process.", "counter", p.generation, "")
+	metric("teleport_test_double_reload_errors_total", "Graceful restarts whose child did not come up.", "counter", p.forkErrs.Load(), "")
 	metric("teleport_test_double_https_keypair_loads_total", "Times the web certificates were (re)loaded.", "counter", p.certLoads.Load(), "")
 	if na := p.CertNotAfter(); !na.IsZero() {
 		metric("teleport_test_double_https_cert_not_after_seconds", "Expiry of the web certificate in use.", "gauge", na.Unix(), "")

@@ -3,10 +3,9 @@ package server
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -15,67 +14,22 @@ import (
 	"time"
 )
 
-func writeKeyPair(t *testing.T, dir, cn string) {
+// joinedProxy is an auth double and a proxy double that joined it; the proxy
+// serves dir/tls.key and dir/tls.crt.
+func joinedProxy(t *testing.T, reload string, extraWeb map[string]http.Handler) (*proc, string) {
 	t.Helper()
-	c, err := selfSigned([]string{cn})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(c.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Write to temp names and rename, as the node-agent does, so a reload
-	// never sees half a pair.
-	must(t, os.WriteFile(filepath.Join(dir, "tls.key.tmp"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600))
-	must(t, os.WriteFile(filepath.Join(dir, "tls.crt.tmp"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Certificate[0]}), 0o644))
-	must(t, os.Rename(filepath.Join(dir, "tls.key.tmp"), filepath.Join(dir, "tls.key")))
-	must(t, os.Rename(filepath.Join(dir, "tls.crt.tmp"), filepath.Join(dir, "tls.crt")))
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-const proxyConfig = `version: v3
-teleport:
-  nodename: proxy-a
-  data_dir: DIR/data
-  diag_addr: 127.0.0.1:0
-auth_service:
-  enabled: false
-ssh_service:
-  enabled: false
-proxy_service:
-  enabled: true
-  web_listen_addr: 127.0.0.1:0
-  peer_listen_addr: 127.0.0.1:0
-  peer_public_addr: proxy-a:3021
-  public_addr: teleport.example.com:443
-  https_keypairs:
-    - key_file: DIR/tls.key
-      cert_file: DIR/tls.crt
-  https_keypairs_reload_interval: RELOAD
-`
-
-func startProxy(t *testing.T, reload string) (*Process, string) {
-	t.Helper()
+	a := auth(t, `"proxy:`+token+`"`, "", opts(v17, oss))
 	dir := t.TempDir()
 	writeKeyPair(t, dir, "teleport.example.com")
-	cfg := filepath.Join(dir, "teleport.yaml")
-	must(t, os.WriteFile(cfg, []byte(strings.ReplaceAll(strings.ReplaceAll(proxyConfig, "DIR", dir), "RELOAD", reload)), 0o600))
-	p, err := New("17.7.1", cfg, io.Discard)
+	cfg := strings.Replace(strings.Replace(proxyConfig(a.Addr("auth"), token, ""), "PROXYEXTRA", keyPairYAML(dir, reload), 1), "SSH", "false", 1)
+	p, err := newProc(t, "", cfg, opts(v17, oss))
 	must(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	must(t, p.Start(ctx))
-	t.Cleanup(func() { cancel(); p.Shutdown(context.Background()) })
+	p.extraWeb = extraWeb
+	must(t, p.Start(context.Background()))
+	t.Cleanup(p.Close)
+	waitReady(t, p, http.StatusOK)
 	return p, dir
 }
-
-var insecure = &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
 
 func servedCertCN(t *testing.T, addr string) string {
 	t.Helper()
@@ -86,91 +40,134 @@ func servedCertCN(t *testing.T, addr string) string {
 }
 
 func TestWebPingAnswersLikeTeleport(t *testing.T) {
-	p, _ := startProxy(t, "0s")
-	resp, err := insecure.Get("https://" + p.Addrs["web"] + "/webapi/ping")
-	must(t, err)
-	defer resp.Body.Close()
-	var ping map[string]any
-	must(t, json.NewDecoder(resp.Body).Decode(&ping))
-	if resp.StatusCode != 200 || ping["server_version"] != "17.7.1" || ping["min_client_version"] != "16.0.0-aa" {
-		t.Fatalf("ping = %d %v", resp.StatusCode, ping)
-	}
+	p, _ := joinedProxy(t, "0s", nil)
+	ping := getJSON(t, "https://"+p.Addr("proxy:web")+"/webapi/ping")
 	for _, k := range []string{"auth", "proxy"} {
 		if _, ok := ping[k].(map[string]any); !ok {
 			t.Errorf("ping lacks %q object: %v", k, ping)
 		}
 	}
-	if resp2, err := insecure.Get("https://" + p.Addrs["web"] + "/v1/webapi/ping"); err != nil || resp2.StatusCode != 200 {
-		t.Fatalf("/v1/webapi/ping: %v %v", err, resp2)
+	if v1 := getJSON(t, "https://"+p.Addr("proxy:web")+"/v1/webapi/ping"); v1["cluster_name"] != testCluster {
+		t.Fatalf("/v1/webapi/ping = %v", v1)
+	}
+	if servedCertCN(t, p.Addr("proxy:web")) != "teleport.example.com" {
+		t.Fatal("the web listener does not serve the https key pair")
 	}
 }
 
 func TestDiagEndpoints(t *testing.T) {
-	p, _ := startProxy(t, "0s")
-	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
-		resp, err := http.Get("http://" + p.Addrs["diag"] + path)
+	p, _ := joinedProxy(t, "0s", nil)
+	for path, want := range map[string]string{"/healthz": `"status":"ok"`, "/readyz": `"pid":`, "/metrics": "process_state 0"} {
+		resp, err := http.Get("http://" + p.Addr("diag") + path)
 		must(t, err)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), "TEST DOUBLE") {
+		if resp.StatusCode != 200 || !strings.Contains(string(body), want) || !strings.Contains(string(body), "TEST DOUBLE") {
 			t.Errorf("%s = %d %s", path, resp.StatusCode, body)
 		}
 	}
 }
 
-func TestPeerListenerRequiresAClientCertificate(t *testing.T) {
-	p, _ := startProxy(t, "0s")
-	// Without a client certificate the server aborts the handshake; with
-	// TLS 1.3 the alert arrives on the first read.
-	conn, err := tls.Dial("tcp", p.Addrs["peer"], &tls.Config{InsecureSkipVerify: true})
-	if err == nil {
-		_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-		_, err = conn.Read(make([]byte, 1))
-		conn.Close()
-	}
-	if err == nil || !strings.Contains(err.Error(), "certificate") {
-		t.Fatalf("handshake without client cert: err = %v, want a certificate alert", err)
-	}
-	client, err := selfSigned([]string{"proxy-b"})
-	must(t, err)
-	conn, err = tls.Dial("tcp", p.Addrs["peer"], &tls.Config{InsecureSkipVerify: true, Certificates: []tls.Certificate{client}})
-	must(t, err)
-	defer conn.Close()
-	must(t, conn.Handshake())
-	if cn := conn.ConnectionState().PeerCertificates[0].Subject.CommonName; cn != "proxy-a" {
-		t.Errorf("peer host cert CN = %q", cn)
-	}
-}
-
-func TestSighupReloadsKeyPairsAndKeepsConfigWhenTheNewOneIsBad(t *testing.T) {
-	p, dir := startProxy(t, "0s")
-	writeKeyPair(t, dir, "rotated.example.com")
-	if cn := servedCertCN(t, p.Addrs["web"]); cn != "teleport.example.com" {
-		t.Fatalf("before reload CN = %q", cn)
-	}
-	must(t, p.Reload())
-	if cn := servedCertCN(t, p.Addrs["web"]); cn != "rotated.example.com" {
-		t.Fatalf("after reload CN = %q", cn)
-	}
-	cfgPath := filepath.Join(dir, "teleport.yaml")
-	good, _ := os.ReadFile(cfgPath)
-	must(t, os.WriteFile(cfgPath, append(good, []byte("unknown_section: {}\n")...), 0o600))
-	if err := p.Reload(); err == nil || !strings.Contains(err.Error(), "unknown_section") {
-		t.Fatalf("bad config reload err = %v", err)
-	}
-	if p.Config().Proxy.PeerPublicAddr != "proxy-a:3021" {
-		t.Fatal("config in force changed after a bad reload")
-	}
-}
-
 func TestKeyPairsAreReloadedOnTheConfiguredInterval(t *testing.T) {
-	p, dir := startProxy(t, "100ms")
+	p, dir := joinedProxy(t, "100ms", nil)
 	writeKeyPair(t, dir, "interval.example.com")
-	deadline := time.Now().Add(10 * time.Second)
-	for servedCertCN(t, p.Addrs["web"]) != "interval.example.com" {
-		if time.Now().After(deadline) {
-			t.Fatal("certificate not reloaded within 10s with https_keypairs_reload_interval 100ms")
+	eventually(t, "the rotated certificate", func() bool { return servedCertCN(t, p.Addr("proxy:web")) == "interval.example.com" })
+}
+
+func TestKeyPairFilesAreCheckedAtStart(t *testing.T) {
+	a := auth(t, `"proxy:`+token+`"`, "", opts(v17, oss))
+	dir := t.TempDir()
+	cfg := strings.Replace(strings.Replace(proxyConfig(a.Addr("auth"), token, ""), "PROXYEXTRA", keyPairYAML(dir, "0s"), 1), "SSH", "false", 1)
+	if _, err := newProc(t, "", cfg, opts(v17, oss)); err == nil || !strings.Contains(err.Error(), "https private key does not exist: "+dir+"/tls.key") {
+		t.Fatalf("missing key pair: %v", err)
+	}
+
+	// A key that is not the certificate's: the proxy joins, then its first
+	// certificate load fails and ends the process.
+	writeKeyPair(t, dir, "one.example.com")
+	other := t.TempDir()
+	writeKeyPair(t, other, "two.example.com")
+	must(t, os.Rename(filepath.Join(other, "tls.key"), filepath.Join(dir, "tls.key")))
+	p := startProc(t, "", cfg, opts(v17, oss))
+	select {
+	case err := <-p.Fatal():
+		if !strings.Contains(err.Error(), "TLS certificate "+dir+"/tls.crt and key "+dir+"/tls.key failed to load") {
+			t.Fatalf("fatal = %v", err)
 		}
-		time.Sleep(20 * time.Millisecond) // polling interval, bounded by the deadline
+	case <-timeout():
+		t.Fatalf("a proxy with a mismatched key pair kept running:\n%s", p.log)
+	}
+	if p.Addr("proxy:web") != "" {
+		t.Fatal("the web listener opened with a key that does not match its certificate")
+	}
+}
+
+// slowHandler holds a request until released, to test draining.
+func slowHandler(started chan<- struct{}, release <-chan struct{}) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		close(started)
+		<-release
+		_, _ = io.WriteString(w, "finished")
+	})
+}
+
+func TestGracefulShutdownDrainsRequestsInFlight(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	p, _ := joinedProxy(t, "0s", map[string]http.Handler{"/slow": slowHandler(started, release)})
+	web := p.Addr("proxy:web")
+	result := make(chan string, 1)
+	go func() {
+		resp, err := insecure.Get("https://" + web + "/slow")
+		if err != nil {
+			result <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		result <- string(b)
+	}()
+	<-started
+	done := make(chan struct{})
+	go func() { p.Shutdown(context.Background()); close(done) }()
+	// New connections are refused while the old request is still running.
+	eventually(t, "the web listener closed", func() bool {
+		c, err := net.DialTimeout("tcp", web, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	select {
+	case <-done:
+		t.Fatal("Shutdown returned with a request in flight")
+	default:
+	}
+	close(release)
+	if got := <-result; got != "finished" {
+		t.Fatalf("request in flight got %q", got)
+	}
+	<-done
+}
+
+func TestFastCloseCutsRequestsInFlight(t *testing.T) {
+	started, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	p, _ := joinedProxy(t, "0s", map[string]http.Handler{"/slow": slowHandler(started, release)})
+	errc := make(chan error, 1)
+	go func() {
+		resp, err := insecure.Get("https://" + p.Addr("proxy:web") + "/slow")
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil {
+				err = errors.New("completed")
+			}
+		}
+		errc <- err
+	}()
+	<-started
+	p.Close()
+	if err := <-errc; err == nil || err.Error() == "completed" {
+		t.Fatalf("request in flight survived a fast close: %v", err)
 	}
 }
