@@ -4,12 +4,13 @@ a proxy pair), so no hand-placed file is needed. Test-only: keys live in the
 state directory and die with it."""
 import datetime
 import ipaddress
+import json
 import os
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 
 def _name(cn):
@@ -59,13 +60,19 @@ def issue(directory, names, days=90):
 
 
 def test_license(path):
-    """A stand-in Enterprise license for the Teleport TEST DOUBLE (a real one comes from
-    the Teleport account dashboard): a PEM certificate and key, the shape of license.pem."""
+    """A stand-in Enterprise license for the Teleport TEST DOUBLE (a real one comes
+    from the Teleport account dashboard): what the double checks of license.pem, an
+    RSA key and a certificate carrying the license payload in extension 2.5.42."""
     now = datetime.datetime.now(datetime.timezone.utc)
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder().subject_name(_name("teleport-ha sandbox license")).issuer_name(_name("teleport-ha sandbox license"))
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    payload = json.dumps({"account_id": "teleport-ha-sandbox", "test_double": True}).encode()
+    cert = (x509.CertificateBuilder().subject_name(_name("teleport-ha sandbox license"))
+            .issuer_name(_name("teleport-ha sandbox license")).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
             .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.UnrecognizedExtension(ObjectIdentifier("2.5.42"), payload), critical=False)
             .sign(key, hashes.SHA256()))
-    _write(path, cert.public_bytes(serialization.Encoding.PEM).decode() + _pem_key(key), 0o600)
+    pem = serialization.Encoding.PEM
+    _write(path, cert.public_bytes(pem).decode() + key.private_bytes(
+        pem, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()).decode(), 0o600)
     return path

@@ -224,6 +224,9 @@ def test_units_restart_reload_with_hup_and_set_no_cpu_limit(rendered):
     for name, unit in rendered["units"].items():
         assert "Restart=always" in unit
         assert "ExecReload=/bin/kill -HUP $MAINPID" in unit
+        # systemd follows the graceful restart's new process; a stop drains (SIGQUIT), never cuts (SIGTERM).
+        assert "--pid-file /run/teleport/teleport.pid" in unit and "PIDFile=/run/teleport/teleport.pid" in unit
+        assert "KillSignal=SIGQUIT" in unit and "TimeoutStopSec=120" in unit
         assert "LimitNOFILE=524288" in unit
         assert "NoNewPrivileges=true" in unit and "ProtectSystem=strict" in unit
         assert "ReadWritePaths=/var/lib/teleport" in unit
