@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"time"
 
@@ -75,6 +76,9 @@ func (p *Process) metrics(w http.ResponseWriter, _ *http.Request) {
 	}
 	metric("teleport_test_double_info", "Always 1: this process is the Teleport test double.", "gauge", 1,
 		fmt.Sprintf(`{version=%q,edition=%q}`, p.opts.Version, p.opts.Edition))
+	// Teleport's own build gauge (lib/observability/metrics BuildCollector: teleport_build_info{gitref,version,goversion}).
+	metric("teleport_build_info", "Provides build information of Teleport including gitref (git describe --long --tags), Go version, and Teleport version.", "gauge", 1,
+		fmt.Sprintf(`{gitref="test-double",version=%q,goversion=%q}`, p.opts.Version, runtime.Version()))
 	metric("process_state", "State of the teleport process: 0 - ok, 1 - recovering, 2 - degraded, 3 - starting", "gauge", int(p.state.overall()), "")
 	metric("teleport_test_double_reloads_total", "Graceful restarts (SIGHUP forks) that led to this process.", "counter", p.generation, "")
 	metric("teleport_test_double_reload_errors_total", "Graceful restarts whose child did not come up.", "counter", p.forkErrs.Load(), "")

@@ -275,6 +275,14 @@ func TestFaultInjectionKeepsReadyzAt503(t *testing.T) {
 	waitReady(t, p, http.StatusOK)
 }
 
+func TestFaultInjectionCanNameTheVersionsItAppliesTo(t *testing.T) {
+	for content, want := range map[string]bool{"": true, "17.8.0\n": false, "18.0.0 " + v17: true} {
+		if got := faultApplies(content, v17); got != want {
+			t.Errorf("faultApplies(%q, %s) = %v, want %v", content, v17, got, want)
+		}
+	}
+}
+
 func TestAuthStartRefusals(t *testing.T) {
 	lic, err := cluster.NewTestLicense()
 	must(t, err)

@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +38,14 @@ const Marker = build.Marker
 // FaultInjectionFile, when present in data_dir at start, keeps /readyz at 503
 // (a drill hook of the double; Teleport has none).
 const FaultInjectionFile = "test-double-fail-readyz"
+
+// faultApplies: an empty fault file applies to every version; otherwise it lists
+// (whitespace-separated) the versions it applies to, so that a drill can make only
+// the new release fail its gate and the rollback to the old one succeed.
+func faultApplies(content, version string) bool {
+	versions := strings.Fields(content)
+	return len(versions) == 0 || slices.Contains(versions, version)
+}
 
 // Options are the command line and the test knobs of one process.
 type Options struct {
@@ -211,7 +220,7 @@ func (p *Process) Start(ctx context.Context) error {
 			return fmt.Errorf("failed to create the pid file %s: %v", pid, err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(rt.DataDir, FaultInjectionFile)); err == nil {
+	if b, err := os.ReadFile(filepath.Join(rt.DataDir, FaultInjectionFile)); err == nil && faultApplies(string(b), p.opts.Version) {
 		p.state.fault = true
 		p.logf("WARN fault injection: %s exists, /readyz stays 503", filepath.Join(rt.DataDir, FaultInjectionFile))
 	}

@@ -57,7 +57,8 @@ func TestWebPingAnswersLikeTeleport(t *testing.T) {
 
 func TestDiagEndpoints(t *testing.T) {
 	p, _ := joinedProxy(t, "0s", nil)
-	for path, want := range map[string]string{"/healthz": `"status":"ok"`, "/readyz": `"pid":`, "/metrics": "process_state 0"} {
+	for path, want := range map[string]string{"/healthz": `"status":"ok"`, "/readyz": `"pid":`, "/metrics": "process_state 0",
+		"/metrics?build": `teleport_build_info{gitref="test-double",version="`} {
 		resp, err := http.Get("http://" + p.Addr("diag") + path)
 		must(t, err)
 		body, _ := io.ReadAll(resp.Body)
