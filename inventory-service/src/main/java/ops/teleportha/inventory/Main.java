@@ -5,7 +5,7 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
-import ops.teleportha.inventory.config.ConfigException;
+import ops.teleportha.config.ConfigException;
 import ops.teleportha.inventory.config.ConfigLoader;
 import ops.teleportha.inventory.config.InventoryConfig;
 import ops.teleportha.inventory.discovery.AwsClients;
@@ -45,7 +45,7 @@ public final class Main {
         try {
             config = new ConfigLoader(System.getenv()).load(Path.of(args[2]));
         } catch (ConfigException e) {
-            System.err.println("inventory-service: config error: " + e.getMessage());
+            e.lines().forEach(line -> System.err.println("inventory-service: config error: " + line));
             return 2;
         }
         return mode.equals("list") ? list(config) : serve(config);
@@ -75,7 +75,7 @@ public final class Main {
         try {
             token = config.serve().tokenFile().map(BearerToken::new);
         } catch (ConfigException e) {
-            System.err.println("inventory-service: config error: " + e.getMessage());
+            e.lines().forEach(line -> System.err.println("inventory-service: config error: " + line));
             return 2;
         }
         if (token.isEmpty() && !isLoopback(config.serve().listenHost())) {

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
 import ops.teleportha.agent.config.AgentConfig;
-import ops.teleportha.agent.config.ConfigException;
+import ops.teleportha.config.ConfigException;
 import ops.teleportha.agent.config.ConfigLoader;
 import ops.teleportha.agent.http.AgentHttpServer;
 import ops.teleportha.agent.metrics.AgentMetrics;
@@ -53,7 +53,8 @@ public final class Main {
         try {
             config = new ConfigLoader(true).load(configFile);
         } catch (ConfigException e) {
-            die(e.getMessage());
+            e.lines().forEach(line -> System.err.println("node-agent: " + line));
+            System.exit(2);
             return;
         }
         if (checkOnly) {

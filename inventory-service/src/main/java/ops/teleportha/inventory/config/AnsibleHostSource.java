@@ -7,13 +7,14 @@ import java.util.Locale;
 public enum AnsibleHostSource {
     PRIVATE_IP, PUBLIC_IP, PRIVATE_DNS, PUBLIC_DNS, INSTANCE_ID, TAG;
 
-    public static AnsibleHostSource parse(String path, String value) {
+    /** @throws IllegalArgumentException naming the accepted values */
+    public static AnsibleHostSource parse(String value) {
         for (AnsibleHostSource s : values()) {
             if (s.key().equals(value)) {
                 return s;
             }
         }
-        throw new ConfigException(path + ": '" + value + "' is not one of "
+        throw new IllegalArgumentException("'" + value + "' is not one of "
                 + String.join(", ", Arrays.stream(values()).map(AnsibleHostSource::key).toList()));
     }
 

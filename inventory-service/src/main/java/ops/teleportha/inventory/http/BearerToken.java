@@ -8,7 +8,7 @@ import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermission;
 import java.security.MessageDigest;
 import java.util.Set;
-import ops.teleportha.inventory.config.ConfigException;
+import ops.teleportha.config.ConfigException;
 
 /**
  * The shared bearer token, read from a file. The file is re-read when its modification time changes,

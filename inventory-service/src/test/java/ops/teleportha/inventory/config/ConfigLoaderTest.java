@@ -2,12 +2,14 @@ package ops.teleportha.inventory.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import ops.teleportha.config.ConfigException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -95,6 +97,36 @@ class ConfigLoaderTest {
         rejects(MINIMAL + "aws:\n  region_endpoints:\n    ap-south-1: http://127.0.0.1:1\n", "aws.region_endpoints.ap-south-1: region is not in regions");
         rejects("cluster: [a]\nregions: [us-west-2]\n", "cluster: must be a string");
         rejects("cluster: 'bad name!'\nregions: [us-west-2]\n", "cluster: 'bad name!' is not a valid Teleport cluster name");
+    }
+
+    @Test
+    void everyProblemIsReportedAtOnceEachNamingItsPath() {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> parse("""
+                cluster: 'bad name!'
+                regions: [us-west-2, uswest2]
+                refresh:
+                  interval: 0s
+                serve:
+                  listen_addr: 8790
+                  listen_adr: x
+                peer_addr_template: '{private_ip}'
+                """));
+        assertThat(e.origin()).isEqualTo("test.yml");
+        assertThat(e.problems()).containsExactly(
+                "cluster: 'bad name!' is not a valid Teleport cluster name (letters, digits, dots, dashes)",
+                "regions[1]: 'uswest2' is not an AWS region name (expected a name like us-west-2)",
+                "peer_addr_template: '{private_ip}' must end with a port, for example {private_dns_or_ip}:3021",
+                "refresh.interval: must be > 0",
+                "serve.listen_addr: '8790' must be host:port, such as 127.0.0.1:8080 or [::1]:8080",
+                "serve.listen_adr: unknown key; check the spelling against docs/inventory-service.md");
+        assertThat(e.getMessage().lines()).allMatch(l -> l.startsWith("test.yml: "));
+    }
+
+    @Test
+    void listenAddressesTakeBracketedIpv6AndPortZero() {
+        InventoryConfig c = parse(MINIMAL + "serve:\n  listen_addr: '[::1]:0'\n");
+        assertThat(c.serve().listenHost()).isEqualTo("::1");
+        assertThat(c.serve().listenPort()).isZero();
     }
 
     @Test

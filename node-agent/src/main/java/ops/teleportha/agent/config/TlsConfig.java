@@ -3,6 +3,7 @@ package ops.teleportha.agent.config;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import ops.teleportha.config.HostPort;
 
 /** {@code tls:} section: where candidates arrive, where Teleport reads the pair, and what a good pair is. */
 public record TlsConfig(

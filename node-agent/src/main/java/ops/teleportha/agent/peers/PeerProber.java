@@ -29,7 +29,7 @@ import javax.net.ssl.SSLEngineResult;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
 import ops.teleportha.agent.Threads;
-import ops.teleportha.agent.config.HostPort;
+import ops.teleportha.config.HostPort;
 import ops.teleportha.agent.tls.AcceptAnyServer;
 
 /**

@@ -24,7 +24,7 @@ import java.util.Date;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import ops.teleportha.agent.config.GoDuration;
+import ops.teleportha.config.GoDuration;
 
 /**
  * Decides whether a candidate pair may be installed. Checks run from the cheapest and most specific

@@ -7,6 +7,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import ops.teleportha.config.ConfigException;
+import ops.teleportha.config.GoDuration;
+import ops.teleportha.config.HostPort;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -79,7 +82,7 @@ class ConfigLoaderTest {
         assertThat(p).anyMatch(s -> s.equals("peers.probe_interval: must be > 0"));
         assertThat(p).anyMatch(s -> s.startsWith("tls.min_validity: 'a week' is not a duration"));
         assertThat(p).anyMatch(s -> s.startsWith("tls.reload.mode: must be 'interval' or 'command'"));
-        assertThat(p).anyMatch(s -> s.startsWith("listen_addr: 'localhost' is not host:port"));
+        assertThat(p).anyMatch(s -> s.startsWith("listen_addr: 'localhost' must be host:port"));
     }
 
     @Test

@@ -9,7 +9,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Instant;
 import java.util.List;
-import ops.teleportha.agent.config.HostPort;
+import ops.teleportha.config.HostPort;
 import ops.teleportha.agent.metrics.AgentMetrics;
 import ops.teleportha.agent.peers.PeerMonitor;
 import ops.teleportha.agent.peers.ProbeOutcome;

@@ -16,7 +16,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
-import ops.teleportha.agent.config.HostPort;
+import ops.teleportha.config.HostPort;
 import ops.teleportha.agent.config.PeersConfig;
 import ops.teleportha.agent.metrics.AgentMetrics;
 import ops.teleportha.agent.testing.Listeners;

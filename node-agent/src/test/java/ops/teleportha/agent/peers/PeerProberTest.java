@@ -6,7 +6,7 @@ import java.net.ServerSocket;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
-import ops.teleportha.agent.config.HostPort;
+import ops.teleportha.config.HostPort;
 import ops.teleportha.agent.testing.Listeners;
 import ops.teleportha.agent.testing.TestPki;
 import ops.teleportha.agent.testing.TlsTestServer;

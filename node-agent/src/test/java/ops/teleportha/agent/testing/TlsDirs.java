@@ -7,7 +7,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.time.Duration;
 import java.util.List;
-import ops.teleportha.agent.config.HostPort;
+import ops.teleportha.config.HostPort;
 import ops.teleportha.agent.config.TlsConfig;
 
 /** Source, target and rejected directories under a temp dir, and a {@link TlsConfig} over them. */
