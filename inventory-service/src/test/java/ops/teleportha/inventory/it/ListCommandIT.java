@@ -116,4 +116,42 @@ class ListCommandIT {
         assertThat(v.exit()).isZero();
         assertThat(v.stdout()).startsWith("inventory-service 0.1.0");
     }
+
+    @Test
+    void checkValidatesTheConfigWithoutAskingAws() throws Exception {
+        int closed;
+        try (ServerSocket s = new ServerSocket(0)) {
+            closed = s.getLocalPort();
+        }
+        Path cfg = config("cluster: tp.example.com\nregions: [us-west-2]\naws:\n  endpoint_url: http://127.0.0.1:%d\n".formatted(closed));
+        Run ok = run(Map.of(), "check", "--config", cfg.toString());
+        assertThat(ok.exit()).as(ok.stderr()).isZero();
+        assertThat(ok.stdout()).isEqualTo(cfg + ": ok\n");
+        assertThat(ok.stderr()).isEmpty();
+    }
+
+    @Test
+    void checkReportsEveryProblemOnStderrAndExitsTwo() throws Exception {
+        Path cfg = config("cluster: tp.example.com\nregions: [us-west2]\nrefresh:\n  interval: 0s\nserve:\n  listen_adr: x\n");
+        Run r = run(Map.of("INVENTORY_SERVICE_AWS__MAX_ATTEMPTS", "99"), "check", "--config", cfg.toString());
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.stdout()).isEmpty();
+        assertThat(r.stderr().lines()).containsExactly(
+                "inventory-service: config error: " + cfg + ": regions[0]: 'us-west2' is not an AWS region name (expected a name like us-west-2)",
+                "inventory-service: config error: " + cfg + ": aws.max_attempts: must be from 1 to 20, got 99"
+                        + " (set by environment variable INVENTORY_SERVICE_AWS__MAX_ATTEMPTS)",
+                "inventory-service: config error: " + cfg + ": refresh.interval: must be > 0",
+                "inventory-service: config error: " + cfg + ": serve.listen_adr: unknown key; check the spelling against docs/inventory-service.md");
+    }
+
+    @Test
+    void versionAndHelpExitZeroOnStdout() throws Exception {
+        Run v = run(Map.of(), "version");
+        assertThat(v.exit()).isZero();
+        assertThat(v.stdout()).matches("inventory-service \\d+\\.\\d+\\.\\d+\\S*\n");
+        Run h = run(Map.of(), "--help");
+        assertThat(h.exit()).isZero();
+        assertThat(h.stdout()).contains("inventory-service check --config FILE").contains("exit codes: 0 ok, 1 runtime failure");
+        assertThat(h.stderr()).isEmpty();
+    }
 }

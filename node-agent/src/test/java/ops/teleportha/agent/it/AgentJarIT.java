@@ -2,11 +2,14 @@ package ops.teleportha.agent.it;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import ops.teleportha.agent.testing.AgentProcess;
@@ -55,6 +58,59 @@ class AgentJarIT {
         assertThat(p.exitValue()).isEqualTo(2);
         assertThat(out).contains("peers.probe_interval: ").contains("peers.file: must be an absolute path")
                 .contains("tls.colour: unknown key").contains(cfg.toString());
+    }
+
+    record Run(int exit, String stdout, String stderr) {}
+
+    static Run run(String... args) throws Exception {
+        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"), "-jar",
+                AgentProcess.jar().toString()));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).start();
+        p.getOutputStream().close();
+        byte[] out = p.getInputStream().readAllBytes();
+        byte[] err = p.getErrorStream().readAllBytes();
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        return new Run(p.exitValue(), new String(out, StandardCharsets.UTF_8), new String(err, StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void checkSubcommandAndCheckFlagAgree() throws Exception {
+        Path good = Files.writeString(tmp.resolve("good.yaml"), "tls:\n  enabled: false\npeers:\n  enabled: false\n");
+        for (String[] args : List.of(new String[] {"check", "--config", good.toString()}, new String[] {"--config", good.toString(), "--check"})) {
+            Run r = run(args);
+            assertThat(r.exit()).as(r.stderr()).isZero();
+            assertThat(r.stdout()).isEqualTo(good + ": ok\n");
+            assertThat(r.stderr()).isEmpty();
+        }
+        Path bad = Files.writeString(tmp.resolve("bad.yaml"), "listen_addr: nowhere\npeers:\n  probe_interval: 0s\n  file: /p\ntls:\n  enabled: false\n");
+        Run r = run("check", "--config", bad.toString());
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.stdout()).isEmpty();
+        assertThat(r.stderr().lines()).containsExactly(
+                "node-agent: " + bad + ": listen_addr: 'nowhere' must be host:port, such as 127.0.0.1:8080 or [::1]:8080",
+                "node-agent: " + bad + ": peers.probe_interval: must be > 0");
+    }
+
+    @Test
+    void exitCodesSeparateUsageFromRuntimeFailures() throws Exception {
+        Run usage = run("frobnicate");
+        assertThat(usage.exit()).isEqualTo(2);
+        assertThat(usage.stderr()).contains("unknown command 'frobnicate'").contains("usage: java -jar node-agent.jar");
+        assertThat(run("--config").exit()).isEqualTo(2);
+
+        Run version = run("version");
+        assertThat(version.exit()).isZero();
+        assertThat(version.stdout()).matches("node-agent \\d+\\.\\d+\\.\\d+\\S*\n");
+        assertThat(run("--version").stdout()).isEqualTo(version.stdout());
+
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            Path cfg = Files.writeString(tmp.resolve("busy.yaml"), "listen_addr: 127.0.0.1:" + taken.getLocalPort()
+                    + "\ntls:\n  enabled: false\npeers:\n  enabled: false\n");
+            Run busy = run("run", "--config", cfg.toString());
+            assertThat(busy.exit()).as("a port in use is a runtime failure, not a config error").isEqualTo(1);
+            assertThat(busy.stderr()).contains("node-agent: cannot start: ");
+        }
     }
 
     @Test
