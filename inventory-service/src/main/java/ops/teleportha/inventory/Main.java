@@ -104,7 +104,7 @@ public final class Main {
         AwsClients clients = new AwsClients(config);
         InventoryMetrics metrics = new InventoryMetrics(version()).withJvmMetrics();
         InventoryService service = new InventoryService(config, new Discovery(config, clients, Clock.systemUTC()), metrics, Clock.systemUTC());
-        InventoryServer server = new InventoryServer(service, metrics, token);
+        InventoryServer server = new InventoryServer(service::current, metrics, token);
         try {
             server.start(config.serve().listenHost(), config.serve().listenPort());
         } catch (RuntimeException e) {

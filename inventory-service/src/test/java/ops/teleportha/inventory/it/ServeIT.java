@@ -98,7 +98,7 @@ class ServeIT {
         clients = new AwsClients(c);
         InventoryMetrics metrics = new InventoryMetrics("it").withJvmMetrics();
         service = new InventoryService(c, new Discovery(c, clients, Clock.systemUTC()), metrics, Clock.systemUTC());
-        server = new InventoryServer(service, metrics, c.serve().tokenFile().map(BearerToken::new)).start("127.0.0.1", 0);
+        server = new InventoryServer(service::current, metrics, c.serve().tokenFile().map(BearerToken::new)).start("127.0.0.1", 0);
     }
 
     private HttpResponse<String> get(String path, String token) throws Exception {
