@@ -151,9 +151,11 @@ public final class ConfigLoader {
         ah.done();
 
         Template hostName = root.convert("host_name_template", root.string("host_name_template", "{instance_id}"), Template::parse);
-        Template peerAddr = root.convert("peer_addr_template", root.string("peer_addr_template", "{private_dns_or_ip}:3021"), Template::parse);
+        // The private IP by default: every peered VPC can route it, while an EC2 private DNS name often does
+        // not resolve from another region's VPC. A template with names is for names known to resolve.
+        Template peerAddr = root.convert("peer_addr_template", root.string("peer_addr_template", "{private_ip}:3021"), Template::parse);
         if (peerAddr != null && !peerAddr.source().matches(".*:(\\d+|\\{[^}]+})$")) {
-            root.problem("peer_addr_template", "'" + peerAddr.source() + "' must end with a port, for example {private_dns_or_ip}:3021");
+            root.problem("peer_addr_template", "'" + peerAddr.source() + "' must end with a port, for example {private_ip}:3021");
         }
 
         Section awsSec = root.section("aws");

@@ -33,7 +33,7 @@ class ConfigLoaderTest {
         assertThat(c.tags().role()).isEqualTo("TeleportRole");
         assertThat(c.ansibleHost().source()).isEqualTo(AnsibleHostSource.PRIVATE_IP);
         assertThat(c.hostNameTemplate().source()).isEqualTo("{instance_id}");
-        assertThat(c.peerAddrTemplate().source()).isEqualTo("{private_dns_or_ip}:3021");
+        assertThat(c.peerAddrTemplate().source()).isEqualTo("{private_ip}:3021");
         assertThat(c.serve().listenHost()).isEqualTo("127.0.0.1");
         assertThat(c.serve().listenPort()).isEqualTo(8790);
         assertThat(c.serve().tokenFile()).isEmpty();
@@ -115,7 +115,7 @@ class ConfigLoaderTest {
         assertThat(e.problems()).containsExactly(
                 "cluster: 'bad name!' is not a valid Teleport cluster name (letters, digits, dots, dashes)",
                 "regions[1]: 'uswest2' is not an AWS region name (expected a name like us-west-2)",
-                "peer_addr_template: '{private_ip}' must end with a port, for example {private_dns_or_ip}:3021",
+                "peer_addr_template: '{private_ip}' must end with a port, for example {private_ip}:3021",
                 "refresh.interval: must be > 0",
                 "serve.listen_addr: '8790' must be host:port, such as 127.0.0.1:8080 or [::1]:8080",
                 "serve.listen_adr: unknown key; check the spelling against docs/inventory-service.md");

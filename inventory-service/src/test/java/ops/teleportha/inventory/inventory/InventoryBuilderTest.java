@@ -76,7 +76,16 @@ class InventoryBuilderTest {
         assertThat(v.path("aws_private_dns").asText()).isEqualTo(p.privateDns());
         assertThat(v.path("aws_public_ip").isNull()).isTrue();
         assertThat(v.path("ec2_tags").path("Name").asText()).isEqualTo("proxy-i-p1");
-        assertThat(v.path("teleport_peer_public_addr").asText()).isEqualTo(p.privateDns() + ":3021");
+        assertThat(v.path("teleport_peer_public_addr").asText()).isEqualTo(p.privateIp() + ":3021");
+    }
+
+    @Test
+    void aPeerTemplateCanStillUseNamesTheOperatorKnowsResolve() throws Exception {
+        DiscoveredHost p = ready("us-west-2", "proxy", "i-p1", 11);
+        Inventory inv = inventory(config("peer_addr_template: '{private_dns}:3021'\n"), List.of(p), List.of());
+        JsonNode peers = InventoryBuilder.JSON.readTree(inv.peersJson());
+        assertThat(peers.path("peers").get(0).path("addr").asText()).isEqualTo(p.privateDns() + ":3021");
+        assertThat(inv.hostvars().get("i-p1").path("teleport_peer_public_addr").asText()).isEqualTo(p.privateDns() + ":3021");
     }
 
     @Test

@@ -94,7 +94,7 @@ class DiscoveryIT {
         assertThat(p.path("aws_region").asText()).isEqualTo("eu-central-1");
         assertThat(p.path("aws_asg_name").asText()).isEqualTo("tp-proxy");
         assertThat(p.path("ansible_host").asText()).startsWith("198.18.").isEqualTo(p.path("aws_private_ip").asText());
-        assertThat(p.path("teleport_peer_public_addr").asText()).isEqualTo(p.path("aws_private_dns").asText() + ":3021");
+        assertThat(p.path("teleport_peer_public_addr").asText()).isEqualTo(p.path("aws_private_ip").asText() + ":3021");
         assertThat(p.path("ec2_tags").path("TeleportRole").asText()).isEqualTo("proxy");
         assertThat(hostvars.path(westAuth.get(0)).has("teleport_peer_public_addr")).isFalse();
         assertThat(inv.path("all").path("vars").path("teleport_inventory_stale_regions")).isEmpty();
