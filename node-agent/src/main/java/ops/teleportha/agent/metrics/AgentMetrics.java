@@ -130,7 +130,9 @@ public final class AgentMetrics {
         peers.set(current.size());
     }
 
-    public void peerResult(String peer, boolean up, Double connectSeconds, Double handshakeSeconds, String errorReason) {
+    /** Records one probe; a peer that is not in the current {@link #peerSet} gets no series. */
+    public synchronized void peerResult(String peer, boolean up, Double connectSeconds, Double handshakeSeconds, String errorReason) {
+        if (!knownPeers.contains(peer)) return;
         peerUp.labels(peer).set(up ? 1 : 0);
         if (connectSeconds != null) peerConnect.labels(peer).set(connectSeconds);
         if (handshakeSeconds != null) peerHandshake.labels(peer).set(handshakeSeconds);

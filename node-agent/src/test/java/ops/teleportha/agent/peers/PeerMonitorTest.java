@@ -4,9 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.sun.net.httpserver.HttpServer;
 import io.prometheus.client.CollectorRegistry;
+import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -15,6 +17,10 @@ import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import ops.teleportha.config.HostPort;
 import ops.teleportha.agent.config.PeersConfig;
@@ -52,10 +58,14 @@ class PeerMonitorTest {
     }
 
     private PeerMonitor monitor(Path file) throws Exception {
+        return monitor(file, Duration.ofSeconds(5));
+    }
+
+    private PeerMonitor monitor(Path file, Duration probeTimeout) throws Exception {
         Path token = Files.writeString(tmp.resolve("token"), "s3cret\n");
         URI url = URI.create("http://127.0.0.1:" + inventory.getAddress().getPort() + "/v1/peers");
         PeersConfig config = new PeersConfig(true, new HostPort("self.internal", 3021), url, token, file,
-                Duration.ofMinutes(1), Duration.ofSeconds(15), Duration.ofSeconds(5));
+                Duration.ofMinutes(1), Duration.ofSeconds(15), probeTimeout);
         return new PeerMonitor(config, new AgentMetrics(registry, "test", false), Clock.systemUTC());
     }
 
@@ -110,6 +120,49 @@ class PeerMonitorTest {
             assertThat(monitor.refreshAndProbe().peers()).hasSize(1);
             assertThat(registry.getSampleValue("teleport_node_agent_peer_list_refresh_errors_total",
                     new String[] {"source"}, new String[] {"inventory"})).isEqualTo(1.0);
+        }
+    }
+
+    @Test
+    void aPeerRemovedWhileItsProbeIsRunningLeavesNoSeriesOrStatusBehind() throws Exception {
+        List<Socket> held = new CopyOnWriteArrayList<>();
+        CountDownLatch connected = new CountDownLatch(1);
+        try (ServerSocket hanging = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            // Accepts, says when the probe got through TCP, then never answers: the probe waits out its timeout.
+            Thread acceptor = new Thread(() -> {
+                try {
+                    held.add(hanging.accept());
+                    connected.countDown();
+                } catch (IOException e) {
+                    // closed at the end of the test
+                }
+            }, "hanging-peer");
+            acceptor.setDaemon(true);
+            acceptor.start();
+            String leaving = "127.0.0.1:" + hanging.getLocalPort();
+            String staying = "127.0.0.1:" + Listeners.closedPort();
+            Path file = Files.writeString(tmp.resolve("peers.txt"), leaving + "\n" + staying + "\n");
+            try (PeerMonitor monitor = monitor(file, Duration.ofSeconds(2))) {
+                monitor.refreshPeers();
+                CompletableFuture<PeerMonitor.Status> cycle = CompletableFuture.supplyAsync(monitor::cycle);
+                assertThat(connected.await(10, TimeUnit.SECONDS)).as("the probe reached the hanging peer").isTrue();
+
+                Files.writeString(file, staying + "\n");
+                monitor.refreshPeers();
+                PeerMonitor.Status status = cycle.get(30, TimeUnit.SECONDS);
+
+                assertThat(status.peers()).extracting(ProbeResult::peer).containsExactly(staying);
+                assertThat(monitor.status().peers()).extracting(ProbeResult::peer).containsExactly(staying);
+                assertThat(up(leaving)).as("no series for a peer that left during the cycle").isNull();
+                assertThat(up(staying)).isEqualTo(0.0);
+                assertThat(registry.getSampleValue("teleport_node_agent_peer_probe_errors_total",
+                        new String[] {"reason"}, new String[] {"handshake_timeout"})).isNull();
+                assertThat(registry.getSampleValue("teleport_node_agent_peers")).isEqualTo(1.0);
+            }
+        } finally {
+            for (Socket s : held) {
+                s.close();
+            }
         }
     }
 }
