@@ -16,20 +16,25 @@ import ops.teleportha.agent.http.AgentHttpServer;
 import ops.teleportha.agent.metrics.AgentMetrics;
 import ops.teleportha.agent.peers.PeerMonitor;
 import ops.teleportha.agent.tls.TlsRotator;
+import ops.teleportha.agent.tls.ValidateCommand;
 import ops.teleportha.config.BuildVersion;
 import ops.teleportha.config.ExitCode;
 
 /**
  * {@code java -jar node-agent.jar [run] --config FILE}, {@code check --config FILE} (or {@code --config FILE --check}),
- * {@code version}: parses arguments, loads config, wires objects and runs until stopped.
+ * {@code validate --cert FILE --key FILE ...}, {@code version}: parses arguments, loads config, wires objects and
+ * runs until stopped.
  */
 public final class Main {
     private static final Instant STARTED = Instant.now();
     static final String USAGE = """
-            usage: java -jar node-agent.jar [run] --config FILE     run the agent
-                   java -jar node-agent.jar check --config FILE     validate the config and exit (also: --config FILE --check)
-                   java -jar node-agent.jar version                 print the version (also --version)
-            exit codes: 0 ok, 1 runtime failure, 2 usage or config error""";
+            usage: java -jar node-agent.jar [run] --config FILE   run the agent
+                   java -jar node-agent.jar check --config FILE   validate the config and exit (also: --config FILE --check)
+                   java -jar node-agent.jar validate --cert FILE --key FILE [--names a,b,...] [--trust-bundle FILE]
+                                            [--min-validity DURATION] [--json]
+                                                                  check a certificate pair as the rotator does; no config
+                   java -jar node-agent.jar version               print the version (also --version)
+            exit codes: 0 ok (valid), 1 runtime failure, 2 usage or config error (invalid)""";
 
     private Main() {}
 
@@ -51,6 +56,8 @@ public final class Main {
             case "help":
                 System.out.println(USAGE);
                 return ExitCode.OK;
+            case "validate":
+                return ValidateCommand.run(rest, System.out, System.err, Clock.systemUTC());
             case "run", "check":
                 break;
             default:
@@ -121,7 +128,7 @@ public final class Main {
         TlsRotator rotator = config.tls().enabled() ? new TlsRotator(config.tls(), metrics, Clock.systemUTC()) : null;
         PeerMonitor monitor = config.peers().enabled() ? new PeerMonitor(config.peers(), metrics, Clock.systemUTC()) : null;
         AgentHttpServer http = new AgentHttpServer(config.listenAddr(), metrics, monitor == null ? null : monitor::status,
-                () -> stalled(config, rotator, monitor, Instant.now()));
+                rotator == null ? null : rotator::status, () -> stalled(config, rotator, monitor, Instant.now()));
         if (rotator != null) rotator.start();
         if (monitor != null) monitor.start();
         http.start();

@@ -31,6 +31,8 @@ import org.yaml.snakeyaml.error.YAMLException;
 public final class ConfigLoader {
     /** Files bigger than this in the source dir are rejected unread. */
     public static final long DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
+    public static final String DEFAULT_TRUST_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
+    public static final String DEFAULT_MIN_VALIDITY = "168h";
 
     private final boolean checkAccounts;
 
@@ -70,8 +72,8 @@ public final class ConfigLoader {
         String owner = s.value("owner", "teleport", ConfigLoader::nonEmpty);
         String group = s.value("group", "teleport", ConfigLoader::nonEmpty);
         List<String> names = s.stringList("required_names", List.of());
-        Path trust = s.value("trust_bundle", "/etc/ssl/certs/ca-certificates.crt", ConfigLoader::absolutePath);
-        Duration minValidity = s.nonNegativeDuration("min_validity", "168h");
+        Path trust = s.value("trust_bundle", DEFAULT_TRUST_BUNDLE, ConfigLoader::absolutePath);
+        Duration minValidity = s.nonNegativeDuration("min_validity", DEFAULT_MIN_VALIDITY);
         Duration rescan = s.positiveDuration("rescan_interval", "30s");
         Duration settle = s.nonNegativeDuration("settle_time", "2s");
         long maxBytes = s.value("max_file_bytes", String.valueOf(DEFAULT_MAX_FILE_BYTES), ConfigLoader::positiveLong);
@@ -166,7 +168,8 @@ public final class ConfigLoader {
         }
     }
 
-    static String nameProblem(String name) {
+    /** @return what is wrong with a required certificate name, or {@code null} when it is a valid DNS name or wildcard */
+    public static String nameProblem(String name) {
         String n = name.startsWith("*.") ? name.substring(2) : name;
         if (n.isEmpty() || n.contains("*")) return "is not a DNS name (a wildcard may only be the whole leftmost label, '*.example.com')";
         if (name.startsWith("*.") && !n.contains(".")) return "is a wildcard over a top-level domain, which no certificate may cover";

@@ -11,6 +11,7 @@ import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
@@ -18,6 +19,7 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -49,6 +51,8 @@ public final class TlsRotator implements AutoCloseable {
     private Thread watchThread;
     private volatile RejectedCandidate lastRejection;
     private volatile Instant lastCheck;
+    /** Replaced, never changed in place, by prepare() and check() (both synchronized); read by HTTP requests. */
+    private volatile TlsStatus status = TlsStatus.NONE;
 
     public TlsRotator(TlsConfig config, AgentMetrics metrics, Clock clock) {
         this.config = config;
@@ -62,7 +66,7 @@ public final class TlsRotator implements AutoCloseable {
     }
 
     /** Creates the directories and repairs the target directory after a crash. */
-    public void prepare() throws IOException {
+    public synchronized void prepare() throws IOException {
         Files.createDirectories(config.sourceDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-x---")));
         Files.createDirectories(config.rejectedDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         for (String fix : installer.recover()) {
@@ -112,6 +116,7 @@ public final class TlsRotator implements AutoCloseable {
     public synchronized Outcome check() {
         Instant now = clock.instant();
         lastCheck = now;
+        status = status.withCheckedAt(now);
         metrics.tlsChecked(now);
         if (!reader.present()) {
             return Outcome.NOTHING;
@@ -133,10 +138,12 @@ public final class TlsRotator implements AutoCloseable {
             }
         } catch (RejectedCandidate r) {
             reject(r);
+            rotated("rejected", r.reason(), r.getMessage());
             return Outcome.REJECTED;
         } catch (IOException e) {
             Log.error("tls", "cannot read candidate in " + config.sourceDir() + ": " + e.getMessage());
             metrics.rotation("failed");
+            rotated("failed", null, "cannot read candidate in " + config.sourceDir() + ": " + e.getMessage());
             return Outcome.FAILED;
         }
         return installAndConfirm(raw, pair, installed != null);
@@ -150,6 +157,7 @@ public final class TlsRotator implements AutoCloseable {
         } catch (IOException e) {
             Log.error("tls", "install into " + config.targetDir() + " failed, installed pair unchanged: " + e);
             metrics.rotation("failed");
+            rotated("failed", null, "install into " + config.targetDir() + " failed, installed pair unchanged: " + e);
             return Outcome.FAILED;
         }
         Log.info("tls", "installed " + version + " (leaf sha256 " + fp + ", not after " + pair.leaf().getNotAfter().toInstant() + ")");
@@ -161,12 +169,19 @@ public final class TlsRotator implements AutoCloseable {
                     : "confirmed: " + describeVerify() + " serves sha256 " + fp);
             consume(raw);
             metrics.rotation("installed");
+            if (config.verify().addr() != null) {
+                status = status.withServed(new TlsStatus.Served(fp, clock.instant()));
+            }
+            rotated("installed", null, "installed " + version + (config.verify().addr() == null ? " (not confirmed: tls.verify.addr is empty)"
+                    : ", confirmed served by " + describeVerify()));
             return Outcome.INSTALLED;
         }
         if (!hadPrevious) {
             Log.warn("tls", "not confirmed (" + seen + ") and there is no previous pair to return to; keeping " + version);
             consume(raw);
             metrics.rotation("unconfirmed");
+            rotated("unconfirmed", null, "installed " + version + " but " + describeVerify() + " did not serve it within tls.verify.timeout"
+                    + " (last seen: " + seen + "); kept, there is no previous pair to return to");
             return Outcome.UNCONFIRMED;
         }
         try {
@@ -176,12 +191,15 @@ public final class TlsRotator implements AutoCloseable {
         } catch (IOException e) {
             Log.error("tls", "rollback failed: " + e);
             metrics.rotation("failed");
+            rotated("failed", null, "rollback after an unconfirmed install failed: " + e);
             return Outcome.FAILED;
         }
-        reject(new RejectedCandidate(RejectReason.NOT_CONFIRMED, describeVerify() + " did not serve the new certificate (sha256 "
-                + fp + ") within tls.verify.timeout (" + config.verify().timeout().toSeconds() + "s); last seen: " + seen
-                + "; rolled back to the previous pair"));
+        RejectedCandidate notConfirmed = new RejectedCandidate(RejectReason.NOT_CONFIRMED, describeVerify()
+                + " did not serve the new certificate (sha256 " + fp + ") within tls.verify.timeout ("
+                + config.verify().timeout().toSeconds() + "s); last seen: " + seen + "; rolled back to the previous pair");
+        reject(notConfirmed);
         metrics.rotation("rolled_back");
+        rotated("rolled_back", notConfirmed.reason(), notConfirmed.getMessage());
         return Outcome.ROLLED_BACK;
     }
 
@@ -261,6 +279,15 @@ public final class TlsRotator implements AutoCloseable {
         return lastRejection;
     }
 
+    /** What /v1/tls/status serves; never reads a file. */
+    public TlsStatus status() {
+        return status;
+    }
+
+    private void rotated(String result, RejectReason reason, String detail) {
+        status = status.withRotation(new TlsStatus.Rotation(result, reason == null ? null : reason.label(), detail, clock.instant()));
+    }
+
     private X509Certificate installedLeaf() {
         var cert = installer.currentCert();
         if (cert.isEmpty()) return null;
@@ -274,7 +301,19 @@ public final class TlsRotator implements AutoCloseable {
 
     private void publishInstalled() {
         X509Certificate leaf = installedLeaf();
-        if (leaf != null) metrics.installedCert(leaf.getNotBefore().toInstant(), leaf.getNotAfter().toInstant());
+        if (leaf == null) {
+            status = status.withInstalled(null);
+            return;
+        }
+        metrics.installedCert(leaf.getNotBefore().toInstant(), leaf.getNotAfter().toInstant());
+        List<String> names;
+        try {
+            names = SubjectNames.of(leaf).all();
+        } catch (CertificateParsingException e) {
+            names = List.of();
+        }
+        status = status.withInstalled(new TlsStatus.Installed(PemPair.fingerprint(leaf), leaf.getNotBefore().toInstant(),
+                leaf.getNotAfter().toInstant(), names));
     }
 
     @Override

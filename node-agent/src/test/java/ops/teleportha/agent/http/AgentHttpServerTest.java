@@ -14,6 +14,7 @@ import ops.teleportha.agent.metrics.AgentMetrics;
 import ops.teleportha.agent.peers.PeerMonitor;
 import ops.teleportha.agent.peers.ProbeOutcome;
 import ops.teleportha.agent.peers.ProbeResult;
+import ops.teleportha.agent.tls.TlsStatus;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -24,11 +25,12 @@ class AgentHttpServerTest {
     AgentMetrics metrics;
     volatile PeerMonitor.Status status;
     volatile List<String> problems = List.of();
+    volatile TlsStatus tls = TlsStatus.NONE;
 
     @BeforeEach
     void start() throws Exception {
         metrics = new AgentMetrics(new CollectorRegistry(), "1.2.3", true);
-        server = new AgentHttpServer(new HostPort("127.0.0.1", 0), metrics, () -> status, () -> problems);
+        server = new AgentHttpServer(new HostPort("127.0.0.1", 0), metrics, () -> status, () -> tls, () -> problems);
         server.start();
     }
 
@@ -85,5 +87,45 @@ class AgentHttpServerTest {
         var post = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/metrics"))
                 .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
         assertThat(post.statusCode()).isEqualTo(405);
+    }
+
+    @Test
+    void servesTlsStatusAsJson() throws Exception {
+        assertThat(get("/v1/tls/status").body())
+                .isEqualTo("{\"enabled\":true,\"installed\":null,\"last_rotation\":null,\"served\":null,\"checked_at\":null}\n");
+
+        Instant at = Instant.parse("2026-11-21T20:00:00Z");
+        tls = new TlsStatus(
+                new TlsStatus.Installed("ab12", Instant.parse("2026-11-20T00:00:00Z"), Instant.parse("2027-02-18T00:00:00Z"),
+                        List.of("teleport.example.com", "*.teleport.example.com")),
+                new TlsStatus.Rotation("rolled_back", "not_confirmed", "tls.verify.addr 127.0.0.1:3080 did not serve \"it\"", at),
+                new TlsStatus.Served("ab12", Instant.parse("2026-11-20T00:00:05Z")), at);
+        HttpResponse<String> r = get("/v1/tls/status");
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.headers().firstValue("Content-Type")).contains("application/json");
+        assertThat(r.body()).isEqualTo("{\"enabled\":true,"
+                + "\"installed\":{\"fingerprint_sha256\":\"ab12\",\"not_before\":\"2026-11-20T00:00:00Z\",\"not_after\":\"2027-02-18T00:00:00Z\","
+                + "\"names\":[\"teleport.example.com\",\"*.teleport.example.com\"]},"
+                + "\"last_rotation\":{\"result\":\"rolled_back\",\"reason\":\"not_confirmed\","
+                + "\"detail\":\"tls.verify.addr 127.0.0.1:3080 did not serve \\\"it\\\"\",\"at\":\"2026-11-21T20:00:00Z\"},"
+                + "\"served\":{\"fingerprint_sha256\":\"ab12\",\"confirmed_at\":\"2026-11-20T00:00:05Z\"},"
+                + "\"checked_at\":\"2026-11-21T20:00:00Z\"}\n");
+        var head = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/v1/tls/status"))
+                .method("HEAD", HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+        assertThat(head.statusCode()).isEqualTo(200);
+    }
+
+    @Test
+    void tlsStatusSaysSoWhenRotationIsOff() throws Exception {
+        try (AgentHttpServer off = new AgentHttpServer(new HostPort("127.0.0.1", 0), metrics, null, null, () -> problems)) {
+            off.start();
+            HttpResponse<String> r = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + off.port() + "/v1/tls/status")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(r.statusCode()).isEqualTo(200);
+            assertThat(r.body()).isEqualTo("{\"enabled\":false,\"installed\":null,\"last_rotation\":null,\"served\":null,\"checked_at\":null}\n");
+            HttpResponse<String> peers = client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + off.port() + "/v1/peers/status")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(peers.body()).isEqualTo("{\"peers\":[],\"checked_at\":null}\n");
+        }
     }
 }

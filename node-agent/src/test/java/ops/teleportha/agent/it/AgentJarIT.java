@@ -17,6 +17,7 @@ import ops.teleportha.agent.testing.Listeners;
 import ops.teleportha.agent.testing.TestPki;
 import ops.teleportha.agent.testing.TlsDirs;
 import ops.teleportha.agent.testing.TlsTestServer;
+import ops.teleportha.agent.tls.PemPair;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -114,6 +115,28 @@ class AgentJarIT {
     }
 
     @Test
+    void validateChecksAPairWithoutAConfigFile() throws Exception {
+        TestPki pki = TestPki.create();
+        TlsDirs dirs = TlsDirs.under(tmp, pki);
+        TestPki.Issued leaf = pki.leaf(TlsDirs.NAMES);
+        dirs.drop(pki, leaf);
+        String cert = dirs.source().resolve("tls.crt").toString();
+        String key = dirs.source().resolve("tls.key").toString();
+
+        Run ok = run("validate", "--cert", cert, "--key", key, "--names", String.join(",", TlsDirs.NAMES),
+                "--trust-bundle", dirs.trustBundle().toString());
+        assertThat(ok.exit()).as(ok.stderr()).isZero();
+        assertThat(ok.stdout()).startsWith(cert + ": ok: sha256 " + PemPair.fingerprint(leaf.cert()));
+
+        Run bad = run("validate", "--cert", cert, "--key", key, "--names", "other.example.com", "--trust-bundle",
+                dirs.trustBundle().toString(), "--min-validity", "2160h", "--json");
+        assertThat(bad.exit()).isEqualTo(2);
+        assertThat(bad.stderr()).isEmpty();
+        assertThat(bad.stdout()).startsWith("{\"valid\":false,").contains("\"reason\":\"expires_too_soon\"")
+                .contains("\"reason\":\"missing_san\"").doesNotContain("PRIVATE KEY");
+    }
+
+    @Test
     void rotatesProbesAndServesMetricsThatPromtoolAccepts() throws Exception {
         String promtool = which("promtool");
         assertThat(promtool).as("promtool must be on PATH (Debian package 'prometheus', see scripts/apt-packages.txt)").isNotNull();
@@ -130,6 +153,12 @@ class AgentJarIT {
                 dirs.drop(pki, leaf);
                 poll(() -> Files.exists(dirs.target().resolve("tls.crt")) && dirs.installedCert().equals(pki.chainPem(leaf)), agent);
                 poll(() -> agent.get("/v1/peers/status").contains("\"outcome\":\"client_cert_required\""), agent);
+
+                String tls = agent.get("/v1/tls/status");
+                assertThat(tls).startsWith("{\"enabled\":true,\"installed\":{\"fingerprint_sha256\":\"" + PemPair.fingerprint(leaf.cert()) + "\"")
+                        .contains("\"last_rotation\":{\"result\":\"installed\",\"reason\":null")
+                        .contains("\"served\":null") // tls.verify.addr is empty: nothing was confirmed
+                        .doesNotContain("PRIVATE KEY");
 
                 String status = agent.get("/v1/peers/status");
                 assertThat(status).contains("\"outcome\":\"refused\"").contains("\"up\":true").contains("\"checked_at\":\"");

@@ -148,6 +148,39 @@ class TlsRotatorInstallTest {
     }
 
     @Test
+    void statusShowsTheInstalledPairTheLastRotationAndWhatWasConfirmedServed() throws Exception {
+        TestPki.Issued first = pki.leaf(TlsDirs.NAMES);
+        AtomicReference<TlsTestServer.Pair> served = new AtomicReference<>();
+        try (TlsTestServer teleport = new TlsTestServer(served::get, false)) {
+            TlsRotator rotator = rotator(new HostPort("127.0.0.1", teleport.port()), Duration.ofSeconds(2));
+            assertThat(rotator.status().installed()).isNull();
+            assertThat(rotator.status().lastRotation()).isNull();
+
+            served.set(new TlsTestServer.Pair(List.of(first.cert(), pki.intermediate.cert()), first.keys().getPrivate()));
+            dirs.drop(pki, first);
+            assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
+            String firstPrint = PemPair.fingerprint(first.cert());
+            TlsStatus s = rotator.status();
+            assertThat(s.installed().fingerprintSha256()).isEqualTo(firstPrint);
+            assertThat(s.installed().notAfter()).isEqualTo(first.cert().getNotAfter().toInstant());
+            assertThat(s.installed().names()).containsExactlyElementsOf(TlsDirs.NAMES);
+            assertThat(s.lastRotation().result()).isEqualTo("installed");
+            assertThat(s.lastRotation().reason()).isNull();
+            assertThat(s.served().fingerprintSha256()).isEqualTo(firstPrint);
+            assertThat(s.checkedAt()).isNotNull();
+
+            dirs.drop(pki, pki.leaf(TlsDirs.NAMES)); // never served
+            assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.ROLLED_BACK);
+            s = rotator.status();
+            assertThat(s.installed().fingerprintSha256()).as("back to the first pair").isEqualTo(firstPrint);
+            assertThat(s.lastRotation().result()).isEqualTo("rolled_back");
+            assertThat(s.lastRotation().reason()).isEqualTo("not_confirmed");
+            assertThat(s.lastRotation().detail()).contains("did not serve the new certificate");
+            assertThat(s.served().fingerprintSha256()).isEqualTo(firstPrint);
+        }
+    }
+
+    @Test
     void runsTheReloadCommandAfterInstallAndAgainAfterRollback() throws Exception {
         Path marker = tmp.resolve("reloads");
         TestPki.Issued first = pki.leaf(TlsDirs.NAMES);

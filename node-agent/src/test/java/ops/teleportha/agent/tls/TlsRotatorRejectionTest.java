@@ -118,6 +118,9 @@ class TlsRotatorRejectionTest {
         assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.REJECTED);
 
         assertThat(rotator.lastRejection().reason()).isEqualTo(reason);
+        assertThat(rotator.status().lastRotation().result()).isEqualTo("rejected");
+        assertThat(rotator.status().lastRotation().reason()).isEqualTo(reason.label());
+        assertThat(rotator.status().installed().fingerprintSha256()).isEqualTo(PemPair.fingerprint(good.cert()));
         assertThat(dirs.installedCert()).isEqualTo(certBefore);
         assertThat(dirs.installedKey()).isEqualTo(keyBefore);
         assertThat(Files.readSymbolicLink(dirs.target().resolve("..data"))).isEqualTo(dataBefore);

@@ -1,10 +1,13 @@
-package ops.teleportha.agent.http;
+package ops.teleportha.agent;
 
-/** Just enough JSON writing for the status endpoints, so the agent needs no JSON library. */
-final class Json {
+import java.time.Instant;
+import java.util.List;
+
+/** Just enough JSON writing for the status endpoints and {@code validate --json}, so the agent needs no JSON library. */
+public final class Json {
     private Json() {}
 
-    static String quote(String s) {
+    public static String quote(String s) {
         if (s == null) return "null";
         StringBuilder b = new StringBuilder(s.length() + 2).append('"');
         for (int i = 0; i < s.length(); i++) {
@@ -23,7 +26,21 @@ final class Json {
         return b.append('"').toString();
     }
 
-    static String number(Double d) {
+    public static String number(Double d) {
         return d == null || d.isNaN() || d.isInfinite() ? "null" : String.valueOf(d);
+    }
+
+    /** An instant as an RFC 3339 string, or {@code null}. */
+    public static String time(Instant t) {
+        return t == null ? "null" : quote(t.toString());
+    }
+
+    public static String strings(List<String> values) {
+        StringBuilder b = new StringBuilder("[");
+        for (String v : values) {
+            if (b.length() > 1) b.append(',');
+            b.append(quote(v));
+        }
+        return b.append(']').toString();
     }
 }
