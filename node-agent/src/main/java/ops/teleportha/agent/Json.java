@@ -8,7 +8,9 @@ public final class Json {
     private Json() {}
 
     public static String quote(String s) {
-        if (s == null) return "null";
+        if (s == null) {
+            return "null";
+        }
         StringBuilder b = new StringBuilder(s.length() + 2).append('"');
         for (int i = 0; i < s.length(); i++) {
             char c = s.charAt(i);
@@ -19,7 +21,11 @@ public final class Json {
                 case '\r' -> b.append("\\r");
                 case '\t' -> b.append("\\t");
                 default -> {
-                    if (c < 0x20) b.append(String.format("\\u%04x", (int) c)); else b.append(c);
+                    if (c < 0x20) {
+                        b.append(String.format("\\u%04x", (int) c));
+                    } else {
+                        b.append(c);
+                    }
                 }
             }
         }
@@ -38,7 +44,9 @@ public final class Json {
     public static String strings(List<String> values) {
         StringBuilder b = new StringBuilder("[");
         for (String v : values) {
-            if (b.length() > 1) b.append(',');
+            if (b.length() > 1) {
+                b.append(',');
+            }
             b.append(quote(v));
         }
         return b.append(']').toString();

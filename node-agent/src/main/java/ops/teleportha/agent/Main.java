@@ -129,8 +129,12 @@ public final class Main {
         PeerMonitor monitor = config.peers().enabled() ? new PeerMonitor(config.peers(), metrics, Clock.systemUTC()) : null;
         AgentHttpServer http = new AgentHttpServer(config.listenAddr(), metrics, monitor == null ? null : monitor::status,
                 rotator == null ? null : rotator::status, () -> stalled(config, rotator, monitor, Instant.now()));
-        if (rotator != null) rotator.start();
-        if (monitor != null) monitor.start();
+        if (rotator != null) {
+            rotator.start();
+        }
+        if (monitor != null) {
+            monitor.start();
+        }
         http.start();
         Log.info("main", "node-agent " + version() + " listening on " + config.listenAddr().host() + ":" + http.port()
                 + " (tls rotation " + (rotator != null ? "on" : "off") + ", peer probes " + (monitor != null ? "on" : "off")
@@ -138,8 +142,12 @@ public final class Main {
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             http.close();
-            if (monitor != null) monitor.close();
-            if (rotator != null) rotator.close();
+            if (monitor != null) {
+                monitor.close();
+            }
+            if (rotator != null) {
+                rotator.close();
+            }
             stop.countDown();
         }, "shutdown"));
         try {

@@ -71,9 +71,15 @@ class ServeIT {
 
     @AfterEach
     void stop() {
-        if (server != null) server.close();
-        if (service != null) service.close();
-        if (clients != null) clients.close();
+        if (server != null) {
+            server.close();
+        }
+        if (service != null) {
+            service.close();
+        }
+        if (clients != null) {
+            clients.close();
+        }
         fault.close();
     }
 

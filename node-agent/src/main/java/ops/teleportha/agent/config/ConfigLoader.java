@@ -109,7 +109,9 @@ public final class ConfigLoader {
             }
             for (String n : names) {
                 String err = nameProblem(n);
-                if (err != null) s.problem("required_names", "'" + n + "' " + err);
+                if (err != null) {
+                    s.problem("required_names", "'" + n + "' " + err);
+                }
             }
             if (source != null && target != null && (source.startsWith(target) || target.startsWith(source))) {
                 s.problem("source_dir", "must not be inside tls.target_dir or contain it");
@@ -157,10 +159,16 @@ public final class ConfigLoader {
     }
 
     private static void checkAccount(Section s, String key, String name, boolean group) {
-        if (name == null) return;
+        if (name == null) {
+            return;
+        }
         var lookup = FileSystems.getDefault().getUserPrincipalLookupService();
         try {
-            if (group) lookup.lookupPrincipalByGroupName(name); else lookup.lookupPrincipalByName(name);
+            if (group) {
+                lookup.lookupPrincipalByGroupName(name);
+            } else {
+                lookup.lookupPrincipalByName(name);
+            }
         } catch (UserPrincipalNotFoundException e) {
             s.problem(key, "no " + (group ? "group" : "user") + " named '" + name + "' on this host (create it or change tls." + key + ")");
         } catch (IOException e) {
@@ -171,8 +179,12 @@ public final class ConfigLoader {
     /** @return what is wrong with a required certificate name, or {@code null} when it is a valid DNS name or wildcard */
     public static String nameProblem(String name) {
         String n = name.startsWith("*.") ? name.substring(2) : name;
-        if (n.isEmpty() || n.contains("*")) return "is not a DNS name (a wildcard may only be the whole leftmost label, '*.example.com')";
-        if (name.startsWith("*.") && !n.contains(".")) return "is a wildcard over a top-level domain, which no certificate may cover";
+        if (n.isEmpty() || n.contains("*")) {
+            return "is not a DNS name (a wildcard may only be the whole leftmost label, '*.example.com')";
+        }
+        if (name.startsWith("*.") && !n.contains(".")) {
+            return "is a wildcard over a top-level domain, which no certificate may cover";
+        }
         for (String label : n.split("\\.", -1)) {
             if (label.isEmpty() || !label.matches("[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?")) {
                 return "is not a DNS name";
@@ -182,13 +194,17 @@ public final class ConfigLoader {
     }
 
     private static String nonEmpty(String v) {
-        if (v.isBlank()) throw new IllegalArgumentException("must not be empty");
+        if (v.isBlank()) {
+            throw new IllegalArgumentException("must not be empty");
+        }
         return v.trim();
     }
 
     private static Path absolutePath(String v) {
         Path p = Path.of(v.trim());
-        if (!p.isAbsolute()) throw new IllegalArgumentException("must be an absolute path, not '" + v + "'");
+        if (!p.isAbsolute()) {
+            throw new IllegalArgumentException("must be an absolute path, not '" + v + "'");
+        }
         return p.normalize();
     }
 
@@ -199,7 +215,9 @@ public final class ConfigLoader {
         } catch (NumberFormatException e) {
             throw new IllegalArgumentException("must be a whole number, not '" + v + "'");
         }
-        if (n <= 0) throw new IllegalArgumentException("must be > 0");
+        if (n <= 0) {
+            throw new IllegalArgumentException("must be > 0");
+        }
         return n;
     }
 

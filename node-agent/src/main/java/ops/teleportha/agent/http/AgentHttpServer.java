@@ -35,13 +35,17 @@ public final class AgentHttpServer implements AutoCloseable {
         server = HttpServer.create(new InetSocketAddress(listen.host(), listen.port()), 16);
         server.setExecutor(Executors.newSingleThreadExecutor(Threads.daemon("http")));
         server.createContext("/metrics", ex -> {
-            if (!get(ex)) return;
+            if (!get(ex)) {
+                return;
+            }
             StringWriter w = new StringWriter();
             TextFormat.write004(w, metrics.registry().metricFamilySamples());
             send(ex, 200, TextFormat.CONTENT_TYPE_004, w.toString());
         });
         server.createContext("/healthz", ex -> {
-            if (!get(ex)) return;
+            if (!get(ex)) {
+                return;
+            }
             java.util.List<String> wrong = problems.get();
             if (wrong.isEmpty()) {
                 send(ex, 200, "text/plain; charset=utf-8", "ok\n");
@@ -50,11 +54,15 @@ public final class AgentHttpServer implements AutoCloseable {
             }
         });
         server.createContext("/v1/peers/status", ex -> {
-            if (!get(ex)) return;
+            if (!get(ex)) {
+                return;
+            }
             send(ex, 200, "application/json", peersJson(peers == null ? null : peers.get()));
         });
         server.createContext("/v1/tls/status", ex -> {
-            if (!get(ex)) return;
+            if (!get(ex)) {
+                return;
+            }
             send(ex, 200, "application/json", tlsJson(tls == null ? null : tls.get()));
         });
         server.createContext("/", ex -> send(ex, 404, "text/plain; charset=utf-8",
@@ -66,7 +74,9 @@ public final class AgentHttpServer implements AutoCloseable {
         if (status != null) {
             boolean first = true;
             for (ProbeResult r : status.peers()) {
-                if (!first) b.append(',');
+                if (!first) {
+                    b.append(',');
+                }
                 first = false;
                 b.append("{\"peer\":").append(Json.quote(r.peer()))
                         .append(",\"up\":").append(r.up())
@@ -79,7 +89,9 @@ public final class AgentHttpServer implements AutoCloseable {
             }
         }
         b.append("],\"checked_at\":").append(status == null || status.checkedAt() == null ? "null" : Json.quote(status.checkedAt().toString()));
-        if (status != null) b.append(",\"cycle_seconds\":").append(Json.number(status.cycleSeconds()));
+        if (status != null) {
+            b.append(",\"cycle_seconds\":").append(Json.number(status.cycleSeconds()));
+        }
         return b.append("}\n").toString();
     }
 
@@ -117,7 +129,9 @@ public final class AgentHttpServer implements AutoCloseable {
     }
 
     private static boolean get(HttpExchange ex) throws IOException {
-        if (ex.getRequestMethod().equals("GET") || ex.getRequestMethod().equals("HEAD")) return true;
+        if (ex.getRequestMethod().equals("GET") || ex.getRequestMethod().equals("HEAD")) {
+            return true;
+        }
         ex.getResponseHeaders().set("Allow", "GET, HEAD");
         send(ex, 405, "text/plain; charset=utf-8", "method not allowed\n");
         return false;
@@ -129,7 +143,9 @@ public final class AgentHttpServer implements AutoCloseable {
         boolean head = ex.getRequestMethod().equals("HEAD");
         ex.sendResponseHeaders(status, head ? -1 : bytes.length);
         try (OutputStream out = ex.getResponseBody()) {
-            if (!head) out.write(bytes);
+            if (!head) {
+                out.write(bytes);
+            }
         }
         ex.close();
     }

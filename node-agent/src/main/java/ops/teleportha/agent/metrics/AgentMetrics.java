@@ -104,7 +104,9 @@ public final class AgentMetrics {
 
     public void rotation(String result) {
         rotations.labels(result).inc();
-        if (result.equals("installed")) tlsLastRotation.set(seconds(Instant.now()));
+        if (result.equals("installed")) {
+            tlsLastRotation.set(seconds(Instant.now()));
+        }
     }
 
     public void rejection(String reason) {
@@ -132,11 +134,19 @@ public final class AgentMetrics {
 
     /** Records one probe; a peer that is not in the current {@link #peerSet} gets no series. */
     public synchronized void peerResult(String peer, boolean up, Double connectSeconds, Double handshakeSeconds, String errorReason) {
-        if (!knownPeers.contains(peer)) return;
+        if (!knownPeers.contains(peer)) {
+            return;
+        }
         peerUp.labels(peer).set(up ? 1 : 0);
-        if (connectSeconds != null) peerConnect.labels(peer).set(connectSeconds);
-        if (handshakeSeconds != null) peerHandshake.labels(peer).set(handshakeSeconds);
-        if (errorReason != null) probeErrors.labels(errorReason).inc();
+        if (connectSeconds != null) {
+            peerConnect.labels(peer).set(connectSeconds);
+        }
+        if (handshakeSeconds != null) {
+            peerHandshake.labels(peer).set(handshakeSeconds);
+        }
+        if (errorReason != null) {
+            probeErrors.labels(errorReason).inc();
+        }
     }
 
     public void probeCycle(double seconds, Instant finished) {

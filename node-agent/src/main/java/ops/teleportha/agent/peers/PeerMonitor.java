@@ -59,7 +59,9 @@ public final class PeerMonitor implements AutoCloseable {
             List<HostPort> fresh = source.refresh();
             Set<String> names = names(fresh);
             synchronized (lock) {
-                if (!fresh.equals(peers)) Log.info("peers", "peer list: " + fresh.size() + " peers");
+                if (!fresh.equals(peers)) {
+                    Log.info("peers", "peer list: " + fresh.size() + " peers");
+                }
                 peers = fresh;
                 metrics.peerSet(names);
                 status = status.onlyFor(names);

@@ -83,10 +83,14 @@ public final class PeerProber {
         }
 
         void finish(ProbeOutcome o, Double handshakeSeconds, String detail) {
-            if (stage == Stage.DONE) return;
+            if (stage == Stage.DONE) {
+                return;
+            }
             stage = Stage.DONE;
             result = new ProbeResult(peer.toString(), o, connectSeconds, handshakeSeconds, detail, clock.instant());
-            if (engine != null) askedForClientCert.remove(engine);
+            if (engine != null) {
+                askedForClientCert.remove(engine);
+            }
             if (channel != null) {
                 try {
                     channel.close();
@@ -135,25 +139,43 @@ public final class PeerProber {
             while (open > 0) {
                 Resolved r;
                 while ((r = resolved.poll()) != null) {
-                    if (r.probe().stage != Stage.DNS) continue;
-                    if (r.address() == null) r.probe().finish(ProbeOutcome.DNS_FAILURE, null, r.error());
-                    else connect(r.probe(), r.address(), selector);
+                    if (r.probe().stage != Stage.DNS) {
+                        continue;
+                    }
+                    if (r.address() == null) {
+                        r.probe().finish(ProbeOutcome.DNS_FAILURE, null, r.error());
+                    }
+                    else {
+                        connect(r.probe(), r.address(), selector);
+                    }
                 }
                 open = (int) probes.stream().filter(p -> p.stage != Stage.DONE).count();
                 long waitMillis = (deadline - System.nanoTime()) / 1_000_000;
-                if (open == 0 || waitMillis <= 0) break;
+                if (open == 0 || waitMillis <= 0) {
+                    break;
+                }
                 selector.select(waitMillis);
                 for (SelectionKey key : selector.selectedKeys()) {
-                    if (System.nanoTime() - deadline > 0) break; // CPU-starved: do not run handshakes past the deadline
+                    if (System.nanoTime() - deadline > 0) {
+                        break; // CPU-starved: do not run handshakes past the deadline
+                    }
                     Probe probe = (Probe) key.attachment();
-                    if (!key.isValid()) continue;
-                    if (probe.stage == Stage.CONNECT && key.isConnectable()) finishConnect(probe, key);
-                    else if (probe.stage == Stage.HANDSHAKE) drive(probe, key);
+                    if (!key.isValid()) {
+                        continue;
+                    }
+                    if (probe.stage == Stage.CONNECT && key.isConnectable()) {
+                        finishConnect(probe, key);
+                    }
+                    else if (probe.stage == Stage.HANDSHAKE) {
+                        drive(probe, key);
+                    }
                 }
                 selector.selectedKeys().clear();
             }
         } catch (IOException e) {
-            for (Probe p : probes) p.finish(ProbeOutcome.ERROR, null, "selector failed: " + e.getMessage());
+            for (Probe p : probes) {
+                p.finish(ProbeOutcome.ERROR, null, "selector failed: " + e.getMessage());
+            }
         }
         List<ProbeResult> results = new ArrayList<>(probes.size());
         for (Probe p : probes) {
@@ -193,7 +215,9 @@ public final class PeerProber {
 
     private void finishConnect(Probe probe, SelectionKey key) {
         try {
-            if (!probe.channel.finishConnect()) return;
+            if (!probe.channel.finishConnect()) {
+                return;
+            }
         } catch (IOException e) {
             connectFailed(probe, e);
             return;
@@ -245,7 +269,9 @@ public final class PeerProber {
                 switch (hs) {
                     case NEED_TASK -> {
                         Runnable task;
-                        while ((task = engine.getDelegatedTask()) != null) task.run();
+                        while ((task = engine.getDelegatedTask()) != null) {
+                            task.run();
+                        }
                     }
                     case NEED_WRAP -> {
                         probe.netOut.compact();

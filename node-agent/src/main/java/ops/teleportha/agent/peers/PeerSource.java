@@ -59,8 +59,12 @@ public final class PeerSource {
         List<HostPort> merged = new ArrayList<>();
         for (List<HostPort> list : List.of(lastInventory, lastFile)) {
             for (HostPort p : list) {
-                if (p.equals(config.selfAddr())) continue;
-                if (seen.add(p.toString())) merged.add(p);
+                if (p.equals(config.selfAddr())) {
+                    continue;
+                }
+                if (seen.add(p.toString())) {
+                    merged.add(p);
+                }
             }
         }
         merged.sort((a, b) -> a.toString().compareTo(b.toString()));
@@ -74,8 +78,12 @@ public final class PeerSource {
             n++;
             String s = line.strip();
             int hash = s.indexOf('#');
-            if (hash >= 0) s = s.substring(0, hash).strip();
-            if (s.isEmpty()) continue;
+            if (hash >= 0) {
+                s = s.substring(0, hash).strip();
+            }
+            if (s.isEmpty()) {
+                continue;
+            }
             try {
                 out.add(HostPort.parse(s));
             } catch (IllegalArgumentException e) {
@@ -105,7 +113,9 @@ public final class PeerSource {
             try (InputStream in = c.getInputStream()) {
                 body = in.readNBytes(MAX_RESPONSE_BYTES + 1);
             }
-            if (body.length > MAX_RESPONSE_BYTES) throw new IOException("response larger than " + MAX_RESPONSE_BYTES + " bytes");
+            if (body.length > MAX_RESPONSE_BYTES) {
+                throw new IOException("response larger than " + MAX_RESPONSE_BYTES + " bytes");
+            }
             return parsePeers(new String(body, StandardCharsets.UTF_8));
         } finally {
             c.disconnect();

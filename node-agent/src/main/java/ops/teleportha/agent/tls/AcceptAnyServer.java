@@ -39,7 +39,9 @@ public final class AcceptAnyServer {
         }
 
         private String none(Object connection) {
-            if (listener != null) listener.requested(connection);
+            if (listener != null) {
+                listener.requested(connection);
+            }
             return null;
         }
 

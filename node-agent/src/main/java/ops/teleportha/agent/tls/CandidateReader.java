@@ -42,7 +42,9 @@ public final class CandidateReader {
             for (LinkOption[] opts : new LinkOption[][] {{LinkOption.NOFOLLOW_LINKS}, {}}) {
                 try {
                     FileTime t = Files.getLastModifiedTime(p, opts);
-                    if (t.toInstant().isAfter(newest)) newest = t.toInstant();
+                    if (t.toInstant().isAfter(newest)) {
+                        newest = t.toInstant();
+                    }
                 } catch (IOException ignored) {
                     // missing or dangling: the read reports it
                 }

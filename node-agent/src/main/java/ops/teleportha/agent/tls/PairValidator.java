@@ -153,7 +153,9 @@ public final class PairValidator {
             if (!issuedBy(chain.get(i), chain.get(i + 1))) {
                 boolean issuerElsewhere = false;
                 for (X509Certificate other : chain) {
-                    if (other != chain.get(i) && issuedBy(chain.get(i), other)) issuerElsewhere = true;
+                    if (other != chain.get(i) && issuedBy(chain.get(i), other)) {
+                        issuerElsewhere = true;
+                    }
                 }
                 if (issuerElsewhere || chain.get(0).getBasicConstraints() >= 0) {
                     throw new RejectedCandidate(RejectReason.CHAIN_WRONG_ORDER, terms.cert() + ": certificates are out of order at position "
@@ -171,7 +173,9 @@ public final class PairValidator {
     }
 
     private static boolean issuedBy(X509Certificate cert, X509Certificate issuer) {
-        if (!cert.getIssuerX500Principal().equals(issuer.getSubjectX500Principal())) return false;
+        if (!cert.getIssuerX500Principal().equals(issuer.getSubjectX500Principal())) {
+            return false;
+        }
         try {
             cert.verify(issuer.getPublicKey());
             return true;

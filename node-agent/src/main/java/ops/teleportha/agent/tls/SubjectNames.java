@@ -23,8 +23,12 @@ public record SubjectNames(List<String> dns, List<String> ips) {
         if (sans != null) {
             for (List<?> san : sans) {
                 int type = (Integer) san.get(0);
-                if (type == DNS_NAME) dns.add((String) san.get(1));
-                if (type == IP_ADDRESS) ips.add((String) san.get(1));
+                if (type == DNS_NAME) {
+                    dns.add((String) san.get(1));
+                }
+                if (type == IP_ADDRESS) {
+                    ips.add((String) san.get(1));
+                }
             }
         }
         return new SubjectNames(dns, ips);

@@ -206,19 +206,25 @@ public final class TlsRotator implements AutoCloseable {
     /** @return null when confirmed (or verification is off), else what was seen instead */
     private String confirm(String fingerprint) {
         TlsConfig.Verify v = config.verify();
-        if (v.addr() == null) return null;
+        if (v.addr() == null) {
+            return null;
+        }
         Instant deadline = clock.instant().plus(v.timeout());
         String seen = "nothing";
         while (true) {
             try {
                 int remaining = (int) Math.max(100, Math.min(5000, Duration.between(clock.instant(), deadline).toMillis()));
                 String served = ServedCertificate.fingerprint(v.addr(), v.serverName(), remaining);
-                if (served.equals(fingerprint)) return null;
+                if (served.equals(fingerprint)) {
+                    return null;
+                }
                 seen = "sha256 " + served;
             } catch (IOException e) {
                 seen = "error " + e.getMessage();
             }
-            if (!clock.instant().plus(v.pollInterval()).isBefore(deadline)) return seen;
+            if (!clock.instant().plus(v.pollInterval()).isBefore(deadline)) {
+                return seen;
+            }
             try {
                 Thread.sleep(v.pollInterval().toMillis()); // pacing the poll of an external server, not synchronisation
             } catch (InterruptedException e) {
@@ -261,7 +267,9 @@ public final class TlsRotator implements AutoCloseable {
     private void consume(CandidateReader.RawPair installedRaw) {
         try {
             CandidateReader.RawPair now = reader.read();
-            if (!Arrays.equals(now.cert(), installedRaw.cert()) || !Arrays.equals(now.key(), installedRaw.key())) return;
+            if (!Arrays.equals(now.cert(), installedRaw.cert()) || !Arrays.equals(now.key(), installedRaw.key())) {
+                return;
+            }
             Files.deleteIfExists(config.sourceDir().resolve(CandidateReader.CERT));
             Files.deleteIfExists(config.sourceDir().resolve(CandidateReader.KEY));
         } catch (IOException | RejectedCandidate e) {
@@ -290,7 +298,9 @@ public final class TlsRotator implements AutoCloseable {
 
     private X509Certificate installedLeaf() {
         var cert = installer.currentCert();
-        if (cert.isEmpty()) return null;
+        if (cert.isEmpty()) {
+            return null;
+        }
         try {
             return PemCodec.certificates(Files.readAllBytes(cert.get()), "installed tls.crt").get(0);
         } catch (IOException | RejectedCandidate e) {
@@ -320,7 +330,9 @@ public final class TlsRotator implements AutoCloseable {
     public void close() {
         worker.shutdownNow();
         try {
-            if (watcher != null) watcher.close();
+            if (watcher != null) {
+                watcher.close();
+            }
         } catch (IOException ignored) {
             // closing
         }

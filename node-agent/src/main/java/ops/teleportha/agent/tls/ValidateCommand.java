@@ -176,7 +176,9 @@ public final class ValidateCommand {
                 .append(",\"names\":").append(Json.strings(leaf == null ? List.of() : names(leaf)))
                 .append(",\"problems\":[");
         for (int i = 0; i < problems.size(); i++) {
-            if (i > 0) b.append(',');
+            if (i > 0) {
+                b.append(',');
+            }
             b.append("{\"reason\":").append(Json.quote(problems.get(i).reason().label()))
                     .append(",\"detail\":").append(Json.quote(problems.get(i).getMessage())).append('}');
         }

@@ -194,7 +194,9 @@ class AgentJarIT {
     static String which(String name) {
         for (String dir : System.getenv().getOrDefault("PATH", "").split(":")) {
             Path p = Path.of(dir, name);
-            if (Files.isExecutable(p)) return p.toString();
+            if (Files.isExecutable(p)) {
+                return p.toString();
+            }
         }
         return null;
     }

@@ -117,9 +117,13 @@ class CrashConsistencyIT {
                 byte[] cert = Files.readAllBytes(target.resolve("tls.crt"));
                 byte[] key = Files.readAllBytes(target.resolve("tls.key"));
                 Path after = Files.readSymbolicLink(data);
-                if (!before.equals(after)) continue; // swapped mid-read: Teleport retries such a read at its next reload
+                if (!before.equals(after)) {
+                    continue; // swapped mid-read: Teleport retries such a read at its next reload
+                }
                 observations.incrementAndGet();
-                if (!PairCheck.matches(cert, key)) mismatches.add("mismatch in " + before);
+                if (!PairCheck.matches(cert, key)) {
+                    mismatches.add("mismatch in " + before);
+                }
             } catch (java.nio.file.NoSuchFileException notInstalledYet) {
                 // before the first install
             } catch (Exception e) {

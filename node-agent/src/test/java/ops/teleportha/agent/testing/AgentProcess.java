@@ -63,7 +63,9 @@ public final class AgentProcess implements AutoCloseable {
         while (true) {
             assertThat(process.isAlive()).as("agent exited early; log:\n%s", logText()).isTrue();
             try {
-                if (get("/healthz").startsWith("ok")) return this;
+                if (get("/healthz").startsWith("ok")) {
+                    return this;
+                }
             } catch (IOException notYet) {
                 // starting
             }
@@ -99,7 +101,9 @@ public final class AgentProcess implements AutoCloseable {
 
     @Override
     public void close() {
-        if (!process.isAlive()) return;
+        if (!process.isAlive()) {
+            return;
+        }
         process.destroyForcibly();
         try {
             process.waitFor();

@@ -149,7 +149,9 @@ public final class TestPki {
     public static String pem(Object... objects) {
         StringWriter w = new StringWriter();
         try (JcaPEMWriter pw = new JcaPEMWriter(w)) {
-            for (Object o : objects) pw.writeObject(o);
+            for (Object o : objects) {
+                pw.writeObject(o);
+            }
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }

@@ -37,8 +37,12 @@ public record TlsDirs(Path root, Path source, Path target, Path rejected, Path t
     }
 
     public void drop(String cert, String key) throws IOException {
-        if (cert != null) Files.writeString(source.resolve("tls.crt"), cert, StandardCharsets.US_ASCII);
-        if (key != null) Files.writeString(source.resolve("tls.key"), key, StandardCharsets.US_ASCII);
+        if (cert != null) {
+            Files.writeString(source.resolve("tls.crt"), cert, StandardCharsets.US_ASCII);
+        }
+        if (key != null) {
+            Files.writeString(source.resolve("tls.key"), key, StandardCharsets.US_ASCII);
+        }
     }
 
     public void drop(TestPki pki, TestPki.Issued leaf) throws IOException {
