@@ -23,7 +23,8 @@ public final class GoDuration {
             "s", 1_000_000_000L,
             "m", 60_000_000_000L,
             "h", 3_600_000_000_000L);
-    private static final String UNITS = "use a number with a unit (ns, us, ms, s, m, h), for example 500ms, 30s, 5m or 168h";
+    private static final String UNITS =
+            "use a number with a unit (ns, us, ms, s, m, h), for example 500ms, 30s, 5m or 168h";
     /** Go's Duration is an int64 of nanoseconds. */
     private static final BigInteger MAX_NANOS = BigInteger.valueOf(Long.MAX_VALUE);
 
@@ -50,7 +51,8 @@ public final class GoDuration {
         BigDecimal nanos = BigDecimal.ZERO;
         while (pos < s.length()) {
             int start = pos;
-            while (pos < s.length() && (Character.isDigit(s.charAt(pos)) && s.charAt(pos) < 128 || s.charAt(pos) == '.')) {
+            while (pos < s.length()
+                    && (Character.isDigit(s.charAt(pos)) && s.charAt(pos) < 128 || s.charAt(pos) == '.')) {
                 pos++;
             }
             String number = s.substring(start, pos);
@@ -81,7 +83,8 @@ public final class GoDuration {
     }
 
     private static IllegalArgumentException invalid(String text, String why) {
-        return new IllegalArgumentException("'" + text + "' is not a duration" + (why == null ? "" : " (" + why + ")") + "; " + UNITS);
+        return new IllegalArgumentException(
+                "'" + text + "' is not a duration" + (why == null ? "" : " (" + why + ")") + "; " + UNITS);
     }
 
     /** For messages: {@code 30s}, {@code 168h}, {@code 1h30m}, {@code 1.5s}, {@code 250ms}; parses back to the same value. */
@@ -115,6 +118,9 @@ public final class GoDuration {
     }
 
     private static String decimal(long value, long unit) {
-        return BigDecimal.valueOf(value).divide(BigDecimal.valueOf(unit)).stripTrailingZeros().toPlainString();
+        return BigDecimal.valueOf(value)
+                .divide(BigDecimal.valueOf(unit))
+                .stripTrailingZeros()
+                .toPlainString();
     }
 }

@@ -22,7 +22,8 @@ public record HostPort(String host, int port) {
         String s = text.trim();
         int colon = s.lastIndexOf(':');
         if (colon < 0 || colon == s.length() - 1) {
-            throw new IllegalArgumentException("'" + text + "' must be host:port, such as 127.0.0.1:8080 or [::1]:8080");
+            throw new IllegalArgumentException(
+                    "'" + text + "' must be host:port, such as 127.0.0.1:8080 or [::1]:8080");
         }
         String host = s.substring(0, colon);
         if (host.startsWith("[") && host.endsWith("]")) {
@@ -30,7 +31,8 @@ public record HostPort(String host, int port) {
         } else if (host.contains(":")) {
             throw new IllegalArgumentException("'" + text + "': write an IPv6 host in brackets, such as [::1]:3021");
         }
-        if (host.isEmpty() || host.chars().anyMatch(c -> Character.isWhitespace(c) || c == '[' || c == ']' || c == '/')) {
+        if (host.isEmpty()
+                || host.chars().anyMatch(c -> Character.isWhitespace(c) || c == '[' || c == ']' || c == '/')) {
             throw new IllegalArgumentException("'" + text + "' has an empty or malformed host");
         }
         String portText = s.substring(colon + 1);
@@ -41,7 +43,8 @@ public record HostPort(String host, int port) {
             port = -1;
         }
         if (port < minPort || port > 65535 || !portText.chars().allMatch(c -> c >= '0' && c <= '9')) {
-            throw new IllegalArgumentException("port '" + portText + "' must be a number from " + minPort + " to 65535");
+            throw new IllegalArgumentException(
+                    "port '" + portText + "' must be a number from " + minPort + " to 65535");
         }
         return new HostPort(host.toLowerCase(Locale.ROOT), port);
     }

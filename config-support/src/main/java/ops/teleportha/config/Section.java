@@ -197,7 +197,10 @@ public final class Section {
         List<String> out = new ArrayList<>();
         for (int i = 0; i < list.size(); i++) {
             Object o = list.get(i);
-            if (o == null || o instanceof Map || o instanceof List || String.valueOf(o).isBlank()) {
+            if (o == null
+                    || o instanceof Map
+                    || o instanceof List
+                    || String.valueOf(o).isBlank()) {
                 problemAt(path(key) + "[" + i + "]", "must be a non-empty string");
             } else {
                 out.add(String.valueOf(o).trim());

@@ -35,7 +35,23 @@ class GoDurationTest {
     }
 
     @ParameterizedTest(name = "''{0}''")
-    @ValueSource(strings = {"30", "1h30", "s", ".s", "-", "1..5s", "1.2.3s", "5 m", "1d", "1H", "10 minutes", "soon", "--1s", "1s-"})
+    @ValueSource(
+            strings = {
+                "30",
+                "1h30",
+                "s",
+                ".s",
+                "-",
+                "1..5s",
+                "1.2.3s",
+                "5 m",
+                "1d",
+                "1H",
+                "10 minutes",
+                "soon",
+                "--1s",
+                "1s-"
+            })
     void refusesWhatGoRefuses(String text) {
         assertThatThrownBy(() -> GoDuration.parse(text))
                 .isInstanceOf(IllegalArgumentException.class)
@@ -45,15 +61,19 @@ class GoDurationTest {
 
     @Test
     void namesWhatIsMissing() {
-        assertThatThrownBy(() -> GoDuration.parse("30")).hasMessageStartingWith("'30' is not a duration (missing unit)");
-        assertThatThrownBy(() -> GoDuration.parse("3d")).hasMessageStartingWith("'3d' is not a duration (unknown unit 'd')");
+        assertThatThrownBy(() -> GoDuration.parse("30"))
+                .hasMessageStartingWith("'30' is not a duration (missing unit)");
+        assertThatThrownBy(() -> GoDuration.parse("3d"))
+                .hasMessageStartingWith("'3d' is not a duration (unknown unit 'd')");
         assertThatThrownBy(() -> GoDuration.parse(" ")).hasMessageStartingWith("must be a duration");
         assertThatThrownBy(() -> GoDuration.parse("2562048h")).hasMessageContaining("out of range");
         assertThat(GoDuration.parse("2562047h")).isEqualTo(Duration.ofHours(2562047));
     }
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource({"0s", "1ns", "1.5us", "250ms", "1.5ms", "1s", "1.5s", "15s", "10m", "1m30s", "1h30m", "168h", "1h0.5s", "-30s"})
+    @CsvSource({
+        "0s", "1ns", "1.5us", "250ms", "1.5ms", "1s", "1.5s", "15s", "10m", "1m30s", "1h30m", "168h", "1h0.5s", "-30s"
+    })
     void formatsWhatItParses(String text) {
         assertThat(GoDuration.format(GoDuration.parse(text))).isEqualTo(text);
     }

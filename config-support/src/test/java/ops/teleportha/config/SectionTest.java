@@ -20,10 +20,13 @@ class SectionTest {
 
     @Test
     void collectsEveryProblemWithItsPathBeforeThrowing() {
-        Section root = Section.root(map(
-                "peers", map("interval", "0s", "timeout", "soon", "typo", 1),
-                "port", 70000,
-                "names", List.of("a", "", List.of())), "docs/x.md", Map.of());
+        Section root = Section.root(
+                map(
+                        "peers", map("interval", "0s", "timeout", "soon", "typo", 1),
+                        "port", 70000,
+                        "names", List.of("a", "", List.of())),
+                "docs/x.md",
+                Map.of());
         Section peers = root.section("peers");
         assertThat(peers.positiveDuration("interval", "15s")).isNull();
         assertThat(peers.positiveDuration("timeout", "3s")).isNull();
@@ -34,14 +37,15 @@ class SectionTest {
         root.done();
 
         ConfigException e = catchThrowableOfType(ConfigException.class, () -> root.throwIfProblems("x.yaml"));
-        assertThat(e.problems()).containsExactly(
-                "peers.interval: must be > 0",
-                "peers.timeout: 'soon' is not a duration; use a number with a unit (ns, us, ms, s, m, h), for example 500ms, 30s, 5m or 168h",
-                "peers.typo: unknown key; check the spelling against docs/x.md",
-                "port: must be from 1 to 65535, got 70000",
-                "names[1]: must be a non-empty string",
-                "names[2]: must be a non-empty string",
-                "cluster: is required");
+        assertThat(e.problems())
+                .containsExactly(
+                        "peers.interval: must be > 0",
+                        "peers.timeout: 'soon' is not a duration; use a number with a unit (ns, us, ms, s, m, h), for example 500ms, 30s, 5m or 168h",
+                        "peers.typo: unknown key; check the spelling against docs/x.md",
+                        "port: must be from 1 to 65535, got 70000",
+                        "names[1]: must be a non-empty string",
+                        "names[2]: must be a non-empty string",
+                        "cluster: is required");
         assertThat(e.lines()).allMatch(l -> l.startsWith("x.yaml: "));
         assertThat(e.getMessage()).startsWith("x.yaml: peers.interval: must be > 0\nx.yaml: peers.timeout: ");
     }
@@ -59,13 +63,16 @@ class SectionTest {
 
     @Test
     void problemsNameTheEnvironmentVariableTheValueCameFrom() {
-        Section root = Section.root(map("serve", map("listen_port", "1"), "regions", List.of("")), "d",
+        Section root = Section.root(
+                map("serve", map("listen_port", "1"), "regions", List.of("")),
+                "d",
                 Map.of("serve.listen_port", "APP_SERVE__LISTEN_PORT", "regions", "APP_REGIONS"));
         root.section("serve").done();
         root.stringList("regions", null);
-        assertThat(root.problems()).containsExactly(
-                "serve.listen_port: unknown key; check the spelling against d (set by environment variable APP_SERVE__LISTEN_PORT)",
-                "regions[0]: must be a non-empty string (set by environment variable APP_REGIONS)");
+        assertThat(root.problems())
+                .containsExactly(
+                        "serve.listen_port: unknown key; check the spelling against d (set by environment variable APP_SERVE__LISTEN_PORT)",
+                        "regions[0]: must be a non-empty string (set by environment variable APP_REGIONS)");
     }
 
     @Test
@@ -76,10 +83,11 @@ class SectionTest {
         root.section("tls");
         root.optionalString("cluster");
         root.value("addr", null, s -> s);
-        assertThat(root.problems()).containsExactly(
-                "tls: must be a mapping of keys to values, not a single value",
-                "cluster: must be a string",
-                "addr: must be a single value, not a mapping");
+        assertThat(root.problems())
+                .containsExactly(
+                        "tls: must be a mapping of keys to values, not a single value",
+                        "cluster: must be a string",
+                        "addr: must be a single value, not a mapping");
         assertThat(Section.root(null, "d", Map.of()).problems()).isEmpty();
     }
 }

@@ -41,15 +41,17 @@ public final class Main {
             System.out.println(USAGE);
             return ExitCode.OK;
         }
-        if (args.length != 3 || !(args[0].equals("list") || args[0].equals("serve") || args[0].equals("check"))
+        if (args.length != 3
+                || !(args[0].equals("list") || args[0].equals("serve") || args[0].equals("check"))
                 || !args[1].equals("--config")) {
             System.err.println(USAGE);
             return ExitCode.INVALID;
         }
         String mode = args[0];
         // Before the first logger exists: list and check talk only through their exit code, stdout and errors.
-        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", System.getProperty("org.slf4j.simpleLogger.defaultLogLevel",
-                mode.equals("serve") ? "info" : "warn"));
+        System.setProperty(
+                "org.slf4j.simpleLogger.defaultLogLevel",
+                System.getProperty("org.slf4j.simpleLogger.defaultLogLevel", mode.equals("serve") ? "info" : "warn"));
         InventoryConfig config;
         try {
             config = new ConfigLoader(System.getenv()).load(Path.of(args[2]));
@@ -73,8 +75,11 @@ public final class Main {
 
     private static int list(InventoryConfig config) {
         try (AwsClients clients = new AwsClients(config);
-             InventoryService service = new InventoryService(config, new Discovery(config, clients, Clock.systemUTC()),
-                     new InventoryMetrics(version()), Clock.systemUTC())) {
+                InventoryService service = new InventoryService(
+                        config,
+                        new Discovery(config, clients, Clock.systemUTC()),
+                        new InventoryMetrics(version()),
+                        Clock.systemUTC())) {
             InventoryService.Current c = service.refresh();
             if (c.inventory() == null) {
                 System.err.println("inventory-service: " + c.error());
@@ -98,32 +103,38 @@ public final class Main {
             return configError(e);
         }
         if (token.isEmpty() && !isLoopback(config.serve().listenHost())) {
-            System.err.println("inventory-service: warning: serving on " + config.serve().listenHost()
-                    + " without serve.token_file; anyone who can reach it can read the inventory");
+            System.err.println(
+                    "inventory-service: warning: serving on " + config.serve().listenHost()
+                            + " without serve.token_file; anyone who can reach it can read the inventory");
         }
         AwsClients clients = new AwsClients(config);
         InventoryMetrics metrics = new InventoryMetrics(version()).withJvmMetrics();
-        InventoryService service = new InventoryService(config, new Discovery(config, clients, Clock.systemUTC()), metrics, Clock.systemUTC());
+        InventoryService service = new InventoryService(
+                config, new Discovery(config, clients, Clock.systemUTC()), metrics, Clock.systemUTC());
         InventoryServer server = new InventoryServer(service::current, metrics, token);
         try {
             server.start(config.serve().listenHost(), config.serve().listenPort());
         } catch (RuntimeException e) {
-            System.err.println("inventory-service: cannot listen on " + config.serve().listenHost() + ":" + config.serve().listenPort()
-                    + ": " + rootMessage(e));
+            System.err.println("inventory-service: cannot listen on "
+                    + config.serve().listenHost() + ":" + config.serve().listenPort() + ": " + rootMessage(e));
             service.close();
             clients.close();
             return ExitCode.FAILURE;
         }
         service.startBackgroundRefresh();
         CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.close();
-            service.close();
-            clients.close();
-            stopped.countDown();
-        }, "shutdown"));
-        System.err.println("inventory-service: serving cluster " + config.cluster() + " (" + String.join(", ", config.regions())
-                + ") on http://" + config.serve().listenHost() + ":" + server.port());
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            server.close();
+                            service.close();
+                            clients.close();
+                            stopped.countDown();
+                        },
+                        "shutdown"));
+        System.err.println(
+                "inventory-service: serving cluster " + config.cluster() + " (" + String.join(", ", config.regions())
+                        + ") on http://" + config.serve().listenHost() + ":" + server.port());
         try {
             stopped.await();
         } catch (InterruptedException e) {
@@ -149,6 +160,7 @@ public final class Main {
 
     static {
         // The JVM's default stdout encoding follows the locale; inventory JSON is always UTF-8.
-        System.setOut(new java.io.PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8));
+        System.setOut(new java.io.PrintStream(
+                new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8));
     }
 }

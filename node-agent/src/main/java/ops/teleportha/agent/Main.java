@@ -10,7 +10,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import ops.teleportha.agent.config.AgentConfig;
-import ops.teleportha.config.ConfigException;
 import ops.teleportha.agent.config.ConfigLoader;
 import ops.teleportha.agent.http.AgentHttpServer;
 import ops.teleportha.agent.metrics.AgentMetrics;
@@ -18,6 +17,7 @@ import ops.teleportha.agent.peers.PeerMonitor;
 import ops.teleportha.agent.tls.TlsRotator;
 import ops.teleportha.agent.tls.ValidateCommand;
 import ops.teleportha.config.BuildVersion;
+import ops.teleportha.config.ConfigException;
 import ops.teleportha.config.ExitCode;
 
 /**
@@ -126,9 +126,14 @@ public final class Main {
     private static void run(AgentConfig config, long startNanos) throws IOException {
         AgentMetrics metrics = new AgentMetrics(CollectorRegistry.defaultRegistry, version(), true);
         TlsRotator rotator = config.tls().enabled() ? new TlsRotator(config.tls(), metrics, Clock.systemUTC()) : null;
-        PeerMonitor monitor = config.peers().enabled() ? new PeerMonitor(config.peers(), metrics, Clock.systemUTC()) : null;
-        AgentHttpServer http = new AgentHttpServer(config.listenAddr(), metrics, monitor == null ? null : monitor::status,
-                rotator == null ? null : rotator::status, () -> stalled(config, rotator, monitor, Instant.now()));
+        PeerMonitor monitor =
+                config.peers().enabled() ? new PeerMonitor(config.peers(), metrics, Clock.systemUTC()) : null;
+        AgentHttpServer http = new AgentHttpServer(
+                config.listenAddr(),
+                metrics,
+                monitor == null ? null : monitor::status,
+                rotator == null ? null : rotator::status,
+                () -> stalled(config, rotator, monitor, Instant.now()));
         if (rotator != null) {
             rotator.start();
         }
@@ -136,20 +141,27 @@ public final class Main {
             monitor.start();
         }
         http.start();
-        Log.info("main", "node-agent " + version() + " listening on " + config.listenAddr().host() + ":" + http.port()
-                + " (tls rotation " + (rotator != null ? "on" : "off") + ", peer probes " + (monitor != null ? "on" : "off")
-                + "), started in " + (System.nanoTime() - startNanos) / 1_000_000 + " ms");
+        Log.info(
+                "main",
+                "node-agent " + version() + " listening on "
+                        + config.listenAddr().host() + ":" + http.port()
+                        + " (tls rotation " + (rotator != null ? "on" : "off") + ", peer probes "
+                        + (monitor != null ? "on" : "off")
+                        + "), started in " + (System.nanoTime() - startNanos) / 1_000_000 + " ms");
         CountDownLatch stop = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            http.close();
-            if (monitor != null) {
-                monitor.close();
-            }
-            if (rotator != null) {
-                rotator.close();
-            }
-            stop.countDown();
-        }, "shutdown"));
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            http.close();
+                            if (monitor != null) {
+                                monitor.close();
+                            }
+                            if (rotator != null) {
+                                rotator.close();
+                            }
+                            stop.countDown();
+                        },
+                        "shutdown"));
         try {
             stop.await();
         } catch (InterruptedException e) {
@@ -164,16 +176,26 @@ public final class Main {
     static List<String> stalled(AgentConfig config, TlsRotator rotator, PeerMonitor monitor, Instant now) {
         List<String> problems = new ArrayList<>();
         if (rotator != null) {
-            Duration allowed = config.tls().rescanInterval().multipliedBy(2).plus(config.tls().verify().timeout())
-                    .plus(config.tls().reload().commandTimeout().multipliedBy(2)).plusSeconds(30);
+            Duration allowed = config.tls()
+                    .rescanInterval()
+                    .multipliedBy(2)
+                    .plus(config.tls().verify().timeout())
+                    .plus(config.tls().reload().commandTimeout().multipliedBy(2))
+                    .plusSeconds(30);
             Instant last = rotator.lastCheck() == null ? STARTED : rotator.lastCheck();
             if (Duration.between(last, now).compareTo(allowed) > 0) {
                 problems.add("tls: no check of " + config.tls().sourceDir() + " since " + last);
             }
         }
         if (monitor != null) {
-            Duration allowed = config.peers().probeInterval().multipliedBy(3).plus(config.peers().probeTimeout()).plusSeconds(30);
-            Instant last = monitor.status().checkedAt() == null ? STARTED : monitor.status().checkedAt();
+            Duration allowed = config.peers()
+                    .probeInterval()
+                    .multipliedBy(3)
+                    .plus(config.peers().probeTimeout())
+                    .plusSeconds(30);
+            Instant last = monitor.status().checkedAt() == null
+                    ? STARTED
+                    : monitor.status().checkedAt();
             if (Duration.between(last, now).compareTo(allowed) > 0) {
                 problems.add("peers: no probe cycle since " + last);
             }

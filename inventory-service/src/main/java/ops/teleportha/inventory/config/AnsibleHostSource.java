@@ -5,7 +5,12 @@ import java.util.Locale;
 
 /** Where {@code ansible_host} comes from. */
 public enum AnsibleHostSource {
-    PRIVATE_IP, PUBLIC_IP, PRIVATE_DNS, PUBLIC_DNS, INSTANCE_ID, TAG;
+    PRIVATE_IP,
+    PUBLIC_IP,
+    PRIVATE_DNS,
+    PUBLIC_DNS,
+    INSTANCE_ID,
+    TAG;
 
     /** @throws IllegalArgumentException naming the accepted values */
     public static AnsibleHostSource parse(String value) {
@@ -15,7 +20,9 @@ public enum AnsibleHostSource {
             }
         }
         throw new IllegalArgumentException("'" + value + "' is not one of "
-                + String.join(", ", Arrays.stream(values()).map(AnsibleHostSource::key).toList()));
+                + String.join(
+                        ", ",
+                        Arrays.stream(values()).map(AnsibleHostSource::key).toList()));
     }
 
     public String key() {

@@ -48,7 +48,8 @@ public final class ConfigLoader {
         try {
             text = Files.readString(file);
         } catch (NoSuchFileException e) {
-            throw new ConfigException(file.toString(), List.of("no such file; pass an existing config with --config FILE"));
+            throw new ConfigException(
+                    file.toString(), List.of("no such file; pass an existing config with --config FILE"));
         } catch (IOException e) {
             throw new ConfigException(file.toString(), List.of("cannot read: " + e.getMessage()));
         }
@@ -61,11 +62,16 @@ public final class ConfigLoader {
         try {
             root = yaml.isBlank() ? null : YAML.readValue(yaml, Object.class);
         } catch (JsonProcessingException e) {
-            throw new ConfigException(origin, List.of("not valid YAML: " + e.getOriginalMessage()
-                    + (e.getLocation() != null ? " (line " + e.getLocation().getLineNr() + ")" : "")));
+            throw new ConfigException(
+                    origin,
+                    List.of("not valid YAML: " + e.getOriginalMessage()
+                            + (e.getLocation() != null
+                                    ? " (line " + e.getLocation().getLineNr() + ")"
+                                    : "")));
         }
         if (root != null && !(root instanceof Map)) {
-            throw new ConfigException(origin, List.of("the top level must be a mapping of keys such as cluster: and regions:"));
+            throw new ConfigException(
+                    origin, List.of("the top level must be a mapping of keys such as cluster: and regions:"));
         }
         @SuppressWarnings("unchecked")
         Map<String, Object> tree = root == null ? new LinkedHashMap<>() : (Map<String, Object>) root;
@@ -95,7 +101,10 @@ public final class ConfigLoader {
                 problems.add(e.getKey() + ": not a valid YAML value: " + ex.getOriginalMessage());
                 continue;
             }
-            String[] segments = e.getKey().substring(ENV_PREFIX.length()).toLowerCase(Locale.ROOT).split("__");
+            String[] segments = e.getKey()
+                    .substring(ENV_PREFIX.length())
+                    .toLowerCase(Locale.ROOT)
+                    .split("__");
             Map<String, Object> node = root;
             for (int i = 0; i < segments.length - 1; i++) {
                 node = child(node, segments[i]);
@@ -118,7 +127,9 @@ public final class ConfigLoader {
     private InventoryConfig build(Section root) {
         String cluster = root.requiredString("cluster");
         if (cluster != null && !cluster.matches("[A-Za-z0-9.-]+")) {
-            root.problem("cluster", "'" + cluster + "' is not a valid Teleport cluster name (letters, digits, dots, dashes)");
+            root.problem(
+                    "cluster",
+                    "'" + cluster + "' is not a valid Teleport cluster name (letters, digits, dots, dashes)");
         }
         int before = root.problems().size();
         List<String> regions = root.stringList("regions", null);
@@ -129,14 +140,16 @@ public final class ConfigLoader {
         for (int i = 0; i < regions.size(); i++) {
             String r = regions.get(i);
             if (!REGION.matcher(r).matches()) {
-                root.problem("regions[" + i + "]", "'" + r + "' is not an AWS region name (expected a name like us-west-2)");
+                root.problem(
+                        "regions[" + i + "]", "'" + r + "' is not an AWS region name (expected a name like us-west-2)");
             } else if (!seen.add(r)) {
                 root.problem("regions[" + i + "]", "'" + r + "' is listed twice");
             }
         }
 
         Section tagsSec = root.section("tags");
-        var tags = new InventoryConfig.Tags(tagKey(tagsSec, "cluster", "TeleportCluster"), tagKey(tagsSec, "role", "TeleportRole"));
+        var tags = new InventoryConfig.Tags(
+                tagKey(tagsSec, "cluster", "TeleportCluster"), tagKey(tagsSec, "role", "TeleportRole"));
         tagsSec.done();
 
         Section ah = root.section("ansible_host");
@@ -150,12 +163,16 @@ public final class ConfigLoader {
         }
         ah.done();
 
-        Template hostName = root.convert("host_name_template", root.string("host_name_template", "{instance_id}"), Template::parse);
+        Template hostName =
+                root.convert("host_name_template", root.string("host_name_template", "{instance_id}"), Template::parse);
         // The private IP by default: every peered VPC can route it, while an EC2 private DNS name often does
         // not resolve from another region's VPC. A template with names is for names known to resolve.
-        Template peerAddr = root.convert("peer_addr_template", root.string("peer_addr_template", "{private_ip}:3021"), Template::parse);
+        Template peerAddr = root.convert(
+                "peer_addr_template", root.string("peer_addr_template", "{private_ip}:3021"), Template::parse);
         if (peerAddr != null && !peerAddr.source().matches(".*:(\\d+|\\{[^}]+})$")) {
-            root.problem("peer_addr_template", "'" + peerAddr.source() + "' must end with a port, for example {private_ip}:3021");
+            root.problem(
+                    "peer_addr_template",
+                    "'" + peerAddr.source() + "' must end with a port, for example {private_ip}:3021");
         }
 
         Section awsSec = root.section("aws");
@@ -192,15 +209,19 @@ public final class ConfigLoader {
 
         Section refreshSec = root.section("refresh");
         var refresh = new InventoryConfig.Refresh(
-                refreshSec.positiveDuration("interval", "60s"),
-                refreshSec.positiveDuration("max_staleness", "30m"));
-        if (refresh.interval() != null && refresh.maxStaleness() != null && refresh.maxStaleness().compareTo(refresh.interval()) < 0) {
-            refreshSec.problem("max_staleness", "must be at least refresh.interval (" + GoDuration.format(refresh.interval()) + ")");
+                refreshSec.positiveDuration("interval", "60s"), refreshSec.positiveDuration("max_staleness", "30m"));
+        if (refresh.interval() != null
+                && refresh.maxStaleness() != null
+                && refresh.maxStaleness().compareTo(refresh.interval()) < 0) {
+            refreshSec.problem(
+                    "max_staleness",
+                    "must be at least refresh.interval (" + GoDuration.format(refresh.interval()) + ")");
         }
         refreshSec.done();
 
         Section serveSec = root.section("serve");
-        HostPort listen = serveSec.convert("listen_addr", serveSec.string("listen_addr", "127.0.0.1:8790"), HostPort::parseListen);
+        HostPort listen = serveSec.convert(
+                "listen_addr", serveSec.string("listen_addr", "127.0.0.1:8790"), HostPort::parseListen);
         Optional<Path> tokenFile = serveSec.optionalString("token_file").map(Path::of);
         serveSec.done();
 
@@ -209,9 +230,17 @@ public final class ConfigLoader {
         na.done();
 
         root.done();
-        return new InventoryConfig(cluster, List.copyOf(regions), tags,
-                new InventoryConfig.AnsibleHost(source, ahTag), hostName, peerAddr, aws, refresh,
-                listen == null ? null : new InventoryConfig.Serve(listen.host(), listen.port(), tokenFile), nodeAgent);
+        return new InventoryConfig(
+                cluster,
+                List.copyOf(regions),
+                tags,
+                new InventoryConfig.AnsibleHost(source, ahTag),
+                hostName,
+                peerAddr,
+                aws,
+                refresh,
+                listen == null ? null : new InventoryConfig.Serve(listen.host(), listen.port(), tokenFile),
+                nodeAgent);
     }
 
     private static String tagKey(Section s, String key, String dflt) {
@@ -225,8 +254,11 @@ public final class ConfigLoader {
     private static URI uri(String value) {
         try {
             URI u = new URI(value);
-            if (u.getScheme() == null || !(u.getScheme().equals("http") || u.getScheme().equals("https")) || u.getHost() == null) {
-                throw new IllegalArgumentException("'" + value + "' must be an http(s) URL such as http://127.0.0.1:5000");
+            if (u.getScheme() == null
+                    || !(u.getScheme().equals("http") || u.getScheme().equals("https"))
+                    || u.getHost() == null) {
+                throw new IllegalArgumentException(
+                        "'" + value + "' must be an http(s) URL such as http://127.0.0.1:5000");
             }
             return u;
         } catch (URISyntaxException e) {

@@ -12,9 +12,17 @@ import ops.teleportha.config.ConfigException;
  */
 public final class Template {
     public static final Set<String> PLACEHOLDERS = Set.of(
-            "instance_id", "region", "role", "asg", "availability_zone",
-            "private_ip", "public_ip", "private_dns", "public_dns",
-            "private_dns_or_ip", "public_dns_or_ip");
+            "instance_id",
+            "region",
+            "role",
+            "asg",
+            "availability_zone",
+            "private_ip",
+            "public_ip",
+            "private_dns",
+            "public_dns",
+            "private_dns_or_ip",
+            "public_dns_or_ip");
 
     private final String source;
     private final List<String> parts; // even index: literal, odd index: placeholder name
@@ -59,7 +67,8 @@ public final class Template {
             boolean isTag = name.startsWith("tag:") && name.length() > 4;
             if (!isTag && !PLACEHOLDERS.contains(name)) {
                 throw new IllegalArgumentException("unknown placeholder {" + name + "} in '" + text
-                        + "'; known: " + String.join(", ", PLACEHOLDERS.stream().sorted().toList())
+                        + "'; known: "
+                        + String.join(", ", PLACEHOLDERS.stream().sorted().toList())
                         + ", tag:<Key>");
             }
             parts.add(literal.toString());

@@ -49,13 +49,18 @@ public final class InventoryServer implements AutoCloseable {
                 ObjectNode body = InventoryBuilder.JSON.createObjectNode();
                 body.put("status", "ready");
                 body.put("generated_at", c.inventory().generatedAt().toString());
-                body.set("stale_regions", InventoryBuilder.JSON.valueToTree(c.inventory().staleRegions()));
+                body.set(
+                        "stale_regions",
+                        InventoryBuilder.JSON.valueToTree(c.inventory().staleRegions()));
                 ctx.json(body);
             } else {
                 ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(c.error()));
             }
         });
-        app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape()));
+        app.get(
+                "/metrics",
+                ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
+                        .result(metrics.scrape()));
         app.get("/v1/inventory", ctx -> serve(ctx, current, Inventory::inventoryJson));
         app.get("/v1/peers", ctx -> serve(ctx, current, Inventory::peersJson));
         app.get("/v1/sd/node-agent", ctx -> serve(ctx, current, Inventory::serviceDiscoveryJson));

@@ -43,7 +43,9 @@ final class AnsibleInventoryDocument {
         ObjectNode all = root.putObject("all");
         ObjectNode allVars = all.putObject("vars");
         allVars.put("teleport_inventory_cluster", config.cluster());
-        allVars.put("teleport_inventory_generated_at", now.truncatedTo(ChronoUnit.SECONDS).toString());
+        allVars.put(
+                "teleport_inventory_generated_at",
+                now.truncatedTo(ChronoUnit.SECONDS).toString());
         ArrayNode regionsVar = allVars.putArray("teleport_inventory_regions");
         config.regions().forEach(regionsVar::add);
         ArrayNode staleVar = allVars.putArray("teleport_inventory_stale_regions");
@@ -51,7 +53,8 @@ final class AnsibleInventoryDocument {
 
         // Role groups nest per region so AWX shows the tree; every group exists even when empty so
         // that plays targeting it do not warn about unknown patterns.
-        List<String> regionNames = config.regions().stream().map(HostNaming::groupSafe).toList();
+        List<String> regionNames =
+                config.regions().stream().map(HostNaming::groupSafe).toList();
         Set<String> top = new TreeSet<>(List.of("teleport", "teleport_not_ready"));
         for (String role : List.of("auth", "proxy")) {
             List<String> children = new ArrayList<>();
@@ -63,7 +66,8 @@ final class AnsibleInventoryDocument {
             root.putObject("teleport_" + role).set("children", array(children));
         }
         root.putObject("teleport").set("children", array(List.of("teleport_auth", "teleport_proxy")));
-        List<String> lifecycleGroups = LIFECYCLE.stream().map(c -> "teleport_lifecycle_" + c).toList();
+        List<String> lifecycleGroups =
+                LIFECYCLE.stream().map(c -> "teleport_lifecycle_" + c).toList();
         for (String g : lifecycleGroups) {
             hostGroup(root, g, groups.getOrDefault(g, Set.of()));
         }

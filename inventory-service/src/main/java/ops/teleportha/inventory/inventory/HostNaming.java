@@ -42,7 +42,8 @@ final class HostNaming {
             try {
                 name = config.hostNameTemplate().render(lookup);
             } catch (IllegalArgumentException e) {
-                problems.add("host " + h.instanceId() + " (" + h.region() + "): host_name_template '" + config.hostNameTemplate() + "': " + e.getMessage());
+                problems.add("host " + h.instanceId() + " (" + h.region() + "): host_name_template '"
+                        + config.hostNameTemplate() + "': " + e.getMessage());
                 continue;
             }
             if (!names.add(name)) {
@@ -56,7 +57,8 @@ final class HostNaming {
                 ansibleHost = ansibleHost(h);
             } catch (IllegalArgumentException e) {
                 if (h.ready()) {
-                    problems.add("host " + name + " (" + h.region() + "): ansible_host.source " + config.ansibleHost().source().key() + ": " + e.getMessage());
+                    problems.add("host " + name + " (" + h.region() + "): ansible_host.source "
+                            + config.ansibleHost().source().key() + ": " + e.getMessage());
                     continue;
                 }
             }
@@ -68,13 +70,15 @@ final class HostNaming {
                     if (h.ready()) {
                         String other = peerOwner.putIfAbsent(peerAddr, name);
                         if (other != null) {
-                            problems.add("peer_addr_template '" + config.peerAddrTemplate() + "' gives proxies " + other + " and " + name
-                                    + " the same peer_public_addr " + peerAddr + "; Teleport needs a unique address per proxy");
+                            problems.add("peer_addr_template '" + config.peerAddrTemplate() + "' gives proxies " + other
+                                    + " and " + name + " the same peer_public_addr " + peerAddr
+                                    + "; Teleport needs a unique address per proxy");
                         }
                     }
                 } catch (IllegalArgumentException e) {
                     if (h.ready()) {
-                        problems.add("proxy " + name + " (" + h.region() + "): peer_addr_template '" + config.peerAddrTemplate() + "': " + e.getMessage());
+                        problems.add("proxy " + name + " (" + h.region() + "): peer_addr_template '"
+                                + config.peerAddrTemplate() + "': " + e.getMessage());
                     }
                 }
             }
@@ -132,8 +136,10 @@ final class HostNaming {
             case TAG -> h.tags().get(config.ansibleHost().tag().orElseThrow());
         };
         if (value == null || value.isBlank()) {
-            throw new IllegalArgumentException("the instance has no " + (config.ansibleHost().source().key().equals("tag")
-                    ? "tag " + config.ansibleHost().tag().orElseThrow() : config.ansibleHost().source().key()));
+            throw new IllegalArgumentException("the instance has no "
+                    + (config.ansibleHost().source().key().equals("tag")
+                            ? "tag " + config.ansibleHost().tag().orElseThrow()
+                            : config.ansibleHost().source().key()));
         }
         return value;
     }

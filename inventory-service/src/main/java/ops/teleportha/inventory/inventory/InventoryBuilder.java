@@ -19,7 +19,8 @@ import ops.teleportha.inventory.inventory.RegionStore.Status;
  * with its host variables, the proxy peers list and the Prometheus service discovery document.
  */
 public final class InventoryBuilder {
-    public static final ObjectMapper JSON = new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
+    public static final ObjectMapper JSON =
+            new ObjectMapper().configure(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS, true);
 
     private final HostNaming naming;
     private final AnsibleInventoryDocument ansible;
@@ -30,7 +31,8 @@ public final class InventoryBuilder {
         this.naming = new HostNaming(config);
         this.ansible = new AnsibleInventoryDocument(config);
         this.peers = new PeersDocument(config.cluster());
-        this.serviceDiscovery = new ServiceDiscoveryDocument(config.cluster(), config.nodeAgent().metricsPort());
+        this.serviceDiscovery = new ServiceDiscoveryDocument(
+                config.cluster(), config.nodeAgent().metricsPort());
     }
 
     /** @throws InventoryUnavailableException when a region is missing or the hosts cannot be named */
@@ -40,8 +42,11 @@ public final class InventoryBuilder {
         List<DiscoveredHost> hosts = new ArrayList<>();
         for (RegionView v : regions) {
             if (v.status() == Status.UNAVAILABLE) {
-                String why = v.lastFailure() == null ? "not discovered yet" : v.lastFailure().reason() + ": " + v.lastFailure().message();
-                unavailable.add(v.region() + (v.data() == null ? " (never discovered: " : " (last good data too old: ") + why + ")");
+                String why = v.lastFailure() == null
+                        ? "not discovered yet"
+                        : v.lastFailure().reason() + ": " + v.lastFailure().message();
+                unavailable.add(v.region() + (v.data() == null ? " (never discovered: " : " (last good data too old: ")
+                        + why + ")");
                 continue;
             }
             if (v.status() == Status.STALE) {
@@ -50,12 +55,19 @@ public final class InventoryBuilder {
             hosts.addAll(v.data().hosts());
         }
         if (!unavailable.isEmpty()) {
-            throw new InventoryUnavailableException("inventory unavailable: region " + String.join("; region ", unavailable));
+            throw new InventoryUnavailableException(
+                    "inventory unavailable: region " + String.join("; region ", unavailable));
         }
         List<NamedHost> named = naming.name(hosts);
         AnsibleInventoryDocument.Rendered inventory = ansible.render(named, stale, now);
-        return new Inventory(now, List.copyOf(stale), inventory.hostvars(), inventory.json(),
-                peers.render(named, stale, now), serviceDiscovery.render(named), counts(named));
+        return new Inventory(
+                now,
+                List.copyOf(stale),
+                inventory.hostvars(),
+                inventory.json(),
+                peers.render(named, stale, now),
+                serviceDiscovery.render(named),
+                counts(named));
     }
 
     private static List<Inventory.HostCount> counts(List<NamedHost> hosts) {
@@ -64,7 +76,8 @@ public final class InventoryBuilder {
             counts.merge(List.of(n.host().region(), n.host().role(), n.host().lifecycleCategory()), 1, Integer::sum);
         }
         return counts.entrySet().stream()
-                .map(e -> new Inventory.HostCount(e.getKey().get(0), e.getKey().get(1), e.getKey().get(2), e.getValue()))
+                .map(e -> new Inventory.HostCount(
+                        e.getKey().get(0), e.getKey().get(1), e.getKey().get(2), e.getValue()))
                 .toList();
     }
 

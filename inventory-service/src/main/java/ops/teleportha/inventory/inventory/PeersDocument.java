@@ -22,15 +22,18 @@ final class PeersDocument {
         ArrayNode stale = doc.putArray("stale_regions");
         staleRegions.forEach(stale::add);
         ArrayNode peers = doc.putArray("peers");
-        hosts.stream().filter(NamedHost::isPeer).sorted(Comparator.comparing(NamedHost::peerAddr)).forEach(h -> {
-            ObjectNode p = peers.addObject();
-            p.put("addr", h.peerAddr());
-            p.put("host", h.name());
-            p.put("instance_id", h.host().instanceId());
-            p.put("region", h.host().region());
-            p.put("availability_zone", h.host().availabilityZone());
-            p.put("asg", h.host().asgName());
-        });
+        hosts.stream()
+                .filter(NamedHost::isPeer)
+                .sorted(Comparator.comparing(NamedHost::peerAddr))
+                .forEach(h -> {
+                    ObjectNode p = peers.addObject();
+                    p.put("addr", h.peerAddr());
+                    p.put("host", h.name());
+                    p.put("instance_id", h.host().instanceId());
+                    p.put("region", h.host().region());
+                    p.put("availability_zone", h.host().availabilityZone());
+                    p.put("asg", h.host().asgName());
+                });
         return InventoryBuilder.bytes(doc);
     }
 }

@@ -38,6 +38,7 @@ class InventoryServerTest {
 
     @TempDir
     Path dir;
+
     final HttpClient http = HttpClient.newHttpClient();
     final InventoryMetrics metrics = new InventoryMetrics("test");
     volatile Current current = new Current(null, "inventory not discovered yet");
@@ -51,9 +52,24 @@ class InventoryServerTest {
     }
 
     private static Inventory inventory() {
-        InventoryConfig c = new ConfigLoader(Map.of()).parse("t.yml", "cluster: tp.example.com\nregions: [us-west-2]\n");
-        DiscoveredHost proxy = new DiscoveredHost("us-west-2", "proxy", "tp-proxy", "i-p1", "us-west-2a", "InService", "Healthy",
-                "running", "198.18.1.10", null, "ip-198-18-1-10.us-west-2.compute.internal", null, "m6i.large", "ami-1", Map.of());
+        InventoryConfig c =
+                new ConfigLoader(Map.of()).parse("t.yml", "cluster: tp.example.com\nregions: [us-west-2]\n");
+        DiscoveredHost proxy = new DiscoveredHost(
+                "us-west-2",
+                "proxy",
+                "tp-proxy",
+                "i-p1",
+                "us-west-2a",
+                "InService",
+                "Healthy",
+                "running",
+                "198.18.1.10",
+                null,
+                "ip-198-18-1-10.us-west-2.compute.internal",
+                null,
+                "m6i.large",
+                "ami-1",
+                Map.of());
         RegionStore store = new RegionStore(c.regions());
         store.record(new Outcome("us-west-2", new RegionResult("us-west-2", List.of(proxy), 1, 0, NOW), null, 0.1));
         return new InventoryBuilder(c).build(store.view(NOW, Duration.ofMinutes(30)), NOW);
@@ -87,13 +103,18 @@ class InventoryServerTest {
             HttpResponse<String> none = get(path, null);
             assertThat(none.statusCode()).as(path).isEqualTo(401);
             assertThat(none.headers().firstValue("WWW-Authenticate")).as(path).contains("Bearer");
-            assertThat(get(path, "wrong-token-wrong-token").statusCode()).as(path).isEqualTo(401);
+            assertThat(get(path, "wrong-token-wrong-token").statusCode())
+                    .as(path)
+                    .isEqualTo(401);
             HttpResponse<String> ok = get(path, TOKEN);
             assertThat(ok.statusCode()).as(path).isEqualTo(200);
             assertThat(ok.body()).as(path).doesNotContain(TOKEN);
         }
-        HttpResponse<String> basic = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/v1/peers"))
-                .header("Authorization", "Basic " + TOKEN).build(), HttpResponse.BodyHandlers.ofString());
+        HttpResponse<String> basic = http.send(
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + "/v1/peers"))
+                        .header("Authorization", "Basic " + TOKEN)
+                        .build(),
+                HttpResponse.BodyHandlers.ofString());
         assertThat(basic.statusCode()).as("only the Bearer scheme").isEqualTo(401);
     }
 
@@ -124,7 +145,8 @@ class InventoryServerTest {
         for (String path : DOCUMENTS) {
             HttpResponse<String> r = get(path, null);
             assertThat(r.statusCode()).as(path).isEqualTo(503);
-            assertThat(InventoryBuilder.JSON.readTree(r.body()).path("error").asText()).as(path)
+            assertThat(InventoryBuilder.JSON.readTree(r.body()).path("error").asText())
+                    .as(path)
                     .isEqualTo("inventory unavailable: region us-west-2 (never discovered: auth: denied)");
         }
         assertThat(get("/readyz", null).statusCode()).isEqualTo(503);
@@ -144,7 +166,8 @@ class InventoryServerTest {
         start(Optional.empty());
         HttpResponse<String> host = get("/v1/hosts/i-nothere", null);
         assertThat(host.statusCode()).isEqualTo(404);
-        assertThat(InventoryBuilder.JSON.readTree(host.body()).path("error").asText()).isEqualTo("no host named i-nothere");
+        assertThat(InventoryBuilder.JSON.readTree(host.body()).path("error").asText())
+                .isEqualTo("no host named i-nothere");
         assertThat(get("/v1/no-such-endpoint", null).statusCode()).isEqualTo(404);
         assertThat(get("/", null).statusCode()).isEqualTo(404);
         assertThat(get("/metrics", null).body())
@@ -158,18 +181,31 @@ class InventoryServerTest {
         current = new Current(inv, null);
         start(Optional.empty());
         Map<String, byte[]> bodies = Map.of(
-                "/v1/inventory", inv.inventoryJson(), "/v1/peers", inv.peersJson(), "/v1/sd/node-agent", inv.serviceDiscoveryJson());
+                "/v1/inventory",
+                inv.inventoryJson(),
+                "/v1/peers",
+                inv.peersJson(),
+                "/v1/sd/node-agent",
+                inv.serviceDiscoveryJson());
         for (var e : bodies.entrySet()) {
-            HttpResponse<byte[]> r = http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + e.getKey())).build(),
+            HttpResponse<byte[]> r = http.send(
+                    HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + e.getKey()))
+                            .build(),
                     HttpResponse.BodyHandlers.ofByteArray());
             assertThat(r.statusCode()).as(e.getKey()).isEqualTo(200);
             assertThat(r.headers().firstValue("Cache-Control")).as(e.getKey()).contains("no-store");
-            assertThat(r.headers().firstValue("Content-Type")).as(e.getKey()).hasValueSatisfying(v -> assertThat(v).startsWith("application/json"));
+            assertThat(r.headers().firstValue("Content-Type"))
+                    .as(e.getKey())
+                    .hasValueSatisfying(v -> assertThat(v).startsWith("application/json"));
             assertThat(r.body()).as(e.getKey()).isEqualTo(e.getValue());
         }
         HttpResponse<String> host = get("/v1/hosts/i-p1", null);
         assertThat(host.headers().firstValue("Cache-Control")).contains("no-store");
-        assertThat(InventoryBuilder.JSON.readTree(host.body()).path("teleport_peer_public_addr").asText()).endsWith(":3021");
+        assertThat(InventoryBuilder.JSON
+                        .readTree(host.body())
+                        .path("teleport_peer_public_addr")
+                        .asText())
+                .endsWith(":3021");
         assertThat(get("/metrics", null).headers().firstValue("Content-Type"))
                 .hasValueSatisfying(v -> assertThat(v).startsWith("text/plain; version=0.0.4"));
     }

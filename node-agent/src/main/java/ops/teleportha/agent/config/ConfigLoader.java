@@ -31,6 +31,7 @@ import org.yaml.snakeyaml.error.YAMLException;
 public final class ConfigLoader {
     /** Files bigger than this in the source dir are rejected unread. */
     public static final long DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
+
     public static final String DEFAULT_TRUST_BUNDLE = "/etc/ssl/certs/ca-certificates.crt";
     public static final String DEFAULT_MIN_VALIDITY = "168h";
 
@@ -51,7 +52,8 @@ public final class ConfigLoader {
         } catch (IOException e) {
             throw new ConfigException(file.toString(), List.of("cannot read: " + e.getMessage()));
         } catch (YAMLException e) {
-            throw new ConfigException(file.toString(), List.of("not valid YAML: " + e.getMessage().replace('\n', ' ')));
+            throw new ConfigException(
+                    file.toString(), List.of("not valid YAML: " + e.getMessage().replace('\n', ' ')));
         }
         Section top = Section.root(root, "docs/node-agent.md", Map.of());
         AgentConfig config = new AgentConfig(
@@ -67,7 +69,9 @@ public final class ConfigLoader {
         boolean enabled = s.bool("enabled", true);
         Path source = s.value("source_dir", "/var/lib/node-agent/tls-incoming", ConfigLoader::absolutePath);
         Path target = s.value("target_dir", "/etc/teleport-tls", ConfigLoader::absolutePath);
-        String rejectedDefault = source == null ? null : source.resolveSibling(source.getFileName() + "-rejected").toString();
+        String rejectedDefault = source == null
+                ? null
+                : source.resolveSibling(source.getFileName() + "-rejected").toString();
         Path rejected = s.value("rejected_dir", rejectedDefault, ConfigLoader::absolutePath);
         String owner = s.value("owner", "teleport", ConfigLoader::nonEmpty);
         String group = s.value("group", "teleport", ConfigLoader::nonEmpty);
@@ -79,11 +83,12 @@ public final class ConfigLoader {
         long maxBytes = s.value("max_file_bytes", String.valueOf(DEFAULT_MAX_FILE_BYTES), ConfigLoader::positiveLong);
 
         Section rs = s.section("reload");
-        TlsConfig.ReloadMode mode = rs.value("mode", "interval", v -> switch (v.trim().toLowerCase(Locale.ROOT)) {
-            case "interval" -> TlsConfig.ReloadMode.INTERVAL;
-            case "command" -> TlsConfig.ReloadMode.COMMAND;
-            default -> throw new IllegalArgumentException("must be 'interval' or 'command', not '" + v + "'");
-        });
+        TlsConfig.ReloadMode mode =
+                rs.value("mode", "interval", v -> switch (v.trim().toLowerCase(Locale.ROOT)) {
+                    case "interval" -> TlsConfig.ReloadMode.INTERVAL;
+                    case "command" -> TlsConfig.ReloadMode.COMMAND;
+                    default -> throw new IllegalArgumentException("must be 'interval' or 'command', not '" + v + "'");
+                });
         List<String> command = rs.stringList("command", List.of("systemctl", "reload", "teleport"));
         Duration commandTimeout = rs.positiveDuration("command_timeout", "30s");
         if (mode == TlsConfig.ReloadMode.COMMAND && command.isEmpty()) {
@@ -97,7 +102,8 @@ public final class ConfigLoader {
         if (verifyAddrText != null && !verifyAddrText.isBlank()) {
             verifyAddr = vs.convert("addr", verifyAddrText, HostPort::parse);
         }
-        String firstName = names.stream().filter(n -> !n.startsWith("*.")).findFirst().orElse("");
+        String firstName =
+                names.stream().filter(n -> !n.startsWith("*.")).findFirst().orElse("");
         String serverName = vs.value("server_name", firstName, Function.identity());
         Duration verifyTimeout = vs.positiveDuration("timeout", "60s");
         Duration verifyPoll = vs.positiveDuration("poll_interval", "1s");
@@ -120,7 +126,9 @@ public final class ConfigLoader {
                 s.problem("rejected_dir", "must not be inside tls.target_dir");
             }
             if (trust != null && !Files.isReadable(trust)) {
-                s.problem("trust_bundle", "cannot read " + trust + " (install ca-certificates or point it at your CA bundle)");
+                s.problem(
+                        "trust_bundle",
+                        "cannot read " + trust + " (install ca-certificates or point it at your CA bundle)");
             }
             if (checkAccounts) {
                 checkAccount(s, "owner", owner, false);
@@ -128,30 +136,51 @@ public final class ConfigLoader {
             }
         }
         s.done();
-        return new TlsConfig(enabled, source, target, rejected, owner, group, names, trust, minValidity, rescan, settle,
-                maxBytes, new TlsConfig.Reload(mode, command, commandTimeout),
+        return new TlsConfig(
+                enabled,
+                source,
+                target,
+                rejected,
+                owner,
+                group,
+                names,
+                trust,
+                minValidity,
+                rescan,
+                settle,
+                maxBytes,
+                new TlsConfig.Reload(mode, command, commandTimeout),
                 new TlsConfig.Verify(verifyAddr, serverName, verifyTimeout, verifyPoll));
     }
 
     private static PeersConfig peers(Section s) {
         boolean enabled = s.bool("enabled", true);
         String selfText = s.value("self_addr", "", Function.identity());
-        HostPort self = selfText == null || selfText.isBlank() ? null : s.convert("self_addr", selfText, HostPort::parse);
+        HostPort self =
+                selfText == null || selfText.isBlank() ? null : s.convert("self_addr", selfText, HostPort::parse);
         String urlText = s.value("inventory_url", "", Function.identity());
-        URI url = urlText == null || urlText.isBlank() ? null : s.convert("inventory_url", urlText, ConfigLoader::httpUri);
+        URI url = urlText == null || urlText.isBlank()
+                ? null
+                : s.convert("inventory_url", urlText, ConfigLoader::httpUri);
         String tokenText = s.value("inventory_token_file", "", Function.identity());
-        Path token = tokenText == null || tokenText.isBlank() ? null : s.convert("inventory_token_file", tokenText, ConfigLoader::absolutePath);
+        Path token = tokenText == null || tokenText.isBlank()
+                ? null
+                : s.convert("inventory_token_file", tokenText, ConfigLoader::absolutePath);
         String fileText = s.value("file", "", Function.identity());
-        Path file = fileText == null || fileText.isBlank() ? null : s.convert("file", fileText, ConfigLoader::absolutePath);
+        Path file =
+                fileText == null || fileText.isBlank() ? null : s.convert("file", fileText, ConfigLoader::absolutePath);
         Duration refresh = s.positiveDuration("refresh_interval", "60s");
         Duration interval = s.positiveDuration("probe_interval", "15s");
         Duration timeout = s.positiveDuration("probe_timeout", "3s");
         if (enabled) {
             if (url == null && file == null) {
-                s.problem("inventory_url", "set peers.inventory_url or peers.file (or both) when peers.enabled is true");
+                s.problem(
+                        "inventory_url", "set peers.inventory_url or peers.file (or both) when peers.enabled is true");
             }
             if (interval != null && timeout != null && timeout.compareTo(interval) >= 0) {
-                s.problem("probe_timeout", "must be shorter than peers.probe_interval (" + GoDuration.format(interval) + ")");
+                s.problem(
+                        "probe_timeout",
+                        "must be shorter than peers.probe_interval (" + GoDuration.format(interval) + ")");
             }
         }
         s.done();
@@ -170,7 +199,10 @@ public final class ConfigLoader {
                 lookup.lookupPrincipalByName(name);
             }
         } catch (UserPrincipalNotFoundException e) {
-            s.problem(key, "no " + (group ? "group" : "user") + " named '" + name + "' on this host (create it or change tls." + key + ")");
+            s.problem(
+                    key,
+                    "no " + (group ? "group" : "user") + " named '" + name + "' on this host (create it or change tls."
+                            + key + ")");
         } catch (IOException e) {
             s.problem(key, "cannot look up '" + name + "': " + e.getMessage());
         }

@@ -26,7 +26,10 @@ public record TlsConfig(
         requiredNames = List.copyOf(requiredNames);
     }
 
-    public enum ReloadMode { INTERVAL, COMMAND }
+    public enum ReloadMode {
+        INTERVAL,
+        COMMAND
+    }
 
     /** How Teleport picks up a new pair: its own reload interval, or a command such as {@code systemctl reload teleport}. */
     public record Reload(ReloadMode mode, List<String> command, Duration commandTimeout) {

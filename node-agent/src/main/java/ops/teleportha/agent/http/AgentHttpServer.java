@@ -12,11 +12,11 @@ import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 import ops.teleportha.agent.Json;
 import ops.teleportha.agent.Threads;
-import ops.teleportha.config.HostPort;
 import ops.teleportha.agent.metrics.AgentMetrics;
 import ops.teleportha.agent.peers.PeerMonitor;
 import ops.teleportha.agent.peers.ProbeResult;
 import ops.teleportha.agent.tls.TlsStatus;
+import ops.teleportha.config.HostPort;
 
 /**
  * {@code /metrics}, {@code /healthz}, {@code /v1/peers/status} and {@code /v1/tls/status} on the JDK's built-in HTTP server:
@@ -30,8 +30,13 @@ public final class AgentHttpServer implements AutoCloseable {
      * @param tls the TLS rotator's status; {@code null} when TLS rotation is off
      * @param problems what is wrong with the agent right now (stalled loops); empty when healthy
      */
-    public AgentHttpServer(HostPort listen, AgentMetrics metrics, Supplier<PeerMonitor.Status> peers, Supplier<TlsStatus> tls,
-                           Supplier<java.util.List<String>> problems) throws IOException {
+    public AgentHttpServer(
+            HostPort listen,
+            AgentMetrics metrics,
+            Supplier<PeerMonitor.Status> peers,
+            Supplier<TlsStatus> tls,
+            Supplier<java.util.List<String>> problems)
+            throws IOException {
         server = HttpServer.create(new InetSocketAddress(listen.host(), listen.port()), 16);
         server.setExecutor(Executors.newSingleThreadExecutor(Threads.daemon("http")));
         server.createContext("/metrics", ex -> {
@@ -65,8 +70,13 @@ public final class AgentHttpServer implements AutoCloseable {
             }
             send(ex, 200, "application/json", tlsJson(tls == null ? null : tls.get()));
         });
-        server.createContext("/", ex -> send(ex, 404, "text/plain; charset=utf-8",
-                "not found; try /metrics, /healthz, /v1/peers/status or /v1/tls/status\n"));
+        server.createContext(
+                "/",
+                ex -> send(
+                        ex,
+                        404,
+                        "text/plain; charset=utf-8",
+                        "not found; try /metrics, /healthz, /v1/peers/status or /v1/tls/status\n"));
     }
 
     static String peersJson(PeerMonitor.Status status) {
@@ -78,17 +88,28 @@ public final class AgentHttpServer implements AutoCloseable {
                     b.append(',');
                 }
                 first = false;
-                b.append("{\"peer\":").append(Json.quote(r.peer()))
-                        .append(",\"up\":").append(r.up())
-                        .append(",\"outcome\":").append(Json.quote(r.outcome().label()))
-                        .append(",\"connect_seconds\":").append(Json.number(r.connectSeconds()))
-                        .append(",\"tls_handshake_seconds\":").append(Json.number(r.handshakeSeconds()))
-                        .append(",\"detail\":").append(Json.quote(r.detail()))
-                        .append(",\"checked_at\":").append(Json.quote(String.valueOf(r.checkedAt())))
+                b.append("{\"peer\":")
+                        .append(Json.quote(r.peer()))
+                        .append(",\"up\":")
+                        .append(r.up())
+                        .append(",\"outcome\":")
+                        .append(Json.quote(r.outcome().label()))
+                        .append(",\"connect_seconds\":")
+                        .append(Json.number(r.connectSeconds()))
+                        .append(",\"tls_handshake_seconds\":")
+                        .append(Json.number(r.handshakeSeconds()))
+                        .append(",\"detail\":")
+                        .append(Json.quote(r.detail()))
+                        .append(",\"checked_at\":")
+                        .append(Json.quote(String.valueOf(r.checkedAt())))
                         .append('}');
             }
         }
-        b.append("],\"checked_at\":").append(status == null || status.checkedAt() == null ? "null" : Json.quote(status.checkedAt().toString()));
+        b.append("],\"checked_at\":")
+                .append(
+                        status == null || status.checkedAt() == null
+                                ? "null"
+                                : Json.quote(status.checkedAt().toString()));
         if (status != null) {
             b.append(",\"cycle_seconds\":").append(Json.number(status.cycleSeconds()));
         }
@@ -103,26 +124,39 @@ public final class AgentHttpServer implements AutoCloseable {
         if (s.installed() == null) {
             b.append("null");
         } else {
-            b.append("{\"fingerprint_sha256\":").append(Json.quote(s.installed().fingerprintSha256()))
-                    .append(",\"not_before\":").append(Json.time(s.installed().notBefore()))
-                    .append(",\"not_after\":").append(Json.time(s.installed().notAfter()))
-                    .append(",\"names\":").append(Json.strings(s.installed().names())).append('}');
+            b.append("{\"fingerprint_sha256\":")
+                    .append(Json.quote(s.installed().fingerprintSha256()))
+                    .append(",\"not_before\":")
+                    .append(Json.time(s.installed().notBefore()))
+                    .append(",\"not_after\":")
+                    .append(Json.time(s.installed().notAfter()))
+                    .append(",\"names\":")
+                    .append(Json.strings(s.installed().names()))
+                    .append('}');
         }
         b.append(",\"last_rotation\":");
         if (s.lastRotation() == null) {
             b.append("null");
         } else {
-            b.append("{\"result\":").append(Json.quote(s.lastRotation().result()))
-                    .append(",\"reason\":").append(Json.quote(s.lastRotation().reason()))
-                    .append(",\"detail\":").append(Json.quote(s.lastRotation().detail()))
-                    .append(",\"at\":").append(Json.time(s.lastRotation().at())).append('}');
+            b.append("{\"result\":")
+                    .append(Json.quote(s.lastRotation().result()))
+                    .append(",\"reason\":")
+                    .append(Json.quote(s.lastRotation().reason()))
+                    .append(",\"detail\":")
+                    .append(Json.quote(s.lastRotation().detail()))
+                    .append(",\"at\":")
+                    .append(Json.time(s.lastRotation().at()))
+                    .append('}');
         }
         b.append(",\"served\":");
         if (s.served() == null) {
             b.append("null");
         } else {
-            b.append("{\"fingerprint_sha256\":").append(Json.quote(s.served().fingerprintSha256()))
-                    .append(",\"confirmed_at\":").append(Json.time(s.served().confirmedAt())).append('}');
+            b.append("{\"fingerprint_sha256\":")
+                    .append(Json.quote(s.served().fingerprintSha256()))
+                    .append(",\"confirmed_at\":")
+                    .append(Json.time(s.served().confirmedAt()))
+                    .append('}');
         }
         b.append(",\"checked_at\":").append(Json.time(s.checkedAt()));
         return b.append("}\n").toString();

@@ -10,9 +10,9 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import ops.teleportha.agent.Log;
 import ops.teleportha.agent.Threads;
-import ops.teleportha.config.HostPort;
 import ops.teleportha.agent.config.PeersConfig;
 import ops.teleportha.agent.metrics.AgentMetrics;
+import ops.teleportha.config.HostPort;
 
 /** Refreshes the peer list and probes every peer concurrently each interval. */
 public final class PeerMonitor implements AutoCloseable {
@@ -23,7 +23,8 @@ public final class PeerMonitor implements AutoCloseable {
         }
 
         Status onlyFor(Set<String> known) {
-            return new Status(peers.stream().filter(r -> known.contains(r.peer())).toList(), checkedAt, cycleSeconds);
+            return new Status(
+                    peers.stream().filter(r -> known.contains(r.peer())).toList(), checkedAt, cycleSeconds);
         }
     }
 
@@ -49,9 +50,13 @@ public final class PeerMonitor implements AutoCloseable {
 
     public void start() {
         refreshPeers();
-        scheduler.scheduleWithFixedDelay(this::refreshPeers, config.refreshInterval().toMillis(),
-                config.refreshInterval().toMillis(), TimeUnit.MILLISECONDS);
-        scheduler.scheduleAtFixedRate(this::cycleLogged, 0, config.probeInterval().toMillis(), TimeUnit.MILLISECONDS);
+        scheduler.scheduleWithFixedDelay(
+                this::refreshPeers,
+                config.refreshInterval().toMillis(),
+                config.refreshInterval().toMillis(),
+                TimeUnit.MILLISECONDS);
+        scheduler.scheduleAtFixedRate(
+                this::cycleLogged, 0, config.probeInterval().toMillis(), TimeUnit.MILLISECONDS);
     }
 
     void refreshPeers() {
@@ -93,9 +98,15 @@ public final class PeerMonitor implements AutoCloseable {
         Instant now = clock.instant();
         synchronized (lock) {
             Set<String> known = names(peers);
-            List<ProbeResult> kept = results.stream().filter(r -> known.contains(r.peer())).toList();
+            List<ProbeResult> kept =
+                    results.stream().filter(r -> known.contains(r.peer())).toList();
             for (ProbeResult r : kept) {
-                metrics.peerResult(r.peer(), r.up(), r.connectSeconds(), r.handshakeSeconds(), r.up() ? null : r.outcome().label());
+                metrics.peerResult(
+                        r.peer(),
+                        r.up(),
+                        r.connectSeconds(),
+                        r.handshakeSeconds(),
+                        r.up() ? null : r.outcome().label());
             }
             metrics.probeCycle(seconds, now);
             status = new Status(kept, now, seconds);

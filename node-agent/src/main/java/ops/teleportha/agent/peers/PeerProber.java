@@ -29,8 +29,8 @@ import javax.net.ssl.SSLEngineResult;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
 import ops.teleportha.agent.Threads;
-import ops.teleportha.config.HostPort;
 import ops.teleportha.agent.tls.AcceptAnyServer;
+import ops.teleportha.config.HostPort;
 
 /**
  * Probes all peers at once from one thread: non-blocking TCP connects and TLS handshakes driven by an
@@ -60,11 +60,17 @@ public final class PeerProber {
             throw new IllegalStateException("no TLS client in this JVM", e);
         }
         // InetAddress has no timeout; lookups run beside the selector so one slow name does not hold up the rest.
-        dns = new ThreadPoolExecutor(4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), Threads.daemon("peer-dns"));
+        dns = new ThreadPoolExecutor(
+                4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), Threads.daemon("peer-dns"));
         dns.allowCoreThreadTimeOut(true);
     }
 
-    private enum Stage { DNS, CONNECT, HANDSHAKE, DONE }
+    private enum Stage {
+        DNS,
+        CONNECT,
+        HANDSHAKE,
+        DONE
+    }
 
     private final class Probe {
         final HostPort peer;
@@ -144,8 +150,7 @@ public final class PeerProber {
                     }
                     if (r.address() == null) {
                         r.probe().finish(ProbeOutcome.DNS_FAILURE, null, r.error());
-                    }
-                    else {
+                    } else {
                         connect(r.probe(), r.address(), selector);
                     }
                 }
@@ -165,8 +170,7 @@ public final class PeerProber {
                     }
                     if (probe.stage == Stage.CONNECT && key.isConnectable()) {
                         finishConnect(probe, key);
-                    }
-                    else if (probe.stage == Stage.HANDSHAKE) {
+                    } else if (probe.stage == Stage.HANDSHAKE) {
                         drive(probe, key);
                     }
                 }
@@ -180,10 +184,16 @@ public final class PeerProber {
         List<ProbeResult> results = new ArrayList<>(probes.size());
         for (Probe p : probes) {
             switch (p.stage) {
-                case DNS -> p.finish(ProbeOutcome.DNS_TIMEOUT, null, "name lookup did not finish within the probe timeout");
-                case CONNECT -> p.finish(ProbeOutcome.CONNECT_TIMEOUT, null, "TCP connect got no answer within the probe timeout");
-                case HANDSHAKE -> p.finish(ProbeOutcome.HANDSHAKE_TIMEOUT, null, "TLS handshake got no answer within the probe timeout");
-                case DONE -> { }
+                case DNS ->
+                    p.finish(ProbeOutcome.DNS_TIMEOUT, null, "name lookup did not finish within the probe timeout");
+                case CONNECT ->
+                    p.finish(ProbeOutcome.CONNECT_TIMEOUT, null, "TCP connect got no answer within the probe timeout");
+                case HANDSHAKE ->
+                    p.finish(
+                            ProbeOutcome.HANDSHAKE_TIMEOUT,
+                            null,
+                            "TLS handshake got no answer within the probe timeout");
+                case DONE -> {}
             }
             results.add(p.result);
         }
@@ -248,7 +258,8 @@ public final class PeerProber {
 
     private static void connectFailed(Probe probe, IOException e) {
         String m = String.valueOf(e.getMessage());
-        ProbeOutcome o = e instanceof NoRouteToHostException || m.contains("unreachable") ? ProbeOutcome.UNREACHABLE
+        ProbeOutcome o = e instanceof NoRouteToHostException || m.contains("unreachable")
+                ? ProbeOutcome.UNREACHABLE
                 : e instanceof ConnectException && m.contains("refused") ? ProbeOutcome.REFUSED : ProbeOutcome.ERROR;
         probe.finish(o, null, m);
     }
@@ -287,11 +298,13 @@ public final class PeerProber {
                         SSLEngineResult r = engine.unwrap(probe.netIn, sink);
                         probe.netIn.compact();
                         switch (r.getStatus()) {
-                            case BUFFER_OVERFLOW -> sink = ByteBuffer.allocate(engine.getSession().getApplicationBufferSize());
+                            case BUFFER_OVERFLOW ->
+                                sink = ByteBuffer.allocate(engine.getSession().getApplicationBufferSize());
                             case BUFFER_UNDERFLOW -> {
                                 int n = probe.channel.read(probe.netIn);
                                 if (n < 0) {
-                                    closedDuringHandshake(probe, "the peer closed the connection during the TLS handshake");
+                                    closedDuringHandshake(
+                                            probe, "the peer closed the connection during the TLS handshake");
                                     return;
                                 }
                                 if (n == 0) {
@@ -303,14 +316,17 @@ public final class PeerProber {
                                 closedDuringHandshake(probe, "the peer closed TLS during the handshake");
                                 return;
                             }
-                            case OK -> { }
+                            case OK -> {}
                         }
                         sink.clear();
                     }
                     case FINISHED, NOT_HANDSHAKING -> {
                         String proto = engine.getSession().getProtocol();
                         if (probe.certRequested()) {
-                            probe.finish(ProbeOutcome.CLIENT_CERT_REQUIRED, probe.handshakeSeconds(), proto + ", server asked for a client certificate");
+                            probe.finish(
+                                    ProbeOutcome.CLIENT_CERT_REQUIRED,
+                                    probe.handshakeSeconds(),
+                                    proto + ", server asked for a client certificate");
                         } else {
                             probe.finish(ProbeOutcome.TLS_HANDSHAKE_OK, probe.handshakeSeconds(), proto);
                         }
@@ -328,7 +344,10 @@ public final class PeerProber {
     private static void closedDuringHandshake(Probe probe, String detail) {
         if (probe.certRequested()) {
             // The server presented its certificate and demanded ours: Teleport's peer service does exactly this.
-            probe.finish(ProbeOutcome.CLIENT_CERT_REQUIRED, probe.handshakeSeconds(), "server asked for a client certificate, then: " + detail);
+            probe.finish(
+                    ProbeOutcome.CLIENT_CERT_REQUIRED,
+                    probe.handshakeSeconds(),
+                    "server asked for a client certificate, then: " + detail);
         } else {
             probe.finish(ProbeOutcome.CONNECTION_CLOSED, null, detail);
         }
@@ -337,7 +356,10 @@ public final class PeerProber {
     private static void tlsFailed(Probe probe, SSLException e) {
         String m = String.valueOf(e.getMessage());
         if (probe.certRequested()) {
-            probe.finish(ProbeOutcome.CLIENT_CERT_REQUIRED, probe.handshakeSeconds(), "server asked for a client certificate: " + m);
+            probe.finish(
+                    ProbeOutcome.CLIENT_CERT_REQUIRED,
+                    probe.handshakeSeconds(),
+                    "server asked for a client certificate: " + m);
         } else if (m.contains("Unsupported or unrecognized SSL message") || m.contains("plaintext")) {
             probe.finish(ProbeOutcome.NOT_TLS, null, "the peer answered, but not with TLS");
         } else {

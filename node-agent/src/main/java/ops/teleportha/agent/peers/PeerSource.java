@@ -10,9 +10,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import ops.teleportha.agent.Log;
-import ops.teleportha.config.HostPort;
 import ops.teleportha.agent.config.PeersConfig;
 import ops.teleportha.agent.metrics.AgentMetrics;
+import ops.teleportha.config.HostPort;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
@@ -43,8 +43,10 @@ public final class PeerSource {
                 lastInventory = fromInventory();
             } catch (IOException | RuntimeException e) {
                 metrics.peerListError("inventory");
-                Log.warn("peers", "peer list from " + config.inventoryUrl() + " failed, keeping the last one ("
-                        + lastInventory.size() + " peers): " + e.getMessage());
+                Log.warn(
+                        "peers",
+                        "peer list from " + config.inventoryUrl() + " failed, keeping the last one ("
+                                + lastInventory.size() + " peers): " + e.getMessage());
             }
         }
         if (config.file() != null) {
@@ -101,13 +103,15 @@ public final class PeerSource {
         c.setRequestProperty("Accept", "application/json");
         if (config.inventoryTokenFile() != null) {
             // Re-read every time so that a rotated token is picked up; never logged.
-            String token = Files.readString(config.inventoryTokenFile(), StandardCharsets.UTF_8).strip();
+            String token = Files.readString(config.inventoryTokenFile(), StandardCharsets.UTF_8)
+                    .strip();
             c.setRequestProperty("Authorization", "Bearer " + token);
         }
         try {
             int status = c.getResponseCode();
             if (status != 200) {
-                throw new IOException("HTTP " + status + (status == 401 || status == 403 ? " (check peers.inventory_token_file)" : ""));
+                throw new IOException("HTTP " + status
+                        + (status == 401 || status == 403 ? " (check peers.inventory_token_file)" : ""));
             }
             byte[] body;
             try (InputStream in = c.getInputStream()) {

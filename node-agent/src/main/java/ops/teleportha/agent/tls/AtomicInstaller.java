@@ -64,7 +64,9 @@ public final class AtomicInstaller {
     /** Paths of the pair Teleport currently reads, if any. */
     public Optional<Path> currentCert() {
         Path p = dir.resolve(CandidateReader.CERT);
-        return Files.isRegularFile(p) && Files.isRegularFile(dir.resolve(CandidateReader.KEY)) ? Optional.of(p) : Optional.empty();
+        return Files.isRegularFile(p) && Files.isRegularFile(dir.resolve(CandidateReader.KEY))
+                ? Optional.of(p)
+                : Optional.empty();
     }
 
     /**
@@ -76,7 +78,12 @@ public final class AtomicInstaller {
     public List<String> recover() throws IOException {
         List<String> repaired = new ArrayList<>();
         Files.createDirectories(dir);
-        for (String tmp : new String[] {DATA + TMP_SUFFIX, PREVIOUS + TMP_SUFFIX, CandidateReader.CERT + TMP_SUFFIX, CandidateReader.KEY + TMP_SUFFIX}) {
+        for (String tmp : new String[] {
+            DATA + TMP_SUFFIX,
+            PREVIOUS + TMP_SUFFIX,
+            CandidateReader.CERT + TMP_SUFFIX,
+            CandidateReader.KEY + TMP_SUFFIX
+        }) {
             if (Files.deleteIfExists(dir.resolve(tmp))) {
                 repaired.add("removed leftover " + tmp);
             }
@@ -213,7 +220,9 @@ public final class AtomicInstaller {
     }
 
     private void writeFile(Path file, byte[] data, String mode) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+        try (FileChannel ch = FileChannel.open(
+                file,
+                Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
                 PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(mode)))) {
             setOwner(file);
             // The umask may have narrowed the mode given at creation.
@@ -232,7 +241,8 @@ public final class AtomicInstaller {
         var lookup = FileSystems.getDefault().getUserPrincipalLookupService();
         UserPrincipal user = lookup.lookupPrincipalByName(owner);
         GroupPrincipal grp = lookup.lookupPrincipalByGroupName(group);
-        PosixFileAttributeView view = Files.getFileAttributeView(file, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS);
+        PosixFileAttributeView view =
+                Files.getFileAttributeView(file, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS);
         if (!view.getOwner().equals(user)) {
             view.setOwner(user);
         }

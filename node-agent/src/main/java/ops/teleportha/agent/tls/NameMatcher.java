@@ -18,8 +18,10 @@ public final class NameMatcher {
         String want = normalise(required);
         if (looksLikeIp(want)) {
             byte[] wantBytes = ipBytes(want);
-            return wantBytes != null && ipSans.stream().map(NameMatcher::ipBytes)
-                    .anyMatch(b -> b != null && java.util.Arrays.equals(b, wantBytes));
+            return wantBytes != null
+                    && ipSans.stream()
+                            .map(NameMatcher::ipBytes)
+                            .anyMatch(b -> b != null && java.util.Arrays.equals(b, wantBytes));
         }
         for (String san : dnsSans) {
             if (sanCovers(normalise(san), want)) {

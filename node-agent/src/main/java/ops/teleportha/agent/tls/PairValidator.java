@@ -33,7 +33,8 @@ import ops.teleportha.config.GoDuration;
 public final class PairValidator {
     /** How messages name the inputs: the rotator's config keys, or the command line's flags. */
     public record Terms(String cert, String key, String minValidity, String requiredNames, String trustBundle) {
-        public static final Terms CONFIG = new Terms("tls.crt", "tls.key", "tls.min_validity", "tls.required_names", "tls.trust_bundle");
+        public static final Terms CONFIG =
+                new Terms("tls.crt", "tls.key", "tls.min_validity", "tls.required_names", "tls.trust_bundle");
     }
 
     /**
@@ -130,8 +131,11 @@ public final class PairValidator {
         List<X509Certificate> parsed = chain;
         collect(problems, () -> checkTrust(parsed, trustAt));
         if (installedLeaf != null && leaf.getNotBefore().before(installedLeaf.getNotBefore())) {
-            problems.add(new RejectedCandidate(RejectReason.OLDER_THAN_INSTALLED, terms.cert() + ": issued " + leaf.getNotBefore().toInstant()
-                    + ", before the installed certificate (issued " + installedLeaf.getNotBefore().toInstant() + ")"));
+            problems.add(new RejectedCandidate(
+                    RejectReason.OLDER_THAN_INSTALLED,
+                    terms.cert() + ": issued " + leaf.getNotBefore().toInstant()
+                            + ", before the installed certificate (issued "
+                            + installedLeaf.getNotBefore().toInstant() + ")"));
         }
         return new Report(problems, chain, key);
     }
@@ -158,17 +162,25 @@ public final class PairValidator {
                     }
                 }
                 if (issuerElsewhere || chain.get(0).getBasicConstraints() >= 0) {
-                    throw new RejectedCandidate(RejectReason.CHAIN_WRONG_ORDER, terms.cert() + ": certificates are out of order at position "
-                            + (i + 1) + " (" + chain.get(i).getSubjectX500Principal() + "); put the leaf first, then each issuer in turn");
+                    throw new RejectedCandidate(
+                            RejectReason.CHAIN_WRONG_ORDER,
+                            terms.cert() + ": certificates are out of order at position " + (i + 1) + " ("
+                                    + chain.get(i).getSubjectX500Principal()
+                                    + "); put the leaf first, then each issuer in turn");
                 }
-                throw new RejectedCandidate(RejectReason.CHAIN_UNTRUSTED, terms.cert() + ": certificate " + (i + 2) + " ("
-                        + chain.get(i + 1).getSubjectX500Principal() + ") did not issue certificate " + (i + 1) + " ("
-                        + chain.get(i).getSubjectX500Principal() + "); the chain is not a chain");
+                throw new RejectedCandidate(
+                        RejectReason.CHAIN_UNTRUSTED,
+                        terms.cert() + ": certificate " + (i + 2) + " ("
+                                + chain.get(i + 1).getSubjectX500Principal() + ") did not issue certificate " + (i + 1)
+                                + " ("
+                                + chain.get(i).getSubjectX500Principal() + "); the chain is not a chain");
             }
         }
         if (chain.get(0).getBasicConstraints() >= 0) {
-            throw new RejectedCandidate(RejectReason.CHAIN_WRONG_ORDER,
-                    terms.cert() + ": the first certificate (" + chain.get(0).getSubjectX500Principal() + ") is a CA; put the leaf first");
+            throw new RejectedCandidate(
+                    RejectReason.CHAIN_WRONG_ORDER,
+                    terms.cert() + ": the first certificate (" + chain.get(0).getSubjectX500Principal()
+                            + ") is a CA; put the leaf first");
         }
     }
 
@@ -193,8 +205,9 @@ public final class PairValidator {
             default -> null;
         };
         if (alg == null) {
-            throw new RejectedCandidate(RejectReason.UNSUPPORTED_KEY, terms.key() + ": " + key.getAlgorithm()
-                    + " keys are not supported; use RSA, ECDSA or Ed25519");
+            throw new RejectedCandidate(
+                    RejectReason.UNSUPPORTED_KEY,
+                    terms.key() + ": " + key.getAlgorithm() + " keys are not supported; use RSA, ECDSA or Ed25519");
         }
         boolean matches;
         try {
@@ -212,8 +225,10 @@ public final class PairValidator {
             matches = false; // e.g. an EC key against an RSA certificate
         }
         if (!matches) {
-            throw new RejectedCandidate(RejectReason.KEY_MISMATCH, terms.key() + ": does not belong to the leaf certificate ("
-                    + leaf.getSubjectX500Principal() + ", " + pub.getAlgorithm() + " key); drop the matching pair");
+            throw new RejectedCandidate(
+                    RejectReason.KEY_MISMATCH,
+                    terms.key() + ": does not belong to the leaf certificate (" + leaf.getSubjectX500Principal() + ", "
+                            + pub.getAlgorithm() + " key); drop the matching pair");
         }
     }
 
@@ -222,14 +237,18 @@ public final class PairValidator {
         Instant notBefore = leaf.getNotBefore().toInstant();
         Instant notAfter = leaf.getNotAfter().toInstant();
         if (now.isBefore(notBefore)) {
-            throw new RejectedCandidate(RejectReason.NOT_YET_VALID, terms.cert() + ": not valid before " + notBefore + " (now " + now + ")");
+            throw new RejectedCandidate(
+                    RejectReason.NOT_YET_VALID,
+                    terms.cert() + ": not valid before " + notBefore + " (now " + now + ")");
         }
         if (now.isAfter(notAfter)) {
             throw new RejectedCandidate(RejectReason.EXPIRED, terms.cert() + ": expired at " + notAfter);
         }
         if (Duration.between(now, notAfter).compareTo(minValidity) < 0) {
-            throw new RejectedCandidate(RejectReason.EXPIRES_TOO_SOON, terms.cert() + ": expires at " + notAfter
-                    + ", within " + terms.minValidity() + " (" + GoDuration.format(minValidity) + ")");
+            throw new RejectedCandidate(
+                    RejectReason.EXPIRES_TOO_SOON,
+                    terms.cert() + ": expires at " + notAfter + ", within " + terms.minValidity() + " ("
+                            + GoDuration.format(minValidity) + ")");
         }
     }
 
@@ -238,12 +257,19 @@ public final class PairValidator {
         try {
             names = SubjectNames.of(leaf);
         } catch (CertificateParsingException e) {
-            throw new RejectedCandidate(RejectReason.MALFORMED_PEM, terms.cert() + ": subject alternative names do not parse: " + e.getMessage());
+            throw new RejectedCandidate(
+                    RejectReason.MALFORMED_PEM,
+                    terms.cert() + ": subject alternative names do not parse: " + e.getMessage());
         }
-        List<String> missing = requiredNames.stream().filter(n -> !NameMatcher.covers(names.dns(), names.ips(), n)).toList();
+        List<String> missing = requiredNames.stream()
+                .filter(n -> !NameMatcher.covers(names.dns(), names.ips(), n))
+                .toList();
         if (!missing.isEmpty()) {
-            throw new RejectedCandidate(RejectReason.MISSING_SAN, terms.cert() + ": does not cover " + missing
-                    + " from " + terms.requiredNames() + "; its DNS names are " + names.dns() + (names.ips().isEmpty() ? "" : " and IPs " + names.ips()));
+            throw new RejectedCandidate(
+                    RejectReason.MISSING_SAN,
+                    terms.cert() + ": does not cover " + missing + " from " + terms.requiredNames()
+                            + "; its DNS names are " + names.dns()
+                            + (names.ips().isEmpty() ? "" : " and IPs " + names.ips()));
         }
     }
 
@@ -260,10 +286,13 @@ public final class PairValidator {
             PKIXParameters params = new PKIXParameters(anchors);
             params.setRevocationEnabled(false);
             params.setDate(Date.from(at));
-            CertPathValidator.getInstance("PKIX").validate(CertificateFactory.getInstance("X.509").generateCertPath(path), params);
+            CertPathValidator.getInstance("PKIX")
+                    .validate(CertificateFactory.getInstance("X.509").generateCertPath(path), params);
         } catch (GeneralSecurityException e) {
-            throw new RejectedCandidate(RejectReason.CHAIN_UNTRUSTED, terms.cert() + ": chain does not verify against " + terms.trustBundle() + " ("
-                    + trustBundle + "): " + PemCodec.oneLine(e) + "; include the intermediates after the leaf");
+            throw new RejectedCandidate(
+                    RejectReason.CHAIN_UNTRUSTED,
+                    terms.cert() + ": chain does not verify against " + terms.trustBundle() + " (" + trustBundle + "): "
+                            + PemCodec.oneLine(e) + "; include the intermediates after the leaf");
         }
     }
 
@@ -274,10 +303,13 @@ public final class PairValidator {
                 anchors.add(new TrustAnchor((X509Certificate) c, null));
             }
         } catch (IOException | GeneralSecurityException e) {
-            throw new RejectedCandidate(RejectReason.CHAIN_UNTRUSTED, terms.trustBundle() + " " + trustBundle + ": cannot load: " + PemCodec.oneLine(e));
+            throw new RejectedCandidate(
+                    RejectReason.CHAIN_UNTRUSTED,
+                    terms.trustBundle() + " " + trustBundle + ": cannot load: " + PemCodec.oneLine(e));
         }
         if (anchors.isEmpty()) {
-            throw new RejectedCandidate(RejectReason.CHAIN_UNTRUSTED, terms.trustBundle() + " " + trustBundle + ": holds no certificates");
+            throw new RejectedCandidate(
+                    RejectReason.CHAIN_UNTRUSTED, terms.trustBundle() + " " + trustBundle + ": holds no certificates");
         }
         return anchors;
     }

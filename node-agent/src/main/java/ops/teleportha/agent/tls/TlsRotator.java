@@ -35,9 +35,19 @@ import ops.teleportha.agent.metrics.AgentMetrics;
  */
 public final class TlsRotator implements AutoCloseable {
     /** What one check did; tests and logs use it. */
-    public enum Outcome { NOTHING, SETTLING, UNCHANGED, INSTALLED, REJECTED, ROLLED_BACK, UNCONFIRMED, FAILED }
+    public enum Outcome {
+        NOTHING,
+        SETTLING,
+        UNCHANGED,
+        INSTALLED,
+        REJECTED,
+        ROLLED_BACK,
+        UNCONFIRMED,
+        FAILED
+    }
 
-    private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'").withZone(ZoneOffset.UTC);
+    private static final DateTimeFormatter STAMP =
+            DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'").withZone(ZoneOffset.UTC);
 
     private final TlsConfig config;
     private final AgentMetrics metrics;
@@ -67,8 +77,11 @@ public final class TlsRotator implements AutoCloseable {
 
     /** Creates the directories and repairs the target directory after a crash. */
     public synchronized void prepare() throws IOException {
-        Files.createDirectories(config.sourceDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-x---")));
-        Files.createDirectories(config.rejectedDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Files.createDirectories(
+                config.sourceDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-x---")));
+        Files.createDirectories(
+                config.rejectedDir(),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         for (String fix : installer.recover()) {
             Log.info("tls", "recovery: " + fix);
         }
@@ -79,8 +92,12 @@ public final class TlsRotator implements AutoCloseable {
     public void start() throws IOException {
         prepare();
         watcher = config.sourceDir().getFileSystem().newWatchService();
-        config.sourceDir().register(watcher, StandardWatchEventKinds.ENTRY_CREATE,
-                StandardWatchEventKinds.ENTRY_MODIFY, StandardWatchEventKinds.ENTRY_DELETE);
+        config.sourceDir()
+                .register(
+                        watcher,
+                        StandardWatchEventKinds.ENTRY_CREATE,
+                        StandardWatchEventKinds.ENTRY_MODIFY,
+                        StandardWatchEventKinds.ENTRY_DELETE);
         watchThread = Threads.daemon("tls-watch").newThread(this::watchLoop);
         watchThread.start();
         long rescan = config.rescanInterval().toMillis();
@@ -123,7 +140,8 @@ public final class TlsRotator implements AutoCloseable {
         }
         Instant quietSince = reader.lastModified().plus(config.settleTime());
         if (now.isBefore(quietSince)) {
-            worker.schedule(this::checkLogged, Duration.between(now, quietSince).toMillis() + 50, TimeUnit.MILLISECONDS);
+            worker.schedule(
+                    this::checkLogged, Duration.between(now, quietSince).toMillis() + 50, TimeUnit.MILLISECONDS);
             return Outcome.SETTLING;
         }
         CandidateReader.RawPair raw;
@@ -160,28 +178,44 @@ public final class TlsRotator implements AutoCloseable {
             rotated("failed", null, "install into " + config.targetDir() + " failed, installed pair unchanged: " + e);
             return Outcome.FAILED;
         }
-        Log.info("tls", "installed " + version + " (leaf sha256 " + fp + ", not after " + pair.leaf().getNotAfter().toInstant() + ")");
+        Log.info(
+                "tls",
+                "installed " + version + " (leaf sha256 " + fp + ", not after "
+                        + pair.leaf().getNotAfter().toInstant() + ")");
         publishInstalled();
         reloader.reload();
         String seen = confirm(fp);
         if (seen == null) {
-            Log.info("tls", config.verify().addr() == null ? "installed without confirmation (tls.verify.addr is empty)"
-                    : "confirmed: " + describeVerify() + " serves sha256 " + fp);
+            Log.info(
+                    "tls",
+                    config.verify().addr() == null
+                            ? "installed without confirmation (tls.verify.addr is empty)"
+                            : "confirmed: " + describeVerify() + " serves sha256 " + fp);
             consume(raw);
             metrics.rotation("installed");
             if (config.verify().addr() != null) {
                 status = status.withServed(new TlsStatus.Served(fp, clock.instant()));
             }
-            rotated("installed", null, "installed " + version + (config.verify().addr() == null ? " (not confirmed: tls.verify.addr is empty)"
-                    : ", confirmed served by " + describeVerify()));
+            rotated(
+                    "installed",
+                    null,
+                    "installed " + version
+                            + (config.verify().addr() == null
+                                    ? " (not confirmed: tls.verify.addr is empty)"
+                                    : ", confirmed served by " + describeVerify()));
             return Outcome.INSTALLED;
         }
         if (!hadPrevious) {
-            Log.warn("tls", "not confirmed (" + seen + ") and there is no previous pair to return to; keeping " + version);
+            Log.warn(
+                    "tls",
+                    "not confirmed (" + seen + ") and there is no previous pair to return to; keeping " + version);
             consume(raw);
             metrics.rotation("unconfirmed");
-            rotated("unconfirmed", null, "installed " + version + " but " + describeVerify() + " did not serve it within tls.verify.timeout"
-                    + " (last seen: " + seen + "); kept, there is no previous pair to return to");
+            rotated(
+                    "unconfirmed",
+                    null,
+                    "installed " + version + " but " + describeVerify() + " did not serve it within tls.verify.timeout"
+                            + " (last seen: " + seen + "); kept, there is no previous pair to return to");
             return Outcome.UNCONFIRMED;
         }
         try {
@@ -194,9 +228,12 @@ public final class TlsRotator implements AutoCloseable {
             rotated("failed", null, "rollback after an unconfirmed install failed: " + e);
             return Outcome.FAILED;
         }
-        RejectedCandidate notConfirmed = new RejectedCandidate(RejectReason.NOT_CONFIRMED, describeVerify()
-                + " did not serve the new certificate (sha256 " + fp + ") within tls.verify.timeout ("
-                + config.verify().timeout().toSeconds() + "s); last seen: " + seen + "; rolled back to the previous pair");
+        RejectedCandidate notConfirmed = new RejectedCandidate(
+                RejectReason.NOT_CONFIRMED,
+                describeVerify()
+                        + " did not serve the new certificate (sha256 " + fp + ") within tls.verify.timeout ("
+                        + config.verify().timeout().toSeconds() + "s); last seen: " + seen
+                        + "; rolled back to the previous pair");
         reject(notConfirmed);
         metrics.rotation("rolled_back");
         rotated("rolled_back", notConfirmed.reason(), notConfirmed.getMessage());
@@ -213,7 +250,11 @@ public final class TlsRotator implements AutoCloseable {
         String seen = "nothing";
         while (true) {
             try {
-                int remaining = (int) Math.max(100, Math.min(5000, Duration.between(clock.instant(), deadline).toMillis()));
+                int remaining = (int) Math.max(
+                        100,
+                        Math.min(
+                                5000,
+                                Duration.between(clock.instant(), deadline).toMillis()));
                 String served = ServedCertificate.fingerprint(v.addr(), v.serverName(), remaining);
                 if (served.equals(fingerprint)) {
                     return null;
@@ -241,7 +282,8 @@ public final class TlsRotator implements AutoCloseable {
     private void reject(RejectedCandidate r) {
         lastRejection = r;
         metrics.rejection(r.reason().label());
-        Path dest = config.rejectedDir().resolve(STAMP.format(clock.instant()) + "-" + r.reason().label());
+        Path dest = config.rejectedDir()
+                .resolve(STAMP.format(clock.instant()) + "-" + r.reason().label());
         try {
             Files.createDirectories(dest);
             for (String name : new String[] {CandidateReader.CERT, CandidateReader.KEY}) {
@@ -250,13 +292,17 @@ public final class TlsRotator implements AutoCloseable {
                     Files.move(src, dest.resolve(name), StandardCopyOption.ATOMIC_MOVE);
                 }
             }
-            String text = "reason: " + r.reason().label() + "\ndetail: " + r.getMessage() + "\nrejected_at: " + clock.instant() + "\n";
+            String text = "reason: " + r.reason().label() + "\ndetail: " + r.getMessage() + "\nrejected_at: "
+                    + clock.instant() + "\n";
             Files.writeString(dest.resolve("REASON"), text, StandardCharsets.UTF_8);
             AtomicInstaller.syncDir(dest);
-            Log.warn("tls", "rejected candidate (" + r.reason().label() + "): " + r.getMessage() + "; moved to " + dest);
+            Log.warn(
+                    "tls", "rejected candidate (" + r.reason().label() + "): " + r.getMessage() + "; moved to " + dest);
         } catch (IOException e) {
-            Log.error("tls", "rejected candidate (" + r.reason().label() + "): " + r.getMessage()
-                    + "; could not move it to " + dest + " (" + e + "), leaving it in place");
+            Log.error(
+                    "tls",
+                    "rejected candidate (" + r.reason().label() + "): " + r.getMessage() + "; could not move it to "
+                            + dest + " (" + e + "), leaving it in place");
         }
     }
 
@@ -293,7 +339,8 @@ public final class TlsRotator implements AutoCloseable {
     }
 
     private void rotated(String result, RejectReason reason, String detail) {
-        status = status.withRotation(new TlsStatus.Rotation(result, reason == null ? null : reason.label(), detail, clock.instant()));
+        status = status.withRotation(
+                new TlsStatus.Rotation(result, reason == null ? null : reason.label(), detail, clock.instant()));
     }
 
     private X509Certificate installedLeaf() {
@@ -302,7 +349,8 @@ public final class TlsRotator implements AutoCloseable {
             return null;
         }
         try {
-            return PemCodec.certificates(Files.readAllBytes(cert.get()), "installed tls.crt").get(0);
+            return PemCodec.certificates(Files.readAllBytes(cert.get()), "installed tls.crt")
+                    .get(0);
         } catch (IOException | RejectedCandidate e) {
             Log.warn("tls", "installed " + cert.get() + " does not parse, treating as absent: " + e.getMessage());
             return null;
@@ -315,15 +363,19 @@ public final class TlsRotator implements AutoCloseable {
             status = status.withInstalled(null);
             return;
         }
-        metrics.installedCert(leaf.getNotBefore().toInstant(), leaf.getNotAfter().toInstant());
+        metrics.installedCert(
+                leaf.getNotBefore().toInstant(), leaf.getNotAfter().toInstant());
         List<String> names;
         try {
             names = SubjectNames.of(leaf).all();
         } catch (CertificateParsingException e) {
             names = List.of();
         }
-        status = status.withInstalled(new TlsStatus.Installed(PemPair.fingerprint(leaf), leaf.getNotBefore().toInstant(),
-                leaf.getNotAfter().toInstant(), names));
+        status = status.withInstalled(new TlsStatus.Installed(
+                PemPair.fingerprint(leaf),
+                leaf.getNotBefore().toInstant(),
+                leaf.getNotAfter().toInstant(),
+                names));
     }
 
     @Override

@@ -26,7 +26,8 @@ public final class ValidateCommand {
     static final String USAGE = "usage: java -jar node-agent.jar validate --cert FILE --key FILE [--names a,b,...]"
             + " [--trust-bundle FILE] [--min-validity DURATION] [--json]";
 
-    private record Options(Path cert, Path key, List<String> names, Path trustBundle, Duration minValidity, boolean json) {}
+    private record Options(
+            Path cert, Path key, List<String> names, Path trustBundle, Duration minValidity, boolean json) {}
 
     private ValidateCommand() {}
 
@@ -45,8 +46,13 @@ public final class ValidateCommand {
         byte[] key = read(o.key(), "--key", RejectReason.MISSING_KEY, problems);
         PairValidator.Report report = null;
         if (cert != null && key != null) {
-            PairValidator validator = new PairValidator(o.names(), o.minValidity(), o.trustBundle(), clock,
-                    new PairValidator.Terms(o.cert().toString(), o.key().toString(), "--min-validity", "--names", "--trust-bundle"));
+            PairValidator validator = new PairValidator(
+                    o.names(),
+                    o.minValidity(),
+                    o.trustBundle(),
+                    clock,
+                    new PairValidator.Terms(
+                            o.cert().toString(), o.key().toString(), "--min-validity", "--names", "--trust-bundle"));
             report = validator.check(new CandidateReader.RawPair(cert, key), null);
             problems.addAll(report.problems());
         }
@@ -54,8 +60,8 @@ public final class ValidateCommand {
         if (o.json()) {
             out.print(json(o, leaf, problems));
         } else if (problems.isEmpty()) {
-            out.println(o.cert() + ": ok: sha256 " + PemPair.fingerprint(leaf) + ", not after " + leaf.getNotAfter().toInstant()
-                    + ", names " + String.join(", ", names(leaf)));
+            out.println(o.cert() + ": ok: sha256 " + PemPair.fingerprint(leaf) + ", not after "
+                    + leaf.getNotAfter().toInstant() + ", names " + String.join(", ", names(leaf)));
         } else {
             for (RejectedCandidate p : problems) {
                 err.println("node-agent: " + p.reason().label() + ": " + p.getMessage());
@@ -82,7 +88,8 @@ public final class ValidateCommand {
                 json = true;
                 continue;
             }
-            if (!List.of("--cert", "--key", "--names", "--trust-bundle", "--min-validity").contains(flag)) {
+            if (!List.of("--cert", "--key", "--names", "--trust-bundle", "--min-validity")
+                    .contains(flag)) {
                 throw new IllegalArgumentException("unknown argument '" + flag + "'");
             }
             if (i + 1 >= args.size()) {
@@ -104,9 +111,13 @@ public final class ValidateCommand {
     }
 
     private static List<String> names(String value) {
-        List<String> names = Arrays.stream(value.split(",")).map(String::trim).filter(n -> !n.isEmpty()).toList();
+        List<String> names = Arrays.stream(value.split(","))
+                .map(String::trim)
+                .filter(n -> !n.isEmpty())
+                .toList();
         if (names.isEmpty()) {
-            throw new IllegalArgumentException("--names needs at least one name, such as teleport.example.com,*.teleport.example.com");
+            throw new IllegalArgumentException(
+                    "--names needs at least one name, such as teleport.example.com,*.teleport.example.com");
         }
         for (String n : names) {
             String problem = ConfigLoader.nameProblem(n);
@@ -134,9 +145,12 @@ public final class ValidateCommand {
     private static byte[] read(Path file, String flag, RejectReason missing, List<RejectedCandidate> problems) {
         try {
             if (!Files.isRegularFile(file)) {
-                problems.add(Files.exists(file)
-                        ? new RejectedCandidate(RejectReason.NOT_A_REGULAR_FILE, file + ": is not a regular file (" + flag + ")")
-                        : new RejectedCandidate(missing, file + ": no such file (" + flag + ")"));
+                problems.add(
+                        Files.exists(file)
+                                ? new RejectedCandidate(
+                                        RejectReason.NOT_A_REGULAR_FILE,
+                                        file + ": is not a regular file (" + flag + ")")
+                                : new RejectedCandidate(missing, file + ": no such file (" + flag + ")"));
                 return null;
             }
             long size = Files.size(file);
@@ -145,8 +159,10 @@ public final class ValidateCommand {
                 return null;
             }
             if (size > ConfigLoader.DEFAULT_MAX_FILE_BYTES) {
-                problems.add(new RejectedCandidate(RejectReason.TOO_LARGE, file + ": is " + size + " bytes, more than the agent's default"
-                        + " tls.max_file_bytes (" + ConfigLoader.DEFAULT_MAX_FILE_BYTES + ")"));
+                problems.add(new RejectedCandidate(
+                        RejectReason.TOO_LARGE,
+                        file + ": is " + size + " bytes, more than the agent's default" + " tls.max_file_bytes ("
+                                + ConfigLoader.DEFAULT_MAX_FILE_BYTES + ")"));
                 return null;
             }
             return Files.readAllBytes(file);
@@ -167,20 +183,30 @@ public final class ValidateCommand {
     }
 
     private static String json(Options o, X509Certificate leaf, List<RejectedCandidate> problems) {
-        StringBuilder b = new StringBuilder("{\"valid\":").append(problems.isEmpty())
-                .append(",\"cert\":").append(Json.quote(o.cert().toString()))
-                .append(",\"key\":").append(Json.quote(o.key().toString()))
-                .append(",\"fingerprint_sha256\":").append(leaf == null ? "null" : Json.quote(PemPair.fingerprint(leaf)))
-                .append(",\"not_before\":").append(Json.time(leaf == null ? null : leaf.getNotBefore().toInstant()))
-                .append(",\"not_after\":").append(Json.time(leaf == null ? null : leaf.getNotAfter().toInstant()))
-                .append(",\"names\":").append(Json.strings(leaf == null ? List.of() : names(leaf)))
+        StringBuilder b = new StringBuilder("{\"valid\":")
+                .append(problems.isEmpty())
+                .append(",\"cert\":")
+                .append(Json.quote(o.cert().toString()))
+                .append(",\"key\":")
+                .append(Json.quote(o.key().toString()))
+                .append(",\"fingerprint_sha256\":")
+                .append(leaf == null ? "null" : Json.quote(PemPair.fingerprint(leaf)))
+                .append(",\"not_before\":")
+                .append(Json.time(leaf == null ? null : leaf.getNotBefore().toInstant()))
+                .append(",\"not_after\":")
+                .append(Json.time(leaf == null ? null : leaf.getNotAfter().toInstant()))
+                .append(",\"names\":")
+                .append(Json.strings(leaf == null ? List.of() : names(leaf)))
                 .append(",\"problems\":[");
         for (int i = 0; i < problems.size(); i++) {
             if (i > 0) {
                 b.append(',');
             }
-            b.append("{\"reason\":").append(Json.quote(problems.get(i).reason().label()))
-                    .append(",\"detail\":").append(Json.quote(problems.get(i).getMessage())).append('}');
+            b.append("{\"reason\":")
+                    .append(Json.quote(problems.get(i).reason().label()))
+                    .append(",\"detail\":")
+                    .append(Json.quote(problems.get(i).getMessage()))
+                    .append('}');
         }
         return b.append("]}\n").toString();
     }

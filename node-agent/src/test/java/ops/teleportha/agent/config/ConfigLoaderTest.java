@@ -14,11 +14,14 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class ConfigLoaderTest {
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     private Path write(String yaml) throws Exception {
         Files.writeString(tmp.resolve("ca.pem"), "");
-        return Files.writeString(tmp.resolve("agent.yaml"), yaml.replace("CA", tmp.resolve("ca.pem").toString()));
+        return Files.writeString(
+                tmp.resolve("agent.yaml"),
+                yaml.replace("CA", tmp.resolve("ca.pem").toString()));
     }
 
     private AgentConfig load(String yaml) throws Exception {
@@ -74,8 +77,7 @@ class ConfigLoaderTest {
 
     @Test
     void namesTheKeyPathOfEveryProblemAtOnce() throws Exception {
-        List<String> p = problems(CONTRACT
-                .replace("probe_interval: 15s", "probe_interval: 0s")
+        List<String> p = problems(CONTRACT.replace("probe_interval: 15s", "probe_interval: 0s")
                 .replace("min_validity: 168h", "min_validity: a week")
                 .replace("mode: interval", "mode: sometimes")
                 .replace("listen_addr: 127.0.0.1:9810", "listen_addr: localhost"));
@@ -96,8 +98,11 @@ class ConfigLoaderTest {
     @Test
     void checksRelationsBetweenKeys() throws Exception {
         List<String> p = problems(CONTRACT.replace("probe_timeout: 3s", "probe_timeout: 20s")
-                .replace("mode: interval", "mode: command").replace("command: [\"systemctl\", \"reload\", \"teleport\"]", "command: []")
-                .replace("required_names: [\"teleport.example.com\", \"*.teleport.example.com\"]", "required_names: [\"*.com\"]"));
+                .replace("mode: interval", "mode: command")
+                .replace("command: [\"systemctl\", \"reload\", \"teleport\"]", "command: []")
+                .replace(
+                        "required_names: [\"teleport.example.com\", \"*.teleport.example.com\"]",
+                        "required_names: [\"*.com\"]"));
         assertThat(p).contains("peers.probe_timeout: must be shorter than peers.probe_interval (15s)");
         assertThat(p).contains("tls.reload.command: must name a command when reload.mode is 'command'");
         assertThat(p).anyMatch(s -> s.startsWith("tls.required_names: '*.com' is a wildcard over a top-level domain"));
@@ -121,7 +126,10 @@ class ConfigLoaderTest {
     @Test
     void reportsYamlSyntaxAndDuplicateKeys() throws Exception {
         assertThat(problems("tls: [unclosed")).singleElement().asString().startsWith("not valid YAML");
-        assertThat(problems("listen_addr: 127.0.0.1:1\nlisten_addr: 127.0.0.1:2\n")).singleElement().asString().contains("duplicate");
+        assertThat(problems("listen_addr: 127.0.0.1:1\nlisten_addr: 127.0.0.1:2\n"))
+                .singleElement()
+                .asString()
+                .contains("duplicate");
     }
 
     @Test
