@@ -5,7 +5,9 @@ import java.nio.file.Path;
 import java.time.Clock;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
-import ops.teleportha.inventory.config.ConfigException;
+import ops.teleportha.config.BuildVersion;
+import ops.teleportha.config.ConfigException;
+import ops.teleportha.config.ExitCode;
 import ops.teleportha.inventory.config.ConfigLoader;
 import ops.teleportha.inventory.config.InventoryConfig;
 import ops.teleportha.inventory.discovery.AwsClients;
@@ -15,12 +17,14 @@ import ops.teleportha.inventory.http.InventoryServer;
 import ops.teleportha.inventory.inventory.InventoryService;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
 
-/** {@code inventory-service (list|serve) --config FILE}: parses arguments, loads config, wires objects. */
+/** {@code inventory-service (list|serve|check) --config FILE}: parses arguments, loads config, wires objects. */
 public final class Main {
     static final String USAGE = """
             usage: inventory-service list  --config FILE   print the Ansible inventory JSON once
                    inventory-service serve --config FILE   serve it over HTTP, refreshed in the background
-                   inventory-service --version""";
+                   inventory-service check --config FILE   validate the config and exit; no AWS call
+                   inventory-service version               print the version (also --version)
+            exit codes: 0 ok, 1 runtime failure (AWS, rendering, listening), 2 usage or config error""";
 
     private Main() {}
 
@@ -29,44 +33,65 @@ public final class Main {
     }
 
     static int run(String[] args) {
-        if (args.length == 1 && args[0].equals("--version")) {
+        if (args.length == 1 && (args[0].equals("--version") || args[0].equals("version"))) {
             System.out.println("inventory-service " + version());
-            return 0;
+            return ExitCode.OK;
         }
-        if (args.length != 3 || !(args[0].equals("list") || args[0].equals("serve")) || !args[1].equals("--config")) {
+        if (args.length == 1 && (args[0].equals("--help") || args[0].equals("-h") || args[0].equals("help"))) {
+            System.out.println(USAGE);
+            return ExitCode.OK;
+        }
+        if (args.length != 3
+                || !(args[0].equals("list") || args[0].equals("serve") || args[0].equals("check"))
+                || !args[1].equals("--config")) {
             System.err.println(USAGE);
-            return 2;
+            return ExitCode.INVALID;
         }
         String mode = args[0];
-        // Before the first logger exists: list mode talks only through its exit code, stdout and errors.
-        System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", System.getProperty("org.slf4j.simpleLogger.defaultLogLevel",
-                mode.equals("list") ? "warn" : "info"));
+        // Before the first logger exists: list and check talk only through their exit code, stdout and errors.
+        System.setProperty(
+                "org.slf4j.simpleLogger.defaultLogLevel",
+                System.getProperty("org.slf4j.simpleLogger.defaultLogLevel", mode.equals("serve") ? "info" : "warn"));
         InventoryConfig config;
         try {
             config = new ConfigLoader(System.getenv()).load(Path.of(args[2]));
         } catch (ConfigException e) {
-            System.err.println("inventory-service: config error: " + e.getMessage());
-            return 2;
+            return configError(e);
         }
-        return mode.equals("list") ? list(config) : serve(config);
+        return switch (mode) {
+            case "check" -> {
+                System.out.println(args[2] + ": ok");
+                yield ExitCode.OK;
+            }
+            case "list" -> list(config);
+            default -> serve(config);
+        };
+    }
+
+    private static int configError(ConfigException e) {
+        e.lines().forEach(line -> System.err.println("inventory-service: config error: " + line));
+        return ExitCode.INVALID;
     }
 
     private static int list(InventoryConfig config) {
         try (AwsClients clients = new AwsClients(config);
-             InventoryService service = new InventoryService(config, new Discovery(config, clients, Clock.systemUTC()),
-                     new InventoryMetrics(version()), Clock.systemUTC())) {
+                InventoryService service = new InventoryService(
+                        config,
+                        new Discovery(config, clients, Clock.systemUTC()),
+                        new InventoryMetrics(version()),
+                        Clock.systemUTC())) {
             InventoryService.Current c = service.refresh();
             if (c.inventory() == null) {
                 System.err.println("inventory-service: " + c.error());
-                return 1;
+                return ExitCode.FAILURE;
             }
             System.out.write(c.inventory().inventoryJson(), 0, c.inventory().inventoryJson().length);
             System.out.write('\n');
             System.out.flush();
-            return 0;
+            return ExitCode.OK;
         } catch (RuntimeException e) {
             System.err.println("inventory-service: " + e.getMessage());
-            return 1;
+            return ExitCode.FAILURE;
         }
     }
 
@@ -75,42 +100,47 @@ public final class Main {
         try {
             token = config.serve().tokenFile().map(BearerToken::new);
         } catch (ConfigException e) {
-            System.err.println("inventory-service: config error: " + e.getMessage());
-            return 2;
+            return configError(e);
         }
         if (token.isEmpty() && !isLoopback(config.serve().listenHost())) {
-            System.err.println("inventory-service: warning: serving on " + config.serve().listenHost()
-                    + " without serve.token_file; anyone who can reach it can read the inventory");
+            System.err.println(
+                    "inventory-service: warning: serving on " + config.serve().listenHost()
+                            + " without serve.token_file; anyone who can reach it can read the inventory");
         }
         AwsClients clients = new AwsClients(config);
         InventoryMetrics metrics = new InventoryMetrics(version()).withJvmMetrics();
-        InventoryService service = new InventoryService(config, new Discovery(config, clients, Clock.systemUTC()), metrics, Clock.systemUTC());
-        InventoryServer server = new InventoryServer(service, metrics, token);
+        InventoryService service = new InventoryService(
+                config, new Discovery(config, clients, Clock.systemUTC()), metrics, Clock.systemUTC());
+        InventoryServer server = new InventoryServer(service::current, metrics, token);
         try {
             server.start(config.serve().listenHost(), config.serve().listenPort());
         } catch (RuntimeException e) {
-            System.err.println("inventory-service: cannot listen on " + config.serve().listenHost() + ":" + config.serve().listenPort()
-                    + ": " + rootMessage(e));
+            System.err.println("inventory-service: cannot listen on "
+                    + config.serve().listenHost() + ":" + config.serve().listenPort() + ": " + rootMessage(e));
             service.close();
             clients.close();
-            return 1;
+            return ExitCode.FAILURE;
         }
         service.startBackgroundRefresh();
         CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            server.close();
-            service.close();
-            clients.close();
-            stopped.countDown();
-        }, "shutdown"));
-        System.err.println("inventory-service: serving cluster " + config.cluster() + " (" + String.join(", ", config.regions())
-                + ") on http://" + config.serve().listenHost() + ":" + server.port());
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            server.close();
+                            service.close();
+                            clients.close();
+                            stopped.countDown();
+                        },
+                        "shutdown"));
+        System.err.println(
+                "inventory-service: serving cluster " + config.cluster() + " (" + String.join(", ", config.regions())
+                        + ") on http://" + config.serve().listenHost() + ":" + server.port());
         try {
             stopped.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        return 0;
+        return ExitCode.OK;
     }
 
     private static boolean isLoopback(String host) {
@@ -125,12 +155,12 @@ public final class Main {
     }
 
     static String version() {
-        String v = Main.class.getPackage().getImplementationVersion();
-        return v == null ? "dev" : v;
+        return BuildVersion.of(Main.class);
     }
 
     static {
         // The JVM's default stdout encoding follows the locale; inventory JSON is always UTF-8.
-        System.setOut(new java.io.PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8));
+        System.setOut(new java.io.PrintStream(
+                new java.io.FileOutputStream(java.io.FileDescriptor.out), false, StandardCharsets.UTF_8));
     }
 }

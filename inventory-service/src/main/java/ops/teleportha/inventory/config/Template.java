@@ -4,6 +4,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.function.Function;
+import ops.teleportha.config.ConfigException;
 
 /**
  * A small "{placeholder}" template, validated when the config is loaded so a typo fails at start
@@ -11,9 +12,17 @@ import java.util.function.Function;
  */
 public final class Template {
     public static final Set<String> PLACEHOLDERS = Set.of(
-            "instance_id", "region", "role", "asg", "availability_zone",
-            "private_ip", "public_ip", "private_dns", "public_dns",
-            "private_dns_or_ip", "public_dns_or_ip");
+            "instance_id",
+            "region",
+            "role",
+            "asg",
+            "availability_zone",
+            "private_ip",
+            "public_ip",
+            "private_dns",
+            "public_dns",
+            "private_dns_or_ip",
+            "public_dns_or_ip");
 
     private final String source;
     private final List<String> parts; // even index: literal, odd index: placeholder name
@@ -23,9 +32,19 @@ public final class Template {
         this.parts = parts;
     }
 
+    /** @throws ConfigException naming {@code path} */
     public static Template parse(String path, String text) {
+        try {
+            return parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new ConfigException(path + ": " + e.getMessage());
+        }
+    }
+
+    /** @throws IllegalArgumentException saying what is wrong, without naming the key */
+    public static Template parse(String text) {
         if (text == null || text.isBlank()) {
-            throw new ConfigException(path + ": must not be empty");
+            throw new IllegalArgumentException("must not be empty");
         }
         List<String> parts = new ArrayList<>();
         StringBuilder literal = new StringBuilder();
@@ -33,7 +52,7 @@ public final class Template {
         while (i < text.length()) {
             char c = text.charAt(i);
             if (c == '}') {
-                throw new ConfigException(path + ": unbalanced '}' at position " + i + " in '" + text + "'");
+                throw new IllegalArgumentException("unbalanced '}' at position " + i + " in '" + text + "'");
             }
             if (c != '{') {
                 literal.append(c);
@@ -42,13 +61,14 @@ public final class Template {
             }
             int end = text.indexOf('}', i);
             if (end < 0) {
-                throw new ConfigException(path + ": unclosed '{' at position " + i + " in '" + text + "'");
+                throw new IllegalArgumentException("unclosed '{' at position " + i + " in '" + text + "'");
             }
             String name = text.substring(i + 1, end);
             boolean isTag = name.startsWith("tag:") && name.length() > 4;
             if (!isTag && !PLACEHOLDERS.contains(name)) {
-                throw new ConfigException(path + ": unknown placeholder {" + name + "} in '" + text
-                        + "'; known: " + String.join(", ", PLACEHOLDERS.stream().sorted().toList())
+                throw new IllegalArgumentException("unknown placeholder {" + name + "} in '" + text
+                        + "'; known: "
+                        + String.join(", ", PLACEHOLDERS.stream().sorted().toList())
                         + ", tag:<Key>");
             }
             parts.add(literal.toString());

@@ -60,15 +60,20 @@ public final class AwsClients implements AutoCloseable {
     private ClientOverrideConfiguration overrides() {
         return ClientOverrideConfiguration.builder()
                 // Standard mode retries throttling and transient errors with jittered exponential backoff.
-                .retryStrategy(AwsRetryStrategy.standardRetryStrategy().toBuilder().maxAttempts(aws.maxAttempts()).build())
+                .retryStrategy(AwsRetryStrategy.standardRetryStrategy().toBuilder()
+                        .maxAttempts(aws.maxAttempts())
+                        .build())
                 .apiCallTimeout(aws.apiCallTimeout())
                 .build();
     }
 
     public AutoScalingClient autoscaling(String region) {
         return autoscaling.computeIfAbsent(region, r -> {
-            var b = AutoScalingClient.builder().region(Region.of(r)).httpClient(http)
-                    .credentialsProvider(credentials).overrideConfiguration(overrides());
+            var b = AutoScalingClient.builder()
+                    .region(Region.of(r))
+                    .httpClient(http)
+                    .credentialsProvider(credentials)
+                    .overrideConfiguration(overrides());
             aws.endpointFor(r).ifPresent(b::endpointOverride);
             return b.build();
         });
@@ -76,8 +81,11 @@ public final class AwsClients implements AutoCloseable {
 
     public Ec2Client ec2(String region) {
         return ec2.computeIfAbsent(region, r -> {
-            var b = Ec2Client.builder().region(Region.of(r)).httpClient(http)
-                    .credentialsProvider(credentials).overrideConfiguration(overrides());
+            var b = Ec2Client.builder()
+                    .region(Region.of(r))
+                    .httpClient(http)
+                    .credentialsProvider(credentials)
+                    .overrideConfiguration(overrides());
             aws.endpointFor(r).ifPresent(b::endpointOverride);
             return b.build();
         });

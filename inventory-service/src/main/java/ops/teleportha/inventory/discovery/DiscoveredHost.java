@@ -35,10 +35,18 @@ public record DiscoveredHost(
             return "ready";
         }
         String s = lifecycleState == null ? "" : lifecycleState;
-        if (s.startsWith("Pending")) return "pending";
-        if (s.equals("Standby") || s.equals("EnteringStandby")) return "standby";
-        if (s.startsWith("Terminating") || s.equals("Terminated") || s.startsWith("Detach")) return "terminating";
-        if (s.equals("InService")) return "unhealthy";
+        if (s.startsWith("Pending")) {
+            return "pending";
+        }
+        if (s.equals("Standby") || s.equals("EnteringStandby")) {
+            return "standby";
+        }
+        if (s.startsWith("Terminating") || s.equals("Terminated") || s.startsWith("Detach")) {
+            return "terminating";
+        }
+        if (s.equals("InService")) {
+            return "unhealthy";
+        }
         return "other";
     }
 }

@@ -39,10 +39,12 @@ public final class RegionDiscoverer {
         String clusterKey = config.tags().cluster();
         String roleKey = config.tags().role();
         List<AutoScalingGroup> groups = new ArrayList<>();
-        clients.autoscaling(region).describeAutoScalingGroupsPaginator(r -> r
-                        .filters(f -> f.name("tag:" + clusterKey).values(config.cluster()))
-                        .maxRecords(100))
-                .autoScalingGroups().forEach(groups::add);
+        clients.autoscaling(region)
+                .describeAutoScalingGroupsPaginator(
+                        r -> r.filters(f -> f.name("tag:" + clusterKey).values(config.cluster()))
+                                .maxRecords(100))
+                .autoScalingGroups()
+                .forEach(groups::add);
 
         Map<String, String> roleByGroup = new HashMap<>();
         Map<String, software.amazon.awssdk.services.autoscaling.model.Instance> asgInstance = new HashMap<>();
@@ -55,7 +57,12 @@ public final class RegionDiscoverer {
             }
             String role = tag(g.tags(), roleKey);
             if (role == null || !ROLES.contains(role)) {
-                LOG.debug("{}: skipping Auto Scaling group {}: {}={} is not auth or proxy", region, g.autoScalingGroupName(), roleKey, role);
+                LOG.debug(
+                        "{}: skipping Auto Scaling group {}: {}={} is not auth or proxy",
+                        region,
+                        g.autoScalingGroupName(),
+                        roleKey,
+                        role);
                 skipped++;
                 continue;
             }
@@ -73,8 +80,11 @@ public final class RegionDiscoverer {
         ids.sort(null);
         for (int from = 0; from < ids.size(); from += FILTER_VALUES) {
             List<String> chunk = ids.subList(from, Math.min(ids.size(), from + FILTER_VALUES));
-            clients.ec2(region).describeInstancesPaginator(r -> r
-                            .filters(Filter.builder().name("instance-id").values(chunk).build())
+            clients.ec2(region)
+                    .describeInstancesPaginator(r -> r.filters(Filter.builder()
+                                    .name("instance-id")
+                                    .values(chunk)
+                                    .build())
                             .maxResults(1000))
                     .reservations()
                     .forEach(res -> res.instances().forEach(i -> ec2.put(i.instanceId(), i)));
@@ -88,22 +98,46 @@ public final class RegionDiscoverer {
             Instance i = ec2.get(id);
             if (i == null) {
                 // Listed by Auto Scaling but not (yet) visible in EC2: keep it visible, never configurable.
-                hosts.add(new DiscoveredHost(region, roleByGroup.get(asg), asg, id, ai.availabilityZone(),
-                        ai.lifecycleStateAsString(), ai.healthStatus(), "unknown", null, null, null, null,
-                        ai.instanceType(), null, Map.of()));
+                hosts.add(new DiscoveredHost(
+                        region,
+                        roleByGroup.get(asg),
+                        asg,
+                        id,
+                        ai.availabilityZone(),
+                        ai.lifecycleStateAsString(),
+                        ai.healthStatus(),
+                        "unknown",
+                        null,
+                        null,
+                        null,
+                        null,
+                        ai.instanceType(),
+                        null,
+                        Map.of()));
                 continue;
             }
             Map<String, String> tags = new HashMap<>();
             for (Tag t : i.tags()) {
                 tags.put(t.key(), t.value());
             }
-            hosts.add(new DiscoveredHost(region, roleByGroup.get(asg), asg, id,
-                    i.placement() != null && i.placement().availabilityZone() != null ? i.placement().availabilityZone() : ai.availabilityZone(),
-                    ai.lifecycleStateAsString(), ai.healthStatus(),
+            hosts.add(new DiscoveredHost(
+                    region,
+                    roleByGroup.get(asg),
+                    asg,
+                    id,
+                    i.placement() != null && i.placement().availabilityZone() != null
+                            ? i.placement().availabilityZone()
+                            : ai.availabilityZone(),
+                    ai.lifecycleStateAsString(),
+                    ai.healthStatus(),
                     i.state() == null ? "unknown" : i.state().nameAsString(),
-                    blankToNull(i.privateIpAddress()), blankToNull(i.publicIpAddress()),
-                    blankToNull(i.privateDnsName()), blankToNull(i.publicDnsName()),
-                    i.instanceTypeAsString(), i.imageId(), tags));
+                    blankToNull(i.privateIpAddress()),
+                    blankToNull(i.publicIpAddress()),
+                    blankToNull(i.privateDnsName()),
+                    blankToNull(i.publicDnsName()),
+                    i.instanceTypeAsString(),
+                    i.imageId(),
+                    tags));
         }
         hosts.sort((a, b) -> a.instanceId().compareTo(b.instanceId()));
         return new RegionResult(region, hosts, roleByGroup.size(), skipped, clock.instant());

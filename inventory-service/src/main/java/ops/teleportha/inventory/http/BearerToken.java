@@ -8,7 +8,7 @@ import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermission;
 import java.security.MessageDigest;
 import java.util.Set;
-import ops.teleportha.inventory.config.ConfigException;
+import ops.teleportha.config.ConfigException;
 
 /**
  * The shared bearer token, read from a file. The file is re-read when its modification time changes,
@@ -28,12 +28,15 @@ public final class BearerToken {
         try {
             Set<PosixFilePermission> perms = Files.getPosixFilePermissions(file);
             if (perms.contains(PosixFilePermission.OTHERS_READ)) {
-                throw new ConfigException("serve.token_file: " + file + " is readable by every user; run chmod 0600 (or 0640) on it");
+                throw new ConfigException(
+                        "serve.token_file: " + file + " is readable by every user; run chmod 0600 (or 0640) on it");
             }
             FileTime mtime = Files.getLastModifiedTime(file);
             String text = Files.readString(file, StandardCharsets.UTF_8).trim();
             if (text.length() < 16) {
-                throw new ConfigException("serve.token_file: " + file + " holds a token shorter than 16 characters; write a long random token, e.g. openssl rand -hex 32");
+                throw new ConfigException(
+                        "serve.token_file: " + file
+                                + " holds a token shorter than 16 characters; write a long random token, e.g. openssl rand -hex 32");
             }
             token = text.getBytes(StandardCharsets.UTF_8);
             loadedAt = mtime;

@@ -6,9 +6,9 @@ import io.javalin.http.Context;
 import io.javalin.http.HttpStatus;
 import java.util.Optional;
 import java.util.function.Function;
+import java.util.function.Supplier;
 import ops.teleportha.inventory.inventory.Inventory;
 import ops.teleportha.inventory.inventory.InventoryBuilder;
-import ops.teleportha.inventory.inventory.InventoryService;
 import ops.teleportha.inventory.inventory.InventoryService.Current;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
 
@@ -20,7 +20,8 @@ public final class InventoryServer implements AutoCloseable {
     private static final String JSON = "application/json";
     private final Javalin app;
 
-    public InventoryServer(InventoryService service, InventoryMetrics metrics, Optional<BearerToken> token) {
+    /** @param current what to serve now; called once per request */
+    public InventoryServer(Supplier<Current> current, InventoryMetrics metrics, Optional<BearerToken> token) {
         this.app = Javalin.create(cfg -> {
             cfg.showJavalinBanner = false;
             cfg.http.defaultContentType = JSON;
@@ -43,23 +44,28 @@ public final class InventoryServer implements AutoCloseable {
 
         app.get("/healthz", ctx -> ctx.contentType("text/plain").result("ok\n"));
         app.get("/readyz", ctx -> {
-            Current c = service.current();
+            Current c = current.get();
             if (c.inventory() != null) {
                 ObjectNode body = InventoryBuilder.JSON.createObjectNode();
                 body.put("status", "ready");
                 body.put("generated_at", c.inventory().generatedAt().toString());
-                body.set("stale_regions", InventoryBuilder.JSON.valueToTree(c.inventory().staleRegions()));
+                body.set(
+                        "stale_regions",
+                        InventoryBuilder.JSON.valueToTree(c.inventory().staleRegions()));
                 ctx.json(body);
             } else {
                 ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(c.error()));
             }
         });
-        app.get("/metrics", ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8").result(metrics.scrape()));
-        app.get("/v1/inventory", ctx -> serve(ctx, service, Inventory::inventoryJson));
-        app.get("/v1/peers", ctx -> serve(ctx, service, Inventory::peersJson));
-        app.get("/v1/sd/node-agent", ctx -> serve(ctx, service, Inventory::serviceDiscoveryJson));
+        app.get(
+                "/metrics",
+                ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
+                        .result(metrics.scrape()));
+        app.get("/v1/inventory", ctx -> serve(ctx, current, Inventory::inventoryJson));
+        app.get("/v1/peers", ctx -> serve(ctx, current, Inventory::peersJson));
+        app.get("/v1/sd/node-agent", ctx -> serve(ctx, current, Inventory::serviceDiscoveryJson));
         app.get("/v1/hosts/{name}", ctx -> {
-            Current c = service.current();
+            Current c = current.get();
             if (c.inventory() == null) {
                 ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(c.error()));
                 return;
@@ -69,14 +75,15 @@ public final class InventoryServer implements AutoCloseable {
                 ctx.status(HttpStatus.NOT_FOUND).json(error("no host named " + ctx.pathParam("name")));
                 return;
             }
+            ctx.header("Cache-Control", "no-store");
             ctx.json(vars);
         });
         // Unmatched paths get Javalin's own 404 JSON; a custom 404 mapper here would also rewrite the
         // unknown-host answer above, and reading the endpoint in it fails for unmatched paths (500).
     }
 
-    private static void serve(Context ctx, InventoryService service, Function<Inventory, byte[]> doc) {
-        Current c = service.current();
+    private static void serve(Context ctx, Supplier<Current> current, Function<Inventory, byte[]> doc) {
+        Current c = current.get();
         if (c.inventory() == null) {
             ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(c.error()));
             return;

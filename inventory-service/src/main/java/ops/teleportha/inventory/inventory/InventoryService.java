@@ -10,8 +10,8 @@ import java.util.concurrent.atomic.AtomicReference;
 import ops.teleportha.inventory.config.InventoryConfig;
 import ops.teleportha.inventory.discovery.Discovery;
 import ops.teleportha.inventory.discovery.Discovery.Outcome;
-import ops.teleportha.inventory.metrics.InventoryMetrics;
 import ops.teleportha.inventory.inventory.RegionStore.RegionView;
+import ops.teleportha.inventory.metrics.InventoryMetrics;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,7 +32,8 @@ public final class InventoryService implements AutoCloseable {
     private final InventoryBuilder builder;
     private final InventoryMetrics metrics;
     private final Clock clock;
-    private final AtomicReference<Current> current = new AtomicReference<>(new Current(null, "inventory not discovered yet"));
+    private final AtomicReference<Current> current =
+            new AtomicReference<>(new Current(null, "inventory not discovered yet"));
     private ScheduledExecutorService scheduler;
 
     public InventoryService(InventoryConfig config, Discovery discovery, InventoryMetrics metrics, Clock clock) {
@@ -50,10 +51,18 @@ public final class InventoryService implements AutoCloseable {
             store.record(o);
             metrics.recordOutcome(o);
             if (o.ok()) {
-                LOG.info("{}: {} hosts in {} Teleport Auto Scaling groups ({} s)", o.region(), o.result().hosts().size(),
-                        o.result().groups(), String.format("%.2f", o.seconds()));
+                LOG.info(
+                        "{}: {} hosts in {} Teleport Auto Scaling groups ({} s)",
+                        o.region(),
+                        o.result().hosts().size(),
+                        o.result().groups(),
+                        String.format("%.2f", o.seconds()));
             } else {
-                LOG.warn("{}: discovery failed ({}): {}", o.region(), o.failure().reason(), o.failure().message());
+                LOG.warn(
+                        "{}: discovery failed ({}): {}",
+                        o.region(),
+                        o.failure().reason(),
+                        o.failure().message());
             }
         }
         List<RegionView> views = store.view(clock.instant(), config.refresh().maxStaleness());
@@ -61,7 +70,9 @@ public final class InventoryService implements AutoCloseable {
         try {
             next = new Current(builder.build(views, clock.instant()), null);
             if (!next.inventory().staleRegions().isEmpty()) {
-                LOG.warn("serving last good data for stale regions {}", next.inventory().staleRegions());
+                LOG.warn(
+                        "serving last good data for stale regions {}",
+                        next.inventory().staleRegions());
             }
         } catch (InventoryUnavailableException e) {
             LOG.error("{}", e.getMessage());
@@ -83,14 +94,18 @@ public final class InventoryService implements AutoCloseable {
             return t;
         });
         long period = config.refresh().interval().toMillis();
-        scheduler.scheduleWithFixedDelay(() -> {
-            try {
-                refresh();
-            } catch (RuntimeException e) {
-                // Never let the schedule die: the next tick tries again and the metrics show the gap.
-                LOG.error("refresh failed unexpectedly", e);
-            }
-        }, 0, period, TimeUnit.MILLISECONDS);
+        scheduler.scheduleWithFixedDelay(
+                () -> {
+                    try {
+                        refresh();
+                    } catch (RuntimeException e) {
+                        // Never let the schedule die: the next tick tries again and the metrics show the gap.
+                        LOG.error("refresh failed unexpectedly", e);
+                    }
+                },
+                0,
+                period,
+                TimeUnit.MILLISECONDS);
     }
 
     @Override

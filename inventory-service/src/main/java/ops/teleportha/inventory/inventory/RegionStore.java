@@ -16,9 +16,14 @@ import ops.teleportha.inventory.discovery.RegionResult;
  * {@code refresh.max_staleness}; a region that never succeeded is unavailable.
  */
 public final class RegionStore {
-    public enum Status { FRESH, STALE, UNAVAILABLE }
+    public enum Status {
+        FRESH,
+        STALE,
+        UNAVAILABLE
+    }
 
-    public record RegionView(String region, Status status, RegionResult data, RegionFailure lastFailure, Duration age) {}
+    public record RegionView(
+            String region, Status status, RegionResult data, RegionFailure lastFailure, Duration age) {}
 
     private record State(RegionResult lastGood, RegionFailure lastFailure, boolean lastAttemptFailed) {}
 
@@ -34,9 +39,9 @@ public final class RegionStore {
 
     public synchronized void record(Outcome o) {
         State prev = states.get(o.region());
-        states.put(o.region(), o.ok()
-                ? new State(o.result(), null, false)
-                : new State(prev.lastGood(), o.failure(), true));
+        states.put(
+                o.region(),
+                o.ok() ? new State(o.result(), null, false) : new State(prev.lastGood(), o.failure(), true));
     }
 
     public synchronized List<RegionView> view(Instant now, Duration maxStaleness) {
@@ -48,7 +53,8 @@ public final class RegionStore {
                 continue;
             }
             Duration age = Duration.between(s.lastGood().fetchedAt(), now);
-            Status status = !s.lastAttemptFailed() ? Status.FRESH
+            Status status = !s.lastAttemptFailed()
+                    ? Status.FRESH
                     : age.compareTo(maxStaleness) > 0 ? Status.UNAVAILABLE : Status.STALE;
             out.add(new RegionView(r, status, s.lastGood(), s.lastFailure(), age));
         }

@@ -21,26 +21,50 @@ public final class InventoryMetrics {
     private final CollectorRegistry registry = new CollectorRegistry(true);
 
     private final Counter refreshes = Counter.build(P + "region_refreshes_total", "Region discoveries by result.")
-            .labelNames("region", "result").register(registry);
-    private final Counter failures = Counter.build(P + "region_refresh_failures_total", "Failed region discoveries by reason.")
-            .labelNames("region", "reason").register(registry);
-    private final Histogram duration = Histogram.build(P + "region_refresh_duration_seconds", "Time to discover one region.")
-            .labelNames("region").buckets(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60).register(registry);
-    private final Gauge lastSuccess = Gauge.build(P + "region_last_success_timestamp_seconds", "When the region was last discovered successfully.")
-            .labelNames("region").register(registry);
-    private final Gauge stale = Gauge.build(P + "region_stale", "1 when the region is served from its last good data after a failed refresh.")
-            .labelNames("region").register(registry);
-    private final Gauge available = Gauge.build(P + "region_available", "1 when the region has data that may be served.")
-            .labelNames("region").register(registry);
-    private final Gauge hosts = Gauge.build(P + "hosts", "Discovered hosts by region, role and lifecycle state (ready, pending, standby, terminating, unhealthy, other).")
-            .labelNames("region", "role", "state").register(registry);
-    private final Gauge ready = Gauge.build(P + "ready", "1 when a complete inventory is being served.").register(registry);
-    private final Gauge lastBuild = Gauge.build(P + "last_render_timestamp_seconds", "When the served inventory was rendered.").register(registry);
-    private final Counter requests = Counter.build(P + "http_requests_total", "HTTP requests by endpoint and status code.")
-            .labelNames("endpoint", "code").register(registry);
+            .labelNames("region", "result")
+            .register(registry);
+    private final Counter failures = Counter.build(
+                    P + "region_refresh_failures_total", "Failed region discoveries by reason.")
+            .labelNames("region", "reason")
+            .register(registry);
+    private final Histogram duration = Histogram.build(
+                    P + "region_refresh_duration_seconds", "Time to discover one region.")
+            .labelNames("region")
+            .buckets(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+            .register(registry);
+    private final Gauge lastSuccess = Gauge.build(
+                    P + "region_last_success_timestamp_seconds", "When the region was last discovered successfully.")
+            .labelNames("region")
+            .register(registry);
+    private final Gauge stale = Gauge.build(
+                    P + "region_stale", "1 when the region is served from its last good data after a failed refresh.")
+            .labelNames("region")
+            .register(registry);
+    private final Gauge available = Gauge.build(
+                    P + "region_available", "1 when the region has data that may be served.")
+            .labelNames("region")
+            .register(registry);
+    private final Gauge hosts = Gauge.build(
+                    P + "hosts",
+                    "Discovered hosts by region, role and lifecycle state (ready, pending, standby, terminating, unhealthy, other).")
+            .labelNames("region", "role", "state")
+            .register(registry);
+    private final Gauge ready = Gauge.build(P + "ready", "1 when a complete inventory is being served.")
+            .register(registry);
+    private final Gauge lastBuild = Gauge.build(
+                    P + "last_render_timestamp_seconds", "When the served inventory was rendered.")
+            .register(registry);
+    private final Counter requests = Counter.build(
+                    P + "http_requests_total", "HTTP requests by endpoint and status code.")
+            .labelNames("endpoint", "code")
+            .register(registry);
 
     public InventoryMetrics(String version) {
-        Gauge.build(P + "build_info", "Build information.").labelNames("version").register(registry).labels(version).set(1);
+        Gauge.build(P + "build_info", "Build information.")
+                .labelNames("version")
+                .register(registry)
+                .labels(version)
+                .set(1);
     }
 
     /** JVM and process metrics, for {@code serve}; {@code list} never exposes metrics and skips their set-up. */
@@ -67,7 +91,9 @@ public final class InventoryMetrics {
         ready.set(inventory == null ? 0 : 1);
         if (inventory != null) {
             hosts.clear();
-            inventory.counts().forEach(c -> hosts.labels(c.region(), c.role(), c.state()).set(c.hosts()));
+            inventory
+                    .counts()
+                    .forEach(c -> hosts.labels(c.region(), c.role(), c.state()).set(c.hosts()));
             lastBuild.set(inventory.generatedAt().toEpochMilli() / 1000.0);
         }
     }

@@ -2,12 +2,14 @@ package ops.teleportha.inventory.config;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
+import ops.teleportha.config.ConfigException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -19,7 +21,9 @@ class ConfigLoaderTest {
     }
 
     private static void rejects(String yaml, String message) {
-        assertThatThrownBy(() -> parse(yaml)).isInstanceOf(ConfigException.class).hasMessageContaining(message);
+        assertThatThrownBy(() -> parse(yaml))
+                .isInstanceOf(ConfigException.class)
+                .hasMessageContaining(message);
     }
 
     @Test
@@ -31,7 +35,7 @@ class ConfigLoaderTest {
         assertThat(c.tags().role()).isEqualTo("TeleportRole");
         assertThat(c.ansibleHost().source()).isEqualTo(AnsibleHostSource.PRIVATE_IP);
         assertThat(c.hostNameTemplate().source()).isEqualTo("{instance_id}");
-        assertThat(c.peerAddrTemplate().source()).isEqualTo("{private_dns_or_ip}:3021");
+        assertThat(c.peerAddrTemplate().source()).isEqualTo("{private_ip}:3021");
         assertThat(c.serve().listenHost()).isEqualTo("127.0.0.1");
         assertThat(c.serve().listenPort()).isEqualTo(8790);
         assertThat(c.serve().tokenFile()).isEmpty();
@@ -61,40 +65,98 @@ class ConfigLoaderTest {
         rejects("cluster: c\nregions: [us-west-2, uswest2]\n", "regions[1]: 'uswest2' is not an AWS region name");
         rejects("cluster: c\nregions: [us-west-2, us-west-2]\n", "regions[1]: 'us-west-2' is listed twice");
         rejects("cluster: c\nregions: us-west-2\n", "regions: must be a list");
-        assertThat(parse("cluster: c\nregions: [us-gov-west-1, ap-southeast-4, il-central-1]\n").regions()).hasSize(3);
+        assertThat(parse("cluster: c\nregions: [us-gov-west-1, ap-southeast-4, il-central-1]\n")
+                        .regions())
+                .hasSize(3);
     }
 
     @Test
     void badTemplatesFailAtLoadTime() {
-        rejects(MINIMAL + "peer_addr_template: '{private_adress}:3021'\n", "peer_addr_template: unknown placeholder {private_adress}");
+        rejects(
+                MINIMAL + "peer_addr_template: '{private_adress}:3021'\n",
+                "peer_addr_template: unknown placeholder {private_adress}");
         rejects(MINIMAL + "host_name_template: '{instance_id'\n", "host_name_template: unclosed '{'");
-        rejects(MINIMAL + "peer_addr_template: '{private_ip}'\n", "peer_addr_template: '{private_ip}' must end with a port");
-        assertThat(parse(MINIMAL + "peer_addr_template: '{tag:PeerName}.internal:3021'\n").peerAddrTemplate().source())
+        rejects(
+                MINIMAL + "peer_addr_template: '{private_ip}'\n",
+                "peer_addr_template: '{private_ip}' must end with a port");
+        assertThat(parse(MINIMAL + "peer_addr_template: '{tag:PeerName}.internal:3021'\n")
+                        .peerAddrTemplate()
+                        .source())
                 .isEqualTo("{tag:PeerName}.internal:3021");
     }
 
     @Test
     void ansibleHostFromATagNeedsTheTagName() {
-        rejects(MINIMAL + "ansible_host:\n  source: tag\n", "ansible_host.tag: required when ansible_host.source is tag");
-        rejects(MINIMAL + "ansible_host:\n  source: private_ipv4\n", "ansible_host.source: 'private_ipv4' is not one of private_ip, public_ip");
+        rejects(
+                MINIMAL + "ansible_host:\n  source: tag\n",
+                "ansible_host.tag: required when ansible_host.source is tag");
+        rejects(
+                MINIMAL + "ansible_host:\n  source: private_ipv4\n",
+                "ansible_host.source: 'private_ipv4' is not one of private_ip, public_ip");
         rejects(MINIMAL + "ansible_host:\n  source: public_ip\n  tag: Name\n", "ansible_host.tag: only used when");
-        assertThat(parse(MINIMAL + "ansible_host:\n  source: tag\n  tag: SshAddress\n").ansibleHost().tag()).contains("SshAddress");
+        assertThat(parse(MINIMAL + "ansible_host:\n  source: tag\n  tag: SshAddress\n")
+                        .ansibleHost()
+                        .tag())
+                .contains("SshAddress");
     }
 
     @Test
     void valuesAreRangeChecked() {
         rejects(MINIMAL + "refresh:\n  interval: 0s\n", "refresh.interval: must be > 0");
         rejects(MINIMAL + "refresh:\n  interval: 10 minutes\n", "refresh.interval: '10 minutes' is not a duration");
-        rejects(MINIMAL + "refresh:\n  interval: 10m\n  max_staleness: 5m\n", "refresh.max_staleness: must be at least refresh.interval (10m)");
+        rejects(
+                MINIMAL + "refresh:\n  interval: 10m\n  max_staleness: 5m\n",
+                "refresh.max_staleness: must be at least refresh.interval (10m)");
         rejects(MINIMAL + "aws:\n  max_concurrency: 0\n", "aws.max_concurrency: must be from 1 to 64, got 0");
         rejects(MINIMAL + "aws:\n  max_attempts: many\n", "aws.max_attempts: must be a whole number");
         rejects(MINIMAL + "serve:\n  listen_addr: 8790\n", "serve.listen_addr: '8790' must be host:port");
-        rejects(MINIMAL + "serve:\n  listen_addr: 127.0.0.1:99999\n", "serve.listen_addr: port '99999' must be a number from 0 to 65535");
-        rejects(MINIMAL + "aws:\n  endpoint_url: localhost:5000\n", "aws.endpoint_url: 'localhost:5000' must be an http(s) URL");
-        rejects(MINIMAL + "aws:\n  assume_role_arn: teleport-inventory\n", "aws.assume_role_arn: 'teleport-inventory' is not an ARN");
-        rejects(MINIMAL + "aws:\n  region_endpoints:\n    ap-south-1: http://127.0.0.1:1\n", "aws.region_endpoints.ap-south-1: region is not in regions");
+        rejects(
+                MINIMAL + "serve:\n  listen_addr: 127.0.0.1:99999\n",
+                "serve.listen_addr: port '99999' must be a number from 0 to 65535");
+        rejects(
+                MINIMAL + "aws:\n  endpoint_url: localhost:5000\n",
+                "aws.endpoint_url: 'localhost:5000' must be an http(s) URL");
+        rejects(
+                MINIMAL + "aws:\n  assume_role_arn: teleport-inventory\n",
+                "aws.assume_role_arn: 'teleport-inventory' is not an ARN");
+        rejects(
+                MINIMAL + "aws:\n  region_endpoints:\n    ap-south-1: http://127.0.0.1:1\n",
+                "aws.region_endpoints.ap-south-1: region is not in regions");
         rejects("cluster: [a]\nregions: [us-west-2]\n", "cluster: must be a string");
-        rejects("cluster: 'bad name!'\nregions: [us-west-2]\n", "cluster: 'bad name!' is not a valid Teleport cluster name");
+        rejects(
+                "cluster: 'bad name!'\nregions: [us-west-2]\n",
+                "cluster: 'bad name!' is not a valid Teleport cluster name");
+    }
+
+    @Test
+    void everyProblemIsReportedAtOnceEachNamingItsPath() {
+        ConfigException e = catchThrowableOfType(ConfigException.class, () -> parse("""
+                cluster: 'bad name!'
+                regions: [us-west-2, uswest2]
+                refresh:
+                  interval: 0s
+                serve:
+                  listen_addr: 8790
+                  listen_adr: x
+                peer_addr_template: '{private_ip}'
+                """));
+        assertThat(e.origin()).isEqualTo("test.yml");
+        assertThat(e.problems())
+                .containsExactly(
+                        "cluster: 'bad name!' is not a valid Teleport cluster name (letters, digits, dots, dashes)",
+                        "regions[1]: 'uswest2' is not an AWS region name (expected a name like us-west-2)",
+                        "peer_addr_template: '{private_ip}' must end with a port, for example {private_ip}:3021",
+                        "refresh.interval: must be > 0",
+                        "serve.listen_addr: '8790' must be host:port, such as 127.0.0.1:8080 or [::1]:8080",
+                        "serve.listen_adr: unknown key; check the spelling against docs/inventory-service.md");
+        assertThat(e.getMessage().lines()).allMatch(l -> l.startsWith("test.yml: "));
+    }
+
+    @Test
+    void listenAddressesTakeBracketedIpv6AndPortZero() {
+        InventoryConfig c = parse(MINIMAL + "serve:\n  listen_addr: '[::1]:0'\n");
+        assertThat(c.serve().listenHost()).isEqualTo("::1");
+        assertThat(c.serve().listenPort()).isZero();
     }
 
     @Test
@@ -117,14 +179,17 @@ class ConfigLoaderTest {
         assertThat(c.aws().endpointUrl()).contains(URI.create("http://127.0.0.1:5000"));
         assertThat(c.aws().endpointFor("us-east-1")).contains(URI.create("http://127.0.0.1:5000"));
 
-        assertThatThrownBy(() -> new ConfigLoader(Map.of("INVENTORY_SERVICE_SERVE__LISTEN_PORT", "1")).parse("f.yml", MINIMAL))
+        assertThatThrownBy(() ->
+                        new ConfigLoader(Map.of("INVENTORY_SERVICE_SERVE__LISTEN_PORT", "1")).parse("f.yml", MINIMAL))
                 .hasMessageContaining("serve.listen_port: unknown key")
                 .hasMessageContaining("(set by environment variable INVENTORY_SERVICE_SERVE__LISTEN_PORT)");
     }
 
     @Test
     void aRegionEndpointOverridesTheGlobalOne() {
-        InventoryConfig c = parse(MINIMAL + "aws:\n  endpoint_url: http://127.0.0.1:5000\n  region_endpoints:\n    eu-central-1: https://vpce.example:443\n");
+        InventoryConfig c = parse(
+                MINIMAL
+                        + "aws:\n  endpoint_url: http://127.0.0.1:5000\n  region_endpoints:\n    eu-central-1: https://vpce.example:443\n");
         assertThat(c.aws().endpointFor("eu-central-1")).contains(URI.create("https://vpce.example:443"));
         assertThat(c.aws().endpointFor("us-west-2")).contains(URI.create("http://127.0.0.1:5000"));
     }

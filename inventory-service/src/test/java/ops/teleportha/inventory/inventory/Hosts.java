@@ -9,8 +9,21 @@ final class Hosts {
 
     static DiscoveredHost host(String region, String role, String id, int ipSuffix, String lifecycle, String health) {
         String ip = "198.18." + (region.hashCode() & 0x7f) + "." + ipSuffix;
-        return new DiscoveredHost(region, role, "teleport-" + role + "-" + region, id, region + "a", lifecycle, health, "running",
-                ip, null, "ip-" + ip.replace('.', '-') + ".ec2.internal", null, "m6i.large", "ami-1",
+        return new DiscoveredHost(
+                region,
+                role,
+                "teleport-" + role + "-" + region,
+                id,
+                region + "a",
+                lifecycle,
+                health,
+                "running",
+                ip,
+                null,
+                "ip-" + ip.replace('.', '-') + ".ec2.internal",
+                null,
+                "m6i.large",
+                "ami-1",
                 Map.of("Name", role + "-" + id, "TeleportRole", role));
     }
 

@@ -23,10 +23,12 @@ class InventoryBuilderTest {
     private static final Instant NOW = Instant.parse("2026-11-21T12:00:00Z");
 
     private static InventoryConfig config(String extra) {
-        return new ConfigLoader(Map.of()).parse("t.yml", "cluster: tp.example.com\nregions: [us-west-2, eu-central-1]\n" + extra);
+        return new ConfigLoader(Map.of())
+                .parse("t.yml", "cluster: tp.example.com\nregions: [us-west-2, eu-central-1]\n" + extra);
     }
 
-    private static JsonNode build(InventoryConfig c, List<DiscoveredHost> west, List<DiscoveredHost> eu) throws Exception {
+    private static JsonNode build(InventoryConfig c, List<DiscoveredHost> west, List<DiscoveredHost> eu)
+            throws Exception {
         return InventoryBuilder.JSON.readTree(inventory(c, west, eu).inventoryJson());
     }
 
@@ -45,7 +47,8 @@ class InventoryBuilderTest {
 
     @Test
     void groupsReadyHostsByRoleRegionAndAsg() throws Exception {
-        JsonNode inv = build(config(""),
+        JsonNode inv = build(
+                config(""),
                 List.of(ready("us-west-2", "auth", "i-a1", 10), ready("us-west-2", "proxy", "i-p1", 11)),
                 List.of(ready("eu-central-1", "proxy", "i-p2", 12)));
         assertThat(hosts(inv, "teleport_auth_us_west_2")).containsExactly("i-a1");
@@ -54,17 +57,28 @@ class InventoryBuilderTest {
         assertThat(hosts(inv, "teleport_auth_eu_central_1")).isEmpty();
         assertThat(hosts(inv, "region_us_west_2")).containsExactly("i-a1", "i-p1");
         assertThat(hosts(inv, "asg_teleport_proxy_eu_central_1")).containsExactly("i-p2");
-        assertThat(inv.path("teleport_proxy").path("children")).extracting(JsonNode::asText)
+        assertThat(inv.path("teleport_proxy").path("children"))
+                .extracting(JsonNode::asText)
                 .containsExactly("teleport_proxy_us_west_2", "teleport_proxy_eu_central_1");
-        assertThat(inv.path("teleport").path("children")).extracting(JsonNode::asText).containsExactly("teleport_auth", "teleport_proxy");
-        assertThat(inv.path("all").path("vars").path("teleport_inventory_stale_regions")).isEmpty();
-        assertThat(inv.path("all").path("vars").path("teleport_inventory_cluster").asText()).isEqualTo("tp.example.com");
+        assertThat(inv.path("teleport").path("children"))
+                .extracting(JsonNode::asText)
+                .containsExactly("teleport_auth", "teleport_proxy");
+        assertThat(inv.path("all").path("vars").path("teleport_inventory_stale_regions"))
+                .isEmpty();
+        assertThat(inv.path("all")
+                        .path("vars")
+                        .path("teleport_inventory_cluster")
+                        .asText())
+                .isEqualTo("tp.example.com");
     }
 
     @Test
     void hostvarsCarryAddressesLifecycleAndPeerAddress() throws Exception {
         DiscoveredHost p = ready("us-west-2", "proxy", "i-p1", 11);
-        JsonNode v = build(config(""), List.of(p), List.of()).path("_meta").path("hostvars").path("i-p1");
+        JsonNode v = build(config(""), List.of(p), List.of())
+                .path("_meta")
+                .path("hostvars")
+                .path("i-p1");
         assertThat(v.path("ansible_host").asText()).isEqualTo(p.privateIp());
         assertThat(v.path("teleport_role").asText()).isEqualTo("proxy");
         assertThat(v.path("aws_region").asText()).isEqualTo("us-west-2");
@@ -76,12 +90,24 @@ class InventoryBuilderTest {
         assertThat(v.path("aws_private_dns").asText()).isEqualTo(p.privateDns());
         assertThat(v.path("aws_public_ip").isNull()).isTrue();
         assertThat(v.path("ec2_tags").path("Name").asText()).isEqualTo("proxy-i-p1");
-        assertThat(v.path("teleport_peer_public_addr").asText()).isEqualTo(p.privateDns() + ":3021");
+        assertThat(v.path("teleport_peer_public_addr").asText()).isEqualTo(p.privateIp() + ":3021");
+    }
+
+    @Test
+    void aPeerTemplateCanStillUseNamesTheOperatorKnowsResolve() throws Exception {
+        DiscoveredHost p = ready("us-west-2", "proxy", "i-p1", 11);
+        Inventory inv = inventory(config("peer_addr_template: '{private_dns}:3021'\n"), List.of(p), List.of());
+        JsonNode peers = InventoryBuilder.JSON.readTree(inv.peersJson());
+        assertThat(peers.path("peers").get(0).path("addr").asText()).isEqualTo(p.privateDns() + ":3021");
+        assertThat(inv.hostvars().get("i-p1").path("teleport_peer_public_addr").asText())
+                .isEqualTo(p.privateDns() + ":3021");
     }
 
     @Test
     void hostsThatAreNotInServiceAndHealthyAreOnlyInLifecycleGroups() throws Exception {
-        JsonNode inv = build(config(""), List.of(
+        JsonNode inv = build(
+                config(""),
+                List.of(
                         ready("us-west-2", "proxy", "i-ok", 10),
                         host("us-west-2", "proxy", "i-standby", 11, "Standby", "Healthy"),
                         host("us-west-2", "proxy", "i-sick", 12, "InService", "Unhealthy"),
@@ -96,14 +122,22 @@ class InventoryBuilderTest {
         assertThat(hosts(inv, "teleport_lifecycle_unhealthy")).containsExactly("i-sick");
         assertThat(hosts(inv, "teleport_lifecycle_pending")).containsExactly("i-new");
         assertThat(hosts(inv, "teleport_lifecycle_terminating")).containsExactly("i-bye");
-        assertThat(inv.path("_meta").path("hostvars").path("i-standby").path("aws_lifecycle_state").asText()).isEqualTo("Standby");
+        assertThat(inv.path("_meta")
+                        .path("hostvars")
+                        .path("i-standby")
+                        .path("aws_lifecycle_state")
+                        .asText())
+                .isEqualTo("Standby");
     }
 
     @Test
     void peersListOnlyReadyProxiesSortedByAddress() throws Exception {
-        Inventory inv = inventory(config(""), List.of(
+        Inventory inv = inventory(
+                config(""),
+                List.of(
                         ready("us-west-2", "proxy", "i-p2", 20), ready("us-west-2", "proxy", "i-p1", 10),
-                        ready("us-west-2", "auth", "i-a1", 30), host("us-west-2", "proxy", "i-sb", 40, "Standby", "Healthy")),
+                        ready("us-west-2", "auth", "i-a1", 30),
+                                host("us-west-2", "proxy", "i-sb", 40, "Standby", "Healthy")),
                 List.of(ready("eu-central-1", "proxy", "i-p3", 5)));
         JsonNode peers = InventoryBuilder.JSON.readTree(inv.peersJson());
         assertThat(peers.path("cluster").asText()).isEqualTo("tp.example.com");
@@ -117,8 +151,12 @@ class InventoryBuilderTest {
 
     @Test
     void serviceDiscoveryTargetsEveryRunningHostOnTheAgentPort() throws Exception {
-        Inventory inv = inventory(config("node_agent:\n  metrics_port: 9999\n"),
-                List.of(ready("us-west-2", "auth", "i-a1", 10), host("us-west-2", "proxy", "i-sb", 11, "Standby", "Healthy")), List.of());
+        Inventory inv = inventory(
+                config("node_agent:\n  metrics_port: 9999\n"),
+                List.of(
+                        ready("us-west-2", "auth", "i-a1", 10),
+                        host("us-west-2", "proxy", "i-sb", 11, "Standby", "Healthy")),
+                List.of());
         JsonNode sd = InventoryBuilder.JSON.readTree(inv.serviceDiscoveryJson());
         assertThat(sd).hasSize(2);
         JsonNode first = sd.get(0);
@@ -131,7 +169,10 @@ class InventoryBuilderTest {
     @Test
     void duplicatePeerAddressesAreRefusedNotServed() {
         InventoryConfig c = config("peer_addr_template: '{region}.corp:3021'\n");
-        assertThatThrownBy(() -> inventory(c, List.of(ready("us-west-2", "proxy", "i-p1", 1), ready("us-west-2", "proxy", "i-p2", 2)), List.of()))
+        assertThatThrownBy(() -> inventory(
+                        c,
+                        List.of(ready("us-west-2", "proxy", "i-p1", 1), ready("us-west-2", "proxy", "i-p2", 2)),
+                        List.of()))
                 .isInstanceOf(InventoryUnavailableException.class)
                 .hasMessageContaining("the same peer_public_addr us-west-2.corp:3021");
     }
@@ -139,12 +180,17 @@ class InventoryBuilderTest {
     @Test
     void hostNamesMustBeUniqueAcrossRegions() {
         InventoryConfig c = config("host_name_template: '{role}'\n");
-        assertThatThrownBy(() -> inventory(c, List.of(ready("us-west-2", "auth", "i-1", 1)), List.of(ready("eu-central-1", "auth", "i-2", 2))))
+        assertThatThrownBy(() -> inventory(
+                        c,
+                        List.of(ready("us-west-2", "auth", "i-1", 1)),
+                        List.of(ready("eu-central-1", "auth", "i-2", 2))))
                 .hasMessageContaining("gives the same name 'auth' to two instances");
         JsonNode ok;
         try {
-            ok = build(config("host_name_template: '{role}-{region}-{instance_id}'\n"),
-                    List.of(ready("us-west-2", "auth", "i-1", 1)), List.of(ready("eu-central-1", "auth", "i-2", 2)));
+            ok = build(
+                    config("host_name_template: '{role}-{region}-{instance_id}'\n"),
+                    List.of(ready("us-west-2", "auth", "i-1", 1)),
+                    List.of(ready("eu-central-1", "auth", "i-2", 2)));
         } catch (Exception e) {
             throw new AssertionError(e);
         }
@@ -155,15 +201,21 @@ class InventoryBuilderTest {
     void aReadyHostWithoutTheConfiguredAddressIsAnError() {
         InventoryConfig c = config("ansible_host:\n  source: public_ip\n");
         assertThatThrownBy(() -> inventory(c, List.of(ready("us-west-2", "auth", "i-1", 1)), List.of()))
-                .hasMessageContaining("host i-1 (us-west-2): ansible_host.source public_ip: the instance has no public_ip");
+                .hasMessageContaining(
+                        "host i-1 (us-west-2): ansible_host.source public_ip: the instance has no public_ip");
     }
 
     @Test
     void aRegionThatNeverSucceededMakesTheWholeInventoryUnavailable() {
         InventoryConfig c = config("");
         RegionStore store = new RegionStore(c.regions());
-        store.record(new Outcome("us-west-2", new RegionResult("us-west-2", List.of(ready("us-west-2", "auth", "i-1", 1)), 1, 0, NOW), null, 0.1));
-        store.record(new Outcome("eu-central-1", null, new RegionFailure("eu-central-1", "auth", "AuthFailure (HTTP 401): bad"), 0.1));
+        store.record(new Outcome(
+                "us-west-2",
+                new RegionResult("us-west-2", List.of(ready("us-west-2", "auth", "i-1", 1)), 1, 0, NOW),
+                null,
+                0.1));
+        store.record(new Outcome(
+                "eu-central-1", null, new RegionFailure("eu-central-1", "auth", "AuthFailure (HTTP 401): bad"), 0.1));
         assertThatThrownBy(() -> new InventoryBuilder(c).build(store.view(NOW, Duration.ofMinutes(30)), NOW))
                 .isInstanceOf(InventoryUnavailableException.class)
                 .hasMessageContaining("region eu-central-1 (never discovered: auth: AuthFailure (HTTP 401): bad)");
@@ -173,21 +225,36 @@ class InventoryBuilderTest {
     void aFailedRefreshServesTheLastGoodDataMarkedStale() throws Exception {
         InventoryConfig c = config("");
         RegionStore store = new RegionStore(c.regions());
-        store.record(new Outcome("us-west-2", new RegionResult("us-west-2", List.of(ready("us-west-2", "auth", "i-1", 1)), 1, 0, NOW), null, 0.1));
-        store.record(new Outcome("eu-central-1", new RegionResult("eu-central-1", List.of(ready("eu-central-1", "proxy", "i-2", 2)), 1, 0, NOW), null, 0.1));
-        store.record(new Outcome("eu-central-1", null, new RegionFailure("eu-central-1", "throttled", "Throttling"), 0.1));
-        Inventory inv = new InventoryBuilder(c).build(store.view(NOW.plusSeconds(60), Duration.ofMinutes(30)), NOW.plusSeconds(60));
+        store.record(new Outcome(
+                "us-west-2",
+                new RegionResult("us-west-2", List.of(ready("us-west-2", "auth", "i-1", 1)), 1, 0, NOW),
+                null,
+                0.1));
+        store.record(new Outcome(
+                "eu-central-1",
+                new RegionResult("eu-central-1", List.of(ready("eu-central-1", "proxy", "i-2", 2)), 1, 0, NOW),
+                null,
+                0.1));
+        store.record(
+                new Outcome("eu-central-1", null, new RegionFailure("eu-central-1", "throttled", "Throttling"), 0.1));
+        Inventory inv = new InventoryBuilder(c)
+                .build(store.view(NOW.plusSeconds(60), Duration.ofMinutes(30)), NOW.plusSeconds(60));
         JsonNode json = InventoryBuilder.JSON.readTree(inv.inventoryJson());
-        assertThat(json.path("all").path("vars").path("teleport_inventory_stale_regions")).extracting(JsonNode::asText).containsExactly("eu-central-1");
+        assertThat(json.path("all").path("vars").path("teleport_inventory_stale_regions"))
+                .extracting(JsonNode::asText)
+                .containsExactly("eu-central-1");
         assertThat(hosts(json, "teleport_proxy_eu_central_1")).containsExactly("i-2");
 
         // Past max_staleness the old data is no longer trusted.
-        assertThatThrownBy(() -> new InventoryBuilder(c).build(store.view(NOW.plus(Duration.ofMinutes(31)), Duration.ofMinutes(30)), NOW))
+        assertThatThrownBy(() -> new InventoryBuilder(c)
+                        .build(store.view(NOW.plus(Duration.ofMinutes(31)), Duration.ofMinutes(30)), NOW))
                 .hasMessageContaining("region eu-central-1 (last good data too old: throttled: Throttling)");
 
         // A later success clears the mark.
-        store.record(new Outcome("eu-central-1", new RegionResult("eu-central-1", List.of(), 1, 0, NOW.plusSeconds(120)), null, 0.1));
-        Inventory fresh = new InventoryBuilder(c).build(store.view(NOW.plusSeconds(121), Duration.ofMinutes(30)), NOW.plusSeconds(121));
+        store.record(new Outcome(
+                "eu-central-1", new RegionResult("eu-central-1", List.of(), 1, 0, NOW.plusSeconds(120)), null, 0.1));
+        Inventory fresh = new InventoryBuilder(c)
+                .build(store.view(NOW.plusSeconds(121), Duration.ofMinutes(30)), NOW.plusSeconds(121));
         assertThat(fresh.staleRegions()).isEmpty();
     }
 }

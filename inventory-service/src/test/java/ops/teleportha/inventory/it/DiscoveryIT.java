@@ -52,12 +52,18 @@ class DiscoveryIT {
 
     static InventoryConfig config(String extra) {
         return new ConfigLoader(Map.of("AWS_ENDPOINT_URL", moto.endpoint()))
-                .parse("it.yml", "cluster: tp.example.com\nregions: [us-west-2, eu-central-1, ap-southeast-2]\n" + extra);
+                .parse(
+                        "it.yml",
+                        "cluster: tp.example.com\nregions: [us-west-2, eu-central-1, ap-southeast-2]\n" + extra);
     }
 
     static JsonNode discover(InventoryConfig c) throws Exception {
         try (AwsClients clients = new AwsClients(c);
-             InventoryService s = new InventoryService(c, new Discovery(c, clients, Clock.systemUTC()), new InventoryMetrics("test"), Clock.systemUTC())) {
+                InventoryService s = new InventoryService(
+                        c,
+                        new Discovery(c, clients, Clock.systemUTC()),
+                        new InventoryMetrics("test"),
+                        Clock.systemUTC())) {
             InventoryService.Current cur = s.refresh();
             assertThat(cur.error()).isNull();
             return InventoryBuilder.JSON.readTree(cur.inventory().inventoryJson());
@@ -77,7 +83,10 @@ class DiscoveryIT {
         List<String> all = new ArrayList<>();
         hostvars.fieldNames().forEachRemaining(all::add);
         assertThat(all).hasSize(3 + 3 + 2 + 3 + 1 + 2);
-        assertThat(all).doesNotContainAnyElementsOf(lone).doesNotContainAnyElementsOf(otherCluster).doesNotContainAnyElementsOf(nodeGroup);
+        assertThat(all)
+                .doesNotContainAnyElementsOf(lone)
+                .doesNotContainAnyElementsOf(otherCluster)
+                .doesNotContainAnyElementsOf(nodeGroup);
 
         assertThat(hosts(inv, "teleport_auth_us_west_2")).containsExactlyInAnyOrderElementsOf(westAuth);
         assertThat(hosts(inv, "teleport_auth_ap_southeast_2")).containsExactlyInAnyOrderElementsOf(apAuth);
@@ -93,11 +102,16 @@ class DiscoveryIT {
         JsonNode p = hostvars.path(euProxy.get(0));
         assertThat(p.path("aws_region").asText()).isEqualTo("eu-central-1");
         assertThat(p.path("aws_asg_name").asText()).isEqualTo("tp-proxy");
-        assertThat(p.path("ansible_host").asText()).startsWith("198.18.").isEqualTo(p.path("aws_private_ip").asText());
-        assertThat(p.path("teleport_peer_public_addr").asText()).isEqualTo(p.path("aws_private_dns").asText() + ":3021");
+        assertThat(p.path("ansible_host").asText())
+                .startsWith("198.18.")
+                .isEqualTo(p.path("aws_private_ip").asText());
+        assertThat(p.path("teleport_peer_public_addr").asText())
+                .isEqualTo(p.path("aws_private_ip").asText() + ":3021");
         assertThat(p.path("ec2_tags").path("TeleportRole").asText()).isEqualTo("proxy");
-        assertThat(hostvars.path(westAuth.get(0)).has("teleport_peer_public_addr")).isFalse();
-        assertThat(inv.path("all").path("vars").path("teleport_inventory_stale_regions")).isEmpty();
+        assertThat(hostvars.path(westAuth.get(0)).has("teleport_peer_public_addr"))
+                .isFalse();
+        assertThat(inv.path("all").path("vars").path("teleport_inventory_stale_regions"))
+                .isEmpty();
     }
 
     @Test
@@ -111,7 +125,8 @@ class DiscoveryIT {
         String name = "proxy-eu-central-1-" + euProxy.get(0);
         JsonNode v = inv.path("_meta").path("hostvars").path(name);
         assertThat(v.path("ansible_host").asText()).isEqualTo(euProxy.get(0));
-        assertThat(v.path("teleport_peer_public_addr").asText()).isEqualTo(v.path("aws_private_ip").asText() + ":13021");
+        assertThat(v.path("teleport_peer_public_addr").asText())
+                .isEqualTo(v.path("aws_private_ip").asText() + ":13021");
         assertThat(hosts(inv, "teleport_proxy_eu_central_1")).contains(name);
     }
 

@@ -19,9 +19,15 @@ import java.util.concurrent.atomic.AtomicInteger;
  * endpoint, so failure handling is tested over the wire with the SDK's own retry logic.
  */
 public final class FaultProxy implements AutoCloseable {
-    public enum Mode { PASS, THROTTLE, AUTH_FAILURE, SERVER_ERROR }
+    public enum Mode {
+        PASS,
+        THROTTLE,
+        AUTH_FAILURE,
+        SERVER_ERROR
+    }
 
-    private static final Set<String> HOP = Set.of("host", "content-length", "connection", "transfer-encoding", "expect", "upgrade");
+    private static final Set<String> HOP =
+            Set.of("host", "content-length", "connection", "transfer-encoding", "expect", "upgrade");
     private final HttpServer server;
     private final HttpClient client = HttpClient.newHttpClient();
     private final String target;
@@ -75,9 +81,16 @@ public final class FaultProxy implements AutoCloseable {
             faults.incrementAndGet();
             boolean ec2 = new String(body, StandardCharsets.UTF_8).contains("Action=DescribeInstances");
             switch (m) {
-                case THROTTLE -> reply(ex, 400, error(ec2, ec2 ? "RequestLimitExceeded" : "Throttling", "Rate exceeded"));
-                case AUTH_FAILURE -> reply(ex, 403, error(ec2, ec2 ? "AuthFailure" : "InvalidClientTokenId",
-                        "The security token included in the request is invalid."));
+                case THROTTLE ->
+                    reply(ex, 400, error(ec2, ec2 ? "RequestLimitExceeded" : "Throttling", "Rate exceeded"));
+                case AUTH_FAILURE ->
+                    reply(
+                            ex,
+                            403,
+                            error(
+                                    ec2,
+                                    ec2 ? "AuthFailure" : "InvalidClientTokenId",
+                                    "The security token included in the request is invalid."));
                 default -> reply(ex, 500, "internal error".getBytes(StandardCharsets.UTF_8));
             }
             return;
@@ -108,7 +121,8 @@ public final class FaultProxy implements AutoCloseable {
 
     private static byte[] error(boolean ec2, String code, String message) {
         String xml = ec2
-                ? "<Response><Errors><Error><Code>" + code + "</Code><Message>" + message + "</Message></Error></Errors><RequestID>fault</RequestID></Response>"
+                ? "<Response><Errors><Error><Code>" + code + "</Code><Message>" + message
+                        + "</Message></Error></Errors><RequestID>fault</RequestID></Response>"
                 : "<ErrorResponse><Error><Type>Sender</Type><Code>" + code + "</Code><Message>" + message
                         + "</Message></Error><RequestId>fault</RequestId></ErrorResponse>";
         return xml.getBytes(StandardCharsets.UTF_8);

@@ -45,7 +45,8 @@ class ListCommandIT {
     static Run run(Map<String, String> env, String... args) throws Exception {
         String jar = System.getProperty("inventory.jar");
         assertThat(jar).as("the failsafe configuration passes inventory.jar").isNotNull();
-        List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar", jar));
+        List<String> cmd = new ArrayList<>(
+                List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar", jar));
         cmd.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("AWS_ACCESS_KEY_ID", "AKIDLIST");
@@ -66,11 +67,18 @@ class ListCommandIT {
 
     @Test
     void printsTheInventoryAndNothingElse() throws Exception {
-        Run r = run(Map.of(), "list", "--config", config("cluster: tp.example.com\nregions: [us-west-2, eu-central-1]\n").toString());
+        Run r = run(
+                Map.of(),
+                "list",
+                "--config",
+                config("cluster: tp.example.com\nregions: [us-west-2, eu-central-1]\n")
+                        .toString());
         assertThat(r.exit()).as(r.stderr()).isZero();
         assertThat(r.stderr()).isEmpty();
         JsonNode inv = InventoryBuilder.JSON.readTree(r.stdout());
-        assertThat(inv.path("teleport_auth_us_west_2").path("hosts")).extracting(JsonNode::asText).containsExactlyInAnyOrderElementsOf(auth);
+        assertThat(inv.path("teleport_auth_us_west_2").path("hosts"))
+                .extracting(JsonNode::asText)
+                .containsExactlyInAnyOrderElementsOf(auth);
         assertThat(inv.path("teleport_proxy_eu_central_1").path("hosts")).hasSize(2);
         assertThat(r.stdout()).doesNotContain("list-secret-never-printed");
     }
@@ -91,20 +99,31 @@ class ListCommandIT {
                 """.formatted(closed)).toString());
         assertThat(r.exit()).isEqualTo(1);
         assertThat(r.stdout()).isEmpty();
-        assertThat(r.stderr()).contains("region eu-central-1 (never discovered: unreachable").doesNotContain("list-secret-never-printed");
+        assertThat(r.stderr())
+                .contains("region eu-central-1 (never discovered: unreachable")
+                .doesNotContain("list-secret-never-printed");
     }
 
     @Test
     void configErrorsNameTheKeyAndExitTwo() throws Exception {
-        Run r = run(Map.of(), "list", "--config", config("cluster: tp.example.com\nregions: [us-west2]\n").toString());
+        Run r = run(
+                Map.of(),
+                "list",
+                "--config",
+                config("cluster: tp.example.com\nregions: [us-west2]\n").toString());
         assertThat(r.exit()).isEqualTo(2);
         assertThat(r.stdout()).isEmpty();
         assertThat(r.stderr()).contains("config error").contains("regions[0]: 'us-west2' is not an AWS region name");
 
-        Run env = run(Map.of("INVENTORY_SERVICE_REFRESH__INTERVAL", "soon"), "list", "--config",
+        Run env = run(
+                Map.of("INVENTORY_SERVICE_REFRESH__INTERVAL", "soon"),
+                "list",
+                "--config",
                 config("cluster: tp.example.com\nregions: [us-west-2]\n").toString());
         assertThat(env.exit()).isEqualTo(2);
-        assertThat(env.stderr()).contains("refresh.interval: 'soon' is not a duration").contains("INVENTORY_SERVICE_REFRESH__INTERVAL");
+        assertThat(env.stderr())
+                .contains("refresh.interval: 'soon' is not a duration")
+                .contains("INVENTORY_SERVICE_REFRESH__INTERVAL");
     }
 
     @Test
@@ -115,5 +134,50 @@ class ListCommandIT {
         Run v = run(Map.of(), "--version");
         assertThat(v.exit()).isZero();
         assertThat(v.stdout()).startsWith("inventory-service 0.1.0");
+    }
+
+    @Test
+    void checkValidatesTheConfigWithoutAskingAws() throws Exception {
+        int closed;
+        try (ServerSocket s = new ServerSocket(0)) {
+            closed = s.getLocalPort();
+        }
+        Path cfg = config("cluster: tp.example.com\nregions: [us-west-2]\naws:\n  endpoint_url: http://127.0.0.1:%d\n"
+                .formatted(closed));
+        Run ok = run(Map.of(), "check", "--config", cfg.toString());
+        assertThat(ok.exit()).as(ok.stderr()).isZero();
+        assertThat(ok.stdout()).isEqualTo(cfg + ": ok\n");
+        assertThat(ok.stderr()).isEmpty();
+    }
+
+    @Test
+    void checkReportsEveryProblemOnStderrAndExitsTwo() throws Exception {
+        Path cfg = config(
+                "cluster: tp.example.com\nregions: [us-west2]\nrefresh:\n  interval: 0s\nserve:\n  listen_adr: x\n");
+        Run r = run(Map.of("INVENTORY_SERVICE_AWS__MAX_ATTEMPTS", "99"), "check", "--config", cfg.toString());
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.stdout()).isEmpty();
+        assertThat(r.stderr().lines())
+                .containsExactly(
+                        "inventory-service: config error: " + cfg
+                                + ": regions[0]: 'us-west2' is not an AWS region name (expected a name like us-west-2)",
+                        "inventory-service: config error: " + cfg + ": aws.max_attempts: must be from 1 to 20, got 99"
+                                + " (set by environment variable INVENTORY_SERVICE_AWS__MAX_ATTEMPTS)",
+                        "inventory-service: config error: " + cfg + ": refresh.interval: must be > 0",
+                        "inventory-service: config error: " + cfg
+                                + ": serve.listen_adr: unknown key; check the spelling against docs/inventory-service.md");
+    }
+
+    @Test
+    void versionAndHelpExitZeroOnStdout() throws Exception {
+        Run v = run(Map.of(), "version");
+        assertThat(v.exit()).isZero();
+        assertThat(v.stdout()).matches("inventory-service \\d+\\.\\d+\\.\\d+\\S*\n");
+        Run h = run(Map.of(), "--help");
+        assertThat(h.exit()).isZero();
+        assertThat(h.stdout())
+                .contains("inventory-service check --config FILE")
+                .contains("exit codes: 0 ok, 1 runtime failure");
+        assertThat(h.stderr()).isEmpty();
     }
 }

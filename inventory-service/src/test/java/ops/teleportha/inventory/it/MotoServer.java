@@ -31,7 +31,9 @@ public final class MotoServer implements AutoCloseable {
         }
         Path log = Files.createTempFile("moto-", ".log");
         Process p = new ProcessBuilder(bin, "-H", "127.0.0.1", "-p", Integer.toString(port))
-                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+                .redirectErrorStream(true)
+                .redirectOutput(log.toFile())
+                .start();
         MotoServer m = new MotoServer(p, port);
         Instant deadline = Instant.now().plus(Duration.ofSeconds(60));
         while (Instant.now().isBefore(deadline)) {
@@ -39,7 +41,8 @@ public final class MotoServer implements AutoCloseable {
                 throw new IllegalStateException("moto_server exited: " + Files.readString(log));
             }
             try {
-                HttpURLConnection c = (HttpURLConnection) URI.create(m.endpoint() + "/moto-api/").toURL().openConnection();
+                HttpURLConnection c = (HttpURLConnection)
+                        URI.create(m.endpoint() + "/moto-api/").toURL().openConnection();
                 c.setConnectTimeout(200);
                 c.setReadTimeout(2000);
                 if (c.getResponseCode() == 200) {
@@ -74,7 +77,8 @@ public final class MotoServer implements AutoCloseable {
                 return candidate.toString();
             }
         }
-        throw new IllegalStateException("moto_server not found: run scripts/install-deps.sh (or make test), or set MOTO_SERVER");
+        throw new IllegalStateException(
+                "moto_server not found: run scripts/install-deps.sh (or make test), or set MOTO_SERVER");
     }
 
     public String endpoint() {

@@ -41,6 +41,7 @@ class ServeIT {
 
     @TempDir
     Path dir;
+
     FaultProxy fault;
     AwsClients clients;
     InventoryService service;
@@ -71,9 +72,15 @@ class ServeIT {
 
     @AfterEach
     void stop() {
-        if (server != null) server.close();
-        if (service != null) service.close();
-        if (clients != null) clients.close();
+        if (server != null) {
+            server.close();
+        }
+        if (service != null) {
+            service.close();
+        }
+        if (clients != null) {
+            clients.close();
+        }
         fault.close();
     }
 
@@ -84,7 +91,8 @@ class ServeIT {
     private void start(String euEndpoint, int maxAttempts, String extra) throws Exception {
         Path token = Files.writeString(dir.resolve("token"), TOKEN + "\n");
         Files.setPosixFilePermissions(token, PosixFilePermissions.fromString("rw-------"));
-        InventoryConfig c = new ConfigLoader(Map.of("AWS_ENDPOINT_URL", moto.endpoint())).parse("it.yml", """
+        InventoryConfig c = new ConfigLoader(Map.of("AWS_ENDPOINT_URL", moto.endpoint()))
+                .parse("it.yml", """
                 cluster: tp.example.com
                 regions: [us-west-2, eu-central-1]
                 aws:
@@ -98,7 +106,9 @@ class ServeIT {
         clients = new AwsClients(c);
         InventoryMetrics metrics = new InventoryMetrics("it").withJvmMetrics();
         service = new InventoryService(c, new Discovery(c, clients, Clock.systemUTC()), metrics, Clock.systemUTC());
-        server = new InventoryServer(service, metrics, c.serve().tokenFile().map(BearerToken::new)).start("127.0.0.1", 0);
+        server = new InventoryServer(
+                        service::current, metrics, c.serve().tokenFile().map(BearerToken::new))
+                .start("127.0.0.1", 0);
     }
 
     private HttpResponse<String> get(String path, String token) throws Exception {
@@ -121,9 +131,12 @@ class ServeIT {
         service.refresh();
         assertThat(get("/healthz", null).statusCode()).isEqualTo(200);
         assertThat(get("/readyz", null).statusCode()).isEqualTo(200);
-        for (String path : List.of("/v1/inventory", "/v1/peers", "/v1/sd/node-agent", "/v1/hosts/" + westAuth.get(0), "/metrics")) {
+        for (String path : List.of(
+                "/v1/inventory", "/v1/peers", "/v1/sd/node-agent", "/v1/hosts/" + westAuth.get(0), "/metrics")) {
             assertThat(get(path, null).statusCode()).as(path).isEqualTo(401);
-            assertThat(get(path, "wrong-token-wrong-token").statusCode()).as(path).isEqualTo(401);
+            assertThat(get(path, "wrong-token-wrong-token").statusCode())
+                    .as(path)
+                    .isEqualTo(401);
             assertThat(get(path, TOKEN).statusCode()).as(path).isEqualTo(200);
         }
         for (String path : List.of("/v1/inventory", "/metrics", "/readyz", "/v1/sd/node-agent")) {
@@ -153,7 +166,8 @@ class ServeIT {
         assertThat(sd.get(0).path("targets").get(0).asText()).matches("198\\.18\\.\\d+\\.\\d+:9811");
 
         String metrics = get("/metrics", TOKEN).body();
-        assertThat(metrics).contains("teleport_inventory_hosts{region=\"eu-central-1\",role=\"proxy\",state=\"ready\",} 2.0");
+        assertThat(metrics)
+                .contains("teleport_inventory_hosts{region=\"eu-central-1\",role=\"proxy\",state=\"ready\",} 2.0");
         assertThat(metrics).contains("teleport_inventory_ready 1.0");
         assertThat(metrics).contains("jvm_memory_bytes_used");
     }
@@ -178,22 +192,29 @@ class ServeIT {
         service.refresh();
 
         JsonNode inv = json("/v1/inventory");
-        assertThat(inv.path("all").path("vars").path("teleport_inventory_stale_regions")).extracting(JsonNode::asText)
+        assertThat(inv.path("all").path("vars").path("teleport_inventory_stale_regions"))
+                .extracting(JsonNode::asText)
                 .containsExactly("eu-central-1");
         assertThat(inv.path("teleport_proxy_eu_central_1").path("hosts")).hasSize(2);
-        assertThat(json("/v1/peers").path("stale_regions")).extracting(JsonNode::asText).containsExactly("eu-central-1");
+        assertThat(json("/v1/peers").path("stale_regions"))
+                .extracting(JsonNode::asText)
+                .containsExactly("eu-central-1");
         HttpResponse<String> ready = get("/readyz", null);
         assertThat(ready.statusCode()).isEqualTo(200);
         assertThat(ready.body()).contains("eu-central-1");
         String metrics = get("/metrics", TOKEN).body();
         assertThat(metrics).contains("teleport_inventory_region_stale{region=\"eu-central-1\",} 1.0");
         assertThat(metrics).contains("teleport_inventory_region_stale{region=\"us-west-2\",} 0.0");
-        assertThat(metrics).contains("teleport_inventory_region_refresh_failures_total{region=\"eu-central-1\",reason=\"auth\",} 1.0");
+        assertThat(metrics)
+                .contains(
+                        "teleport_inventory_region_refresh_failures_total{region=\"eu-central-1\",reason=\"auth\",} 1.0");
 
         fault.pass();
         service.refresh();
-        assertThat(json("/v1/inventory").path("all").path("vars").path("teleport_inventory_stale_regions")).isEmpty();
-        assertThat(get("/metrics", TOKEN).body()).contains("teleport_inventory_region_stale{region=\"eu-central-1\",} 0.0");
+        assertThat(json("/v1/inventory").path("all").path("vars").path("teleport_inventory_stale_regions"))
+                .isEmpty();
+        assertThat(get("/metrics", TOKEN).body())
+                .contains("teleport_inventory_region_stale{region=\"eu-central-1\",} 0.0");
     }
 
     @Test
@@ -222,17 +243,26 @@ class ServeIT {
         assertThat(r.statusCode()).isEqualTo(503);
         assertThat(r.body()).contains("region eu-central-1 (never discovered: unreachable");
         assertThat(get("/metrics", TOKEN).body())
-                .contains("teleport_inventory_region_refresh_failures_total{region=\"eu-central-1\",reason=\"unreachable\",} 1.0");
+                .contains(
+                        "teleport_inventory_region_refresh_failures_total{region=\"eu-central-1\",reason=\"unreachable\",} 1.0");
     }
 
     @Test
     void theBackgroundRefreshMakesTheServiceReady() throws Exception {
         start(fault.endpoint(), "refresh:\n  interval: 1s\n");
         service.startBackgroundRefresh();
-        Poll.until(Duration.ofSeconds(30), "/readyz answers 200", () -> get("/readyz", null).statusCode() == 200);
+        Poll.until(
+                Duration.ofSeconds(30),
+                "/readyz answers 200",
+                () -> get("/readyz", null).statusCode() == 200);
         // And it keeps refreshing: a second successful refresh of each region shows in the counters.
-        Poll.until(Duration.ofSeconds(30), "a second refresh of eu-central-1", () -> get("/metrics", TOKEN).body()
-                .contains("teleport_inventory_region_refreshes_total{region=\"eu-central-1\",result=\"success\",} 2.0"));
+        Poll.until(
+                Duration.ofSeconds(30),
+                "a second refresh of eu-central-1",
+                () -> get("/metrics", TOKEN)
+                        .body()
+                        .contains(
+                                "teleport_inventory_region_refreshes_total{region=\"eu-central-1\",result=\"success\",} 2.0"));
     }
 
     @Test

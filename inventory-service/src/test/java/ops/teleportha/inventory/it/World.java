@@ -30,15 +30,27 @@ public final class World implements AutoCloseable {
     }
 
     private Ec2Client ec2(String region) {
-        return ec2.computeIfAbsent(region, r -> Ec2Client.builder().region(Region.of(r)).endpointOverride(URI.create(endpoint))
-                .httpClient(UrlConnectionHttpClient.create())
-                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(ACCESS_KEY, SECRET_KEY))).build());
+        return ec2.computeIfAbsent(
+                region,
+                r -> Ec2Client.builder()
+                        .region(Region.of(r))
+                        .endpointOverride(URI.create(endpoint))
+                        .httpClient(UrlConnectionHttpClient.create())
+                        .credentialsProvider(
+                                StaticCredentialsProvider.create(AwsBasicCredentials.create(ACCESS_KEY, SECRET_KEY)))
+                        .build());
     }
 
     private AutoScalingClient asg(String region) {
-        return asg.computeIfAbsent(region, r -> AutoScalingClient.builder().region(Region.of(r)).endpointOverride(URI.create(endpoint))
-                .httpClient(UrlConnectionHttpClient.create())
-                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(ACCESS_KEY, SECRET_KEY))).build());
+        return asg.computeIfAbsent(
+                region,
+                r -> AutoScalingClient.builder()
+                        .region(Region.of(r))
+                        .endpointOverride(URI.create(endpoint))
+                        .httpClient(UrlConnectionHttpClient.create())
+                        .credentialsProvider(
+                                StaticCredentialsProvider.create(AwsBasicCredentials.create(ACCESS_KEY, SECRET_KEY)))
+                        .build());
     }
 
     /** One VPC and subnet per region, from 198.18.0.0/15, plus a launch template. */
@@ -46,7 +58,10 @@ public final class World implements AutoCloseable {
         return subnets.computeIfAbsent(region, r -> {
             String cidr = "198.18." + (nextCidr++) + ".0/24";
             String vpc = ec2(r).createVpc(b -> b.cidrBlock(cidr)).vpc().vpcId();
-            String subnet = ec2(r).createSubnet(b -> b.vpcId(vpc).cidrBlock(cidr).availabilityZone(r + "a")).subnet().subnetId();
+            String subnet = ec2(r).createSubnet(
+                            b -> b.vpcId(vpc).cidrBlock(cidr).availabilityZone(r + "a"))
+                    .subnet()
+                    .subnetId();
             ec2(r).createLaunchTemplate(b -> b.launchTemplateName("teleport")
                     .launchTemplateData(d -> d.imageId("ami-12c6146b").instanceType("t3.micro")));
             return subnet;
@@ -58,24 +73,46 @@ public final class World implements AutoCloseable {
         String subnet = subnet(region);
         List<Tag> tags = new ArrayList<>();
         if (cluster != null) {
-            tags.add(Tag.builder().key("TeleportCluster").value(cluster).propagateAtLaunch(true).build());
+            tags.add(Tag.builder()
+                    .key("TeleportCluster")
+                    .value(cluster)
+                    .propagateAtLaunch(true)
+                    .build());
         }
         if (role != null) {
-            tags.add(Tag.builder().key("TeleportRole").value(role).propagateAtLaunch(true).build());
+            tags.add(Tag.builder()
+                    .key("TeleportRole")
+                    .value(role)
+                    .propagateAtLaunch(true)
+                    .build());
         }
-        asg(region).createAutoScalingGroup(b -> b.autoScalingGroupName(name)
-                .launchTemplate(t -> t.launchTemplateName("teleport")).minSize(0).maxSize(Math.max(desired, 1) * 2)
-                .desiredCapacity(desired).vpcZoneIdentifier(subnet).tags(tags));
+        asg(region)
+                .createAutoScalingGroup(b -> b.autoScalingGroupName(name)
+                        .launchTemplate(t -> t.launchTemplateName("teleport"))
+                        .minSize(0)
+                        .maxSize(Math.max(desired, 1) * 2)
+                        .desiredCapacity(desired)
+                        .vpcZoneIdentifier(subnet)
+                        .tags(tags));
         return instances(region, name);
     }
 
     public List<String> instances(String region, String name) {
-        return asg(region).describeAutoScalingGroups(b -> b.autoScalingGroupNames(name)).autoScalingGroups().get(0)
-                .instances().stream().map(i -> i.instanceId()).sorted().toList();
+        return asg(region)
+                .describeAutoScalingGroups(b -> b.autoScalingGroupNames(name))
+                .autoScalingGroups()
+                .get(0)
+                .instances()
+                .stream()
+                .map(i -> i.instanceId())
+                .sorted()
+                .toList();
     }
 
     public void standby(String region, String group, String instanceId) {
-        asg(region).enterStandby(b -> b.autoScalingGroupName(group).instanceIds(instanceId).shouldDecrementDesiredCapacity(true));
+        asg(region)
+                .enterStandby(b ->
+                        b.autoScalingGroupName(group).instanceIds(instanceId).shouldDecrementDesiredCapacity(true));
     }
 
     public void unhealthy(String region, String instanceId) {
@@ -85,12 +122,26 @@ public final class World implements AutoCloseable {
     /** Instances outside any Auto Scaling group, even if tagged like Teleport hosts. */
     public List<String> loneInstances(String region, int count, String cluster) {
         String subnet = subnet(region);
-        return ec2(region).runInstances(b -> b.imageId("ami-12c6146b").instanceType("t3.micro").minCount(count).maxCount(count)
+        return ec2(region)
+                .runInstances(b -> b.imageId("ami-12c6146b")
+                        .instanceType("t3.micro")
+                        .minCount(count)
+                        .maxCount(count)
                         .subnetId(subnet)
-                        .tagSpecifications(t -> t.resourceType(ResourceType.INSTANCE).tags(
-                                software.amazon.awssdk.services.ec2.model.Tag.builder().key("TeleportCluster").value(cluster).build(),
-                                software.amazon.awssdk.services.ec2.model.Tag.builder().key("TeleportRole").value("proxy").build())))
-                .instances().stream().map(i -> i.instanceId()).toList();
+                        .tagSpecifications(t -> t.resourceType(ResourceType.INSTANCE)
+                                .tags(
+                                        software.amazon.awssdk.services.ec2.model.Tag.builder()
+                                                .key("TeleportCluster")
+                                                .value(cluster)
+                                                .build(),
+                                        software.amazon.awssdk.services.ec2.model.Tag.builder()
+                                                .key("TeleportRole")
+                                                .value("proxy")
+                                                .build())))
+                .instances()
+                .stream()
+                .map(i -> i.instanceId())
+                .toList();
     }
 
     @Override

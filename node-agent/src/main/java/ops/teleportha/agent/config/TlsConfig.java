@@ -3,6 +3,7 @@ package ops.teleportha.agent.config;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import ops.teleportha.config.HostPort;
 
 /** {@code tls:} section: where candidates arrive, where Teleport reads the pair, and what a good pair is. */
 public record TlsConfig(
@@ -25,7 +26,10 @@ public record TlsConfig(
         requiredNames = List.copyOf(requiredNames);
     }
 
-    public enum ReloadMode { INTERVAL, COMMAND }
+    public enum ReloadMode {
+        INTERVAL,
+        COMMAND
+    }
 
     /** How Teleport picks up a new pair: its own reload interval, or a command such as {@code systemctl reload teleport}. */
     public record Reload(ReloadMode mode, List<String> command, Duration commandTimeout) {

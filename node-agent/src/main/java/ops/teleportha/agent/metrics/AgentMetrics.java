@@ -43,40 +43,71 @@ public final class AgentMetrics {
     public AgentMetrics(CollectorRegistry registry, String version, boolean jvmMetrics) {
         this.registry = registry;
         Gauge.build(PREFIX + "build_info", "Build of the running agent; always 1.")
-                .labelNames("version", "java_version").register(registry)
-                .labels(version, System.getProperty("java.version")).set(1);
-        certNotAfter = Gauge.build(PREFIX + "tls_cert_not_after_timestamp_seconds",
-                "Not-after time of the installed leaf certificate, Unix seconds.").register(registry);
-        certNotBefore = Gauge.build(PREFIX + "tls_cert_not_before_timestamp_seconds",
-                "Not-before time of the installed leaf certificate, Unix seconds.").register(registry);
-        rotations = Counter.build(PREFIX + "tls_rotations_total",
-                "Rotation attempts by result: installed, rejected, rolled_back, unconfirmed, failed.")
-                .labelNames("result").register(registry);
+                .labelNames("version", "java_version")
+                .register(registry)
+                .labels(version, System.getProperty("java.version"))
+                .set(1);
+        certNotAfter = Gauge.build(
+                        PREFIX + "tls_cert_not_after_timestamp_seconds",
+                        "Not-after time of the installed leaf certificate, Unix seconds.")
+                .register(registry);
+        certNotBefore = Gauge.build(
+                        PREFIX + "tls_cert_not_before_timestamp_seconds",
+                        "Not-before time of the installed leaf certificate, Unix seconds.")
+                .register(registry);
+        rotations = Counter.build(
+                        PREFIX + "tls_rotations_total",
+                        "Rotation attempts by result: installed, rejected, rolled_back, unconfirmed, failed.")
+                .labelNames("result")
+                .register(registry);
         rejections = Counter.build(PREFIX + "tls_rejections_total", "Rejected candidate pairs by reason.")
-                .labelNames("reason").register(registry);
-        tlsLastCheck = Gauge.build(PREFIX + "tls_last_check_timestamp_seconds",
-                "When the source directory was last checked, Unix seconds.").register(registry);
-        tlsLastRotation = Gauge.build(PREFIX + "tls_last_rotation_timestamp_seconds",
-                "When a pair was last installed and confirmed, Unix seconds.").register(registry);
-        peers = Gauge.build(PREFIX + "peers", "Number of proxy peers being probed (self excluded).").register(registry);
-        peerUp = Gauge.build(PREFIX + "peer_up",
-                "1 when the peer's last probe completed a TLS handshake (or was asked for a client certificate), else 0.")
-                .labelNames("peer").register(registry);
-        peerConnect = Gauge.build(PREFIX + "peer_connect_duration_seconds",
-                "TCP connect time of the peer's last successful connect.").labelNames("peer").register(registry);
-        peerHandshake = Gauge.build(PREFIX + "peer_tls_handshake_duration_seconds",
-                "TLS handshake time of the peer's last probe that reached the server's certificate.")
-                .labelNames("peer").register(registry);
+                .labelNames("reason")
+                .register(registry);
+        tlsLastCheck = Gauge.build(
+                        PREFIX + "tls_last_check_timestamp_seconds",
+                        "When the source directory was last checked, Unix seconds.")
+                .register(registry);
+        tlsLastRotation = Gauge.build(
+                        PREFIX + "tls_last_rotation_timestamp_seconds",
+                        "When a pair was last installed and confirmed, Unix seconds.")
+                .register(registry);
+        peers = Gauge.build(PREFIX + "peers", "Number of proxy peers being probed (self excluded).")
+                .register(registry);
+        peerUp = Gauge.build(
+                        PREFIX + "peer_up",
+                        "1 when the peer's last probe completed a TLS handshake (or was asked for a client certificate), else 0.")
+                .labelNames("peer")
+                .register(registry);
+        peerConnect = Gauge.build(
+                        PREFIX + "peer_connect_duration_seconds",
+                        "TCP connect time of the peer's last successful connect.")
+                .labelNames("peer")
+                .register(registry);
+        peerHandshake = Gauge.build(
+                        PREFIX + "peer_tls_handshake_duration_seconds",
+                        "TLS handshake time of the peer's last probe that reached the server's certificate.")
+                .labelNames("peer")
+                .register(registry);
         probeErrors = Counter.build(PREFIX + "peer_probe_errors_total", "Failed peer probes by reason.")
-                .labelNames("reason").register(registry);
-        probeCycle = Gauge.build(PREFIX + "peer_probe_cycle_duration_seconds",
-                "Wall time of the last probe cycle over all peers.").register(registry);
-        lastProbe = Gauge.build(PREFIX + "peer_last_probe_cycle_timestamp_seconds",
-                "When the last probe cycle finished, Unix seconds.").register(registry);
-        peerListErrors = Counter.build(PREFIX + "peer_list_refresh_errors_total",
-                "Failed peer list refreshes by source: inventory, file.").labelNames("source").register(registry);
-        peerListLastRefresh = Gauge.build(PREFIX + "peer_list_last_refresh_timestamp_seconds",
-                "When the peer list was last refreshed, Unix seconds.").register(registry);
+                .labelNames("reason")
+                .register(registry);
+        probeCycle = Gauge.build(
+                        PREFIX + "peer_probe_cycle_duration_seconds",
+                        "Wall time of the last probe cycle over all peers.")
+                .register(registry);
+        lastProbe = Gauge.build(
+                        PREFIX + "peer_last_probe_cycle_timestamp_seconds",
+                        "When the last probe cycle finished, Unix seconds.")
+                .register(registry);
+        peerListErrors = Counter.build(
+                        PREFIX + "peer_list_refresh_errors_total",
+                        "Failed peer list refreshes by source: inventory, file.")
+                .labelNames("source")
+                .register(registry);
+        peerListLastRefresh = Gauge.build(
+                        PREFIX + "peer_list_last_refresh_timestamp_seconds",
+                        "When the peer list was last refreshed, Unix seconds.")
+                .register(registry);
         for (String r : new String[] {"installed", "rejected", "rolled_back", "unconfirmed", "failed"}) {
             rotations.labels(r);
         }
@@ -104,7 +135,9 @@ public final class AgentMetrics {
 
     public void rotation(String result) {
         rotations.labels(result).inc();
-        if (result.equals("installed")) tlsLastRotation.set(seconds(Instant.now()));
+        if (result.equals("installed")) {
+            tlsLastRotation.set(seconds(Instant.now()));
+        }
     }
 
     public void rejection(String reason) {
@@ -130,11 +163,22 @@ public final class AgentMetrics {
         peers.set(current.size());
     }
 
-    public void peerResult(String peer, boolean up, Double connectSeconds, Double handshakeSeconds, String errorReason) {
+    /** Records one probe; a peer that is not in the current {@link #peerSet} gets no series. */
+    public synchronized void peerResult(
+            String peer, boolean up, Double connectSeconds, Double handshakeSeconds, String errorReason) {
+        if (!knownPeers.contains(peer)) {
+            return;
+        }
         peerUp.labels(peer).set(up ? 1 : 0);
-        if (connectSeconds != null) peerConnect.labels(peer).set(connectSeconds);
-        if (handshakeSeconds != null) peerHandshake.labels(peer).set(handshakeSeconds);
-        if (errorReason != null) probeErrors.labels(errorReason).inc();
+        if (connectSeconds != null) {
+            peerConnect.labels(peer).set(connectSeconds);
+        }
+        if (handshakeSeconds != null) {
+            peerHandshake.labels(peer).set(handshakeSeconds);
+        }
+        if (errorReason != null) {
+            probeErrors.labels(errorReason).inc();
+        }
     }
 
     public void probeCycle(double seconds, Instant finished) {

@@ -29,8 +29,8 @@ import javax.net.ssl.SSLEngineResult;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLParameters;
 import ops.teleportha.agent.Threads;
-import ops.teleportha.agent.config.HostPort;
 import ops.teleportha.agent.tls.AcceptAnyServer;
+import ops.teleportha.config.HostPort;
 
 /**
  * Probes all peers at once from one thread: non-blocking TCP connects and TLS handshakes driven by an
@@ -60,11 +60,17 @@ public final class PeerProber {
             throw new IllegalStateException("no TLS client in this JVM", e);
         }
         // InetAddress has no timeout; lookups run beside the selector so one slow name does not hold up the rest.
-        dns = new ThreadPoolExecutor(4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), Threads.daemon("peer-dns"));
+        dns = new ThreadPoolExecutor(
+                4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), Threads.daemon("peer-dns"));
         dns.allowCoreThreadTimeOut(true);
     }
 
-    private enum Stage { DNS, CONNECT, HANDSHAKE, DONE }
+    private enum Stage {
+        DNS,
+        CONNECT,
+        HANDSHAKE,
+        DONE
+    }
 
     private final class Probe {
         final HostPort peer;
@@ -83,10 +89,14 @@ public final class PeerProber {
         }
 
         void finish(ProbeOutcome o, Double handshakeSeconds, String detail) {
-            if (stage == Stage.DONE) return;
+            if (stage == Stage.DONE) {
+                return;
+            }
             stage = Stage.DONE;
             result = new ProbeResult(peer.toString(), o, connectSeconds, handshakeSeconds, detail, clock.instant());
-            if (engine != null) askedForClientCert.remove(engine);
+            if (engine != null) {
+                askedForClientCert.remove(engine);
+            }
             if (channel != null) {
                 try {
                     channel.close();
@@ -135,33 +145,55 @@ public final class PeerProber {
             while (open > 0) {
                 Resolved r;
                 while ((r = resolved.poll()) != null) {
-                    if (r.probe().stage != Stage.DNS) continue;
-                    if (r.address() == null) r.probe().finish(ProbeOutcome.DNS_FAILURE, null, r.error());
-                    else connect(r.probe(), r.address(), selector);
+                    if (r.probe().stage != Stage.DNS) {
+                        continue;
+                    }
+                    if (r.address() == null) {
+                        r.probe().finish(ProbeOutcome.DNS_FAILURE, null, r.error());
+                    } else {
+                        connect(r.probe(), r.address(), selector);
+                    }
                 }
                 open = (int) probes.stream().filter(p -> p.stage != Stage.DONE).count();
                 long waitMillis = (deadline - System.nanoTime()) / 1_000_000;
-                if (open == 0 || waitMillis <= 0) break;
+                if (open == 0 || waitMillis <= 0) {
+                    break;
+                }
                 selector.select(waitMillis);
                 for (SelectionKey key : selector.selectedKeys()) {
-                    if (System.nanoTime() - deadline > 0) break; // CPU-starved: do not run handshakes past the deadline
+                    if (System.nanoTime() - deadline > 0) {
+                        break; // CPU-starved: do not run handshakes past the deadline
+                    }
                     Probe probe = (Probe) key.attachment();
-                    if (!key.isValid()) continue;
-                    if (probe.stage == Stage.CONNECT && key.isConnectable()) finishConnect(probe, key);
-                    else if (probe.stage == Stage.HANDSHAKE) drive(probe, key);
+                    if (!key.isValid()) {
+                        continue;
+                    }
+                    if (probe.stage == Stage.CONNECT && key.isConnectable()) {
+                        finishConnect(probe, key);
+                    } else if (probe.stage == Stage.HANDSHAKE) {
+                        drive(probe, key);
+                    }
                 }
                 selector.selectedKeys().clear();
             }
         } catch (IOException e) {
-            for (Probe p : probes) p.finish(ProbeOutcome.ERROR, null, "selector failed: " + e.getMessage());
+            for (Probe p : probes) {
+                p.finish(ProbeOutcome.ERROR, null, "selector failed: " + e.getMessage());
+            }
         }
         List<ProbeResult> results = new ArrayList<>(probes.size());
         for (Probe p : probes) {
             switch (p.stage) {
-                case DNS -> p.finish(ProbeOutcome.DNS_TIMEOUT, null, "name lookup did not finish within the probe timeout");
-                case CONNECT -> p.finish(ProbeOutcome.CONNECT_TIMEOUT, null, "TCP connect got no answer within the probe timeout");
-                case HANDSHAKE -> p.finish(ProbeOutcome.HANDSHAKE_TIMEOUT, null, "TLS handshake got no answer within the probe timeout");
-                case DONE -> { }
+                case DNS ->
+                    p.finish(ProbeOutcome.DNS_TIMEOUT, null, "name lookup did not finish within the probe timeout");
+                case CONNECT ->
+                    p.finish(ProbeOutcome.CONNECT_TIMEOUT, null, "TCP connect got no answer within the probe timeout");
+                case HANDSHAKE ->
+                    p.finish(
+                            ProbeOutcome.HANDSHAKE_TIMEOUT,
+                            null,
+                            "TLS handshake got no answer within the probe timeout");
+                case DONE -> {}
             }
             results.add(p.result);
         }
@@ -193,7 +225,9 @@ public final class PeerProber {
 
     private void finishConnect(Probe probe, SelectionKey key) {
         try {
-            if (!probe.channel.finishConnect()) return;
+            if (!probe.channel.finishConnect()) {
+                return;
+            }
         } catch (IOException e) {
             connectFailed(probe, e);
             return;
@@ -224,7 +258,8 @@ public final class PeerProber {
 
     private static void connectFailed(Probe probe, IOException e) {
         String m = String.valueOf(e.getMessage());
-        ProbeOutcome o = e instanceof NoRouteToHostException || m.contains("unreachable") ? ProbeOutcome.UNREACHABLE
+        ProbeOutcome o = e instanceof NoRouteToHostException || m.contains("unreachable")
+                ? ProbeOutcome.UNREACHABLE
                 : e instanceof ConnectException && m.contains("refused") ? ProbeOutcome.REFUSED : ProbeOutcome.ERROR;
         probe.finish(o, null, m);
     }
@@ -245,7 +280,9 @@ public final class PeerProber {
                 switch (hs) {
                     case NEED_TASK -> {
                         Runnable task;
-                        while ((task = engine.getDelegatedTask()) != null) task.run();
+                        while ((task = engine.getDelegatedTask()) != null) {
+                            task.run();
+                        }
                     }
                     case NEED_WRAP -> {
                         probe.netOut.compact();
@@ -261,11 +298,13 @@ public final class PeerProber {
                         SSLEngineResult r = engine.unwrap(probe.netIn, sink);
                         probe.netIn.compact();
                         switch (r.getStatus()) {
-                            case BUFFER_OVERFLOW -> sink = ByteBuffer.allocate(engine.getSession().getApplicationBufferSize());
+                            case BUFFER_OVERFLOW ->
+                                sink = ByteBuffer.allocate(engine.getSession().getApplicationBufferSize());
                             case BUFFER_UNDERFLOW -> {
                                 int n = probe.channel.read(probe.netIn);
                                 if (n < 0) {
-                                    closedDuringHandshake(probe, "the peer closed the connection during the TLS handshake");
+                                    closedDuringHandshake(
+                                            probe, "the peer closed the connection during the TLS handshake");
                                     return;
                                 }
                                 if (n == 0) {
@@ -277,14 +316,17 @@ public final class PeerProber {
                                 closedDuringHandshake(probe, "the peer closed TLS during the handshake");
                                 return;
                             }
-                            case OK -> { }
+                            case OK -> {}
                         }
                         sink.clear();
                     }
                     case FINISHED, NOT_HANDSHAKING -> {
                         String proto = engine.getSession().getProtocol();
                         if (probe.certRequested()) {
-                            probe.finish(ProbeOutcome.CLIENT_CERT_REQUIRED, probe.handshakeSeconds(), proto + ", server asked for a client certificate");
+                            probe.finish(
+                                    ProbeOutcome.CLIENT_CERT_REQUIRED,
+                                    probe.handshakeSeconds(),
+                                    proto + ", server asked for a client certificate");
                         } else {
                             probe.finish(ProbeOutcome.TLS_HANDSHAKE_OK, probe.handshakeSeconds(), proto);
                         }
@@ -302,7 +344,10 @@ public final class PeerProber {
     private static void closedDuringHandshake(Probe probe, String detail) {
         if (probe.certRequested()) {
             // The server presented its certificate and demanded ours: Teleport's peer service does exactly this.
-            probe.finish(ProbeOutcome.CLIENT_CERT_REQUIRED, probe.handshakeSeconds(), "server asked for a client certificate, then: " + detail);
+            probe.finish(
+                    ProbeOutcome.CLIENT_CERT_REQUIRED,
+                    probe.handshakeSeconds(),
+                    "server asked for a client certificate, then: " + detail);
         } else {
             probe.finish(ProbeOutcome.CONNECTION_CLOSED, null, detail);
         }
@@ -311,7 +356,10 @@ public final class PeerProber {
     private static void tlsFailed(Probe probe, SSLException e) {
         String m = String.valueOf(e.getMessage());
         if (probe.certRequested()) {
-            probe.finish(ProbeOutcome.CLIENT_CERT_REQUIRED, probe.handshakeSeconds(), "server asked for a client certificate: " + m);
+            probe.finish(
+                    ProbeOutcome.CLIENT_CERT_REQUIRED,
+                    probe.handshakeSeconds(),
+                    "server asked for a client certificate: " + m);
         } else if (m.contains("Unsupported or unrecognized SSL message") || m.contains("plaintext")) {
             probe.finish(ProbeOutcome.NOT_TLS, null, "the peer answered, but not with TLS");
         } else {

@@ -10,9 +10,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeSet;
 import ops.teleportha.agent.Log;
-import ops.teleportha.agent.config.HostPort;
 import ops.teleportha.agent.config.PeersConfig;
 import ops.teleportha.agent.metrics.AgentMetrics;
+import ops.teleportha.config.HostPort;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
 import org.yaml.snakeyaml.constructor.SafeConstructor;
@@ -43,8 +43,10 @@ public final class PeerSource {
                 lastInventory = fromInventory();
             } catch (IOException | RuntimeException e) {
                 metrics.peerListError("inventory");
-                Log.warn("peers", "peer list from " + config.inventoryUrl() + " failed, keeping the last one ("
-                        + lastInventory.size() + " peers): " + e.getMessage());
+                Log.warn(
+                        "peers",
+                        "peer list from " + config.inventoryUrl() + " failed, keeping the last one ("
+                                + lastInventory.size() + " peers): " + e.getMessage());
             }
         }
         if (config.file() != null) {
@@ -59,8 +61,12 @@ public final class PeerSource {
         List<HostPort> merged = new ArrayList<>();
         for (List<HostPort> list : List.of(lastInventory, lastFile)) {
             for (HostPort p : list) {
-                if (p.equals(config.selfAddr())) continue;
-                if (seen.add(p.toString())) merged.add(p);
+                if (p.equals(config.selfAddr())) {
+                    continue;
+                }
+                if (seen.add(p.toString())) {
+                    merged.add(p);
+                }
             }
         }
         merged.sort((a, b) -> a.toString().compareTo(b.toString()));
@@ -74,8 +80,12 @@ public final class PeerSource {
             n++;
             String s = line.strip();
             int hash = s.indexOf('#');
-            if (hash >= 0) s = s.substring(0, hash).strip();
-            if (s.isEmpty()) continue;
+            if (hash >= 0) {
+                s = s.substring(0, hash).strip();
+            }
+            if (s.isEmpty()) {
+                continue;
+            }
             try {
                 out.add(HostPort.parse(s));
             } catch (IllegalArgumentException e) {
@@ -93,19 +103,23 @@ public final class PeerSource {
         c.setRequestProperty("Accept", "application/json");
         if (config.inventoryTokenFile() != null) {
             // Re-read every time so that a rotated token is picked up; never logged.
-            String token = Files.readString(config.inventoryTokenFile(), StandardCharsets.UTF_8).strip();
+            String token = Files.readString(config.inventoryTokenFile(), StandardCharsets.UTF_8)
+                    .strip();
             c.setRequestProperty("Authorization", "Bearer " + token);
         }
         try {
             int status = c.getResponseCode();
             if (status != 200) {
-                throw new IOException("HTTP " + status + (status == 401 || status == 403 ? " (check peers.inventory_token_file)" : ""));
+                throw new IOException("HTTP " + status
+                        + (status == 401 || status == 403 ? " (check peers.inventory_token_file)" : ""));
             }
             byte[] body;
             try (InputStream in = c.getInputStream()) {
                 body = in.readNBytes(MAX_RESPONSE_BYTES + 1);
             }
-            if (body.length > MAX_RESPONSE_BYTES) throw new IOException("response larger than " + MAX_RESPONSE_BYTES + " bytes");
+            if (body.length > MAX_RESPONSE_BYTES) {
+                throw new IOException("response larger than " + MAX_RESPONSE_BYTES + " bytes");
+            }
             return parsePeers(new String(body, StandardCharsets.UTF_8));
         } finally {
             c.disconnect();

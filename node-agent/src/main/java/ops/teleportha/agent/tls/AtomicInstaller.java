@@ -64,7 +64,9 @@ public final class AtomicInstaller {
     /** Paths of the pair Teleport currently reads, if any. */
     public Optional<Path> currentCert() {
         Path p = dir.resolve(CandidateReader.CERT);
-        return Files.isRegularFile(p) && Files.isRegularFile(dir.resolve(CandidateReader.KEY)) ? Optional.of(p) : Optional.empty();
+        return Files.isRegularFile(p) && Files.isRegularFile(dir.resolve(CandidateReader.KEY))
+                ? Optional.of(p)
+                : Optional.empty();
     }
 
     /**
@@ -76,8 +78,15 @@ public final class AtomicInstaller {
     public List<String> recover() throws IOException {
         List<String> repaired = new ArrayList<>();
         Files.createDirectories(dir);
-        for (String tmp : new String[] {DATA + TMP_SUFFIX, PREVIOUS + TMP_SUFFIX, CandidateReader.CERT + TMP_SUFFIX, CandidateReader.KEY + TMP_SUFFIX}) {
-            if (Files.deleteIfExists(dir.resolve(tmp))) repaired.add("removed leftover " + tmp);
+        for (String tmp : new String[] {
+            DATA + TMP_SUFFIX,
+            PREVIOUS + TMP_SUFFIX,
+            CandidateReader.CERT + TMP_SUFFIX,
+            CandidateReader.KEY + TMP_SUFFIX
+        }) {
+            if (Files.deleteIfExists(dir.resolve(tmp))) {
+                repaired.add("removed leftover " + tmp);
+            }
         }
         Path data = dir.resolve(DATA);
         if (Files.isSymbolicLink(data) && !Files.isDirectory(data)) {
@@ -96,7 +105,9 @@ public final class AtomicInstaller {
             repaired.addAll(ensureTopLinks());
             repaired.addAll(removeUnreferencedVersions());
         }
-        if (!repaired.isEmpty()) syncDir(dir);
+        if (!repaired.isEmpty()) {
+            syncDir(dir);
+        }
         return repaired;
     }
 
@@ -124,7 +135,9 @@ public final class AtomicInstaller {
     /** Points {@code ..data} back at {@code ..previous}. Returns false when there is nothing to go back to. */
     public boolean rollback() throws IOException {
         Path prev = dir.resolve(PREVIOUS);
-        if (!Files.isSymbolicLink(prev) || !Files.isDirectory(prev)) return false;
+        if (!Files.isSymbolicLink(prev) || !Files.isDirectory(prev)) {
+            return false;
+        }
         Path target = Files.readSymbolicLink(prev);
         swapLink(DATA, target);
         Files.delete(prev);
@@ -160,7 +173,9 @@ public final class AtomicInstaller {
         for (String name : new String[] {CandidateReader.CERT, CandidateReader.KEY}) {
             Path want = Path.of(DATA, name);
             Path link = dir.resolve(name);
-            if (Files.isSymbolicLink(link) && Files.readSymbolicLink(link).equals(want)) continue;
+            if (Files.isSymbolicLink(link) && Files.readSymbolicLink(link).equals(want)) {
+                continue;
+            }
             swapLink(name, want);
             fixed.add("pointed " + name + " at " + want);
         }
@@ -171,12 +186,16 @@ public final class AtomicInstaller {
         Set<Path> keep = new HashSet<>();
         for (String link : new String[] {DATA, PREVIOUS}) {
             Path l = dir.resolve(link);
-            if (Files.isSymbolicLink(l)) keep.add(Files.readSymbolicLink(l).normalize());
+            if (Files.isSymbolicLink(l)) {
+                keep.add(Files.readSymbolicLink(l).normalize());
+            }
         }
         List<String> removed = new ArrayList<>();
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(dir, "..[0-9]*")) {
             for (Path e : entries) {
-                if (keep.contains(e.getFileName()) || !Files.isDirectory(e, LinkOption.NOFOLLOW_LINKS)) continue;
+                if (keep.contains(e.getFileName()) || !Files.isDirectory(e, LinkOption.NOFOLLOW_LINKS)) {
+                    continue;
+                }
                 deleteTree(e);
                 removed.add("removed unreferenced version " + e.getFileName());
             }
@@ -201,13 +220,17 @@ public final class AtomicInstaller {
     }
 
     private void writeFile(Path file, byte[] data, String mode) throws IOException {
-        try (FileChannel ch = FileChannel.open(file, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+        try (FileChannel ch = FileChannel.open(
+                file,
+                Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
                 PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString(mode)))) {
             setOwner(file);
             // The umask may have narrowed the mode given at creation.
             Files.setPosixFilePermissions(file, PosixFilePermissions.fromString(mode));
             ByteBuffer buf = ByteBuffer.wrap(data);
-            while (buf.hasRemaining()) ch.write(buf);
+            while (buf.hasRemaining()) {
+                ch.write(buf);
+            }
             ch.force(true);
         } catch (FileAlreadyExistsException e) {
             throw new IOException(file + " exists already; another installer is writing " + dir, e);
@@ -218,8 +241,11 @@ public final class AtomicInstaller {
         var lookup = FileSystems.getDefault().getUserPrincipalLookupService();
         UserPrincipal user = lookup.lookupPrincipalByName(owner);
         GroupPrincipal grp = lookup.lookupPrincipalByGroupName(group);
-        PosixFileAttributeView view = Files.getFileAttributeView(file, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS);
-        if (!view.getOwner().equals(user)) view.setOwner(user);
+        PosixFileAttributeView view =
+                Files.getFileAttributeView(file, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS);
+        if (!view.getOwner().equals(user)) {
+            view.setOwner(user);
+        }
         view.setGroup(grp);
     }
 
@@ -232,7 +258,11 @@ public final class AtomicInstaller {
     private static void deleteTree(Path root) throws IOException {
         try (DirectoryStream<Path> s = Files.newDirectoryStream(root)) {
             for (Path p : s) {
-                if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) deleteTree(p); else Files.delete(p);
+                if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) {
+                    deleteTree(p);
+                } else {
+                    Files.delete(p);
+                }
             }
         }
         Files.delete(root);

@@ -42,7 +42,9 @@ public final class CandidateReader {
             for (LinkOption[] opts : new LinkOption[][] {{LinkOption.NOFOLLOW_LINKS}, {}}) {
                 try {
                     FileTime t = Files.getLastModifiedTime(p, opts);
-                    if (t.toInstant().isAfter(newest)) newest = t.toInstant();
+                    if (t.toInstant().isAfter(newest)) {
+                        newest = t.toInstant();
+                    }
                 } catch (IOException ignored) {
                     // missing or dangling: the read reports it
                 }
@@ -57,10 +59,12 @@ public final class CandidateReader {
         boolean hasCert = Files.exists(cert, LinkOption.NOFOLLOW_LINKS);
         boolean hasKey = Files.exists(key, LinkOption.NOFOLLOW_LINKS);
         if (!hasCert) {
-            throw new RejectedCandidate(RejectReason.MISSING_CERT, sourceDir + ": tls.key present but tls.crt missing; drop both files");
+            throw new RejectedCandidate(
+                    RejectReason.MISSING_CERT, sourceDir + ": tls.key present but tls.crt missing; drop both files");
         }
         if (!hasKey) {
-            throw new RejectedCandidate(RejectReason.MISSING_KEY, sourceDir + ": tls.crt present but tls.key missing; drop both files");
+            throw new RejectedCandidate(
+                    RejectReason.MISSING_KEY, sourceDir + ": tls.crt present but tls.key missing; drop both files");
         }
         return new RawPair(readOne(cert), readOne(key));
     }
@@ -74,8 +78,10 @@ public final class CandidateReader {
         }
         Path realSource = sourceDir.toRealPath();
         if (!real.startsWith(realSource)) {
-            throw new RejectedCandidate(RejectReason.SYMLINK_OUTSIDE_SOURCE,
-                    file + ": resolves to " + real + ", outside " + sourceDir + "; copy the file into the source dir instead");
+            throw new RejectedCandidate(
+                    RejectReason.SYMLINK_OUTSIDE_SOURCE,
+                    file + ": resolves to " + real + ", outside " + sourceDir
+                            + "; copy the file into the source dir instead");
         }
         if (!Files.isRegularFile(real)) {
             throw new RejectedCandidate(RejectReason.NOT_A_REGULAR_FILE, file + ": is not a regular file");
@@ -85,13 +91,15 @@ public final class CandidateReader {
             throw new RejectedCandidate(RejectReason.EMPTY_FILE, file + ": is empty");
         }
         if (size > maxBytes) {
-            throw new RejectedCandidate(RejectReason.TOO_LARGE,
+            throw new RejectedCandidate(
+                    RejectReason.TOO_LARGE,
                     file + ": is " + size + " bytes, more than tls.max_file_bytes (" + maxBytes + ")");
         }
         try (InputStream in = Files.newInputStream(real)) {
             byte[] data = in.readNBytes((int) maxBytes + 1);
             if (data.length > maxBytes) { // grew while reading
-                throw new RejectedCandidate(RejectReason.TOO_LARGE, file + ": grew past tls.max_file_bytes while being read");
+                throw new RejectedCandidate(
+                        RejectReason.TOO_LARGE, file + ": grew past tls.max_file_bytes while being read");
             }
             if (data.length == 0) {
                 throw new RejectedCandidate(RejectReason.EMPTY_FILE, file + ": is empty");

@@ -18,23 +18,37 @@ public final class NameMatcher {
         String want = normalise(required);
         if (looksLikeIp(want)) {
             byte[] wantBytes = ipBytes(want);
-            return wantBytes != null && ipSans.stream().map(NameMatcher::ipBytes)
-                    .anyMatch(b -> b != null && java.util.Arrays.equals(b, wantBytes));
+            return wantBytes != null
+                    && ipSans.stream()
+                            .map(NameMatcher::ipBytes)
+                            .anyMatch(b -> b != null && java.util.Arrays.equals(b, wantBytes));
         }
         for (String san : dnsSans) {
-            if (sanCovers(normalise(san), want)) return true;
+            if (sanCovers(normalise(san), want)) {
+                return true;
+            }
         }
         return false;
     }
 
     static boolean sanCovers(String san, String want) {
-        if (san.equals(want)) return true;
-        if (want.startsWith("*.")) return false; // only the identical wildcard covers a wildcard
-        if (!san.startsWith("*.")) return false;
+        if (san.equals(want)) {
+            return true;
+        }
+        if (want.startsWith("*.")) {
+            return false; // only the identical wildcard covers a wildcard
+        }
+        if (!san.startsWith("*.")) {
+            return false;
+        }
         String sanParent = san.substring(2);
-        if (sanParent.contains("*") || !sanParent.contains(".")) return false; // "f*.x", "*.*.x", "*.com"
+        if (sanParent.contains("*") || !sanParent.contains(".")) {
+            return false; // "f*.x", "*.*.x", "*.com"
+        }
         int dot = want.indexOf('.');
-        if (dot <= 0) return false;
+        if (dot <= 0) {
+            return false;
+        }
         return want.substring(dot + 1).equals(sanParent);
     }
 
@@ -48,7 +62,9 @@ public final class NameMatcher {
     }
 
     private static byte[] ipBytes(String s) {
-        if (!looksLikeIp(s)) return null;
+        if (!looksLikeIp(s)) {
+            return null;
+        }
         try {
             return InetAddress.getByName(s).getAddress(); // literal only: no DNS lookup for IP syntax
         } catch (UnknownHostException e) {

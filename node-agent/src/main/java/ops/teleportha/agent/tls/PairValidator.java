@@ -19,73 +19,175 @@ import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.Collection;
 import java.util.Date;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
-import ops.teleportha.agent.config.GoDuration;
+import ops.teleportha.config.GoDuration;
 
 /**
- * Decides whether a candidate pair may be installed. Checks run from the cheapest and most specific
- * to the broadest, so the reason reported is the one a person has to fix first.
+ * Decides whether a candidate pair may be installed. The rotator and {@code node-agent validate} both run it.
+ * Checks run from the cheapest and most specific to the broadest, so the first problem reported is the one
+ * a person has to fix first; {@link #check} goes on past it to list every problem it can still see.
  */
 public final class PairValidator {
+    /** How messages name the inputs: the rotator's config keys, or the command line's flags. */
+    public record Terms(String cert, String key, String minValidity, String requiredNames, String trustBundle) {
+        public static final Terms CONFIG =
+                new Terms("tls.crt", "tls.key", "tls.min_validity", "tls.required_names", "tls.trust_bundle");
+    }
+
+    /**
+     * What {@link #check} found.
+     *
+     * @param chain the parsed certificates, leaf first; {@code null} when tls.crt does not parse
+     * @param key the parsed key; {@code null} when tls.key does not parse
+     */
+    public record Report(List<RejectedCandidate> problems, List<X509Certificate> chain, PrivateKey key) {
+        public Report {
+            problems = List.copyOf(problems);
+        }
+
+        public boolean valid() {
+            return problems.isEmpty();
+        }
+
+        public X509Certificate leaf() {
+            return chain == null ? null : chain.get(0);
+        }
+    }
+
     private final List<String> requiredNames;
     private final Duration minValidity;
     private final Path trustBundle;
     private final Clock clock;
+    private final Terms terms;
 
     public PairValidator(List<String> requiredNames, Duration minValidity, Path trustBundle, Clock clock) {
+        this(requiredNames, minValidity, trustBundle, clock, Terms.CONFIG);
+    }
+
+    public PairValidator(List<String> requiredNames, Duration minValidity, Path trustBundle, Clock clock, Terms terms) {
         this.requiredNames = List.copyOf(requiredNames);
         this.minValidity = minValidity;
         this.trustBundle = trustBundle;
         this.clock = clock;
+        this.terms = terms;
     }
 
     /**
      * @param installedLeaf the leaf Teleport uses now, or {@code null} when nothing is installed
+     * @throws RejectedCandidate the first problem {@link #check} finds
      */
     public PemPair validate(CandidateReader.RawPair raw, X509Certificate installedLeaf) throws RejectedCandidate {
-        List<X509Certificate> chain = PemCodec.certificates(raw.cert(), "tls.crt");
-        PrivateKey key = PemCodec.privateKey(raw.key(), "tls.key");
-        checkOrder(chain);
-        X509Certificate leaf = chain.get(0);
-        checkKeyMatches(key, leaf);
-        checkValidity(leaf);
-        checkNames(leaf);
-        checkTrust(chain);
-        if (installedLeaf != null && leaf.getNotBefore().before(installedLeaf.getNotBefore())) {
-            throw new RejectedCandidate(RejectReason.OLDER_THAN_INSTALLED, "tls.crt: issued " + leaf.getNotBefore().toInstant()
-                    + ", before the installed certificate (issued " + installedLeaf.getNotBefore().toInstant() + ")");
+        Report report = check(raw, installedLeaf);
+        if (!report.valid()) {
+            throw report.problems().get(0);
         }
-        return new PemPair(chain, key);
+        return new PemPair(report.chain(), report.key());
     }
 
-    private static void checkOrder(List<X509Certificate> chain) throws RejectedCandidate {
+    /** Every problem with the pair, first-to-fix first; checks that need an unparsable part are skipped. */
+    public Report check(CandidateReader.RawPair raw, X509Certificate installedLeaf) {
+        List<RejectedCandidate> problems = new ArrayList<>();
+        List<X509Certificate> chain = null;
+        PrivateKey key = null;
+        try {
+            chain = PemCodec.certificates(raw.cert(), terms.cert());
+        } catch (RejectedCandidate r) {
+            problems.add(r);
+        }
+        try {
+            key = PemCodec.privateKey(raw.key(), terms.key());
+        } catch (RejectedCandidate r) {
+            problems.add(r);
+        }
+        if (chain == null) {
+            return new Report(problems, null, key);
+        }
+        try {
+            checkOrder(chain);
+        } catch (RejectedCandidate r) {
+            // Without a leaf in front, the remaining checks would judge the wrong certificate.
+            problems.add(r);
+            return new Report(problems, chain, key);
+        }
+        X509Certificate leaf = chain.get(0);
+        boolean validNow = true;
+        if (key != null) {
+            PrivateKey parsedKey = key;
+            collect(problems, () -> checkKeyMatches(parsedKey, leaf));
+        }
+        try {
+            checkValidity(leaf);
+        } catch (RejectedCandidate r) {
+            problems.add(r);
+            validNow = r.reason() == RejectReason.EXPIRES_TOO_SOON;
+        }
+        collect(problems, () -> checkNames(leaf));
+        // An expired or not-yet-valid leaf is reported above; judge its chain at a time the leaf was valid,
+        // so that the trust problem, if any, is about trust.
+        Instant trustAt = validNow ? clock.instant() : leaf.getNotBefore().toInstant();
+        List<X509Certificate> parsed = chain;
+        collect(problems, () -> checkTrust(parsed, trustAt));
+        if (installedLeaf != null && leaf.getNotBefore().before(installedLeaf.getNotBefore())) {
+            problems.add(new RejectedCandidate(
+                    RejectReason.OLDER_THAN_INSTALLED,
+                    terms.cert() + ": issued " + leaf.getNotBefore().toInstant()
+                            + ", before the installed certificate (issued "
+                            + installedLeaf.getNotBefore().toInstant() + ")"));
+        }
+        return new Report(problems, chain, key);
+    }
+
+    private interface Check {
+        void run() throws RejectedCandidate;
+    }
+
+    private static void collect(List<RejectedCandidate> problems, Check check) {
+        try {
+            check.run();
+        } catch (RejectedCandidate r) {
+            problems.add(r);
+        }
+    }
+
+    private void checkOrder(List<X509Certificate> chain) throws RejectedCandidate {
         for (int i = 0; i + 1 < chain.size(); i++) {
             if (!issuedBy(chain.get(i), chain.get(i + 1))) {
                 boolean issuerElsewhere = false;
                 for (X509Certificate other : chain) {
-                    if (other != chain.get(i) && issuedBy(chain.get(i), other)) issuerElsewhere = true;
+                    if (other != chain.get(i) && issuedBy(chain.get(i), other)) {
+                        issuerElsewhere = true;
+                    }
                 }
                 if (issuerElsewhere || chain.get(0).getBasicConstraints() >= 0) {
-                    throw new RejectedCandidate(RejectReason.CHAIN_WRONG_ORDER, "tls.crt: certificates are out of order at position "
-                            + (i + 1) + " (" + chain.get(i).getSubjectX500Principal() + "); put the leaf first, then each issuer in turn");
+                    throw new RejectedCandidate(
+                            RejectReason.CHAIN_WRONG_ORDER,
+                            terms.cert() + ": certificates are out of order at position " + (i + 1) + " ("
+                                    + chain.get(i).getSubjectX500Principal()
+                                    + "); put the leaf first, then each issuer in turn");
                 }
-                throw new RejectedCandidate(RejectReason.CHAIN_UNTRUSTED, "tls.crt: certificate " + (i + 2) + " ("
-                        + chain.get(i + 1).getSubjectX500Principal() + ") did not issue certificate " + (i + 1) + " ("
-                        + chain.get(i).getSubjectX500Principal() + "); the chain is not a chain");
+                throw new RejectedCandidate(
+                        RejectReason.CHAIN_UNTRUSTED,
+                        terms.cert() + ": certificate " + (i + 2) + " ("
+                                + chain.get(i + 1).getSubjectX500Principal() + ") did not issue certificate " + (i + 1)
+                                + " ("
+                                + chain.get(i).getSubjectX500Principal() + "); the chain is not a chain");
             }
         }
         if (chain.get(0).getBasicConstraints() >= 0) {
-            throw new RejectedCandidate(RejectReason.CHAIN_WRONG_ORDER,
-                    "tls.crt: the first certificate (" + chain.get(0).getSubjectX500Principal() + ") is a CA; put the leaf first");
+            throw new RejectedCandidate(
+                    RejectReason.CHAIN_WRONG_ORDER,
+                    terms.cert() + ": the first certificate (" + chain.get(0).getSubjectX500Principal()
+                            + ") is a CA; put the leaf first");
         }
     }
 
     private static boolean issuedBy(X509Certificate cert, X509Certificate issuer) {
-        if (!cert.getIssuerX500Principal().equals(issuer.getSubjectX500Principal())) return false;
+        if (!cert.getIssuerX500Principal().equals(issuer.getSubjectX500Principal())) {
+            return false;
+        }
         try {
             cert.verify(issuer.getPublicKey());
             return true;
@@ -94,7 +196,7 @@ public final class PairValidator {
         }
     }
 
-    private static void checkKeyMatches(PrivateKey key, X509Certificate leaf) throws RejectedCandidate {
+    private void checkKeyMatches(PrivateKey key, X509Certificate leaf) throws RejectedCandidate {
         PublicKey pub = leaf.getPublicKey();
         String alg = switch (key.getAlgorithm().toUpperCase()) {
             case "RSA" -> "SHA256withRSA";
@@ -103,8 +205,9 @@ public final class PairValidator {
             default -> null;
         };
         if (alg == null) {
-            throw new RejectedCandidate(RejectReason.UNSUPPORTED_KEY, "tls.key: " + key.getAlgorithm()
-                    + " keys are not supported; use RSA, ECDSA or Ed25519");
+            throw new RejectedCandidate(
+                    RejectReason.UNSUPPORTED_KEY,
+                    terms.key() + ": " + key.getAlgorithm() + " keys are not supported; use RSA, ECDSA or Ed25519");
         }
         boolean matches;
         try {
@@ -122,8 +225,10 @@ public final class PairValidator {
             matches = false; // e.g. an EC key against an RSA certificate
         }
         if (!matches) {
-            throw new RejectedCandidate(RejectReason.KEY_MISMATCH, "tls.key: does not belong to the leaf certificate ("
-                    + leaf.getSubjectX500Principal() + ", " + pub.getAlgorithm() + " key); drop the matching pair");
+            throw new RejectedCandidate(
+                    RejectReason.KEY_MISMATCH,
+                    terms.key() + ": does not belong to the leaf certificate (" + leaf.getSubjectX500Principal() + ", "
+                            + pub.getAlgorithm() + " key); drop the matching pair");
         }
     }
 
@@ -132,40 +237,43 @@ public final class PairValidator {
         Instant notBefore = leaf.getNotBefore().toInstant();
         Instant notAfter = leaf.getNotAfter().toInstant();
         if (now.isBefore(notBefore)) {
-            throw new RejectedCandidate(RejectReason.NOT_YET_VALID, "tls.crt: not valid before " + notBefore + " (now " + now + ")");
+            throw new RejectedCandidate(
+                    RejectReason.NOT_YET_VALID,
+                    terms.cert() + ": not valid before " + notBefore + " (now " + now + ")");
         }
         if (now.isAfter(notAfter)) {
-            throw new RejectedCandidate(RejectReason.EXPIRED, "tls.crt: expired at " + notAfter);
+            throw new RejectedCandidate(RejectReason.EXPIRED, terms.cert() + ": expired at " + notAfter);
         }
         if (Duration.between(now, notAfter).compareTo(minValidity) < 0) {
-            throw new RejectedCandidate(RejectReason.EXPIRES_TOO_SOON, "tls.crt: expires at " + notAfter
-                    + ", within tls.min_validity (" + GoDuration.format(minValidity) + ")");
+            throw new RejectedCandidate(
+                    RejectReason.EXPIRES_TOO_SOON,
+                    terms.cert() + ": expires at " + notAfter + ", within " + terms.minValidity() + " ("
+                            + GoDuration.format(minValidity) + ")");
         }
     }
 
     private void checkNames(X509Certificate leaf) throws RejectedCandidate {
-        List<String> dns = new ArrayList<>();
-        List<String> ips = new ArrayList<>();
+        SubjectNames names;
         try {
-            Collection<List<?>> sans = leaf.getSubjectAlternativeNames();
-            if (sans != null) {
-                for (List<?> san : sans) {
-                    int type = (Integer) san.get(0);
-                    if (type == 2) dns.add((String) san.get(1));
-                    if (type == 7) ips.add((String) san.get(1));
-                }
-            }
+            names = SubjectNames.of(leaf);
         } catch (CertificateParsingException e) {
-            throw new RejectedCandidate(RejectReason.MALFORMED_PEM, "tls.crt: subject alternative names do not parse: " + e.getMessage());
+            throw new RejectedCandidate(
+                    RejectReason.MALFORMED_PEM,
+                    terms.cert() + ": subject alternative names do not parse: " + e.getMessage());
         }
-        List<String> missing = requiredNames.stream().filter(n -> !NameMatcher.covers(dns, ips, n)).toList();
+        List<String> missing = requiredNames.stream()
+                .filter(n -> !NameMatcher.covers(names.dns(), names.ips(), n))
+                .toList();
         if (!missing.isEmpty()) {
-            throw new RejectedCandidate(RejectReason.MISSING_SAN, "tls.crt: does not cover " + missing
-                    + " from tls.required_names; its DNS names are " + dns + (ips.isEmpty() ? "" : " and IPs " + ips));
+            throw new RejectedCandidate(
+                    RejectReason.MISSING_SAN,
+                    terms.cert() + ": does not cover " + missing + " from " + terms.requiredNames()
+                            + "; its DNS names are " + names.dns()
+                            + (names.ips().isEmpty() ? "" : " and IPs " + names.ips()));
         }
     }
 
-    private void checkTrust(List<X509Certificate> chain) throws RejectedCandidate {
+    private void checkTrust(List<X509Certificate> chain, Instant at) throws RejectedCandidate {
         Set<TrustAnchor> anchors = loadAnchors();
         Set<String> anchorPrints = new HashSet<>();
         anchors.forEach(a -> anchorPrints.add(PemPair.fingerprint(a.getTrustedCert())));
@@ -177,11 +285,14 @@ public final class PairValidator {
         try {
             PKIXParameters params = new PKIXParameters(anchors);
             params.setRevocationEnabled(false);
-            params.setDate(Date.from(clock.instant()));
-            CertPathValidator.getInstance("PKIX").validate(CertificateFactory.getInstance("X.509").generateCertPath(path), params);
+            params.setDate(Date.from(at));
+            CertPathValidator.getInstance("PKIX")
+                    .validate(CertificateFactory.getInstance("X.509").generateCertPath(path), params);
         } catch (GeneralSecurityException e) {
-            throw new RejectedCandidate(RejectReason.CHAIN_UNTRUSTED, "tls.crt: chain does not verify against tls.trust_bundle ("
-                    + trustBundle + "): " + PemCodec.oneLine(e) + "; include the intermediates after the leaf");
+            throw new RejectedCandidate(
+                    RejectReason.CHAIN_UNTRUSTED,
+                    terms.cert() + ": chain does not verify against " + terms.trustBundle() + " (" + trustBundle + "): "
+                            + PemCodec.oneLine(e) + "; include the intermediates after the leaf");
         }
     }
 
@@ -192,10 +303,13 @@ public final class PairValidator {
                 anchors.add(new TrustAnchor((X509Certificate) c, null));
             }
         } catch (IOException | GeneralSecurityException e) {
-            throw new RejectedCandidate(RejectReason.CHAIN_UNTRUSTED, "tls.trust_bundle " + trustBundle + ": cannot load: " + PemCodec.oneLine(e));
+            throw new RejectedCandidate(
+                    RejectReason.CHAIN_UNTRUSTED,
+                    terms.trustBundle() + " " + trustBundle + ": cannot load: " + PemCodec.oneLine(e));
         }
         if (anchors.isEmpty()) {
-            throw new RejectedCandidate(RejectReason.CHAIN_UNTRUSTED, "tls.trust_bundle " + trustBundle + ": holds no certificates");
+            throw new RejectedCandidate(
+                    RejectReason.CHAIN_UNTRUSTED, terms.trustBundle() + " " + trustBundle + ": holds no certificates");
         }
         return anchors;
     }

@@ -37,15 +37,19 @@ public final class PemCodec {
                 if (o instanceof X509CertificateHolder holder) {
                     certs.add(converter.getCertificate(holder));
                 } else {
-                    throw new RejectedCandidate(RejectReason.MALFORMED_PEM,
-                            what + ": holds a " + kind(o) + " where only CERTIFICATE blocks belong (leaf first, then chain)");
+                    throw new RejectedCandidate(
+                            RejectReason.MALFORMED_PEM,
+                            what + ": holds a " + kind(o)
+                                    + " where only CERTIFICATE blocks belong (leaf first, then chain)");
                 }
             }
         } catch (IOException | CertificateException | RuntimeException e) {
-            throw new RejectedCandidate(RejectReason.MALFORMED_PEM, what + ": PEM does not parse (truncated or corrupt?): " + oneLine(e));
+            throw new RejectedCandidate(
+                    RejectReason.MALFORMED_PEM, what + ": PEM does not parse (truncated or corrupt?): " + oneLine(e));
         }
         if (certs.isEmpty()) {
-            throw new RejectedCandidate(RejectReason.MALFORMED_PEM, what + ": no '-----BEGIN CERTIFICATE-----' block found");
+            throw new RejectedCandidate(
+                    RejectReason.MALFORMED_PEM, what + ": no '-----BEGIN CERTIFICATE-----' block found");
         }
         return certs;
     }
@@ -60,8 +64,10 @@ public final class PemCodec {
                     continue; // "EC PARAMETERS" block that `openssl ecparam -genkey` writes before the key
                 }
                 if (o instanceof PEMEncryptedKeyPair || o instanceof PKCS8EncryptedPrivateKeyInfo) {
-                    throw new RejectedCandidate(RejectReason.ENCRYPTED_KEY,
-                            what + ": the private key is encrypted; Teleport cannot use a passphrase, write it unencrypted"
+                    throw new RejectedCandidate(
+                            RejectReason.ENCRYPTED_KEY,
+                            what
+                                    + ": the private key is encrypted; Teleport cannot use a passphrase, write it unencrypted"
                                     + " (openssl pkey -in tls.key -out tls.key.plain)");
                 }
                 PrivateKeyInfo info;
@@ -70,8 +76,8 @@ public final class PemCodec {
                 } else if (o instanceof PrivateKeyInfo pki) {
                     info = pki;
                 } else {
-                    throw new RejectedCandidate(RejectReason.MALFORMED_PEM,
-                            what + ": holds a " + kind(o) + " where a private key belongs");
+                    throw new RejectedCandidate(
+                            RejectReason.MALFORMED_PEM, what + ": holds a " + kind(o) + " where a private key belongs");
                 }
                 if (key != null) {
                     throw new RejectedCandidate(RejectReason.MALFORMED_PEM, what + ": holds more than one private key");
@@ -79,15 +85,19 @@ public final class PemCodec {
                 try {
                     key = new JcaPEMKeyConverter().getPrivateKey(info);
                 } catch (IOException | RuntimeException e) {
-                    throw new RejectedCandidate(RejectReason.UNSUPPORTED_KEY,
-                            what + ": unsupported private key (" + info.getPrivateKeyAlgorithm().getAlgorithm() + "): " + oneLine(e));
+                    throw new RejectedCandidate(
+                            RejectReason.UNSUPPORTED_KEY,
+                            what + ": unsupported private key ("
+                                    + info.getPrivateKeyAlgorithm().getAlgorithm() + "): " + oneLine(e));
                 }
             }
         } catch (IOException | RuntimeException e) {
-            throw new RejectedCandidate(RejectReason.MALFORMED_PEM, what + ": PEM does not parse (truncated or corrupt?): " + oneLine(e));
+            throw new RejectedCandidate(
+                    RejectReason.MALFORMED_PEM, what + ": PEM does not parse (truncated or corrupt?): " + oneLine(e));
         }
         if (key == null) {
-            throw new RejectedCandidate(RejectReason.MALFORMED_PEM, what + ": no '-----BEGIN ... PRIVATE KEY-----' block found");
+            throw new RejectedCandidate(
+                    RejectReason.MALFORMED_PEM, what + ": no '-----BEGIN ... PRIVATE KEY-----' block found");
         }
         return key;
     }
@@ -98,9 +108,13 @@ public final class PemCodec {
 
     /** DER is an ASN.1 SEQUENCE: tag 0x30 first. Say so, with the conversion command. */
     private static void rejectDer(byte[] data, String what, String opensslCmd) throws RejectedCandidate {
-        if (data.length > 1 && (data[0] & 0xff) == 0x30 && !new String(data, StandardCharsets.ISO_8859_1).contains("-----BEGIN")) {
-            throw new RejectedCandidate(RejectReason.DER_NOT_PEM,
-                    what + ": is DER (binary), not PEM; convert it: openssl " + opensslCmd + " -inform DER -in FILE -out FILE.pem");
+        if (data.length > 1
+                && (data[0] & 0xff) == 0x30
+                && !new String(data, StandardCharsets.ISO_8859_1).contains("-----BEGIN")) {
+            throw new RejectedCandidate(
+                    RejectReason.DER_NOT_PEM,
+                    what + ": is DER (binary), not PEM; convert it: openssl " + opensslCmd
+                            + " -inform DER -in FILE -out FILE.pem");
         }
     }
 

@@ -19,7 +19,9 @@ public final class Reloader {
             return true; // Teleport re-reads at its https_keypairs_reload_interval
         }
         try {
-            Process p = new ProcessBuilder(config.command()).redirectErrorStream(true).start();
+            Process p = new ProcessBuilder(config.command())
+                    .redirectErrorStream(true)
+                    .start();
             p.getOutputStream().close();
             // Drain concurrently so a chatty command cannot block on a full pipe.
             var output = java.util.concurrent.CompletableFuture.supplyAsync(() -> {
@@ -32,13 +34,17 @@ public final class Reloader {
             boolean done = p.waitFor(config.commandTimeout().toMillis(), TimeUnit.MILLISECONDS);
             if (!done) {
                 p.destroyForcibly();
-                Log.error("tls", "reload command " + config.command() + " did not finish within tls.reload.command_timeout");
+                Log.error(
+                        "tls",
+                        "reload command " + config.command() + " did not finish within tls.reload.command_timeout");
                 return false;
             }
             if (p.exitValue() != 0) {
                 String out = output.completeOnTimeout("", 1, TimeUnit.SECONDS).join();
-                Log.error("tls", "reload command " + config.command() + " exited " + p.exitValue() + ": "
-                        + out.substring(0, Math.min(out.length(), 500)));
+                Log.error(
+                        "tls",
+                        "reload command " + config.command() + " exited " + p.exitValue() + ": "
+                                + out.substring(0, Math.min(out.length(), 500)));
                 return false;
             }
             return true;

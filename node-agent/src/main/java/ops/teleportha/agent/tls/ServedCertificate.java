@@ -10,7 +10,7 @@ import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLSocket;
-import ops.teleportha.agent.config.HostPort;
+import ops.teleportha.config.HostPort;
 
 /** Asks a local TLS server which certificate it serves: a handshake, no trust decision, a fingerprint. */
 public final class ServedCertificate {

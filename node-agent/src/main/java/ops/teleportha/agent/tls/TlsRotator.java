@@ -11,6 +11,7 @@ import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.time.Duration;
@@ -18,6 +19,7 @@ import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -33,9 +35,19 @@ import ops.teleportha.agent.metrics.AgentMetrics;
  */
 public final class TlsRotator implements AutoCloseable {
     /** What one check did; tests and logs use it. */
-    public enum Outcome { NOTHING, SETTLING, UNCHANGED, INSTALLED, REJECTED, ROLLED_BACK, UNCONFIRMED, FAILED }
+    public enum Outcome {
+        NOTHING,
+        SETTLING,
+        UNCHANGED,
+        INSTALLED,
+        REJECTED,
+        ROLLED_BACK,
+        UNCONFIRMED,
+        FAILED
+    }
 
-    private static final DateTimeFormatter STAMP = DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'").withZone(ZoneOffset.UTC);
+    private static final DateTimeFormatter STAMP =
+            DateTimeFormatter.ofPattern("yyyyMMdd'T'HHmmss.SSS'Z'").withZone(ZoneOffset.UTC);
 
     private final TlsConfig config;
     private final AgentMetrics metrics;
@@ -49,6 +61,8 @@ public final class TlsRotator implements AutoCloseable {
     private Thread watchThread;
     private volatile RejectedCandidate lastRejection;
     private volatile Instant lastCheck;
+    /** Replaced, never changed in place, by prepare() and check() (both synchronized); read by HTTP requests. */
+    private volatile TlsStatus status = TlsStatus.NONE;
 
     public TlsRotator(TlsConfig config, AgentMetrics metrics, Clock clock) {
         this.config = config;
@@ -62,9 +76,12 @@ public final class TlsRotator implements AutoCloseable {
     }
 
     /** Creates the directories and repairs the target directory after a crash. */
-    public void prepare() throws IOException {
-        Files.createDirectories(config.sourceDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-x---")));
-        Files.createDirectories(config.rejectedDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+    public synchronized void prepare() throws IOException {
+        Files.createDirectories(
+                config.sourceDir(), PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-x---")));
+        Files.createDirectories(
+                config.rejectedDir(),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
         for (String fix : installer.recover()) {
             Log.info("tls", "recovery: " + fix);
         }
@@ -75,8 +92,12 @@ public final class TlsRotator implements AutoCloseable {
     public void start() throws IOException {
         prepare();
         watcher = config.sourceDir().getFileSystem().newWatchService();
-        config.sourceDir().register(watcher, StandardWatchEventKinds.ENTRY_CREATE,
-                StandardWatchEventKinds.ENTRY_MODIFY, StandardWatchEventKinds.ENTRY_DELETE);
+        config.sourceDir()
+                .register(
+                        watcher,
+                        StandardWatchEventKinds.ENTRY_CREATE,
+                        StandardWatchEventKinds.ENTRY_MODIFY,
+                        StandardWatchEventKinds.ENTRY_DELETE);
         watchThread = Threads.daemon("tls-watch").newThread(this::watchLoop);
         watchThread.start();
         long rescan = config.rescanInterval().toMillis();
@@ -112,13 +133,15 @@ public final class TlsRotator implements AutoCloseable {
     public synchronized Outcome check() {
         Instant now = clock.instant();
         lastCheck = now;
+        status = status.withCheckedAt(now);
         metrics.tlsChecked(now);
         if (!reader.present()) {
             return Outcome.NOTHING;
         }
         Instant quietSince = reader.lastModified().plus(config.settleTime());
         if (now.isBefore(quietSince)) {
-            worker.schedule(this::checkLogged, Duration.between(now, quietSince).toMillis() + 50, TimeUnit.MILLISECONDS);
+            worker.schedule(
+                    this::checkLogged, Duration.between(now, quietSince).toMillis() + 50, TimeUnit.MILLISECONDS);
             return Outcome.SETTLING;
         }
         CandidateReader.RawPair raw;
@@ -133,10 +156,12 @@ public final class TlsRotator implements AutoCloseable {
             }
         } catch (RejectedCandidate r) {
             reject(r);
+            rotated("rejected", r.reason(), r.getMessage());
             return Outcome.REJECTED;
         } catch (IOException e) {
             Log.error("tls", "cannot read candidate in " + config.sourceDir() + ": " + e.getMessage());
             metrics.rotation("failed");
+            rotated("failed", null, "cannot read candidate in " + config.sourceDir() + ": " + e.getMessage());
             return Outcome.FAILED;
         }
         return installAndConfirm(raw, pair, installed != null);
@@ -150,23 +175,47 @@ public final class TlsRotator implements AutoCloseable {
         } catch (IOException e) {
             Log.error("tls", "install into " + config.targetDir() + " failed, installed pair unchanged: " + e);
             metrics.rotation("failed");
+            rotated("failed", null, "install into " + config.targetDir() + " failed, installed pair unchanged: " + e);
             return Outcome.FAILED;
         }
-        Log.info("tls", "installed " + version + " (leaf sha256 " + fp + ", not after " + pair.leaf().getNotAfter().toInstant() + ")");
+        Log.info(
+                "tls",
+                "installed " + version + " (leaf sha256 " + fp + ", not after "
+                        + pair.leaf().getNotAfter().toInstant() + ")");
         publishInstalled();
         reloader.reload();
         String seen = confirm(fp);
         if (seen == null) {
-            Log.info("tls", config.verify().addr() == null ? "installed without confirmation (tls.verify.addr is empty)"
-                    : "confirmed: " + describeVerify() + " serves sha256 " + fp);
+            Log.info(
+                    "tls",
+                    config.verify().addr() == null
+                            ? "installed without confirmation (tls.verify.addr is empty)"
+                            : "confirmed: " + describeVerify() + " serves sha256 " + fp);
             consume(raw);
             metrics.rotation("installed");
+            if (config.verify().addr() != null) {
+                status = status.withServed(new TlsStatus.Served(fp, clock.instant()));
+            }
+            rotated(
+                    "installed",
+                    null,
+                    "installed " + version
+                            + (config.verify().addr() == null
+                                    ? " (not confirmed: tls.verify.addr is empty)"
+                                    : ", confirmed served by " + describeVerify()));
             return Outcome.INSTALLED;
         }
         if (!hadPrevious) {
-            Log.warn("tls", "not confirmed (" + seen + ") and there is no previous pair to return to; keeping " + version);
+            Log.warn(
+                    "tls",
+                    "not confirmed (" + seen + ") and there is no previous pair to return to; keeping " + version);
             consume(raw);
             metrics.rotation("unconfirmed");
+            rotated(
+                    "unconfirmed",
+                    null,
+                    "installed " + version + " but " + describeVerify() + " did not serve it within tls.verify.timeout"
+                            + " (last seen: " + seen + "); kept, there is no previous pair to return to");
             return Outcome.UNCONFIRMED;
         }
         try {
@@ -176,31 +225,47 @@ public final class TlsRotator implements AutoCloseable {
         } catch (IOException e) {
             Log.error("tls", "rollback failed: " + e);
             metrics.rotation("failed");
+            rotated("failed", null, "rollback after an unconfirmed install failed: " + e);
             return Outcome.FAILED;
         }
-        reject(new RejectedCandidate(RejectReason.NOT_CONFIRMED, describeVerify() + " did not serve the new certificate (sha256 "
-                + fp + ") within tls.verify.timeout (" + config.verify().timeout().toSeconds() + "s); last seen: " + seen
-                + "; rolled back to the previous pair"));
+        RejectedCandidate notConfirmed = new RejectedCandidate(
+                RejectReason.NOT_CONFIRMED,
+                describeVerify()
+                        + " did not serve the new certificate (sha256 " + fp + ") within tls.verify.timeout ("
+                        + config.verify().timeout().toSeconds() + "s); last seen: " + seen
+                        + "; rolled back to the previous pair");
+        reject(notConfirmed);
         metrics.rotation("rolled_back");
+        rotated("rolled_back", notConfirmed.reason(), notConfirmed.getMessage());
         return Outcome.ROLLED_BACK;
     }
 
     /** @return null when confirmed (or verification is off), else what was seen instead */
     private String confirm(String fingerprint) {
         TlsConfig.Verify v = config.verify();
-        if (v.addr() == null) return null;
+        if (v.addr() == null) {
+            return null;
+        }
         Instant deadline = clock.instant().plus(v.timeout());
         String seen = "nothing";
         while (true) {
             try {
-                int remaining = (int) Math.max(100, Math.min(5000, Duration.between(clock.instant(), deadline).toMillis()));
+                int remaining = (int) Math.max(
+                        100,
+                        Math.min(
+                                5000,
+                                Duration.between(clock.instant(), deadline).toMillis()));
                 String served = ServedCertificate.fingerprint(v.addr(), v.serverName(), remaining);
-                if (served.equals(fingerprint)) return null;
+                if (served.equals(fingerprint)) {
+                    return null;
+                }
                 seen = "sha256 " + served;
             } catch (IOException e) {
                 seen = "error " + e.getMessage();
             }
-            if (!clock.instant().plus(v.pollInterval()).isBefore(deadline)) return seen;
+            if (!clock.instant().plus(v.pollInterval()).isBefore(deadline)) {
+                return seen;
+            }
             try {
                 Thread.sleep(v.pollInterval().toMillis()); // pacing the poll of an external server, not synchronisation
             } catch (InterruptedException e) {
@@ -217,7 +282,8 @@ public final class TlsRotator implements AutoCloseable {
     private void reject(RejectedCandidate r) {
         lastRejection = r;
         metrics.rejection(r.reason().label());
-        Path dest = config.rejectedDir().resolve(STAMP.format(clock.instant()) + "-" + r.reason().label());
+        Path dest = config.rejectedDir()
+                .resolve(STAMP.format(clock.instant()) + "-" + r.reason().label());
         try {
             Files.createDirectories(dest);
             for (String name : new String[] {CandidateReader.CERT, CandidateReader.KEY}) {
@@ -226,13 +292,17 @@ public final class TlsRotator implements AutoCloseable {
                     Files.move(src, dest.resolve(name), StandardCopyOption.ATOMIC_MOVE);
                 }
             }
-            String text = "reason: " + r.reason().label() + "\ndetail: " + r.getMessage() + "\nrejected_at: " + clock.instant() + "\n";
+            String text = "reason: " + r.reason().label() + "\ndetail: " + r.getMessage() + "\nrejected_at: "
+                    + clock.instant() + "\n";
             Files.writeString(dest.resolve("REASON"), text, StandardCharsets.UTF_8);
             AtomicInstaller.syncDir(dest);
-            Log.warn("tls", "rejected candidate (" + r.reason().label() + "): " + r.getMessage() + "; moved to " + dest);
+            Log.warn(
+                    "tls", "rejected candidate (" + r.reason().label() + "): " + r.getMessage() + "; moved to " + dest);
         } catch (IOException e) {
-            Log.error("tls", "rejected candidate (" + r.reason().label() + "): " + r.getMessage()
-                    + "; could not move it to " + dest + " (" + e + "), leaving it in place");
+            Log.error(
+                    "tls",
+                    "rejected candidate (" + r.reason().label() + "): " + r.getMessage() + "; could not move it to "
+                            + dest + " (" + e + "), leaving it in place");
         }
     }
 
@@ -243,7 +313,9 @@ public final class TlsRotator implements AutoCloseable {
     private void consume(CandidateReader.RawPair installedRaw) {
         try {
             CandidateReader.RawPair now = reader.read();
-            if (!Arrays.equals(now.cert(), installedRaw.cert()) || !Arrays.equals(now.key(), installedRaw.key())) return;
+            if (!Arrays.equals(now.cert(), installedRaw.cert()) || !Arrays.equals(now.key(), installedRaw.key())) {
+                return;
+            }
             Files.deleteIfExists(config.sourceDir().resolve(CandidateReader.CERT));
             Files.deleteIfExists(config.sourceDir().resolve(CandidateReader.KEY));
         } catch (IOException | RejectedCandidate e) {
@@ -261,11 +333,24 @@ public final class TlsRotator implements AutoCloseable {
         return lastRejection;
     }
 
+    /** What /v1/tls/status serves; never reads a file. */
+    public TlsStatus status() {
+        return status;
+    }
+
+    private void rotated(String result, RejectReason reason, String detail) {
+        status = status.withRotation(
+                new TlsStatus.Rotation(result, reason == null ? null : reason.label(), detail, clock.instant()));
+    }
+
     private X509Certificate installedLeaf() {
         var cert = installer.currentCert();
-        if (cert.isEmpty()) return null;
+        if (cert.isEmpty()) {
+            return null;
+        }
         try {
-            return PemCodec.certificates(Files.readAllBytes(cert.get()), "installed tls.crt").get(0);
+            return PemCodec.certificates(Files.readAllBytes(cert.get()), "installed tls.crt")
+                    .get(0);
         } catch (IOException | RejectedCandidate e) {
             Log.warn("tls", "installed " + cert.get() + " does not parse, treating as absent: " + e.getMessage());
             return null;
@@ -274,14 +359,32 @@ public final class TlsRotator implements AutoCloseable {
 
     private void publishInstalled() {
         X509Certificate leaf = installedLeaf();
-        if (leaf != null) metrics.installedCert(leaf.getNotBefore().toInstant(), leaf.getNotAfter().toInstant());
+        if (leaf == null) {
+            status = status.withInstalled(null);
+            return;
+        }
+        metrics.installedCert(
+                leaf.getNotBefore().toInstant(), leaf.getNotAfter().toInstant());
+        List<String> names;
+        try {
+            names = SubjectNames.of(leaf).all();
+        } catch (CertificateParsingException e) {
+            names = List.of();
+        }
+        status = status.withInstalled(new TlsStatus.Installed(
+                PemPair.fingerprint(leaf),
+                leaf.getNotBefore().toInstant(),
+                leaf.getNotAfter().toInstant(),
+                names));
     }
 
     @Override
     public void close() {
         worker.shutdownNow();
         try {
-            if (watcher != null) watcher.close();
+            if (watcher != null) {
+                watcher.close();
+            }
         } catch (IOException ignored) {
             // closing
         }

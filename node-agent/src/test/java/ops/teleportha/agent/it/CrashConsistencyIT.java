@@ -30,15 +30,19 @@ import org.junit.jupiter.api.io.TempDir;
 class CrashConsistencyIT {
     static final int ROUNDS = 15;
 
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
 
     @Test
     void theInstalledPairAlwaysMatchesAcrossKillsAndRecoveryIsClean() throws Exception {
         TestPki pki = TestPki.create();
         TlsDirs dirs = TlsDirs.under(tmp, pki);
         int port = Listeners.closedPort();
-        Path cfg = Files.writeString(tmp.resolve("agent.yaml"), AgentJarIT.config(dirs, port, null)
-                .replace("settle_time: 200ms", "settle_time: 50ms").replace("rescan_interval: 1h", "rescan_interval: 200ms"));
+        Path cfg = Files.writeString(
+                tmp.resolve("agent.yaml"),
+                AgentJarIT.config(dirs, port, null)
+                        .replace("settle_time: 200ms", "settle_time: 50ms")
+                        .replace("rescan_interval: 1h", "rescan_interval: 200ms"));
         Path log = tmp.resolve("agent.log");
         Random random = new Random(Long.getLong("crash.seed", System.nanoTime()));
         Instant base = Instant.now().minus(Duration.ofDays(1));
@@ -61,7 +65,8 @@ class CrashConsistencyIT {
                 } else {
                     agent.awaitHealthy(Duration.ofSeconds(60));
                     // Keep candidates coming so the kill lands anywhere in validate / install / swap / consume.
-                    long killAt = System.nanoTime() + Duration.ofMillis(300 + random.nextInt(1700)).toNanos();
+                    long killAt = System.nanoTime()
+                            + Duration.ofMillis(300 + random.nextInt(1700)).toNanos();
                     while (System.nanoTime() < killAt) {
                         dropAtomically(dirs, pki, leaf(pki, base, dropped++));
                         Thread.sleep(random.nextInt(150));
@@ -73,11 +78,19 @@ class CrashConsistencyIT {
             try (AgentProcess agent = AgentProcess.start(cfg, port, log).awaitHealthy(Duration.ofSeconds(60))) {
                 AgentJarIT.poll(() -> isEmpty(dirs.source()), agent);
                 Path target = dirs.target();
-                assertThat(PairCheck.matches(Files.readAllBytes(target.resolve("tls.crt")), Files.readAllBytes(target.resolve("tls.key")))).isTrue();
+                assertThat(PairCheck.matches(
+                                Files.readAllBytes(target.resolve("tls.crt")),
+                                Files.readAllBytes(target.resolve("tls.key"))))
+                        .isTrue();
                 try (Stream<Path> entries = Files.list(target)) {
-                    List<String> names = entries.map(p -> p.getFileName().toString()).sorted().toList();
+                    List<String> names = entries.map(p -> p.getFileName().toString())
+                            .sorted()
+                            .toList();
                     assertThat(names).noneMatch(n -> n.endsWith("_tmp"));
-                    assertThat(names.stream().filter(n -> n.matches("\\.\\.\\d.*")).count()).isBetween(1L, 2L);
+                    assertThat(names.stream()
+                                    .filter(n -> n.matches("\\.\\.\\d.*"))
+                                    .count())
+                            .isBetween(1L, 2L);
                     assertThat(names).contains("..data", "tls.crt", "tls.key");
                 }
                 assertThat(agent.logText()).doesNotContain("Exception in thread");
@@ -87,29 +100,49 @@ class CrashConsistencyIT {
             stop.set(true);
             observer.join();
         }
-        assertThat(mismatches).as("mismatched pairs seen (killed before healthy %d times)", killedBeforeHealthy).isEmpty();
-        long installs = finalLog.lines().filter(l -> l.contains("[tls] installed ..")).count();
-        assertThat(observations.get()).as("observations; agent log:\n%s", finalLog).isGreaterThan(100);
+        assertThat(mismatches)
+                .as("mismatched pairs seen (killed before healthy %d times)", killedBeforeHealthy)
+                .isEmpty();
+        long installs =
+                finalLog.lines().filter(l -> l.contains("[tls] installed ..")).count();
+        assertThat(observations.get())
+                .as("observations; agent log:\n%s", finalLog)
+                .isGreaterThan(100);
         assertThat(installs).as("rotations that got as far as the swap").isGreaterThan(ROUNDS);
-        System.out.printf("crash consistency: %d SIGKILLs (%d before healthy), %d installs logged, %d consistent observations%n",
+        System.out.printf(
+                "crash consistency: %d SIGKILLs (%d before healthy), %d installs logged, %d consistent observations%n",
                 ROUNDS, killedBeforeHealthy, installs, observations.get());
     }
 
     /** Each candidate is newer than the last, so none is refused as older than the installed pair. */
     private static TestPki.Issued leaf(TestPki pki, Instant base, int n) {
-        return pki.leaf(n % 4 == 0 ? KeyType.RSA : KeyType.EC, TlsDirs.NAMES, base.plusSeconds(60L * n), Instant.now().plus(Duration.ofDays(30)));
+        return pki.leaf(
+                n % 4 == 0 ? KeyType.RSA : KeyType.EC,
+                TlsDirs.NAMES,
+                base.plusSeconds(60L * n),
+                Instant.now().plus(Duration.ofDays(30)));
     }
 
     /** Like a careful provisioning step: write aside, then rename into the source dir, key first. */
     private static void dropAtomically(TlsDirs dirs, TestPki pki, TestPki.Issued leaf) throws Exception {
         Path crt = Files.writeString(dirs.source().resolve(".tls.crt.part"), pki.chainPem(leaf));
-        Path key = Files.writeString(dirs.source().resolve(".tls.key.part"),
+        Path key = Files.writeString(
+                dirs.source().resolve(".tls.key.part"),
                 TestPki.keyPem(leaf.keys().getPrivate(), TestPki.KeyFormat.PKCS8));
-        Files.move(key, dirs.source().resolve("tls.key"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-        Files.move(crt, dirs.source().resolve("tls.crt"), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        Files.move(
+                key,
+                dirs.source().resolve("tls.key"),
+                StandardCopyOption.ATOMIC_MOVE,
+                StandardCopyOption.REPLACE_EXISTING);
+        Files.move(
+                crt,
+                dirs.source().resolve("tls.crt"),
+                StandardCopyOption.ATOMIC_MOVE,
+                StandardCopyOption.REPLACE_EXISTING);
     }
 
-    private static void observe(Path target, AtomicBoolean stop, AtomicInteger observations, ConcurrentLinkedQueue<String> mismatches) {
+    private static void observe(
+            Path target, AtomicBoolean stop, AtomicInteger observations, ConcurrentLinkedQueue<String> mismatches) {
         Path data = target.resolve("..data");
         while (!stop.get()) {
             try {
@@ -117,9 +150,13 @@ class CrashConsistencyIT {
                 byte[] cert = Files.readAllBytes(target.resolve("tls.crt"));
                 byte[] key = Files.readAllBytes(target.resolve("tls.key"));
                 Path after = Files.readSymbolicLink(data);
-                if (!before.equals(after)) continue; // swapped mid-read: Teleport retries such a read at its next reload
+                if (!before.equals(after)) {
+                    continue; // swapped mid-read: Teleport retries such a read at its next reload
+                }
                 observations.incrementAndGet();
-                if (!PairCheck.matches(cert, key)) mismatches.add("mismatch in " + before);
+                if (!PairCheck.matches(cert, key)) {
+                    mismatches.add("mismatch in " + before);
+                }
             } catch (java.nio.file.NoSuchFileException notInstalledYet) {
                 // before the first install
             } catch (Exception e) {

@@ -6,10 +6,10 @@ import java.net.ServerSocket;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.List;
-import ops.teleportha.agent.config.HostPort;
 import ops.teleportha.agent.testing.Listeners;
 import ops.teleportha.agent.testing.TestPki;
 import ops.teleportha.agent.testing.TlsTestServer;
+import ops.teleportha.config.HostPort;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -19,6 +19,7 @@ class PeerProberTest {
     static final Duration TIMEOUT = Duration.ofMillis(1500);
     /** For probes that must succeed: generous, because a cold JVM on a busy CI host is slow at its first handshake. */
     static final Duration GENEROUS = Duration.ofSeconds(15);
+
     static TestPki pki;
     static TlsTestServer.Pair serverPair;
 
@@ -26,11 +27,14 @@ class PeerProberTest {
     static void pki() {
         pki = TestPki.create();
         TestPki.Issued host = pki.leaf(List.of("localhost"));
-        serverPair = new TlsTestServer.Pair(List.of(host.cert(), pki.intermediate.cert()), host.keys().getPrivate());
+        serverPair = new TlsTestServer.Pair(
+                List.of(host.cert(), pki.intermediate.cert()), host.keys().getPrivate());
     }
 
     private static ProbeResult probe(int port, Duration timeout) {
-        return new PeerProber(Clock.systemUTC()).probeAll(List.of(new HostPort("127.0.0.1", port)), timeout).get(0);
+        return new PeerProber(Clock.systemUTC())
+                .probeAll(List.of(new HostPort("127.0.0.1", port)), timeout)
+                .get(0);
     }
 
     @Test
@@ -58,7 +62,8 @@ class PeerProberTest {
     void resolvesNamesBesideTheSelectorAndSendsThemAsSni() throws Exception {
         try (TlsTestServer server = new TlsTestServer(() -> serverPair, false)) {
             ProbeResult r = new PeerProber(Clock.systemUTC())
-                    .probeAll(List.of(new HostPort("localhost", server.port())), GENEROUS).get(0); // /etc/hosts, no DNS traffic
+                    .probeAll(List.of(new HostPort("localhost", server.port())), GENEROUS)
+                    .get(0); // /etc/hosts, no DNS traffic
             assertThat(r.outcome()).isEqualTo(ProbeOutcome.TLS_HANDSHAKE_OK);
             assertThat(r.peer()).isEqualTo("localhost:" + server.port());
         }

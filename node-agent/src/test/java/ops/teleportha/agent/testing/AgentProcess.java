@@ -16,10 +16,23 @@ import java.util.List;
 public final class AgentProcess implements AutoCloseable {
     /** The settings docs/node-agent.md recommends, so that the tests prove they are enough. */
     public static final List<String> JVM_OPTS = List.of(
-            "-XX:+UseSerialGC", "-Xss256k", "-Xms4m", "-Xmx12m", "-XX:MaxHeapFreeRatio=20", "-XX:MinHeapFreeRatio=10",
-            "-XX:MaxMetaspaceSize=40m", "-XX:ReservedCodeCacheSize=8m", "-XX:TieredStopAtLevel=1", "-XX:CICompilerCount=1",
-            "-XX:Tier3InvocationThreshold=10000", "-XX:Tier3MinInvocationThreshold=5000", "-XX:Tier3CompileThreshold=100000",
-            "-XX:Tier3BackEdgeThreshold=3000000", "-Xshare:off", "-XX:-UsePerfData", "-XX:+ExitOnOutOfMemoryError");
+            "-XX:+UseSerialGC",
+            "-Xss256k",
+            "-Xms4m",
+            "-Xmx12m",
+            "-XX:MaxHeapFreeRatio=20",
+            "-XX:MinHeapFreeRatio=10",
+            "-XX:MaxMetaspaceSize=40m",
+            "-XX:ReservedCodeCacheSize=8m",
+            "-XX:TieredStopAtLevel=1",
+            "-XX:CICompilerCount=1",
+            "-XX:Tier3InvocationThreshold=10000",
+            "-XX:Tier3MinInvocationThreshold=5000",
+            "-XX:Tier3CompileThreshold=100000",
+            "-XX:Tier3BackEdgeThreshold=3000000",
+            "-Xshare:off",
+            "-XX:-UsePerfData",
+            "-XX:+ExitOnOutOfMemoryError");
 
     private final Process process;
     private final int port;
@@ -52,8 +65,10 @@ public final class AgentProcess implements AutoCloseable {
 
     /** Starts the agent; does not wait for it. */
     public static AgentProcess start(Path config, int port, Path log) throws IOException {
-        Process p = new ProcessBuilder(command(config)).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        Process p = new ProcessBuilder(command(config))
+                .redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                .start();
         return new AgentProcess(p, port, log);
     }
 
@@ -61,19 +76,26 @@ public final class AgentProcess implements AutoCloseable {
     public AgentProcess awaitHealthy(Duration within) throws Exception {
         long deadline = System.nanoTime() + within.toNanos();
         while (true) {
-            assertThat(process.isAlive()).as("agent exited early; log:\n%s", logText()).isTrue();
+            assertThat(process.isAlive())
+                    .as("agent exited early; log:\n%s", logText())
+                    .isTrue();
             try {
-                if (get("/healthz").startsWith("ok")) return this;
+                if (get("/healthz").startsWith("ok")) {
+                    return this;
+                }
             } catch (IOException notYet) {
                 // starting
             }
-            assertThat(System.nanoTime()).as("agent not healthy in time; log:\n%s", logText()).isLessThan(deadline);
+            assertThat(System.nanoTime())
+                    .as("agent not healthy in time; log:\n%s", logText())
+                    .isLessThan(deadline);
             Thread.sleep(25);
         }
     }
 
     public String get(String path) throws IOException {
-        HttpURLConnection c = (HttpURLConnection) URI.create("http://127.0.0.1:" + port + path).toURL().openConnection();
+        HttpURLConnection c = (HttpURLConnection)
+                URI.create("http://127.0.0.1:" + port + path).toURL().openConnection();
         c.setConnectTimeout(1000);
         c.setReadTimeout(5000);
         try (var in = c.getInputStream()) {
@@ -99,7 +121,9 @@ public final class AgentProcess implements AutoCloseable {
 
     @Override
     public void close() {
-        if (!process.isAlive()) return;
+        if (!process.isAlive()) {
+            return;
+        }
         process.destroyForcibly();
         try {
             process.waitFor();

@@ -26,16 +26,20 @@ public final class Listeners {
     /** Answers every connection with an HTTP error in plain text and closes: open, but not TLS. */
     public static ServerSocket plainHttp() throws IOException {
         ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        Thread t = new Thread(() -> {
-            while (!server.isClosed()) {
-                try (Socket s = server.accept(); OutputStream out = s.getOutputStream()) {
-                    out.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
-                    out.flush();
-                } catch (IOException e) {
-                    // closed
-                }
-            }
-        }, "plain-http");
+        Thread t = new Thread(
+                () -> {
+                    while (!server.isClosed()) {
+                        try (Socket s = server.accept();
+                                OutputStream out = s.getOutputStream()) {
+                            out.write("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+                                    .getBytes(StandardCharsets.US_ASCII));
+                            out.flush();
+                        } catch (IOException e) {
+                            // closed
+                        }
+                    }
+                },
+                "plain-http");
         t.setDaemon(true);
         t.start();
         return server;

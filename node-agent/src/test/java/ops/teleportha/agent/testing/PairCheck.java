@@ -12,7 +12,9 @@ public final class PairCheck {
     public static boolean matches(byte[] certPem, byte[] keyPem) throws Exception {
         X509Certificate leaf = PemCodec.certificates(certPem, "cert").get(0);
         PrivateKey key = PemCodec.privateKey(keyPem, "key");
-        String alg = key.getAlgorithm().equals("EC") ? "SHA256withECDSA" : key.getAlgorithm().equals("RSA") ? "SHA256withRSA" : "Ed25519";
+        String alg = key.getAlgorithm().equals("EC")
+                ? "SHA256withECDSA"
+                : key.getAlgorithm().equals("RSA") ? "SHA256withRSA" : "Ed25519";
         Signature s = Signature.getInstance(alg);
         s.initSign(key);
         s.update(new byte[] {1, 2, 3});

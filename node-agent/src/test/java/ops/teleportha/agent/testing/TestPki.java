@@ -35,10 +35,18 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 
 /** A throwaway CA (root + intermediate) made with BouncyCastle, issuing leaves for tests. */
 public final class TestPki {
-    public enum KeyType { RSA, EC, ED25519 }
+    public enum KeyType {
+        RSA,
+        EC,
+        ED25519
+    }
 
     /** Key encodings a provisioning step might drop. */
-    public enum KeyFormat { PKCS1_OR_SEC1, PKCS8, ENCRYPTED }
+    public enum KeyFormat {
+        PKCS1_OR_SEC1,
+        PKCS8,
+        ENCRYPTED
+    }
 
     public record Issued(X509Certificate cert, KeyPair keys) {}
 
@@ -56,11 +64,25 @@ public final class TestPki {
         try {
             Instant now = Instant.now();
             KeyPair rootKeys = keys(KeyType.EC);
-            X509Certificate root = sign(new X500Name("CN=Test Root CA"), rootKeys.getPublic(), new X500Name("CN=Test Root CA"),
-                    rootKeys.getPrivate(), now.minus(Duration.ofDays(30)), now.plus(Duration.ofDays(3650)), true, List.of());
+            X509Certificate root = sign(
+                    new X500Name("CN=Test Root CA"),
+                    rootKeys.getPublic(),
+                    new X500Name("CN=Test Root CA"),
+                    rootKeys.getPrivate(),
+                    now.minus(Duration.ofDays(30)),
+                    now.plus(Duration.ofDays(3650)),
+                    true,
+                    List.of());
             KeyPair interKeys = keys(KeyType.EC);
-            X509Certificate inter = sign(new X500Name("CN=Test Intermediate CA"), interKeys.getPublic(), new X500Name("CN=Test Root CA"),
-                    rootKeys.getPrivate(), now.minus(Duration.ofDays(30)), now.plus(Duration.ofDays(1825)), true, List.of());
+            X509Certificate inter = sign(
+                    new X500Name("CN=Test Intermediate CA"),
+                    interKeys.getPublic(),
+                    new X500Name("CN=Test Root CA"),
+                    rootKeys.getPrivate(),
+                    now.minus(Duration.ofDays(30)),
+                    now.plus(Duration.ofDays(1825)),
+                    true,
+                    List.of());
             return new TestPki(new Issued(root, rootKeys), new Issued(inter, interKeys));
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException(e);
@@ -71,8 +93,16 @@ public final class TestPki {
     public Issued leaf(KeyType type, List<String> names, Instant notBefore, Instant notAfter) {
         try {
             KeyPair k = keys(type);
-            X509Certificate c = sign(new X500Name("CN=" + (names.isEmpty() ? "leaf" : names.get(0).replace("*", "wildcard"))), k.getPublic(),
-                    new X500Name("CN=Test Intermediate CA"), intermediate.keys().getPrivate(), notBefore, notAfter, false, names);
+            X509Certificate c = sign(
+                    new X500Name(
+                            "CN=" + (names.isEmpty() ? "leaf" : names.get(0).replace("*", "wildcard"))),
+                    k.getPublic(),
+                    new X500Name("CN=Test Intermediate CA"),
+                    intermediate.keys().getPrivate(),
+                    notBefore,
+                    notAfter,
+                    false,
+                    names);
             return new Issued(c, k);
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException(e);
@@ -90,8 +120,15 @@ public final class TestPki {
         try {
             Instant now = Instant.now();
             KeyPair k = keys(KeyType.EC);
-            X509Certificate c = sign(new X500Name("CN=self"), k.getPublic(), new X500Name("CN=self"), k.getPrivate(),
-                    now.minus(Duration.ofHours(1)), now.plus(Duration.ofDays(90)), false, names);
+            X509Certificate c = sign(
+                    new X500Name("CN=self"),
+                    k.getPublic(),
+                    new X500Name("CN=self"),
+                    k.getPrivate(),
+                    now.minus(Duration.ofHours(1)),
+                    now.plus(Duration.ofDays(90)),
+                    false,
+                    names);
             return new Issued(c, k);
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException(e);
@@ -114,18 +151,38 @@ public final class TestPki {
         };
     }
 
-    private static X509Certificate sign(X500Name subject, java.security.PublicKey pub, X500Name issuer, PrivateKey issuerKey,
-                                        Instant notBefore, Instant notAfter, boolean ca, List<String> names)
+    private static X509Certificate sign(
+            X500Name subject,
+            java.security.PublicKey pub,
+            X500Name issuer,
+            PrivateKey issuerKey,
+            Instant notBefore,
+            Instant notAfter,
+            boolean ca,
+            List<String> names)
             throws GeneralSecurityException, IOException {
-        JcaX509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(issuer, BigInteger.valueOf(SERIAL.incrementAndGet()),
-                Date.from(notBefore), Date.from(notAfter), subject, pub);
+        JcaX509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(
+                issuer,
+                BigInteger.valueOf(SERIAL.incrementAndGet()),
+                Date.from(notBefore),
+                Date.from(notAfter),
+                subject,
+                pub);
         b.addExtension(Extension.basicConstraints, true, new BasicConstraints(ca));
-        b.addExtension(Extension.keyUsage, true, new KeyUsage(ca ? KeyUsage.keyCertSign | KeyUsage.cRLSign
-                : KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
+        b.addExtension(
+                Extension.keyUsage,
+                true,
+                new KeyUsage(
+                        ca
+                                ? KeyUsage.keyCertSign | KeyUsage.cRLSign
+                                : KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
         if (!names.isEmpty()) {
             List<GeneralName> gn = new ArrayList<>();
             for (String n : names) {
-                gn.add(n.matches("[0-9.]+") ? new GeneralName(GeneralName.iPAddress, n) : new GeneralName(GeneralName.dNSName, n));
+                gn.add(
+                        n.matches("[0-9.]+")
+                                ? new GeneralName(GeneralName.iPAddress, n)
+                                : new GeneralName(GeneralName.dNSName, n));
             }
             b.addExtension(Extension.subjectAlternativeName, false, new GeneralNames(gn.toArray(new GeneralName[0])));
         }
@@ -149,7 +206,9 @@ public final class TestPki {
     public static String pem(Object... objects) {
         StringWriter w = new StringWriter();
         try (JcaPEMWriter pw = new JcaPEMWriter(w)) {
-            for (Object o : objects) pw.writeObject(o);
+            for (Object o : objects) {
+                pw.writeObject(o);
+            }
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
@@ -161,8 +220,12 @@ public final class TestPki {
             return switch (format) {
                 case PKCS1_OR_SEC1 -> key.getAlgorithm().equals("EC") ? sec1(key) : pem(key);
                 case PKCS8 -> pem(new JcaPKCS8Generator(key, null));
-                case ENCRYPTED -> pem(new JcaMiscPEMGenerator(key,
-                        new JcePEMEncryptorBuilder("AES-256-CBC").setProvider(new org.bouncycastle.jce.provider.BouncyCastleProvider()).build("secret".toCharArray())));
+                case ENCRYPTED ->
+                    pem(new JcaMiscPEMGenerator(
+                            key,
+                            new JcePEMEncryptorBuilder("AES-256-CBC")
+                                    .setProvider(new org.bouncycastle.jce.provider.BouncyCastleProvider())
+                                    .build("secret".toCharArray())));
             };
         } catch (IOException e) {
             throw new IllegalStateException(e);
@@ -171,9 +234,12 @@ public final class TestPki {
 
     /** SEC1 "EC PRIVATE KEY" with the curve named inside, as `openssl ecparam -genkey` writes it. */
     private static String sec1(PrivateKey key) throws IOException {
-        org.bouncycastle.asn1.pkcs.PrivateKeyInfo info = org.bouncycastle.asn1.pkcs.PrivateKeyInfo.getInstance(key.getEncoded());
-        org.bouncycastle.asn1.sec.ECPrivateKey inner = org.bouncycastle.asn1.sec.ECPrivateKey.getInstance(info.parsePrivateKey());
-        var withCurve = new org.bouncycastle.asn1.sec.ECPrivateKey(256, inner.getKey(), info.getPrivateKeyAlgorithm().getParameters());
+        org.bouncycastle.asn1.pkcs.PrivateKeyInfo info =
+                org.bouncycastle.asn1.pkcs.PrivateKeyInfo.getInstance(key.getEncoded());
+        org.bouncycastle.asn1.sec.ECPrivateKey inner =
+                org.bouncycastle.asn1.sec.ECPrivateKey.getInstance(info.parsePrivateKey());
+        var withCurve = new org.bouncycastle.asn1.sec.ECPrivateKey(
+                256, inner.getKey(), info.getPrivateKeyAlgorithm().getParameters());
         return pem(new org.bouncycastle.util.io.pem.PemObject("EC PRIVATE KEY", withCurve.getEncoded()));
     }
 

@@ -29,21 +29,23 @@ public final class TlsTestServer implements AutoCloseable {
 
     public TlsTestServer(Supplier<Pair> pair, boolean requireClientCert) throws IOException {
         server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        thread = new Thread(() -> {
-            while (!server.isClosed()) {
-                try {
-                    Socket plain = server.accept();
-                    SSLContext ctx = contextFor(pair.get(), requireClientCert);
-                    Thread t = new Thread(() -> serve(plain, ctx, requireClientCert));
-                    t.setDaemon(true);
-                    t.start();
-                } catch (IOException e) {
-                    return;
-                } catch (Exception e) {
-                    throw new IllegalStateException(e);
-                }
-            }
-        }, "tls-test-server");
+        thread = new Thread(
+                () -> {
+                    while (!server.isClosed()) {
+                        try {
+                            Socket plain = server.accept();
+                            SSLContext ctx = contextFor(pair.get(), requireClientCert);
+                            Thread t = new Thread(() -> serve(plain, ctx, requireClientCert));
+                            t.setDaemon(true);
+                            t.start();
+                        } catch (IOException e) {
+                            return;
+                        } catch (Exception e) {
+                            throw new IllegalStateException(e);
+                        }
+                    }
+                },
+                "tls-test-server");
         thread.setDaemon(true);
         thread.start();
     }

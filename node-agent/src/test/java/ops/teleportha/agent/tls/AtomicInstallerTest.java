@@ -12,7 +12,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class AtomicInstallerTest {
-    @TempDir Path target;
+    @TempDir
+    Path target;
+
     AtomicInstaller installer;
 
     @BeforeEach
@@ -50,9 +52,12 @@ class AtomicInstallerTest {
         assertThat(Files.readString(target.resolve("tls.crt"))).isEqualTo("cert 2");
         assertThat(Files.readString(target.resolve("tls.key"))).isEqualTo("key 2");
         assertThat(Files.exists(half)).isFalse();
-        assertThat(installer.recover()).as("a second recovery finds nothing to do").isEmpty();
+        assertThat(installer.recover())
+                .as("a second recovery finds nothing to do")
+                .isEmpty();
         try (Stream<Path> entries = Files.list(target)) {
-            assertThat(entries.map(p -> p.getFileName().toString()).filter(n -> n.matches("\\.\\.\\d.*"))).hasSize(2);
+            assertThat(entries.map(p -> p.getFileName().toString()).filter(n -> n.matches("\\.\\.\\d.*")))
+                    .hasSize(2);
         }
     }
 

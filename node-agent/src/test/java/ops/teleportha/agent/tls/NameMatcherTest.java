@@ -9,20 +9,20 @@ import org.junit.jupiter.params.provider.CsvSource;
 class NameMatcherTest {
     @ParameterizedTest(name = "SAN {0} covers {1}: {2}")
     @CsvSource({
-            "teleport.example.com,     teleport.example.com,      true",
-            "Teleport.Example.COM,     teleport.example.com,      true",
-            "teleport.example.com.,    teleport.example.com,      true",
-            "*.example.com,            teleport.example.com,      true",
-            "*.example.com,            example.com,               false",
-            "*.example.com,            a.b.example.com,           false",
-            "*.teleport.example.com,   *.teleport.example.com,    true",
-            "*.example.com,            *.teleport.example.com,    false",
-            "teleport.example.com,     *.teleport.example.com,    false",
-            "a.teleport.example.com,   *.teleport.example.com,    false",
-            "t*.example.com,           teleport.example.com,      false",
-            "*.com,                    example.com,               false",
-            "*.*.example.com,          a.b.example.com,           false",
-            "other.example.com,        teleport.example.com,      false",
+        "teleport.example.com,     teleport.example.com,      true",
+        "Teleport.Example.COM,     teleport.example.com,      true",
+        "teleport.example.com.,    teleport.example.com,      true",
+        "*.example.com,            teleport.example.com,      true",
+        "*.example.com,            example.com,               false",
+        "*.example.com,            a.b.example.com,           false",
+        "*.teleport.example.com,   *.teleport.example.com,    true",
+        "*.example.com,            *.teleport.example.com,    false",
+        "teleport.example.com,     *.teleport.example.com,    false",
+        "a.teleport.example.com,   *.teleport.example.com,    false",
+        "t*.example.com,           teleport.example.com,      false",
+        "*.com,                    example.com,               false",
+        "*.*.example.com,          a.b.example.com,           false",
+        "other.example.com,        teleport.example.com,      false",
     })
     void appliesTlsWildcardRules(String san, String required, boolean covered) {
         assertThat(NameMatcher.covers(List.of(san), List.of(), required)).isEqualTo(covered);

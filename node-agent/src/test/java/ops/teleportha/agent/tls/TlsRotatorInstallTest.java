@@ -12,7 +12,6 @@ import java.time.Instant;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
-import ops.teleportha.agent.config.HostPort;
 import ops.teleportha.agent.config.TlsConfig;
 import ops.teleportha.agent.metrics.AgentMetrics;
 import ops.teleportha.agent.testing.TestPki;
@@ -20,6 +19,7 @@ import ops.teleportha.agent.testing.TestPki.KeyFormat;
 import ops.teleportha.agent.testing.TestPki.KeyType;
 import ops.teleportha.agent.testing.TlsDirs;
 import ops.teleportha.agent.testing.TlsTestServer;
+import ops.teleportha.config.HostPort;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -30,7 +30,9 @@ import org.junit.jupiter.params.provider.CsvSource;
 class TlsRotatorInstallTest {
     static TestPki pki;
 
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
+
     TlsDirs dirs;
     CollectorRegistry registry;
 
@@ -50,13 +52,15 @@ class TlsRotatorInstallTest {
     }
 
     private TlsRotator rotator(HostPort verify, Duration verifyTimeout) throws Exception {
-        TlsRotator r = new TlsRotator(dirs.config(verify, verifyTimeout), new AgentMetrics(registry, "test", false), Clock.systemUTC());
+        TlsRotator r = new TlsRotator(
+                dirs.config(verify, verifyTimeout), new AgentMetrics(registry, "test", false), Clock.systemUTC());
         r.prepare();
         return r;
     }
 
     private double rotations(String result) {
-        return registry.getSampleValue("teleport_node_agent_tls_rotations_total", new String[] {"result"}, new String[] {result});
+        return registry.getSampleValue(
+                "teleport_node_agent_tls_rotations_total", new String[] {"result"}, new String[] {result});
     }
 
     @ParameterizedTest(name = "{0} key as {1}")
@@ -89,12 +93,15 @@ class TlsRotatorInstallTest {
         assertThat(Files.readSymbolicLink(t.resolve("tls.crt"))).isEqualTo(Path.of("..data/tls.crt"));
         assertThat(Files.readSymbolicLink(t.resolve("tls.key"))).isEqualTo(Path.of("..data/tls.key"));
         assertThat(Files.readSymbolicLink(t.resolve("..previous"))).isEqualTo(firstVersion);
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(t.resolve("tls.key")))).isEqualTo("rw-------");
-        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(t.resolve("tls.crt")))).isEqualTo("rw-r--r--");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(t.resolve("tls.key"))))
+                .isEqualTo("rw-------");
+        assertThat(PosixFilePermissions.toString(Files.getPosixFilePermissions(t.resolve("tls.crt"))))
+                .isEqualTo("rw-r--r--");
         var attrs = Files.readAttributes(t.resolve("tls.key"), java.nio.file.attribute.PosixFileAttributes.class);
         assertThat(attrs.owner().getName()).isEqualTo(dirs.config().owner());
         assertThat(attrs.group().getName()).isEqualTo(dirs.config().group());
-        try (Stream<Path> versions = Files.list(t).filter(p -> p.getFileName().toString().matches("\\.\\.\\d.*"))) {
+        try (Stream<Path> versions =
+                Files.list(t).filter(p -> p.getFileName().toString().matches("\\.\\.\\d.*"))) {
             assertThat(versions).hasSize(2);
         }
         assertThat(rotations("installed")).isEqualTo(2.0);
@@ -128,7 +135,8 @@ class TlsRotatorInstallTest {
         AtomicReference<TlsTestServer.Pair> served = new AtomicReference<>();
         try (TlsTestServer teleport = new TlsTestServer(served::get, false)) {
             TlsRotator rotator = rotator(new HostPort("127.0.0.1", teleport.port()), Duration.ofSeconds(2));
-            served.set(new TlsTestServer.Pair(List.of(first.cert(), pki.intermediate.cert()), first.keys().getPrivate()));
+            served.set(new TlsTestServer.Pair(
+                    List.of(first.cert(), pki.intermediate.cert()), first.keys().getPrivate()));
             dirs.drop(pki, first);
             assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
             String certBefore = dirs.installedCert();
@@ -148,19 +156,70 @@ class TlsRotatorInstallTest {
     }
 
     @Test
+    void statusShowsTheInstalledPairTheLastRotationAndWhatWasConfirmedServed() throws Exception {
+        TestPki.Issued first = pki.leaf(TlsDirs.NAMES);
+        AtomicReference<TlsTestServer.Pair> served = new AtomicReference<>();
+        try (TlsTestServer teleport = new TlsTestServer(served::get, false)) {
+            TlsRotator rotator = rotator(new HostPort("127.0.0.1", teleport.port()), Duration.ofSeconds(2));
+            assertThat(rotator.status().installed()).isNull();
+            assertThat(rotator.status().lastRotation()).isNull();
+
+            served.set(new TlsTestServer.Pair(
+                    List.of(first.cert(), pki.intermediate.cert()), first.keys().getPrivate()));
+            dirs.drop(pki, first);
+            assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
+            String firstPrint = PemPair.fingerprint(first.cert());
+            TlsStatus s = rotator.status();
+            assertThat(s.installed().fingerprintSha256()).isEqualTo(firstPrint);
+            assertThat(s.installed().notAfter())
+                    .isEqualTo(first.cert().getNotAfter().toInstant());
+            assertThat(s.installed().names()).containsExactlyElementsOf(TlsDirs.NAMES);
+            assertThat(s.lastRotation().result()).isEqualTo("installed");
+            assertThat(s.lastRotation().reason()).isNull();
+            assertThat(s.served().fingerprintSha256()).isEqualTo(firstPrint);
+            assertThat(s.checkedAt()).isNotNull();
+
+            dirs.drop(pki, pki.leaf(TlsDirs.NAMES)); // never served
+            assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.ROLLED_BACK);
+            s = rotator.status();
+            assertThat(s.installed().fingerprintSha256())
+                    .as("back to the first pair")
+                    .isEqualTo(firstPrint);
+            assertThat(s.lastRotation().result()).isEqualTo("rolled_back");
+            assertThat(s.lastRotation().reason()).isEqualTo("not_confirmed");
+            assertThat(s.lastRotation().detail()).contains("did not serve the new certificate");
+            assertThat(s.served().fingerprintSha256()).isEqualTo(firstPrint);
+        }
+    }
+
+    @Test
     void runsTheReloadCommandAfterInstallAndAgainAfterRollback() throws Exception {
         Path marker = tmp.resolve("reloads");
         TestPki.Issued first = pki.leaf(TlsDirs.NAMES);
-        AtomicReference<TlsTestServer.Pair> served = new AtomicReference<>(
-                new TlsTestServer.Pair(List.of(first.cert(), pki.intermediate.cert()), first.keys().getPrivate()));
+        AtomicReference<TlsTestServer.Pair> served = new AtomicReference<>(new TlsTestServer.Pair(
+                List.of(first.cert(), pki.intermediate.cert()), first.keys().getPrivate()));
         try (TlsTestServer teleport = new TlsTestServer(served::get, false)) {
             TlsConfig base = dirs.config(new HostPort("127.0.0.1", teleport.port()), Duration.ofSeconds(2));
-            TlsConfig withCommand = new TlsConfig(base.enabled(), base.sourceDir(), base.targetDir(), base.rejectedDir(),
-                    base.owner(), base.group(), base.requiredNames(), base.trustBundle(), base.minValidity(),
-                    base.rescanInterval(), base.settleTime(), base.maxFileBytes(),
-                    new TlsConfig.Reload(TlsConfig.ReloadMode.COMMAND, List.of("sh", "-c", "echo reload >> " + marker), Duration.ofSeconds(10)),
+            TlsConfig withCommand = new TlsConfig(
+                    base.enabled(),
+                    base.sourceDir(),
+                    base.targetDir(),
+                    base.rejectedDir(),
+                    base.owner(),
+                    base.group(),
+                    base.requiredNames(),
+                    base.trustBundle(),
+                    base.minValidity(),
+                    base.rescanInterval(),
+                    base.settleTime(),
+                    base.maxFileBytes(),
+                    new TlsConfig.Reload(
+                            TlsConfig.ReloadMode.COMMAND,
+                            List.of("sh", "-c", "echo reload >> " + marker),
+                            Duration.ofSeconds(10)),
                     base.verify());
-            TlsRotator rotator = new TlsRotator(withCommand, new AgentMetrics(registry, "test", false), Clock.systemUTC());
+            TlsRotator rotator =
+                    new TlsRotator(withCommand, new AgentMetrics(registry, "test", false), Clock.systemUTC());
             rotator.prepare();
 
             dirs.drop(pki, first);
@@ -169,21 +228,27 @@ class TlsRotatorInstallTest {
 
             dirs.drop(pki, pki.leaf(TlsDirs.NAMES)); // the server keeps serving the first pair
             assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.ROLLED_BACK);
-            assertThat(Files.readAllLines(marker)).as("reloaded for the install and for the rollback").hasSize(3);
+            assertThat(Files.readAllLines(marker))
+                    .as("reloaded for the install and for the rollback")
+                    .hasSize(3);
         }
     }
 
     @Test
     void picksUpADropFromTheFileWatchWithoutWaitingForTheRescan() throws Exception {
         // settle_time lets the two files land before the check: without it tls.crt alone would be refused.
-        TlsRotator rotator = new TlsRotator(dirs.config(null, Duration.ofSeconds(1), Duration.ofMillis(300)), new AgentMetrics(registry, "test", false), Clock.systemUTC());
+        TlsRotator rotator = new TlsRotator(
+                dirs.config(null, Duration.ofSeconds(1), Duration.ofMillis(300)),
+                new AgentMetrics(registry, "test", false),
+                Clock.systemUTC());
         rotator.start(); // rescan_interval is an hour: only the watch can see the drop in time
         try {
             TestPki.Issued leaf = pki.leaf(TlsDirs.NAMES);
             // The rescan at start may run first; wait until it has, so the drop below is only seen by the watch.
             poll(() -> registry.getSampleValue("teleport_node_agent_tls_last_check_timestamp_seconds") != null);
             dirs.drop(pki, leaf);
-            poll(() -> Files.exists(dirs.target().resolve("tls.crt")) && dirs.installedCert().equals(pki.chainPem(leaf)));
+            poll(() -> Files.exists(dirs.target().resolve("tls.crt"))
+                    && dirs.installedCert().equals(pki.chainPem(leaf)));
         } finally {
             rotator.close();
         }
@@ -203,8 +268,10 @@ class TlsRotatorInstallTest {
 
     private TlsTestServer.Pair installedPair() {
         try {
-            List<java.security.cert.X509Certificate> chain = PemCodec.certificates(Files.readAllBytes(dirs.target().resolve("tls.crt")), "t");
-            return new TlsTestServer.Pair(chain, PemCodec.privateKey(Files.readAllBytes(dirs.target().resolve("tls.key")), "k"));
+            List<java.security.cert.X509Certificate> chain =
+                    PemCodec.certificates(Files.readAllBytes(dirs.target().resolve("tls.crt")), "t");
+            return new TlsTestServer.Pair(
+                    chain, PemCodec.privateKey(Files.readAllBytes(dirs.target().resolve("tls.key")), "k"));
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }

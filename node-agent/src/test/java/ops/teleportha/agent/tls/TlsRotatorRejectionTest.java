@@ -29,7 +29,9 @@ class TlsRotatorRejectionTest {
     static TestPki pki;
     static TestPki.Issued good;
 
-    @TempDir Path tmp;
+    @TempDir
+    Path tmp;
+
     TlsDirs dirs;
     CollectorRegistry registry;
     TlsRotator rotator;
@@ -59,47 +61,74 @@ class TlsRotatorRejectionTest {
         Instant now = Instant.now();
         String goodChain = pki.chainPem(good);
         String goodKey = TestPki.keyPem(good.keys().getPrivate(), KeyFormat.PKCS8);
-        TestPki.Issued expired = pki.leaf(KeyType.EC, TlsDirs.NAMES, now.minus(Duration.ofDays(30)), now.minus(Duration.ofDays(1)));
-        TestPki.Issued future = pki.leaf(KeyType.EC, TlsDirs.NAMES, now.plus(Duration.ofDays(1)), now.plus(Duration.ofDays(90)));
-        TestPki.Issued soon = pki.leaf(KeyType.EC, TlsDirs.NAMES, now.minus(Duration.ofHours(1)), now.plus(Duration.ofDays(2)));
+        TestPki.Issued expired =
+                pki.leaf(KeyType.EC, TlsDirs.NAMES, now.minus(Duration.ofDays(30)), now.minus(Duration.ofDays(1)));
+        TestPki.Issued future =
+                pki.leaf(KeyType.EC, TlsDirs.NAMES, now.plus(Duration.ofDays(1)), now.plus(Duration.ofDays(90)));
+        TestPki.Issued soon =
+                pki.leaf(KeyType.EC, TlsDirs.NAMES, now.minus(Duration.ofHours(1)), now.plus(Duration.ofDays(2)));
         TestPki.Issued other = pki.leaf(TlsDirs.NAMES);
         TestPki.Issued wrongNames = pki.leaf(List.of("teleport.example.org"));
         TestPki.Issued onlyApex = pki.leaf(List.of("teleport.example.com"));
-        TestPki.Issued older = pki.leaf(KeyType.EC, TlsDirs.NAMES, now.minus(Duration.ofDays(2)), now.plus(Duration.ofDays(90)));
+        TestPki.Issued older =
+                pki.leaf(KeyType.EC, TlsDirs.NAMES, now.minus(Duration.ofDays(2)), now.plus(Duration.ofDays(90)));
         TestPki.Issued untrusted = TestPki.selfSigned(TlsDirs.NAMES);
         return Stream.of(
                 bad("expired", RejectReason.EXPIRED, d -> d.drop(pki, expired)),
                 bad("not yet valid", RejectReason.NOT_YET_VALID, d -> d.drop(pki, future)),
                 bad("expires within min_validity", RejectReason.EXPIRES_TOO_SOON, d -> d.drop(pki, soon)),
-                bad("key mismatch", RejectReason.KEY_MISMATCH,
+                bad(
+                        "key mismatch",
+                        RejectReason.KEY_MISMATCH,
                         d -> d.drop(goodChain, TestPki.keyPem(other.keys().getPrivate(), KeyFormat.PKCS8))),
                 bad("missing SAN", RejectReason.MISSING_SAN, d -> d.drop(pki, wrongNames)),
                 bad("wildcard required but only apex covered", RejectReason.MISSING_SAN, d -> d.drop(pki, onlyApex)),
-                bad("truncated PEM", RejectReason.MALFORMED_PEM, d -> d.drop(goodChain.substring(0, goodChain.length() / 3), goodKey)),
-                bad("truncated key", RejectReason.MALFORMED_PEM, d -> d.drop(goodChain, goodKey.substring(0, goodKey.length() - 40))),
+                bad(
+                        "truncated PEM",
+                        RejectReason.MALFORMED_PEM,
+                        d -> d.drop(goodChain.substring(0, goodChain.length() / 3), goodKey)),
+                bad(
+                        "truncated key",
+                        RejectReason.MALFORMED_PEM,
+                        d -> d.drop(goodChain, goodKey.substring(0, goodKey.length() - 40))),
                 bad("garbage", RejectReason.MALFORMED_PEM, d -> d.drop("this is not a certificate\n", goodKey)),
                 bad("DER instead of PEM", RejectReason.DER_NOT_PEM, d -> {
                     Files.write(d.source().resolve("tls.crt"), good.cert().getEncoded());
                     d.drop(null, goodKey);
                 }),
-                bad("encrypted key", RejectReason.ENCRYPTED_KEY,
+                bad(
+                        "encrypted key",
+                        RejectReason.ENCRYPTED_KEY,
                         d -> d.drop(goodChain, TestPki.keyPem(good.keys().getPrivate(), KeyFormat.ENCRYPTED))),
                 bad("empty cert file", RejectReason.EMPTY_FILE, d -> d.drop("", goodKey)),
                 bad("empty key file", RejectReason.EMPTY_FILE, d -> d.drop(goodChain, "")),
                 bad("cert only", RejectReason.MISSING_KEY, d -> d.drop(goodChain, null)),
                 bad("key only", RejectReason.MISSING_CERT, d -> d.drop(null, goodKey)),
-                bad("very large file", RejectReason.TOO_LARGE, d -> d.drop(goodChain + "x".repeat(2 * 1024 * 1024), goodKey)),
+                bad(
+                        "very large file",
+                        RejectReason.TOO_LARGE,
+                        d -> d.drop(goodChain + "x".repeat(2 * 1024 * 1024), goodKey)),
                 bad("symlink pointing outside the source dir", RejectReason.SYMLINK_OUTSIDE_SOURCE, d -> {
                     Path outside = Files.writeString(d.root().resolve("elsewhere.crt"), goodChain);
                     Files.createSymbolicLink(d.source().resolve("tls.crt"), outside);
                     d.drop(null, goodKey);
                 }),
-                bad("chain in wrong order", RejectReason.CHAIN_WRONG_ORDER,
+                bad(
+                        "chain in wrong order",
+                        RejectReason.CHAIN_WRONG_ORDER,
                         d -> d.drop(TestPki.pem(pki.intermediate.cert(), good.cert()), goodKey)),
-                bad("chain not trusted", RejectReason.CHAIN_UNTRUSTED, d -> d.drop(TestPki.pem(untrusted.cert()),
-                        TestPki.keyPem(untrusted.keys().getPrivate(), KeyFormat.PKCS8))),
-                bad("chain missing the intermediate", RejectReason.CHAIN_UNTRUSTED, d -> d.drop(TestPki.pem(other.cert()),
-                        TestPki.keyPem(other.keys().getPrivate(), KeyFormat.PKCS8))),
+                bad(
+                        "chain not trusted",
+                        RejectReason.CHAIN_UNTRUSTED,
+                        d -> d.drop(
+                                TestPki.pem(untrusted.cert()),
+                                TestPki.keyPem(untrusted.keys().getPrivate(), KeyFormat.PKCS8))),
+                bad(
+                        "chain missing the intermediate",
+                        RejectReason.CHAIN_UNTRUSTED,
+                        d -> d.drop(
+                                TestPki.pem(other.cert()),
+                                TestPki.keyPem(other.keys().getPrivate(), KeyFormat.PKCS8))),
                 bad("older than the installed pair", RejectReason.OLDER_THAN_INSTALLED, d -> d.drop(pki, older)));
     }
 
@@ -118,11 +147,17 @@ class TlsRotatorRejectionTest {
         assertThat(rotator.check()).isEqualTo(TlsRotator.Outcome.REJECTED);
 
         assertThat(rotator.lastRejection().reason()).isEqualTo(reason);
+        assertThat(rotator.status().lastRotation().result()).isEqualTo("rejected");
+        assertThat(rotator.status().lastRotation().reason()).isEqualTo(reason.label());
+        assertThat(rotator.status().installed().fingerprintSha256()).isEqualTo(PemPair.fingerprint(good.cert()));
         assertThat(dirs.installedCert()).isEqualTo(certBefore);
         assertThat(dirs.installedKey()).isEqualTo(keyBefore);
         assertThat(Files.readSymbolicLink(dirs.target().resolve("..data"))).isEqualTo(dataBefore);
-        assertThat(registry.getSampleValue("teleport_node_agent_tls_rejections_total",
-                new String[] {"reason"}, new String[] {reason.label()})).isEqualTo(1.0);
+        assertThat(registry.getSampleValue(
+                        "teleport_node_agent_tls_rejections_total",
+                        new String[] {"reason"},
+                        new String[] {reason.label()}))
+                .isEqualTo(1.0);
 
         // Moved aside, never deleted: the source is empty and the rejected dir holds the files and the reason.
         try (Stream<Path> left = Files.list(dirs.source())) {
@@ -130,11 +165,14 @@ class TlsRotatorRejectionTest {
         }
         Path moved;
         try (Stream<Path> entries = Files.list(dirs.rejected())) {
-            moved = entries.filter(p -> p.getFileName().toString().endsWith("-" + reason.label())).findFirst().orElseThrow();
+            moved = entries.filter(p -> p.getFileName().toString().endsWith("-" + reason.label()))
+                    .findFirst()
+                    .orElseThrow();
         }
         String reasonFile = Files.readString(moved.resolve("REASON"), StandardCharsets.UTF_8);
         assertThat(reasonFile).contains("reason: " + reason.label()).contains("detail: ");
-        String keyBody = TestPki.keyPem(good.keys().getPrivate(), KeyFormat.PKCS8).split("\n")[1];
+        String keyBody =
+                TestPki.keyPem(good.keys().getPrivate(), KeyFormat.PKCS8).split("\n")[1];
         assertThat(reasonFile).doesNotContain(keyBody.substring(0, 20));
         try (Stream<Path> files = Files.list(moved)) {
             assertThat(files.count()).isGreaterThanOrEqualTo(2);

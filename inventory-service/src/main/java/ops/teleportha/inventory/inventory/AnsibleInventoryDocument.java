@@ -1,0 +1,97 @@
+package ops.teleportha.inventory.inventory;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+import ops.teleportha.inventory.config.InventoryConfig;
+
+/** The Ansible {@code --list} JSON, with {@code _meta.hostvars}, and each host's variables on their own. */
+final class AnsibleInventoryDocument {
+    static final List<String> LIFECYCLE = List.of("pending", "standby", "terminating", "unhealthy", "other");
+
+    /** @param hostvars by host name, for {@code /v1/hosts/{name}} */
+    record Rendered(byte[] json, Map<String, ObjectNode> hostvars) {}
+
+    private final InventoryConfig config;
+
+    AnsibleInventoryDocument(InventoryConfig config) {
+        this.config = config;
+    }
+
+    Rendered render(List<NamedHost> hosts, List<String> staleRegions, Instant now) {
+        Map<String, ObjectNode> hostvars = new TreeMap<>();
+        Map<String, Set<String>> groups = new TreeMap<>();
+        for (NamedHost h : hosts) {
+            hostvars.put(h.name(), h.vars());
+            for (String g : h.groups()) {
+                groups.computeIfAbsent(g, k -> new TreeSet<>()).add(h.name());
+            }
+        }
+
+        ObjectNode root = InventoryBuilder.JSON.createObjectNode();
+        ObjectNode meta = root.putObject("_meta").putObject("hostvars");
+        hostvars.forEach(meta::set);
+
+        ObjectNode all = root.putObject("all");
+        ObjectNode allVars = all.putObject("vars");
+        allVars.put("teleport_inventory_cluster", config.cluster());
+        allVars.put(
+                "teleport_inventory_generated_at",
+                now.truncatedTo(ChronoUnit.SECONDS).toString());
+        ArrayNode regionsVar = allVars.putArray("teleport_inventory_regions");
+        config.regions().forEach(regionsVar::add);
+        ArrayNode staleVar = allVars.putArray("teleport_inventory_stale_regions");
+        staleRegions.forEach(staleVar::add);
+
+        // Role groups nest per region so AWX shows the tree; every group exists even when empty so
+        // that plays targeting it do not warn about unknown patterns.
+        List<String> regionNames =
+                config.regions().stream().map(HostNaming::groupSafe).toList();
+        Set<String> top = new TreeSet<>(List.of("teleport", "teleport_not_ready"));
+        for (String role : List.of("auth", "proxy")) {
+            List<String> children = new ArrayList<>();
+            for (String region : regionNames) {
+                String g = "teleport_" + role + "_" + region;
+                children.add(g);
+                hostGroup(root, g, groups.getOrDefault(g, Set.of()));
+            }
+            root.putObject("teleport_" + role).set("children", array(children));
+        }
+        root.putObject("teleport").set("children", array(List.of("teleport_auth", "teleport_proxy")));
+        List<String> lifecycleGroups =
+                LIFECYCLE.stream().map(c -> "teleport_lifecycle_" + c).toList();
+        for (String g : lifecycleGroups) {
+            hostGroup(root, g, groups.getOrDefault(g, Set.of()));
+        }
+        root.putObject("teleport_not_ready").set("children", array(lifecycleGroups));
+        for (String region : regionNames) {
+            String g = "region_" + region;
+            hostGroup(root, g, groups.getOrDefault(g, Set.of()));
+            top.add(g);
+        }
+        groups.keySet().stream().filter(g -> g.startsWith("asg_")).forEach(g -> {
+            hostGroup(root, g, groups.get(g));
+            top.add(g);
+        });
+        all.set("children", array(new ArrayList<>(top)));
+        return new Rendered(InventoryBuilder.bytes(root), Collections.unmodifiableMap(hostvars));
+    }
+
+    private static void hostGroup(ObjectNode root, String name, Set<String> hosts) {
+        root.putObject(name).set("hosts", array(new ArrayList<>(hosts)));
+    }
+
+    private static ArrayNode array(List<String> values) {
+        ArrayNode a = InventoryBuilder.JSON.createArrayNode();
+        values.forEach(a::add);
+        return a;
+    }
+}

@@ -1,0 +1,173 @@
+package ops.teleportha.inventory.inventory;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.function.Function;
+import ops.teleportha.inventory.config.InventoryConfig;
+import ops.teleportha.inventory.discovery.DiscoveredHost;
+
+/**
+ * The one step every document is rendered from: gives each discovered host its inventory name, groups,
+ * variables and peer address, and refuses what would make any document wrong (two hosts with one name,
+ * two ready proxies with one peer address, a ready host without the address {@code ansible_host.source}
+ * asks for), naming every offending host at once.
+ *
+ * <p>Only hosts that are InService, Healthy and running go into the role, region and ASG groups; every
+ * other host is in a {@code teleport_lifecycle_*} group only, so that a play that targets
+ * {@code teleport_proxy} can never configure a host that is leaving.
+ */
+final class HostNaming {
+    private final InventoryConfig config;
+
+    HostNaming(InventoryConfig config) {
+        this.config = config;
+    }
+
+    /** @throws InventoryUnavailableException naming every problem */
+    List<NamedHost> name(List<DiscoveredHost> hosts) {
+        List<NamedHost> named = new ArrayList<>();
+        Set<String> names = new HashSet<>();
+        Map<String, String> peerOwner = new HashMap<>();
+        List<String> problems = new ArrayList<>();
+
+        for (DiscoveredHost h : hosts) {
+            Function<String, String> lookup = placeholders(h);
+            String name;
+            try {
+                name = config.hostNameTemplate().render(lookup);
+            } catch (IllegalArgumentException e) {
+                problems.add("host " + h.instanceId() + " (" + h.region() + "): host_name_template '"
+                        + config.hostNameTemplate() + "': " + e.getMessage());
+                continue;
+            }
+            if (!names.add(name)) {
+                problems.add("host_name_template '" + config.hostNameTemplate() + "' gives the same name '" + name
+                        + "' to two instances; include {instance_id} or {region} to make names unique");
+                continue;
+            }
+
+            String ansibleHost = null;
+            try {
+                ansibleHost = ansibleHost(h);
+            } catch (IllegalArgumentException e) {
+                if (h.ready()) {
+                    problems.add("host " + name + " (" + h.region() + "): ansible_host.source "
+                            + config.ansibleHost().source().key() + ": " + e.getMessage());
+                    continue;
+                }
+            }
+
+            String peerAddr = null;
+            if ("proxy".equals(h.role())) {
+                try {
+                    peerAddr = config.peerAddrTemplate().render(lookup);
+                    if (h.ready()) {
+                        String other = peerOwner.putIfAbsent(peerAddr, name);
+                        if (other != null) {
+                            problems.add("peer_addr_template '" + config.peerAddrTemplate() + "' gives proxies " + other
+                                    + " and " + name + " the same peer_public_addr " + peerAddr
+                                    + "; Teleport needs a unique address per proxy");
+                        }
+                    }
+                } catch (IllegalArgumentException e) {
+                    if (h.ready()) {
+                        problems.add("proxy " + name + " (" + h.region() + "): peer_addr_template '"
+                                + config.peerAddrTemplate() + "': " + e.getMessage());
+                    }
+                }
+            }
+            named.add(new NamedHost(name, h, groups(h), vars(h, ansibleHost, peerAddr), peerAddr));
+        }
+        if (!problems.isEmpty()) {
+            throw new InventoryUnavailableException("inventory cannot be rendered: " + String.join("; ", problems));
+        }
+        return named;
+    }
+
+    private static List<String> groups(DiscoveredHost h) {
+        if (!h.ready()) {
+            return List.of("teleport_lifecycle_" + h.lifecycleCategory());
+        }
+        String region = groupSafe(h.region());
+        return List.of("teleport_" + h.role() + "_" + region, "region_" + region, "asg_" + groupSafe(h.asgName()));
+    }
+
+    private ObjectNode vars(DiscoveredHost h, String ansibleHost, String peerAddr) {
+        ObjectNode v = InventoryBuilder.JSON.createObjectNode();
+        if (ansibleHost != null) {
+            v.put("ansible_host", ansibleHost);
+        }
+        v.put("teleport_role", h.role());
+        v.put("teleport_cluster", config.cluster());
+        v.put("aws_region", h.region());
+        v.put("aws_availability_zone", h.availabilityZone());
+        v.put("aws_instance_id", h.instanceId());
+        v.put("aws_asg_name", h.asgName());
+        v.put("aws_lifecycle_state", h.lifecycleState());
+        v.put("aws_health_status", h.healthStatus());
+        v.put("aws_instance_state", h.ec2State());
+        v.put("aws_private_ip", h.privateIp());
+        v.put("aws_public_ip", h.publicIp());
+        v.put("aws_private_dns", h.privateDns());
+        v.put("aws_public_dns", h.publicDns());
+        v.put("aws_instance_type", h.instanceType());
+        v.put("aws_image_id", h.imageId());
+        ObjectNode tags = v.putObject("ec2_tags");
+        new TreeMap<>(h.tags()).forEach(tags::put);
+        if (peerAddr != null) {
+            v.put("teleport_peer_public_addr", peerAddr);
+        }
+        return v;
+    }
+
+    private String ansibleHost(DiscoveredHost h) {
+        String value = switch (config.ansibleHost().source()) {
+            case PRIVATE_IP -> h.privateIp();
+            case PUBLIC_IP -> h.publicIp();
+            case PRIVATE_DNS -> h.privateDns();
+            case PUBLIC_DNS -> h.publicDns();
+            case INSTANCE_ID -> h.instanceId();
+            case TAG -> h.tags().get(config.ansibleHost().tag().orElseThrow());
+        };
+        if (value == null || value.isBlank()) {
+            throw new IllegalArgumentException("the instance has no "
+                    + (config.ansibleHost().source().key().equals("tag")
+                            ? "tag " + config.ansibleHost().tag().orElseThrow()
+                            : config.ansibleHost().source().key()));
+        }
+        return value;
+    }
+
+    static Function<String, String> placeholders(DiscoveredHost h) {
+        return name -> {
+            if (name.startsWith("tag:")) {
+                return h.tags().get(name.substring(4));
+            }
+            return switch (name) {
+                case "instance_id" -> h.instanceId();
+                case "region" -> h.region();
+                case "role" -> h.role();
+                case "asg" -> h.asgName();
+                case "availability_zone" -> h.availabilityZone();
+                case "private_ip" -> h.privateIp();
+                case "public_ip" -> h.publicIp();
+                case "private_dns" -> h.privateDns();
+                case "public_dns" -> h.publicDns();
+                case "private_dns_or_ip" -> h.privateDns() != null ? h.privateDns() : h.privateIp();
+                case "public_dns_or_ip" -> h.publicDns() != null ? h.publicDns() : h.publicIp();
+                default -> throw new IllegalArgumentException("unknown placeholder {" + name + "}");
+            };
+        };
+    }
+
+    /** A valid Ansible group name fragment: letters, digits and underscores. */
+    static String groupSafe(String s) {
+        return s.replaceAll("[^A-Za-z0-9_]", "_");
+    }
+}
