@@ -1,6 +1,8 @@
 package ops.teleportha.agent.tls;
 
 import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.Files;
@@ -27,6 +29,7 @@ import ops.teleportha.agent.Log;
 import ops.teleportha.agent.Threads;
 import ops.teleportha.agent.config.TlsConfig;
 import ops.teleportha.agent.metrics.AgentMetrics;
+import ops.teleportha.config.HostPort;
 
 /**
  * Watches the source directory and moves good pairs into the target directory: validate, install
@@ -184,6 +187,24 @@ public final class TlsRotator implements AutoCloseable {
                         + pair.leaf().getNotAfter().toInstant() + ")");
         publishInstalled();
         reloader.reload();
+        if (!hadPrevious
+                && config.verify().addr() != null
+                && !listening(config.verify().addr())) {
+            // A host's first pair lands before Teleport starts (Teleport refuses to start a proxy
+            // without one): there is nothing serving yet to confirm against, nor a pair to return to.
+            Log.info(
+                    "tls",
+                    "installed " + version + " before anything listens on " + describeVerify()
+                            + ": the first pair of this host, which Teleport loads when it starts");
+            consume(raw);
+            metrics.rotation("installed");
+            rotated(
+                    "installed",
+                    null,
+                    "installed " + version + " before Teleport started (" + describeVerify()
+                            + " refused connections): the first pair, nothing to confirm yet");
+            return Outcome.INSTALLED;
+        }
         String seen = confirm(fp);
         if (seen == null) {
             Log.info(
@@ -238,6 +259,16 @@ public final class TlsRotator implements AutoCloseable {
         metrics.rotation("rolled_back");
         rotated("rolled_back", notConfirmed.reason(), notConfirmed.getMessage());
         return Outcome.ROLLED_BACK;
+    }
+
+    /** Whether anything accepts TCP connections on addr (a refused or timed-out connect is "no"). */
+    private static boolean listening(HostPort addr) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(addr.host(), addr.port()), 1000);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** @return null when confirmed (or verification is off), else what was seen instead */

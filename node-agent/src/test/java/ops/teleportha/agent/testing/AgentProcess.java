@@ -3,6 +3,7 @@ package ops.teleportha.agent.testing;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.HttpURLConnection;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
@@ -11,28 +12,29 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import org.yaml.snakeyaml.Yaml;
 
 /** The packaged jar run as a real process, as systemd would run it. */
 public final class AgentProcess implements AutoCloseable {
-    /** The settings docs/node-agent.md recommends, so that the tests prove they are enough. */
-    public static final List<String> JVM_OPTS = List.of(
-            "-XX:+UseSerialGC",
-            "-Xss256k",
-            "-Xms4m",
-            "-Xmx12m",
-            "-XX:MaxHeapFreeRatio=20",
-            "-XX:MinHeapFreeRatio=10",
-            "-XX:MaxMetaspaceSize=40m",
-            "-XX:ReservedCodeCacheSize=8m",
-            "-XX:TieredStopAtLevel=1",
-            "-XX:CICompilerCount=1",
-            "-XX:Tier3InvocationThreshold=10000",
-            "-XX:Tier3MinInvocationThreshold=5000",
-            "-XX:Tier3CompileThreshold=100000",
-            "-XX:Tier3BackEdgeThreshold=3000000",
-            "-Xshare:off",
-            "-XX:-UsePerfData",
-            "-XX:+ExitOnOutOfMemoryError");
+    /**
+     * The JVM options the role's unit runs the agent with, read from their one source
+     * (roles/node_agent/defaults/main.yml, node_agent_jvm_opts), so the tests prove they are enough.
+     */
+    public static final List<String> JVM_OPTS = roleJvmOptions();
+
+    private static List<String> roleJvmOptions() {
+        Path defaults = Path.of(System.getProperty("user.dir"))
+                .resolve("../roles/node_agent/defaults/main.yml")
+                .normalize();
+        try {
+            Map<String, Object> vars = new Yaml().load(Files.readString(defaults));
+            return List.of(
+                    String.valueOf(vars.get("node_agent_jvm_opts")).trim().split("\\s+"));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the role's JVM options from " + defaults, e);
+        }
+    }
 
     private final Process process;
     private final int port;

@@ -119,6 +119,27 @@ class TlsRotatorInstallTest {
     }
 
     @Test
+    void theFirstPairIsInstalledAtOnceWhileNothingListensYet() throws Exception {
+        HostPort nothing;
+        try (java.net.ServerSocket s = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            nothing = new HostPort("127.0.0.1", s.getLocalPort()); // closed again: connections are refused
+        }
+        Instant now = Instant.now();
+        TestPki.Issued leaf = pki.leaf(KeyType.EC, TlsDirs.NAMES, now.minusSeconds(60), now.plus(Duration.ofDays(30)));
+        dirs.drop(pki.chainPem(leaf), TestPki.keyPem(leaf.keys().getPrivate(), KeyFormat.PKCS8));
+        TlsRotator r = rotator(nothing, Duration.ofSeconds(60));
+
+        long started = System.nanoTime();
+        assertThat(r.check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
+
+        assertThat(Duration.ofNanos(System.nanoTime() - started))
+                .as("no wait for a confirmation")
+                .isLessThan(Duration.ofSeconds(10));
+        assertThat(dirs.installedCert()).isEqualTo(pki.chainPem(leaf));
+        assertThat(rotations("installed")).isEqualTo(1.0);
+    }
+
+    @Test
     void confirmsByHandshakeThatTheServerServesTheNewCertificate() throws Exception {
         try (TlsTestServer teleport = new TlsTestServer(this::installedPair, false)) {
             TlsRotator rotator = rotator(new HostPort("127.0.0.1", teleport.port()));
