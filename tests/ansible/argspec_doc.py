@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Generates the role variable tables of docs/ansible.md from each role's
-meta/argument_specs.yml, so the documentation cannot drift from the roles.
+meta/argument_specs.yml, and its tag table from the playbooks and the roles'
+tasks/main.yml, so the documentation cannot drift from them.
 
   tests/ansible/argspec_doc.py          # print the tables
   tests/ansible/argspec_doc.py --write  # rewrite them in docs/ansible.md
@@ -15,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs/ansible.md"
 BEGIN = "<!-- BEGIN GENERATED VARIABLES (tests/ansible/argspec_doc.py --write) -->"
 END = "<!-- END GENERATED VARIABLES -->"
+TAGS_BEGIN = "<!-- BEGIN GENERATED TAGS (tests/ansible/argspec_doc.py --write) -->"
+TAGS_END = "<!-- END GENERATED TAGS -->"
 ROLES = ["teleport", "node_agent", "inventory_service"]
 
 
@@ -57,18 +60,45 @@ def tables():
     return "\n".join(out)
 
 
+def tag_table():
+    """| tag | what it selects |, from the plays' tags and the roles' tasks/main.yml."""
+    where = {}
+    for pb in sorted((ROOT / "playbooks").glob("*.yml")):
+        for play in yaml.safe_load(pb.read_text()) or []:
+            for tag in play.get("tags", []):
+                if tag != "always":
+                    where.setdefault(tag, []).append(f"`{pb.name}`: {play['name']}")
+    for main in sorted((ROOT / "roles").glob("*/tasks/main.yml")):
+        role = main.parent.parent.name
+        tasks = yaml.safe_load(main.read_text()) or []
+        for tag in dict.fromkeys(t for task in tasks for t in task.get("tags", [])):
+            named = [task["name"] for task in tasks if tag in task.get("tags", [])]
+            what = "every task" if len(named) == len(tasks) else "; ".join(named)
+            where.setdefault(tag, []).append(f"role `{role}`: {what}")
+    out = ["| Tag | Selects |", "|---|---|"]
+    for tag in sorted(where):
+        seen = list(dict.fromkeys(where[tag]))
+        out.append(f"| `{tag}` | {cell('; '.join(seen))} |")
+    return "\n".join(out) + "\n"
+
+
+def _replace(text, begin, end, content):
+    head, _, rest = text.partition(begin)
+    _, _, tail = rest.partition(end)
+    return f"{head}{begin}\n\n{content}\n{end}{tail}"
+
+
 def render(doc_text):
-    head, _, rest = doc_text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    return f"{head}{BEGIN}\n\n{tables()}\n{END}{tail}"
+    return _replace(_replace(doc_text, BEGIN, END, tables()), TAGS_BEGIN, TAGS_END, tag_table())
 
 
 def main(argv):
     if "--write" in argv or "--check" in argv:
         current = DOC.read_text()
-        if BEGIN not in current or END not in current:
-            print(f"{DOC}: the markers {BEGIN!r} and {END!r} are missing", file=sys.stderr)
-            return 1
+        for begin, end in ((BEGIN, END), (TAGS_BEGIN, TAGS_END)):
+            if begin not in current or end not in current:
+                print(f"{DOC}: the markers {begin!r} and {end!r} are missing", file=sys.stderr)
+                return 1
         wanted = render(current)
         if "--check" in argv:
             if wanted != current:
