@@ -241,9 +241,10 @@ class Edge:
         with open(self.layout.nlb_state) as f:
             return json.load(f)
 
-    def targets(self, tg_name):
+    def targets(self, tg_name, region="us-west-2"):
+        """{address: up|down|drain|initial} of one target group, from the NLB double's state."""
         for tg in self.nlb()["target_groups"]:
-            if tg["name"] == tg_name:
+            if tg["name"] == tg_name and tg["region"] == region:
                 return {t["address"]: t["state"] for t in tg["targets"]}
         return {}
 

@@ -436,11 +436,26 @@ class HAProxy:
                 raise EdgeError(f"HAProxy refused to mark {be}/{sid} initial: {out.strip()}")
 
     def shutdown_sessions(self, backend, server):
+        """Closes the server's connections in every worker, old ones included (a reload
+        leaves established connections in the old worker, whose proxies are disabled, so
+        `shutdown sessions server` is refused there: each session is shut by its id).
+        Returns how many were closed."""
+        closed = 0
         for pid in self.all_worker_pids():
             try:
-                cli_command(self.master_sock, f"@!{pid} shutdown sessions server {backend}/{server}")
+                sessions = cli_command(self.master_sock, f"@!{pid} show sess")
             except OSError:
-                pass
+                continue
+            for line in sessions.splitlines():
+                fields = line.split()
+                if fields and fields[0].endswith(":") and f"be={backend}" in fields and f"srv={server}" in fields:
+                    out = cli_command(self.master_sock, f"@!{pid} shutdown session {fields[0].rstrip(':')}").strip()
+                    if out:
+                        self.log("haproxy", event="shutdown_session_refused", worker=pid, server=f"{backend}/{server}",
+                                 output=out)
+                    else:
+                        closed += 1
+        return closed
 
     def stats(self):
         """{(backend, server): row} from the current worker's `show stat`."""
@@ -535,7 +550,8 @@ class NLBDouble:
                 if d.get("terminate") and self.haproxy.running():
                     # deregistration_delay.connection_termination.enabled: "the load balancer
                     # terminates connections at the end of the deregistration timeout".
-                    self.haproxy.shutdown_sessions(d["backend"], d["server"])
+                    closed = self.haproxy.shutdown_sessions(d["backend"], d["server"])
+                    self.log("connections_terminated", backend=d["backend"], server=d["server"], closed=closed)
                 del self.drains[key]
         drains_for_render = {k: d["target"] for k, d in self.drains.items()}
         known = self.servers if self.haproxy.running() else set()
