@@ -10,7 +10,6 @@ import datetime
 import http.server
 import json
 import os
-import socket
 import socketserver
 import ssl
 import subprocess
@@ -25,7 +24,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 sys.path.insert(0, os.path.join(ROOT, "sandbox"))
 
 from moto_world import MotoServer, free_port, wait_until  # noqa: E402
-
 from sandboxlib.edge import dns as edge_dns  # noqa: E402
 from sandboxlib.edge.common import Layout  # noqa: E402
 

@@ -4,7 +4,6 @@ import threading
 
 import pytest
 from conftest import until
-
 from sandboxlib.edge.route53_policy_double import CheckState, PolicyDouble, validate_health_check
 
 IP, PORT = "127.55.3.5", 8080

@@ -3,7 +3,6 @@ import os
 
 import pytest
 from conftest import MotoServer
-
 from sandboxlib.edge import dns as edge_dns
 from sandboxlib.edge.common import EdgeError, Layout, dns_name, latency_origins
 from sandboxlib.edge.nlb_double import _validate_target_group
