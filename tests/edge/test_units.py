@@ -75,3 +75,16 @@ def test_records_route53_would_refuse_are_named():
     errs = " | ".join(validate_records(zone, recs, {}).values())
     for why in ("zone apex", "not a Route 53 latency region", "share one routing policy", "NoSuchHealthCheck"):
         assert why in errs, why
+
+
+def test_an_nlb_address_may_not_be_an_instance_address_or_shared():
+    from sandboxlib.edge.nlb_double import assign_addresses, parse_addresses
+    lbs = [{"region": r, "raw": {"LoadBalancerArn": f"arn:{r}", "LoadBalancerName": "p", "DNSName": f"p-1.{r}.elb.amazonaws.com"}}
+           for r in ("us-west-2", "eu-central-1")]
+    errors, unused = assign_addresses(lbs, parse_addresses(["us-west-2/p=127.55.1.21", "nope/p=127.55.1.30"]),
+                                      {"127.55.1.21": "us-west-2/i-1"})
+    assert lbs[0]["address"] is None and "private IP of instance us-west-2/i-1" in errors[0] and unused == ["nope/p"]
+    errors, _ = assign_addresses(lbs, parse_addresses(["us-west-2/p=127.55.1.10", "p-1.eu-central-1.elb.amazonaws.com=127.55.1.10"]), {})
+    assert "given to 2 load balancers" in errors[0] and lbs[0]["address"] is None and lbs[1]["address"] is None
+    with pytest.raises(EdgeError, match="KEY=IPv4"):
+        parse_addresses(["us-west-2/p=not-an-ip"])

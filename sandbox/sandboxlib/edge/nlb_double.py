@@ -123,9 +123,14 @@ def read_world(endpoint, regions):
     """moto's network load balancers, listeners, target groups and targets, as plain
     dicts; errors lists what AWS would have refused (or what is not modelled)."""
     lbs, tgs, errors = [], {}, []
+    instance_ips = {}
     for region in regions:
         elb = client("elbv2", region, endpoint)
         ec2 = client("ec2", region, endpoint)
+        for r in paginate(ec2, "describe_instances", "Reservations"):
+            for i in r["Instances"]:
+                if i.get("PrivateIpAddress") and i["State"]["Name"] != "terminated":
+                    instance_ips[i["PrivateIpAddress"]] = f"{region}/{i['InstanceId']}"
         for tg in paginate(elb, "describe_target_groups", "TargetGroups"):
             attrs = {a["Key"]: a["Value"] for a in elb.describe_target_group_attributes(
                 TargetGroupArn=tg["TargetGroupArn"])["Attributes"]}
@@ -189,7 +194,7 @@ def read_world(endpoint, regions):
         errors.extend(lb["errors"])
     for t in tgs.values():
         errors.extend(t["errors"])
-    return lbs, tgs, errors
+    return lbs, tgs, errors, instance_ips
 
 
 def parse_addresses(items):
@@ -209,7 +214,7 @@ def parse_addresses(items):
     return out
 
 
-def assign_addresses(lbs, addresses):
+def assign_addresses(lbs, addresses, instance_ips):
     """Maps each load balancer to its --address; returns (errors, unused keys)."""
     errors, used = [], set()
     by_ip = {}
@@ -219,6 +224,12 @@ def assign_addresses(lbs, addresses):
         hit = [k for k in addresses if k in keys or dns_name(k) == dns_name(raw["DNSName"])]
         lb["address"] = addresses[hit[0]] if hit else None
         used.update(hit)
+        if lb["address"] in instance_ips:
+            # moto picks instance addresses at random anywhere in a subnet: an NLB address
+            # inside one can collide with an instance launched later.
+            errors.append(f"--address {hit[0]}={lb['address']}: that is the private IP of instance "
+                          f"{instance_ips[lb['address']]}; give the load balancer an address outside the VPC subnets")
+            lb["address"] = None
         if lb["address"]:
             by_ip.setdefault(lb["address"], []).append(f"{lb['region']}/{raw['LoadBalancerName']}")
     for ip, names in by_ip.items():
@@ -512,8 +523,8 @@ class NLBDouble:
                 self.drains[(d["target_group_arn"], d["server"])] = d
 
     def cycle(self):
-        lbs, tgs, errors = read_world(self.endpoint, self.regions)
-        addr_errors, unused = assign_addresses(lbs, self.addresses)
+        lbs, tgs, errors, instance_ips = read_world(self.endpoint, self.regions)
+        addr_errors, unused = assign_addresses(lbs, self.addresses, instance_ips)
         errors += addr_errors
         errors += [f"--address {k}: no network load balancer in {', '.join(self.regions)} has that ARN, "
                    "<region>/<name> or DNS name" for k in unused]

@@ -546,10 +546,8 @@ class PolicyDouble:
 
     def _record_health(self, rr, nlb_state):
         hid = rr.get("HealthCheckId")
-        if hid:
-            st = self.checks[hid]
-            if st.errors or not st.healthy:
-                return False, f"health check {hid} unhealthy" if not st.errors else f"health check {hid} invalid"
+        if hid and not self.checks[hid].healthy:
+            return False, f"health check {hid} unhealthy"
         if "AliasTarget" in rr and rr["AliasTarget"].get("EvaluateTargetHealth"):
             target = dns_name(rr["AliasTarget"]["DNSName"]).removeprefix("dualstack.")
             return alias_health(target, nlb_state)
@@ -636,7 +634,9 @@ class PolicyDouble:
             if not latency_origins(rrsets):
                 continue
             zname = dns_name(zone["Name"])
-            bad = validate_records(zname, rrsets, self.checks)
+            # A check CreateHealthCheck would have refused does not exist as far as the
+            # records are concerned: ChangeResourceRecordSets refuses them (NoSuchHealthCheck).
+            bad = validate_records(zname, rrsets, {hid for hid, st in self.checks.items() if not st.errors})
             errors += sorted(set(bad.values()))
             private = zone.get("Config", {}).get("PrivateZone", False)
             if private:
