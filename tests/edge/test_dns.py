@@ -76,3 +76,22 @@ def test_route53_health_checks_probe_with_sni_and_the_host_header(edge):
         seen = [s for b in edge.backends[region] for s in b.seen if s[0] == "/v1/webapi/ping" and s[2] == lb]
         assert seen, f"no health check probe reached {region}'s proxies through {lb}"
         assert all(sni == lb for _, sni, _ in seen)
+
+
+def test_a_new_latency_name_is_served_per_region_after_the_corefile_is_regenerated(edge):
+    from conftest import DNS_TTL, until
+    from sandboxlib.edge import dns as edge_dns
+    r53 = edge.moto.client("route53", "us-east-1")
+    name = "api." + ZONE
+    r53.change_resource_record_sets(HostedZoneId=edge.ids["zone"], ChangeBatch={"Changes": [
+        {"Action": "CREATE", "ResourceRecordSet": {
+            "Name": name, "Type": "CNAME", "SetIdentifier": f"api/{region}", "Region": region, "TTL": DNS_TTL,
+            "ResourceRecords": [{"Value": edge.ids["lb"][(region, "proxy")]["DNSName"]}]}} for region in REGIONS]})
+    views = [f"--view={r}={v['net']}" for r, v in REGIONS.items()]
+    assert edge_dns.main(["generate", "--edge-dir", edge.layout.dir, "--endpoint-url", edge.moto.endpoint, *views,
+                          f"--listen=127.0.0.1:{edge.dns_port}"]) == 0
+    with open(edge.layout.corefile) as f:
+        assert f"{name}.:{edge.dns_port} {{" in f.read()
+    # CoreDNS's reload plugin checks the Corefile every 2 s (+1 s jitter).
+    until("CoreDNS serving the new latency name per region", lambda: all(
+        edge.cname_of(name, public_client(r)) == _nlb(edge, r, "proxy")[0] for r in REGIONS), 15)

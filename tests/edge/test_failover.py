@@ -38,6 +38,7 @@ def test_a_region_whose_proxies_stop_fails_over_to_the_nearest_healthy_region(ed
         _, took = until(f"{A}'s clients sent to {B}", lambda: edge.cname_of(CLUSTER, public_client(A)) == _public(edge, B)
                         and edge.cname_of("x." + CLUSTER, public_client(A)) == _public(edge, B), FAILOVER_DEADLINE)
         assert took <= FAILOVER_DEADLINE
+        print(f"failover of {A} to {B}: {took:.1f} s (deadline {FAILOVER_DEADLINE} s)")
         assert edge.cname_of(CLUSTER, public_client(B)) == _public(edge, B)
         # The private zone's records carry no health check (Route 53 cannot reach internal
         # NLBs): inside the VPC nothing moves.
@@ -66,7 +67,7 @@ def test_when_every_region_is_unhealthy_route53_answers_as_if_all_were_healthy(e
               FAILOVER_DEADLINE)
         until("the policy double's views updated", lambda: all(
             a["reason"].startswith("every record unhealthy") for v in edge.policy()["views"] if not v["private"]
-            for a in v["answers"]), 5)
+            for a in v["answers"] if a["name"] in (CLUSTER + ".", "*." + CLUSTER + ".")), 5)
         for region in REGIONS:
             assert edge.cname_of(CLUSTER, public_client(region)) == _public(edge, region)
             assert edge.cname_of("any." + CLUSTER, public_client(region)) == _public(edge, region)

@@ -4,6 +4,7 @@ import ipaddress
 import json
 import os
 import re
+import signal
 import sys
 import tempfile
 import threading
@@ -208,3 +209,31 @@ def paginate(c, op, key, **kw):
 
 def list_record_sets(r53, zone_id):
     return paginate(r53, "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id)
+
+
+def run_cycles(cycle, interval, log, cleanup=None):
+    """Runs cycle() every interval seconds until SIGTERM or SIGINT. A failing cycle keeps
+    what the last good one wrote, says why, and the next one retries."""
+    stop = {"now": False}
+
+    def _stop(*_):
+        stop["now"] = True
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    try:
+        while not stop["now"]:
+            started = time.monotonic()
+            try:
+                cycle()
+            except EdgeError as e:
+                log("error", message=str(e))
+            except Exception as e:  # moto unreachable or a bad answer: keep the last files, say so, retry
+                log("error", message=f"cycle failed: {type(e).__name__}: {e}")
+            pause = interval - (time.monotonic() - started)
+            while pause > 0 and not stop["now"]:
+                time.sleep(min(pause, 0.1))  # the cycle's pacing, not a synchronisation
+                pause = interval - (time.monotonic() - started)
+    finally:
+        if cleanup:
+            cleanup()
+        log("stop")

@@ -52,6 +52,7 @@ from .common import (
     is_under,
     paginate,
     read_json,
+    run_cycles,
     utc_now,
     write_if_changed,
     write_json,
@@ -657,25 +658,10 @@ class NLBDouble:
             "draining": list(self.drains.values()),
         })
 
-    def run(self, interval, stop):
+    def run(self, interval):
         self.log("start", endpoint=self.endpoint, regions=",".join(self.regions), edge_dir=self.layout.dir,
                  note="AWS NLB data plane double: HAProxy forwards, the double mirrors ELB's behaviour")
-        try:
-            while not stop["now"]:
-                started = time.monotonic()
-                try:
-                    self.cycle()
-                except EdgeError as e:
-                    self.log("error", message=str(e))
-                except Exception as e:  # moto unreachable or a bad answer: keep the last config, say so, retry
-                    self.log("error", message=f"cycle failed: {type(e).__name__}: {e}")
-                pause = interval - (time.monotonic() - started)
-                while pause > 0 and not stop["now"]:
-                    time.sleep(min(pause, 0.2))  # the cycle's pacing, not a synchronisation
-                    pause = interval - (time.monotonic() - started)
-        finally:
-            self.haproxy.stop()
-            self.log("stop")
+        run_cycles(self.cycle, interval, self.log, cleanup=self.haproxy.stop)
 
 
 def main(argv=None):
@@ -696,13 +682,7 @@ def main(argv=None):
     except EdgeError as e:
         log("fatal", message=str(e))
         return 2
-    stop = {"now": False}
-
-    def _stop(*_):
-        stop["now"] = True
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    double.run(a.interval, stop)
+    double.run(a.interval)
     return 0
 
 

@@ -31,7 +31,6 @@ import concurrent.futures
 import ipaddress
 import math
 import random
-import signal
 import socket
 import ssl
 import struct
@@ -52,6 +51,7 @@ from .common import (
     paginate,
     read_json,
     routing_policy,
+    run_cycles,
     short_zone_id,
     utc_now,
     write_if_changed,
@@ -679,25 +679,10 @@ class PolicyDouble:
                                               "client_regions": self.client_regions, "health_checks": checks,
                                               "views": self.views, "errors": self.errors})
 
-    def run(self, interval, stop):
+    def run(self, interval):
         self.log("start", endpoint=self.endpoint, client_regions=",".join(self.client_regions), edge_dir=self.layout.dir,
                  note="Route 53 routing policy double: probes health checks and resolves latency sets per region")
-        try:
-            while not stop["now"]:
-                started = time.monotonic()
-                try:
-                    self.cycle()
-                except EdgeError as e:
-                    self.log("error", message=str(e))
-                except Exception as e:  # moto unreachable or a bad answer: keep the last files, say so, retry
-                    self.log("error", message=f"cycle failed: {type(e).__name__}: {e}")
-                pause = interval - (time.monotonic() - started)
-                while pause > 0 and not stop["now"]:
-                    time.sleep(min(pause, 0.1))  # the cycle's pacing, not a synchronisation
-                    pause = interval - (time.monotonic() - started)
-        finally:
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            self.log("stop")
+        run_cycles(self.cycle, interval, self.log, cleanup=lambda: self.pool.shutdown(wait=False, cancel_futures=True))
 
 
 def main(argv=None):
@@ -727,13 +712,7 @@ def main(argv=None):
     except EdgeError as e:
         log("fatal", message=str(e))
         return 2
-    stop = {"now": False}
-
-    def _stop(*_):
-        stop["now"] = True
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    double.run(a.interval, stop)
+    double.run(a.interval)
     return 0
 
 
