@@ -1,0 +1,12 @@
+"""The sandbox's edge: what turns moto's Route 53 records and ELBv2 target groups into
+traffic (docs/edge.md).
+
+- dns: the Corefile for CoreDNS (sandbox/edge/coredns/build.sh) from moto's hosted zones,
+  and the one-time SOA repair a new moto zone needs.
+- route53_policy_double: the Route 53 data plane moto lacks: health checks probed as
+  defined, latency routing per client region, written as zone files for CoreDNS.
+- nlb_double: the NLB data plane moto lacks: Debian's HAProxy rendered from moto's load
+  balancers, listeners, target groups and targets, with deregistration draining.
+
+The two doubles say so in their names and in every line they print.
+"""
