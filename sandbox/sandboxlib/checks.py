@@ -18,10 +18,13 @@ VARS_FILE = os.path.join(STATE_DIR, "site-vars.yml")
 PUBLIC_ADDR = f"{world.CLUSTER}:443"
 
 
-def build_double(edition="enterprise"):
+def build_double(edition="enterprise", version=None):
+    """(version, tarball, sha256) of the Teleport double's release tarball; the
+    default version unless one of build/teleport-double/VERSIONS is asked for."""
     out = run(["bash", os.path.join(REPO, "tests", "teleport-double", "build.sh")], timeout=600).stdout.strip().splitlines()[-1]
-    with open(os.path.join(out, "VERSION")) as f:
-        version = f.read().strip()
+    if version is None:
+        with open(os.path.join(out, "VERSION")) as f:
+            version = f.read().strip()
     product = "teleport-ent" if edition == "enterprise" else "teleport"
     tarball = os.path.join(out, f"{product}-v{version}-linux-amd64-bin.tar.gz")
     with open(tarball + ".sha256") as f:

@@ -50,6 +50,11 @@ def up(name, count, cidr):
     return lab
 
 
+def load(name):
+    """The state of a lab that is up, else None."""
+    return load_json(os.path.join(_dir(name), "lab.json"))
+
+
 def down(name):
     d = _dir(name)
     lab = load_json(os.path.join(d, "lab.json")) or {}

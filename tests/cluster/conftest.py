@@ -19,17 +19,22 @@ LAB = "editions"
 CLUSTER = "lab.teleport.test"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def world(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.fail("the lab needs root (systemd-nspawn, bridges)")
-    lab.down(LAB)
-    state = lab.up(LAB, 3, "198.18.240.0/24")
+    # LAB_KEEP=1 (while developing a test): keep the lab afterwards, and reuse a kept one.
+    keep = os.environ.get("LAB_KEEP") == "1"
+    state = lab.load(LAB) if keep else None
+    if not state:
+        lab.down(LAB)
+        state = lab.up(LAB, 3, "198.18.240.0/24")
     tmp = tmp_path_factory.mktemp("lab")
     try:
         yield World(state, tmp)
     finally:
-        lab.down(LAB)
+        if not keep:
+            lab.down(LAB)
 
 
 class World:
@@ -57,8 +62,8 @@ class World:
             }}},
         }}
 
-    def extra_vars(self, edition, **more):
-        version, tarball, sha = checks.build_double(edition)
+    def extra_vars(self, edition, version=None, **more):
+        version, tarball, sha = checks.build_double(edition, version)
         v = {
             "teleport_edition": edition,
             "teleport_version": version,
@@ -67,10 +72,14 @@ class World:
             "teleport_storage_type": "dynamodb",
             "teleport_storage_region": "us-west-2",
             "teleport_dynamodb_table_name": "lab-backend",
+            "teleport_storage_audit_events_uri": ["dynamodb://lab-events"],
+            "teleport_storage_audit_sessions_uri": "s3://lab-sessions/records",
             "teleport_auth_server": f"{self.auth['private_ip']}:3025",
             "teleport_join_token": "lab-join-token-not-a-secret",
             "teleport_public_addr": [f"{CLUSTER}:443"],
             "node_agent_jar_src": str(ROOT / "node-agent/target/node-agent.jar"),
+            # A drill's failing gate need not take the default three minutes.
+            "teleport_health_timeout": 40,
             "node_agent_peers_probe_interval": "2s",
             "node_agent_peers_probe_timeout": "1s",
             "node_agent_peers_refresh_interval": "2s",
@@ -99,6 +108,15 @@ class World:
 
     def ssh(self, h, command, check=True):
         return hosts.ssh(h, command, check=check)
+
+    def running_version(self, h):
+        """The release of the Teleport process answering on the host's diag address."""
+        out = self.ssh(h, f"curl -sf http://{h['private_ip']}:3000/metrics", check=False).stdout
+        m = re.search(r'teleport_build_info\{(?:[^}]*,)?version="([^"]+)"', out)
+        return m.group(1) if m else None
+
+    def ready(self, h):
+        return self.ssh(h, f"curl -sf http://{h['private_ip']}:3000/readyz", check=False).returncode == 0
 
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", re.M)

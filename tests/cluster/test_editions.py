@@ -60,6 +60,22 @@ def test_the_migration_restarts_auth_first_then_the_proxies_and_proves_peering(w
     assert "reaches 1\n      peer(s)" in p.stdout or "reaches 1 peer(s)" in p.stdout
 
 
+def reloads(world, h):
+    out = world.ssh(h, f"curl -sf http://{h['private_ip']}:3000/metrics", check=False).stdout
+    return int(next((line.split()[1] for line in out.splitlines() if line.startswith("teleport_test_double_reloads_total ")), -1))
+
+
+def test_a_config_only_run_by_tag_reloads_what_it_changed(world):
+    before = {h["machine"]: reloads(world, h) for h in world.hosts}
+    p = world.playbook("site.yml", world.extra_vars("enterprise", teleport_log_severity="DEBUG"), "--tags", "teleport_configure")
+    assert p.returncode == 0, p.stdout[-4000:]
+    for h in world.hosts:
+        assert teleport_yaml(world, h)["teleport"]["log"]["severity"] == "DEBUG"
+        assert reloads(world, h) == before[h["machine"]] + 1, f"{h['machine']}: teleport.yaml changed but Teleport was not reloaded"
+    p = world.playbook("site.yml", world.extra_vars("enterprise"), "--tags", "teleport_configure")
+    assert p.returncode == 0, p.stdout[-4000:]
+
+
 def test_site_yml_afterwards_changes_nothing(world):
     p = world.playbook("site.yml", world.extra_vars("enterprise"))
     assert p.returncode == 0, p.stdout[-5000:]

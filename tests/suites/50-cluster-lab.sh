@@ -5,4 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [[ ! -f node-agent/target/node-agent.jar ]]; then nice mvn -B -ntp -q package -DskipTests; fi
-exec .venv/bin/python -m pytest -q -p no:cacheprovider tests/cluster
+# Its own base temp, so the playbook logs of a failed run survive other pytest runs.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider --basetemp=build/cluster-lab tests/cluster

@@ -1,0 +1,90 @@
+"""playbooks/upgrade.yml on the lab (after test_editions.py left it an Enterprise
+Proxy Peering cluster on 17.7.1): the refusals of Teleport's version rules, each
+before any host is touched; the plan in check mode; a failed gate that rolls one
+proxy back and stops the run; and the upgrade to 17.8.0 completed. The lab has no
+load balancers; draining is exercised by the sandbox's upgrade drill."""
+import pytest
+from conftest import recap
+
+OLD, NEW = "17.7.1", "17.8.0"
+
+
+def flat(text):
+    """The output with every run of whitespace as one space: Ansible's YAML callback folds long messages."""
+    return " ".join(text.split())
+
+
+def versions(world):
+    return {h["machine"]: world.running_version(h) for h in world.hosts}
+
+
+def staged(world, version):
+    return [h["machine"] for h in world.hosts
+            if world.ssh(h, f"test -d /opt/teleport/teleport-ent-v{version}", check=False).returncode == 0]
+
+
+@pytest.mark.parametrize("target, message", [
+    ("19.0.0", "skips a major: the cluster runs major 17"),
+    ("16.9.0", "is a major downgrade from 17.x"),
+])
+def test_a_major_skip_or_a_major_downgrade_is_refused_before_any_host_is_touched(world, target, message):
+    before = versions(world)
+    # The refused target need not exist: the plan refuses before anything is fetched.
+    p = world.playbook("upgrade.yml", world.extra_vars("enterprise", OLD, teleport_version=target))
+    assert p.returncode != 0
+    assert message in flat(p.stdout), p.stdout[-3000:]
+    assert versions(world) == before
+    assert staged(world, target) == []
+
+
+def test_proxies_ahead_of_auth_are_refused(world):
+    proxy = world.proxies[0]
+    # One proxy runs ahead of the auth pool (site.yml forced past its own version guard).
+    p = world.playbook("site.yml", world.extra_vars("enterprise", NEW, _teleport_upgrade=True), "--limit", "proxy-0")
+    assert p.returncode == 0, p.stdout[-4000:]
+    assert world.running_version(proxy) == NEW
+    p = world.playbook("upgrade.yml", world.extra_vars("enterprise", NEW))
+    assert p.returncode != 0
+    assert "The proxy proxy-0 runs a newer release than the oldest auth server" in flat(p.stdout), p.stdout[-3000:]
+    assert world.running_version(world.auth) == OLD
+    p = world.playbook("site.yml", world.extra_vars("enterprise", OLD, _teleport_upgrade=True), "--limit", "proxy-0")
+    assert p.returncode == 0, p.stdout[-4000:]
+    assert world.running_version(proxy) == OLD
+
+
+def test_check_mode_prints_the_plan_and_changes_nothing(world):
+    p = world.playbook("upgrade.yml", world.extra_vars("enterprise", NEW), "--check")
+    assert p.returncode == 0, p.stdout[-4000:]
+    assert "Upgrade plan to Teleport 17.8.0 (enterprise), auth first" in flat(p.stdout)
+    # One row per host, in the order the plays take them: order, host, role, region, from, to.
+    rows = [line.strip().removeprefix("- ").split() for line in p.stdout.splitlines()]
+    plan = [r for r in rows if len(r) == 6 and r[0].isdigit()]
+    assert plan == [["1", "auth-0", "auth", "lab-1", OLD, NEW], ["2", "proxy-0", "proxy", "lab-1", OLD, NEW],
+                    ["3", "proxy-1", "proxy", "lab-1", OLD, NEW]], plan
+    assert set(versions(world).values()) == {OLD}
+
+
+def test_a_failed_gate_rolls_the_proxy_back_and_stops_the_run(world):
+    failing = world.proxies[1]
+    world.ssh(failing, f"echo {NEW} > /var/lib/teleport/test-double-fail-readyz")
+    try:
+        p = world.playbook("upgrade.yml", world.extra_vars("enterprise", NEW))
+        assert p.returncode != 0
+        assert "proxy-1 failed the gate '/readyz, /v1/webapi/ping and the running version (17.8.0)'" in flat(p.stdout), p.stdout[-4000:]
+        assert "rolled back to 17.7.1 and is serving again" in flat(p.stdout)
+        now = versions(world)
+        assert now[world.auth["machine"]] == NEW and now[world.proxies[0]["machine"]] == NEW
+        assert now[failing["machine"]] == OLD and world.ready(failing)
+    finally:
+        world.ssh(failing, "rm -f /var/lib/teleport/test-double-fail-readyz")
+
+
+def test_the_upgrade_completes_and_site_yml_then_changes_nothing(world):
+    p = world.playbook("upgrade.yml", world.extra_vars("enterprise", NEW))
+    assert p.returncode == 0, p.stdout[-4000:]
+    assert set(versions(world).values()) == {NEW}
+    assert all(world.ready(h) for h in world.hosts)
+    p = world.playbook("site.yml", world.extra_vars("enterprise", NEW))
+    assert p.returncode == 0, p.stdout[-4000:]
+    changed = {h: r["changed"] for h, r in recap(p.stdout).items() if r["changed"]}
+    assert changed == {}, changed
