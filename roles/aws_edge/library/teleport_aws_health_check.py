@@ -1,37 +1,37 @@
 #!/usr/bin/python
 # -*- coding: utf-8 -*-
-"""A Route 53 health check of one region's proxy NLB, found by its Name tag.
+"""The Route 53 health checks of the regions' proxy NLBs, each found by its Name tag.
 
 Why not amazon.aws.route53_health_check (9.5.2): it exposes neither EnableSNI nor the
 checker Regions, and without a name it matches "the same" check by address, type and
 port only. EnableSNI matters twice: Route 53 defaults it to true for HTTPS but moto to
 false, and without SNI the TLS handshake carries no server name. Regions matter because
 the default is every checker region, billed and noisy; the blueprint asks for explicit ones.
+Route 53 is global, so all the checks are converged in one module run that lists the
+account's checks and their tags once.
 """
 
 DOCUMENTATION = r"""
 module: teleport_aws_health_check
-short_description: A Route 53 HTTP(S) health check identified by its Name tag
+short_description: Route 53 HTTP(S) health checks identified by their Name tags
 description:
-  - Finds the check by its Name tag (and TeleportCluster tag), creates it when missing, updates what differs.
+  - Finds each check by its Name tag, creates it when missing, updates what differs.
   - Type, request interval and latency measurement cannot change in Route 53, so a difference fails.
   - Never deletes. Check mode and --diff supported; no mutating call when nothing differs.
 options:
-  name: {type: str, required: true, description: Value of the Name tag that identifies the check.}
-  type: {type: str, default: HTTPS, choices: [HTTP, HTTPS, HTTPS_STR_MATCH, HTTP_STR_MATCH, TCP], description: Check type.}
-  fqdn: {type: str, required: true, description: Name the checkers resolve and dial; with enable_sni it is also the SNI and Host.}
-  port: {type: int, default: 443, description: Port.}
-  resource_path: {type: str, default: /, description: Path requested.}
-  enable_sni: {type: bool, default: true, description: Send fqdn as the TLS server name.}
-  regions: {type: list, elements: str, required: true, description: Checker regions (at least 3).}
-  request_interval: {type: int, default: 30, choices: [10, 30], description: Seconds between checks (immutable).}
-  failure_threshold: {type: int, default: 3, description: Consecutive failures that make the check unhealthy.}
-  tags: {type: dict, default: {}, description: Further tags.}
+  health_checks:
+    type: list
+    elements: dict
+    required: true
+    description:
+      - Checks with name (the Name tag that identifies it), type (default HTTPS), fqdn (the name checkers resolve and
+        dial; with enable_sni also the TLS server name and Host), port (443), resource_path (/), enable_sni (true),
+        regions (at least 3 checker regions), request_interval (10 or 30, immutable), failure_threshold (3), tags.
 extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
 RETURN = r"""
-health_check_id: {description: Id (placeholder in check mode when it would be created), type: str, returned: always}
+health_check_ids: {description: Name to id (placeholder in check mode when it would be created), type: dict, returned: always}
 """
 
 import uuid
@@ -41,13 +41,12 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports missing botocore
 
-from ansible.module_utils.teleport_aws import is_pending, owner_conflict, pending, result, tag_dict, tag_list, tags_to_set
+from ansible.module_utils.teleport_aws import is_pending, owner_conflict, pending, tag_dict, tag_list, tags_to_set
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
-MUTABLE = (("FullyQualifiedDomainName", "FullyQualifiedDomainName"), ("Port", "Port"), ("ResourcePath", "ResourcePath"),
-           ("EnableSNI", "EnableSNI"), ("FailureThreshold", "FailureThreshold"), ("Inverted", "Inverted"),
-           ("Disabled", "Disabled"))
+MUTABLE = ("FullyQualifiedDomainName", "Port", "ResourcePath", "EnableSNI", "FailureThreshold", "Inverted", "Disabled")
+TYPES = ("HTTP", "HTTPS", "HTTPS_STR_MATCH", "HTTP_STR_MATCH", "TCP")
 
 
 def config_view(cfg):
@@ -59,107 +58,124 @@ def config_view(cfg):
     return view
 
 
-def find(client, name, module):
-    """The check whose Name tag is name; else one whose CallerReference we made for it."""
+def wanted_config(module, i, spec):
+    where = "health_checks[%d]" % i
+    for key in ("name", "fqdn", "regions"):
+        if not spec.get(key):
+            module.fail_json(msg="%s.%s is required" % (where, key))
+    kind = spec.get("type") or "HTTPS"
+    if kind not in TYPES:
+        module.fail_json(msg="%s.type: %r is not one of %s" % (where, kind, ", ".join(TYPES)))
+    if len(set(spec["regions"])) < 3:
+        module.fail_json(msg="%s.regions: Route 53 needs at least 3 checker regions, got %s" % (where, spec["regions"]))
+    interval = int(spec.get("request_interval") or 30)
+    if interval not in (10, 30):
+        module.fail_json(msg="%s.request_interval must be 10 or 30, got %s" % (where, interval))
+    cfg = {"Type": kind, "FullyQualifiedDomainName": spec["fqdn"], "Port": int(spec.get("port") or 443),
+           "ResourcePath": spec.get("resource_path") or "/",
+           "EnableSNI": bool(spec.get("enable_sni", True)), "RequestInterval": interval,
+           "FailureThreshold": int(spec.get("failure_threshold") or 3), "MeasureLatency": False, "Inverted": False,
+           "Disabled": False, "Regions": sorted(set(spec["regions"]))}
+    if kind == "TCP":
+        cfg.pop("ResourcePath")
+        cfg.pop("EnableSNI")
+    return cfg
+
+
+def existing_checks(client):
+    """Every check of the account, and the tags of each."""
     checks = []
     for page in client.get_paginator("list_health_checks").paginate():
         checks.extend(page["HealthChecks"])
-    by_id = {c["Id"]: c for c in checks}
-    ids = list(by_id)
-    tagged, ours = [], []
-    for i in range(0, len(ids), 10):
-        sets = client.list_tags_for_resources(aws_retry=True, ResourceType="healthcheck", ResourceIds=ids[i:i + 10])
-        for s in sets["ResourceTagSets"]:
-            tags = tag_dict(s.get("Tags"))
-            if tags.get("Name") == name:
-                tagged.append((by_id[s["ResourceId"]], tags))
+    tags = {}
+    ids = [c["Id"] for c in checks]
+    for i in range(0, len(ids), 10):  # ListTagsForResources takes at most 10 ids
+        for s in client.list_tags_for_resources(aws_retry=True, ResourceType="healthcheck", ResourceIds=ids[i:i + 10])["ResourceTagSets"]:
+            tags[s["ResourceId"]] = tag_dict(s.get("Tags"))
+    return checks, tags
+
+
+def find(module, name, checks, tags):
+    """The check whose Name tag is name; else one whose CallerReference we made for it."""
+    tagged = [c for c in checks if tags.get(c["Id"], {}).get("Name") == name]
     if len(tagged) > 1:
         module.fail_json(msg="%d Route 53 health checks are tagged Name=%s (%s); delete the extra ones"
-                             % (len(tagged), name, ", ".join(c["Id"] for c, _ in tagged)))
+                             % (len(tagged), name, ", ".join(c["Id"] for c in tagged)))
     if tagged:
         return tagged[0]
-    # A create whose tagging step did not happen (interrupted run): adopt it.
-    ours = [c for c in checks if c.get("CallerReference", "").startswith(name + "/")]
-    return (ours[0], {}) if ours else (None, {})
+    # A create whose tagging step did not happen (an interrupted run): adopt it.
+    made = [c for c in checks if c.get("CallerReference", "").startswith(name + "/")]
+    return made[0] if made else None
 
 
-def main():
-    module = AnsibleAWSModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            type=dict(type="str", default="HTTPS", choices=["HTTP", "HTTPS", "HTTPS_STR_MATCH", "HTTP_STR_MATCH", "TCP"]),
-            fqdn=dict(type="str", required=True),
-            port=dict(type="int", default=443),
-            resource_path=dict(type="str", default="/"),
-            enable_sni=dict(type="bool", default=True),
-            regions=dict(type="list", elements="str", required=True),
-            request_interval=dict(type="int", default=30, choices=[10, 30]),
-            failure_threshold=dict(type="int", default=3),
-            tags=dict(type="dict", default={}),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    if len(p["regions"]) < 3:
-        module.fail_json(msg="regions: Route 53 needs at least 3 checker regions, got %s" % p["regions"])
-    if is_pending(p["fqdn"]) and not module.check_mode:
-        module.fail_json(msg="fqdn is a check-mode placeholder outside check mode: %s" % p["fqdn"])
-    client = module.client("route53", retry_decorator=AWSRetry.jittered_backoff())
-    tags = dict(p["tags"], Name=p["name"])
-    wanted = {"Type": p["type"], "FullyQualifiedDomainName": p["fqdn"], "Port": p["port"],
-              "ResourcePath": p["resource_path"], "EnableSNI": p["enable_sni"], "RequestInterval": p["request_interval"],
-              "FailureThreshold": p["failure_threshold"], "MeasureLatency": False, "Inverted": False, "Disabled": False,
-              "Regions": sorted(p["regions"])}
-    if p["type"] == "TCP":
-        wanted.pop("ResourcePath")
-        wanted.pop("EnableSNI")
-    wanted_view = config_view(wanted)
-
-    try:
-        current, have_tags = find(client, p["name"], module)
-    except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg="listing Route 53 health checks")
-
+def converge(module, client, spec, wanted, current, have_tags):
+    """One check: returns (changed, before or None, after, id)."""
+    name = spec["name"]
+    tags = dict({k: str(v) for k, v in (spec.get("tags") or {}).items()}, Name=name)
+    view = config_view(wanted)
     if current is None:
         if module.check_mode:
-            module.exit_json(**result(True, None, wanted_view, health_check_id=pending("health-check", p["name"])))
+            return True, None, dict(view, tags=tags), pending("health-check", name)
         try:
-            # CallerReference makes a retried create idempotent; the prefix lets find()
+            # CallerReference makes a retried create idempotent; its prefix lets find()
             # adopt a check whose tagging below never happened.
-            ref = ("%s/%s" % (p["name"], uuid.uuid4().hex))[:64]
-            hc = client.create_health_check(aws_retry=True, CallerReference=ref, HealthCheckConfig=wanted)["HealthCheck"]
-            client.change_tags_for_resource(aws_retry=True, ResourceType="healthcheck", ResourceId=hc["Id"],
-                                            AddTags=tag_list(tags))
+            ref = ("%s/%s" % (name, uuid.uuid4().hex))[:64]
+            hid = client.create_health_check(aws_retry=True, CallerReference=ref, HealthCheckConfig=wanted)["HealthCheck"]["Id"]
+            client.change_tags_for_resource(aws_retry=True, ResourceType="healthcheck", ResourceId=hid, AddTags=tag_list(tags))
         except (BotoCoreError, ClientError) as e:
-            module.fail_json_aws(e, msg="creating Route 53 health check %s" % p["name"])
-        module.exit_json(**result(True, None, wanted_view, health_check_id=hc["Id"]))
+            module.fail_json_aws(e, msg="creating Route 53 health check %s" % name)
+        return True, None, dict(view, tags=tags), hid
 
     hid = current["Id"]
-    conflict = owner_conflict(have_tags, tags, "Route 53 health check %s (%s)" % (p["name"], hid))
+    conflict = owner_conflict(have_tags, tags, "Route 53 health check %s (%s)" % (name, hid))
     if conflict:
         module.fail_json(msg=conflict)
     have = config_view(current["HealthCheckConfig"])
-    fixed = [k for k in ("Type", "RequestInterval", "MeasureLatency") if have.get(k) != wanted_view.get(k)]
+    fixed = [k for k in ("Type", "RequestInterval", "MeasureLatency") if have.get(k) != view.get(k)]
     if fixed:
         module.fail_json(msg="Route 53 health check %s (%s): %s cannot change (%s); delete the check and run again"
-                             % (p["name"], hid, ", ".join(fixed), ", ".join("%s=%s" % (k, have.get(k)) for k in fixed)))
-    update = {api: wanted[key] for key, api in MUTABLE if key in wanted and have.get(key) != wanted_view.get(key)}
-    if have["Regions"] != wanted_view["Regions"]:
+                             % (name, hid, ", ".join(fixed), ", ".join("%s=%s" % (k, have.get(k)) for k in fixed)))
+    update = {k: wanted[k] for k in MUTABLE if k in wanted and have.get(k) != view.get(k)}
+    if have["Regions"] != view["Regions"]:
         update["Regions"] = wanted["Regions"]
     add_tags = tags_to_set(have_tags, tags)
     changed = bool(update or add_tags)
     if changed and not module.check_mode:
         try:
             if update:
-                client.update_health_check(aws_retry=True, HealthCheckId=hid,
-                                           HealthCheckVersion=current["HealthCheckVersion"], **update)
+                client.update_health_check(aws_retry=True, HealthCheckId=hid, HealthCheckVersion=current["HealthCheckVersion"], **update)
             if add_tags:
-                client.change_tags_for_resource(aws_retry=True, ResourceType="healthcheck", ResourceId=hid,
-                                                AddTags=tag_list(add_tags))
+                client.change_tags_for_resource(aws_retry=True, ResourceType="healthcheck", ResourceId=hid, AddTags=tag_list(add_tags))
         except (BotoCoreError, ClientError) as e:
-            module.fail_json_aws(e, msg="updating Route 53 health check %s" % p["name"])
-    module.exit_json(**result(changed, dict(have, tags=have_tags), dict(wanted_view, tags=dict(have_tags, **add_tags)),
-                              health_check_id=hid))
+            module.fail_json_aws(e, msg="updating Route 53 health check %s" % name)
+    return changed, dict(have, tags=have_tags), dict(view, tags=dict(have_tags, **add_tags)), hid
+
+
+def main():
+    module = AnsibleAWSModule(argument_spec=dict(health_checks=dict(type="list", elements="dict", required=True)),
+                              supports_check_mode=True)
+    specs = module.params["health_checks"]
+    wanted = [wanted_config(module, i, spec) for i, spec in enumerate(specs)]
+    names = [spec["name"] for spec in specs]
+    if len(set(names)) != len(names):
+        module.fail_json(msg="health_checks: a name is given twice: %s" % names)
+    if not module.check_mode and any(is_pending(w["FullyQualifiedDomainName"]) for w in wanted):
+        module.fail_json(msg="fqdn holds a check-mode placeholder outside check mode")
+    client = module.client("route53", retry_decorator=AWSRetry.jittered_backoff())
+    try:
+        checks, tags = existing_checks(client)
+    except (BotoCoreError, ClientError) as e:
+        module.fail_json_aws(e, msg="listing Route 53 health checks")
+    changed, before, after, ids = False, {}, {}, {}
+    for spec, cfg in zip(specs, wanted):
+        current = find(module, spec["name"], checks, tags)
+        one, b, a, hid = converge(module, client, spec, cfg, current, tags.get(current["Id"], {}) if current else {})
+        changed = changed or one
+        if b is not None:
+            before[spec["name"]] = b
+        after[spec["name"]] = a
+        ids[spec["name"]] = hid
+    module.exit_json(changed=changed, health_check_ids=ids, diff={"before": before, "after": after})
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    zone = p["hosted_zone_id"].split("/")[-1]
+    zone = p["hosted_zone_id"] if is_pending(p["hosted_zone_id"]) else p["hosted_zone_id"].split("/")[-1]
     if (is_pending(zone) or any_pending(p["records"])) and not module.check_mode:
         module.fail_json(msg="check-mode placeholders outside check mode")
     desired = [api_record(r, module, i) for i, r in enumerate(p["records"])]
