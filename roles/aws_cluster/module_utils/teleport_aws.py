@@ -117,10 +117,9 @@ def plan_record_changes(current, desired, absent):
     desired: record sets in API form (ResourceRecordSet dicts).
     absent: (name, type, set_identifier) keys to remove when present.
 
-    A record that changes becomes DELETE (exactly as Route 53 holds it) plus CREATE in the
-    same batch, not UPSERT: Route 53 refuses the whole batch if the record changed since
-    we read it, so a concurrent edit is never silently overwritten, and the batch is
-    applied entirely or not at all.
+    Only what differs is sent: a missing or different record as UPSERT (it converges
+    whatever appeared since the read), an absent one as DELETE exactly as Route 53 holds
+    it. Route 53 applies the batch entirely or not at all.
     Returns (changes, before, after): before/after map "name type [set id]" to views of
     only the records that change, for --diff.
     """
@@ -139,9 +138,8 @@ def plan_record_changes(current, desired, absent):
             continue
         label = _label(key)
         if old is not None:
-            changes.append({"Action": "DELETE", "ResourceRecordSet": old})
             before[label] = record_view(old)
-        changes.append({"Action": "CREATE", "ResourceRecordSet": rr})
+        changes.append({"Action": "UPSERT", "ResourceRecordSet": rr})
         after[label] = record_view(rr)
     for key in absent:
         key = (dns_name(key[0]), key[1], key[2] or "")

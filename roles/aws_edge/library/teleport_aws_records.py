@@ -6,9 +6,9 @@ Why not amazon.aws.route53 (9.5.2): it changes one record per task, so a run tha
 a region's name and wildcard (or steers a region off) passes through half-changed states
 and can stop in one. Route 53 applies a change batch entirely or not at all; this module
 diffs every managed record first (wildcards compared as "*" whatever form Route 53
-returns, "\\052" on AWS), then sends the difference in one ChangeResourceRecordSets call.
-Changed records are DELETE (as read) + CREATE, never UPSERT, so a record edited by
-someone else since it was read makes Route 53 refuse the batch instead of overwriting it.
+returns, "\\052" on AWS), then sends only the difference in one ChangeResourceRecordSets
+call: wanted records that are missing or different as UPSERT, absent ones as DELETE of
+exactly what Route 53 holds.
 """
 
 DOCUMENTATION = r"""
@@ -112,7 +112,7 @@ def main():
         changes, before, after = plan_record_changes(current, desired, absent)
     except ValueError as e:
         module.fail_json(msg=str(e))
-    summary = ["%s %s %s%s" % (c["Action"], c["ResourceRecordSet"]["Name"], c["ResourceRecordSet"]["Type"],
+    summary = ["%s %s %s%s" % (c["Action"], dns_name(c["ResourceRecordSet"]["Name"]), c["ResourceRecordSet"]["Type"],
                                " [%s]" % c["ResourceRecordSet"]["SetIdentifier"]
                                if c["ResourceRecordSet"].get("SetIdentifier") else "") for c in changes]
     out = dict(changed=bool(changes), changes=summary, diff={"before": before, "after": after})
