@@ -7,6 +7,8 @@ packer/publish_ami_ids.py), then runs the real ansible-playbook against it.
 import json
 import subprocess
 import sys
+import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,7 @@ class Run:
     stderr: str
     calls: list
     messages: list = field(default_factory=list)
+    seconds: float = 0.0
 
     @property
     def changed(self):
@@ -52,7 +55,6 @@ class World:
     def __init__(self, tmp, cluster, auth_region, regions, zone="example.com", publish=True):
         self.tmp, self.cluster, self.auth_region, self.zone = tmp, cluster, auth_region, zone
         self.moto = MotoServer(log_path=str(tmp / "moto.log")).start()
-        self.proxy = CountingProxy(self.moto.endpoint).start()
         self.made = operator_world(self.moto, cluster, regions, zone, publish=publish)
         self.regions = list(regions)
         self.runs = []
@@ -64,12 +66,15 @@ class World:
         return self.moto.client(service, region)
 
     def run(self, playbook, variables, *args):
-        path = self.tmp / f"vars-{len(self.runs)}.json"
+        """One ansible-playbook run, through its own CountingProxy (so runs may overlap)."""
+        path = self.tmp / f"vars-{uuid.uuid4().hex}.json"
         path.write_text(json.dumps(variables))
-        self.proxy.reset()
-        env = ansible_env(self.proxy.endpoint, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOCAL_TEMP=str(self.tmp / "ansible-tmp"))
-        p = subprocess.run([str(ANSIBLE), str(PLAYBOOKS[playbook]), "-e", f"@{path}", *args], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=600)
+        t0 = time.monotonic()
+        with CountingProxy(self.moto.endpoint) as proxy:
+            env = ansible_env(proxy.endpoint, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOCAL_TEMP=str(self.tmp / "ansible-tmp"))
+            p = subprocess.run([str(ANSIBLE), str(PLAYBOOKS[playbook]), "-e", f"@{path}", *args], cwd=ROOT, env=env,
+                               capture_output=True, text=True, timeout=600)
+            calls = list(proxy.calls)
         report = json.loads(p.stdout[p.stdout.index("{"):]) if "{" in p.stdout else {}
         messages = []
         for play in report.get("plays", []):
@@ -78,12 +83,16 @@ class World:
                     for one in [res] + res.get("results", []):
                         if one.get("msg"):
                             messages.append((str(one["msg"]), bool(one.get("failed"))))
-        run = Run(p.returncode, report, p.stderr, list(self.proxy.calls), messages)
+        run = Run(p.returncode, report, p.stderr, calls, messages, time.monotonic() - t0)
         self.runs.append((playbook, args, run))
         return run
 
+    def timings(self):
+        return ", ".join(f"{pb}{''.join(' ' + a for a in args)} {r.seconds:.1f}s ({len(r.mutating)} mutating)"
+                         for pb, args, r in self.runs)
+
     def stop(self):
-        self.proxy.stop()
+        print(f"\n{self.cluster}: {self.timings()}", file=sys.stderr)
         self.moto.stop()
 
 
