@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Generates the role variable tables of docs/ansible.md from each role's
-meta/argument_specs.yml, so the documentation cannot drift from the roles.
+"""Generates the role variable tables of docs/ansible.md (host roles) and docs/aws.md
+(AWS roles) from each role's meta/argument_specs.yml, so the documentation cannot drift
+from the roles.
 
   tests/ansible/argspec_doc.py          # print the tables
-  tests/ansible/argspec_doc.py --write  # rewrite them in docs/ansible.md
-  tests/ansible/argspec_doc.py --check  # exit 1 when docs/ansible.md is stale
+  tests/ansible/argspec_doc.py --write  # rewrite them in the docs
+  tests/ansible/argspec_doc.py --check  # exit 1 when a doc is stale
 """
 import sys
 from pathlib import Path
@@ -12,10 +13,13 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs/ansible.md"
 BEGIN = "<!-- BEGIN GENERATED VARIABLES (tests/ansible/argspec_doc.py --write) -->"
 END = "<!-- END GENERATED VARIABLES -->"
-ROLES = ["teleport", "node_agent", "inventory_service"]
+DOCS = {
+    ROOT / "docs/ansible.md": ["teleport", "node_agent", "inventory_service"],
+    ROOT / "docs/aws.md": ["aws_cluster", "aws_pools", "aws_edge"],
+}
+ROLES = [role for roles in DOCS.values() for role in roles]
 
 
 def cell(text):
@@ -40,9 +44,9 @@ def default_of(opt):
     return f"`{yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}`"
 
 
-def tables():
+def tables(roles):
     out = []
-    for role in ROLES:
+    for role in roles:
         spec = yaml.safe_load((ROOT / "roles" / role / "meta/argument_specs.yml").read_text())
         main = spec["argument_specs"]["main"]
         out.append(f"### Role `{role}`\n")
@@ -57,27 +61,31 @@ def tables():
     return "\n".join(out)
 
 
-def render(doc_text):
+def render(doc_text, roles):
     head, _, rest = doc_text.partition(BEGIN)
     _, _, tail = rest.partition(END)
-    return f"{head}{BEGIN}\n\n{tables()}\n{END}{tail}"
+    return f"{head}{BEGIN}\n\n{tables(roles)}\n{END}{tail}"
 
 
 def main(argv):
     if "--write" in argv or "--check" in argv:
-        current = DOC.read_text()
-        if BEGIN not in current or END not in current:
-            print(f"{DOC}: the markers {BEGIN!r} and {END!r} are missing", file=sys.stderr)
-            return 1
-        wanted = render(current)
-        if "--check" in argv:
-            if wanted != current:
-                print(f"{DOC} is stale; run tests/ansible/argspec_doc.py --write", file=sys.stderr)
-                return 1
-            return 0
-        DOC.write_text(wanted)
-        return 0
-    print(tables())
+        status = 0
+        for doc, roles in DOCS.items():
+            current = doc.read_text()
+            if BEGIN not in current or END not in current:
+                print(f"{doc}: the markers {BEGIN!r} and {END!r} are missing", file=sys.stderr)
+                status = 1
+                continue
+            wanted = render(current, roles)
+            if "--check" in argv:
+                if wanted != current:
+                    print(f"{doc} is stale; run tests/ansible/argspec_doc.py --write", file=sys.stderr)
+                    status = 1
+            else:
+                doc.write_text(wanted)
+        return status
+    for roles in DOCS.values():
+        print(tables(roles))
     return 0
 
 
