@@ -94,7 +94,7 @@ def seed(endpoint, state):
     private = [z["Id"].split("/")[-1] for z in r53.list_hosted_zones_by_name(DNSName=world.ZONE)["HostedZones"]
                if z["Name"] == world.ZONE + "." and z["Config"]["PrivateZone"]]
     for zone_id in private:
-        fix_soa(moto, zone_id, world.ZONE)
+        fix_soa(moto, zone_id)
     state["aws"] = {"zone_id": made["zone_id"], "private_zone_ids": private, "vars_file": AWS_VARS_FILE,
                     "auth_server_file": AUTH_SERVER_FILE}
     return instances(endpoint)

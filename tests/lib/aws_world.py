@@ -47,7 +47,7 @@ def publish_amis(moto, cluster, amis, version="17.7.1", edition="oss"):
     return json.loads(out.stdout)
 
 
-def fix_soa(moto, zone_id, zone_name):
+def fix_soa(moto, zone_id):
     """moto gives a new zone an SOA whose value is a Python dict's text; a DNS server reading
     the zone then answers SERVFAIL for every name. UPSERT the SOA AWS would have written."""
     r53 = moto.client("route53", "us-east-1")
@@ -72,7 +72,7 @@ def operator_world(moto, cluster, regions, zone, zones=("a", "b"), publish=True)
         publish_amis(moto, cluster, {r: v["ami"] for r, v in made.items()})
     r53 = moto.client("route53", "us-east-1")
     zone_id = r53.create_hosted_zone(Name=zone, CallerReference=f"operator-{zone}-{uuid.uuid4().hex}")["HostedZone"]["Id"].split("/")[-1]
-    fix_soa(moto, zone_id, zone)
+    fix_soa(moto, zone_id)
     return {"regions": made, "zone_id": zone_id}
 
 
