@@ -104,3 +104,9 @@ def test_check_mode_placeholders_are_recognised_anywhere():
 def test_a_resource_of_another_cluster_is_not_adopted():
     assert ta.owner_conflict({"TeleportCluster": "a.example.com"}, {"TeleportCluster": "b.example.com"}, "x")
     assert ta.owner_conflict({}, {"TeleportCluster": "b.example.com"}, "x") is None
+
+
+def test_results_of_several_resources_combine_into_one_diff():
+    changed, ids, diff = ta.combined([("a", False, {"x": 1}, {"x": 1}, "id-a"), ("b", True, None, {"x": 2}, "id-b")])
+    assert changed and ids == {"a": "id-a", "b": "id-b"}
+    assert diff == {"before": {"a": {"x": 1}}, "after": {"a": {"x": 1}, "b": {"x": 2}}}

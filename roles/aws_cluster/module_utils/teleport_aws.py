@@ -63,6 +63,19 @@ def result(changed, before, after, **facts):
     return out
 
 
+def combined(outcomes):
+    """One module result from several resources' (name, changed, before or None, after, id):
+    (changed, {name: id}, diff with the resources keyed by name, new ones only after)."""
+    changed, ids, before, after = False, {}, {}, {}
+    for name, one_changed, b, a, ident in outcomes:
+        changed = changed or one_changed
+        if b is not None:
+            before[name] = b
+        after[name] = a
+        ids[name] = ident
+    return changed, ids, {"before": before, "after": after}
+
+
 # --- Route 53 ---------------------------------------------------------------------------
 
 _OCTAL = re.compile(r"\\([0-7]{3})")

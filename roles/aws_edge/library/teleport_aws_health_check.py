@@ -41,7 +41,7 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports missing botocore
 
-from ansible.module_utils.teleport_aws import is_pending, owner_conflict, pending, tag_dict, tag_list, tags_to_set
+from ansible.module_utils.teleport_aws import combined, is_pending, owner_conflict, pending, tag_dict, tag_list, tags_to_set
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
@@ -166,16 +166,13 @@ def main():
         checks, tags = existing_checks(client)
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg="listing Route 53 health checks")
-    changed, before, after, ids = False, {}, {}, {}
+    outcomes = []
     for spec, cfg in zip(specs, wanted):
         current = find(module, spec["name"], checks, tags)
-        one, b, a, hid = converge(module, client, spec, cfg, current, tags.get(current["Id"], {}) if current else {})
-        changed = changed or one
-        if b is not None:
-            before[spec["name"]] = b
-        after[spec["name"]] = a
-        ids[spec["name"]] = hid
-    module.exit_json(changed=changed, health_check_ids=ids, diff={"before": before, "after": after})
+        outcomes.append((spec["name"], *converge(module, client, spec, cfg, current,
+                                                 tags.get(current["Id"], {}) if current else {})))
+    changed, ids, diff = combined(outcomes)
+    module.exit_json(changed=changed, health_check_ids=ids, diff=diff)
 
 
 if __name__ == "__main__":

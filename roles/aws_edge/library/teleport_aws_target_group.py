@@ -38,7 +38,7 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports missing botocore
 
-from ansible.module_utils.teleport_aws import owner_conflict, pending, tag_dict, tag_list, tags_to_set
+from ansible.module_utils.teleport_aws import combined, owner_conflict, pending, tag_dict, tag_list, tags_to_set
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
@@ -154,15 +154,9 @@ def main():
                 existing_tags[d["ResourceArn"]] = tag_dict(d.get("Tags"))
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg="listing the target groups")
-    changed, before, after, arns = False, {}, {}, {}
-    for spec in specs:
-        one_changed, b, a, arn = converge(module, elbv2, module.params["vpc_id"], spec, existing, existing_tags)
-        changed = changed or one_changed
-        if b is not None:
-            before[spec["name"]] = b
-        after[spec["name"]] = a
-        arns[spec["name"]] = arn
-    module.exit_json(changed=changed, target_group_arns=arns, diff={"before": before, "after": after})
+    changed, arns, diff = combined(
+        (spec["name"], *converge(module, elbv2, module.params["vpc_id"], spec, existing, existing_tags)) for spec in specs)
+    module.exit_json(changed=changed, target_group_arns=arns, diff=diff)
 
 
 if __name__ == "__main__":
