@@ -226,3 +226,26 @@ def test_steering_a_region_off_removes_only_its_records_and_back_restores_them(w
     after, _ = gslb_state(world)
     assert {k: (v["Type"], v["Region"], v["TTL"], v["HealthCheckId"], v["ResourceRecords"]) for k, v in after.items()} == \
         {k: (v["Type"], v["Region"], v["TTL"], v["HealthCheckId"], v["ResourceRecords"]) for k, v in before.items()}
+
+
+def test_parts_terraform_owns_are_left_alone(world):
+    """A region's pool, the security groups and the attachments switched off: the runs
+    read them but write nothing, even where they differ from what the roles would make."""
+    eu = world.client("autoscaling", "eu-central-1")
+    eu.update_auto_scaling_group(AutoScalingGroupName="teleport-proxy-eu-central-1", MaxSize=5, DesiredCapacity=3)
+    ec2 = world.client("ec2", "eu-central-1")
+    sg = security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy")
+    ec2.authorize_security_group_ingress(GroupId=sg["GroupId"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "IpRanges": [{"CidrIp": "10.9.0.0/16"}]}])
+    owned = dict(world.base, aws_pools_proxy_by_region={"eu-central-1": {"manage_asg": False, "manage_launch_template": False}},
+                 aws_edge_manage_security_groups=False, aws_edge_attach_target_groups=False)
+    pools = converged(world.run("pools", owned))
+    edge = converged(world.run("edge", owned))
+    assert (pools.changed, pools.mutating, edge.changed, edge.mutating) == (0, [], 0, [])
+    assert asg(eu, "teleport-proxy-eu-central-1")["DesiredCapacity"] == 3
+    assert tcp(8443, "10.9.0.0/16") in rules(ec2, security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy"))[0]
+    # Managed again, the same runs converge them back.
+    back = converged(world.run("both", world.base))
+    assert back.changed > 0
+    assert asg(eu, "teleport-proxy-eu-central-1")["DesiredCapacity"] == 2
+    assert tcp(8443, "10.9.0.0/16") not in rules(ec2, security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy"))[0]
