@@ -66,8 +66,10 @@ def test_a_check_run_of_the_edge_shows_every_resource_it_would_make_and_writes_n
     assert len(public["changes"]) == 2 * len(REGIONS) and all(c.startswith("UPSERT") for c in public["changes"])
     private = run.task("private zone's latency records")
     assert len(private["changes"]) == 2 * len(REGIONS)
-    nlbs = run.task("network load balancers")["results"]
-    assert len(nlbs) == 2 * len(REGIONS) + 1 and all(r["changed"] for r in nlbs)
+    per_region = run.task("network load balancers")["results"]
+    assert all(r["changed"] for r in per_region)
+    assert sum(len(r["load_balancers"]) for r in per_region) == 2 * len(REGIONS) + 1
+    assert all(m["dns_name"].startswith("pending:") for r in per_region for m in r["load_balancers"].values())
 
 
 def test_launch_templates_hold_the_ami_id_resolved_in_the_play(world):
