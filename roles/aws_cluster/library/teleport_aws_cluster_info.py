@@ -42,7 +42,7 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports missing botocore
 
-from ansible.module_utils.teleport_aws import tag_dict
+from ansible.module_utils.teleport_aws import elbv2_listing, tag_dict
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -90,18 +90,12 @@ def asgs(autoscaling, cluster):
 
 
 def target_groups(elbv2, cluster):
-    groups = []
-    for page in elbv2.get_paginator("describe_target_groups").paginate():
-        groups.extend(page["TargetGroups"])
+    found, tags = elbv2_listing(elbv2, "describe_target_groups", "TargetGroup")
     out = {}
-    arns = [g["TargetGroupArn"] for g in groups]
-    names = {g["TargetGroupArn"]: g["TargetGroupName"] for g in groups}
-    for i in range(0, len(arns), 20):  # DescribeTags takes at most 20 ARNs
-        for d in elbv2.describe_tags(aws_retry=True, ResourceArns=arns[i:i + 20])["TagDescriptions"]:
-            tags = tag_dict(d.get("Tags"))
-            if tags.get("TeleportCluster") == cluster:
-                out.setdefault(tags.get("TeleportRole", ""), []).append(
-                    {"name": names[d["ResourceArn"]], "arn": d["ResourceArn"]})
+    for name, g in found.items():
+        t = tags.get(g["TargetGroupArn"], {})
+        if t.get("TeleportCluster") == cluster:
+            out.setdefault(t.get("TeleportRole", ""), []).append({"name": name, "arn": g["TargetGroupArn"]})
     return out
 
 

@@ -1,9 +1,9 @@
 # -*- coding: utf-8 -*-
 """Shared helpers of the teleport_aws_* modules (roles aws_cluster, aws_pools, aws_edge).
 
-Pure functions only here (no AWS calls), so tests/aws/ can unit-test them directly:
-check-mode placeholders, tags, result/diff shaping, and Route 53 record normalisation
-and change planning.
+Mostly pure functions, so tests/aws/ can unit-test them directly: check-mode
+placeholders, tags, result/diff shaping, Route 53 record normalisation and change
+planning. elbv2_listing() alone takes a client.
 """
 import re
 
@@ -74,6 +74,26 @@ def combined(outcomes):
         after[name] = a
         ids[name] = ident
     return changed, ids, {"before": before, "after": after}
+
+
+def elbv2_listing(elbv2, operation, kind, names=None):
+    """A region's load balancers or target groups (operation describe_load_balancers or
+    describe_target_groups, kind "LoadBalancer" or "TargetGroup"), by name, with their tags.
+
+    Listing beats describing by name: ELBv2 fails a by-name call as a whole when one name
+    is missing. Tags are read 20 ARNs at a time (DescribeTags' limit).
+    Returns {name: resource} and {arn: tags}; names=None keeps every resource."""
+    found = {}
+    for page in elbv2.get_paginator(operation).paginate():
+        for item in page[kind + "s"]:
+            if names is None or item[kind + "Name"] in names:
+                found[item[kind + "Name"]] = item
+    arns = [item[kind + "Arn"] for item in found.values()]
+    tags = {}
+    for i in range(0, len(arns), 20):
+        for d in elbv2.describe_tags(aws_retry=True, ResourceArns=arns[i:i + 20])["TagDescriptions"]:
+            tags[d["ResourceArn"]] = tag_dict(d.get("Tags"))
+    return found, tags
 
 
 # --- Route 53 ---------------------------------------------------------------------------

@@ -43,7 +43,7 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports missing botocore
 
-from ansible.module_utils.teleport_aws import any_pending, combined, owner_conflict, pending, tag_dict, tag_list, tags_to_set
+from ansible.module_utils.teleport_aws import any_pending, combined, elbv2_listing, owner_conflict, pending, tag_list, tags_to_set
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
@@ -170,17 +170,8 @@ def main():
         module.fail_json(msg="check-mode placeholders outside check mode in security_groups or listeners")
     elbv2 = module.client("elbv2", retry_decorator=AWSRetry.jittered_backoff())
     names = {s.get("name") for s in specs}
-    # The region's NLBs in one listing and one tag read: DescribeLoadBalancers by name fails
-    # as a whole when one name is missing.
     try:
-        existing = {}
-        for page in elbv2.get_paginator("describe_load_balancers").paginate():
-            existing.update({lb["LoadBalancerName"]: lb for lb in page["LoadBalancers"] if lb["LoadBalancerName"] in names})
-        arns = [lb["LoadBalancerArn"] for lb in existing.values()]
-        tags = {}
-        for i in range(0, len(arns), 20):
-            for d in elbv2.describe_tags(aws_retry=True, ResourceArns=arns[i:i + 20])["TagDescriptions"]:
-                tags[d["ResourceArn"]] = tag_dict(d.get("Tags"))
+        existing, tags = elbv2_listing(elbv2, "describe_load_balancers", "LoadBalancer", names)
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg="listing the load balancers")
     outcomes = []

@@ -38,7 +38,7 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports missing botocore
 
-from ansible.module_utils.teleport_aws import combined, owner_conflict, pending, tag_dict, tag_list, tags_to_set
+from ansible.module_utils.teleport_aws import combined, elbv2_listing, owner_conflict, pending, tag_list, tags_to_set
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
@@ -139,19 +139,9 @@ def main():
         for key in ("name", "port", "health_check"):
             if spec.get(key) in (None, ""):
                 module.fail_json(msg="target_groups[%d].%s is required" % (i, key))
-    # The region's groups in a few calls rather than three per group: DescribeTargetGroups
-    # by name fails as a whole when one name is missing, so list them, and read the tags
-    # 20 ARNs at a time.
-    names = {spec["name"] for spec in specs}
+    # The region's groups in a few calls rather than three per group.
     try:
-        existing = {}
-        for page in elbv2.get_paginator("describe_target_groups").paginate():
-            existing.update({g["TargetGroupName"]: g for g in page["TargetGroups"] if g["TargetGroupName"] in names})
-        arns = [g["TargetGroupArn"] for g in existing.values()]
-        existing_tags = {}
-        for i in range(0, len(arns), 20):
-            for d in elbv2.describe_tags(aws_retry=True, ResourceArns=arns[i:i + 20])["TagDescriptions"]:
-                existing_tags[d["ResourceArn"]] = tag_dict(d.get("Tags"))
+        existing, existing_tags = elbv2_listing(elbv2, "describe_target_groups", "TargetGroup", {spec["name"] for spec in specs})
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg="listing the target groups")
     changed, arns, diff = combined(
