@@ -239,9 +239,8 @@ def test_parts_terraform_owns_are_left_alone(world):
         {"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "IpRanges": [{"CidrIp": "10.9.0.0/16"}]}])
     owned = dict(world.base, aws_pools_proxy_by_region={"eu-central-1": {"manage_asg": False, "manage_launch_template": False}},
                  aws_edge_manage_security_groups=False, aws_edge_attach_target_groups=False)
-    pools = converged(world.run("pools", owned))
-    edge = converged(world.run("edge", owned))
-    assert (pools.changed, pools.mutating, edge.changed, edge.mutating) == (0, [], 0, [])
+    run = converged(world.run("both", owned))
+    assert (run.changed, run.mutating) == (0, [])
     assert asg(eu, "teleport-proxy-eu-central-1")["DesiredCapacity"] == 3
     assert tcp(8443, "10.9.0.0/16") in rules(ec2, security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy"))[0]
     # Managed again, the same runs converge them back.
