@@ -3,7 +3,6 @@ planning on the forms real AWS returns, and security group rule flattening."""
 import importlib.util
 
 import pytest
-
 from conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("teleport_aws", ROOT / "roles/aws_cluster/module_utils/teleport_aws.py")

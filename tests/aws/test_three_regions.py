@@ -3,9 +3,7 @@ and a database port), an internal proxy NLB per region, split DNS in a private z
 and metrics CIDRs, AMIs resolved in the play, a per-region pool size. A --check run on
 the empty world first, then converge, idempotence and check mode."""
 import pytest
-
-from aws_state import (ALL_OUT, asg, health_checks, latest_template_data, listener_targets, load_balancer,
-                       mutating_actions, records, rules, security_group, tcp)
+from aws_state import ALL_OUT, asg, health_checks, latest_template_data, listener_targets, load_balancer, mutating_actions, records, rules, security_group, tcp
 from conftest import World, converged
 
 CLUSTER = "tp.example.org"
@@ -155,11 +153,11 @@ def test_public_gslb_and_split_dns_point_each_region_at_its_nlbs(world):
         check, _ = checks[f"{CLUSTER} {region}"]
         assert sorted(check["HealthCheckConfig"]["Regions"]) == ["ap-southeast-2", "eu-west-1", "us-east-1", "us-west-2"]
         assert check["HealthCheckConfig"]["FullyQualifiedDomainName"] == outside
-        for (name, ident), rr in public.items():
+        for (_name, ident), rr in public.items():
             if ident.endswith("/" + region):
                 assert (rr["Region"], rr["TTL"], rr["ResourceRecords"], rr["HealthCheckId"]) == \
                     (region, 20, [{"Value": outside}], check["Id"])
-        for (name, ident), rr in split.items():
+        for (_name, ident), rr in split.items():
             if ident.endswith("/" + region):
                 assert (rr["Region"], rr["TTL"], rr["ResourceRecords"]) == (region, 20, [{"Value": inside}])
                 assert "HealthCheckId" not in rr  # Route 53's checkers cannot reach an internal NLB

@@ -6,9 +6,21 @@ import subprocess
 
 import pytest
 import yaml
-
-from aws_state import (ALL_OUT, asg, health_checks, latest_template_data, listener_targets, load_balancer,
-                       mutating_actions, records, rules, security_group, tags, target_group, tcp)
+from aws_state import (
+    ALL_OUT,
+    asg,
+    health_checks,
+    latest_template_data,
+    listener_targets,
+    load_balancer,
+    mutating_actions,
+    records,
+    rules,
+    security_group,
+    tags,
+    target_group,
+    tcp,
+)
 from conftest import ROOT, World, converged
 
 CLUSTER = "teleport.example.com"

@@ -44,8 +44,7 @@ try:
 except ImportError:
     pass  # AnsibleAWSModule reports missing botocore
 
-from ansible.module_utils.teleport_aws import (
-    expand_permissions, owner_conflict, pending, rule_permission, rule_text, tag_dict, tag_list, tags_to_set)
+from ansible.module_utils.teleport_aws import expand_permissions, owner_conflict, pending, rule_permission, rule_text, tag_dict, tag_list, tags_to_set
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 

@@ -167,7 +167,7 @@ def main():
     except (BotoCoreError, ClientError) as e:
         module.fail_json_aws(e, msg="listing Route 53 health checks")
     outcomes = []
-    for spec, cfg in zip(specs, wanted):
+    for spec, cfg in zip(specs, wanted, strict=False):
         current = find(module, spec["name"], checks, tags)
         outcomes.append((spec["name"], *converge(module, client, spec, cfg, current,
                                                  tags.get(current["Id"], {}) if current else {})))
