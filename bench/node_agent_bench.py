@@ -177,6 +177,11 @@ peers:
                 s.sample()
             time.sleep(min(1.0, max(0.05, next_round - time.monotonic())))  # pacing of the sampler
         wall = time.monotonic() - w0
+        if os.environ.get("BENCH_DETAIL"):  # where the agent's RSS is; NMT lines need -XX:NativeMemoryTracking=summary
+            with open(f"/proc/{agent.pid}/smaps_rollup") as f:
+                print("".join("  " + line for line in f if re.match(r"(Rss|Private|Shared|Anonymous)", line)), end="")
+            nmt = subprocess.run(["jcmd", str(agent.pid), "VM.native_memory", "summary"], capture_output=True, text=True).stdout
+            print("".join("  " + line + "\n" for line in nmt.splitlines() if re.match(r"(Total|-)", line)), end="")
         out = {}
         for s in (a, b):
             s.sample()

@@ -50,7 +50,9 @@ public final class PeerProber {
 
     private final Clock clock;
     private final Set<Object> askedForClientCert = ConcurrentHashMap.newKeySet();
-    private final SSLContext tlsContext;
+    /** Made on the first full handshake: most cycles need none, and JSSE's classes cost metaspace. */
+    private SSLContext tlsContext;
+
     private final ThreadPoolExecutor dns;
     private final Set<String> lookingUp = ConcurrentHashMap.newKeySet();
     /** Discarded application data: the probe never reads any, but unwrap needs somewhere to put it. */
@@ -60,12 +62,6 @@ public final class PeerProber {
 
     public PeerProber(Clock clock) {
         this.clock = clock;
-        try {
-            tlsContext = AcceptAnyServer.context(askedForClientCert::add);
-            tlsContext.getClientSessionContext().setSessionCacheSize(1024);
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("no TLS client in this JVM", e);
-        }
         // InetAddress has no timeout; lookups run beside the selector so one slow name does not hold up the rest.
         dns = new ThreadPoolExecutor(
                 4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), Threads.daemon("peer-dns"));
@@ -258,7 +254,7 @@ public final class PeerProber {
             firstLook(probe, key);
             return;
         }
-        SSLEngine engine = tlsContext.createSSLEngine(probe.peer.host(), probe.peer.port());
+        SSLEngine engine = tlsContext().createSSLEngine(probe.peer.host(), probe.peer.port());
         engine.setUseClientMode(true);
         if (sniName(probe.peer.host()) != null) {
             SSLParameters params = engine.getSSLParameters();
@@ -278,6 +274,18 @@ public final class PeerProber {
             return;
         }
         drive(probe, key);
+    }
+
+    private SSLContext tlsContext() {
+        if (tlsContext == null) {
+            try {
+                tlsContext = AcceptAnyServer.context(askedForClientCert::add);
+                tlsContext.getClientSessionContext().setSessionCacheSize(1024);
+            } catch (GeneralSecurityException e) {
+                throw new IllegalStateException("no TLS client in this JVM", e);
+            }
+        }
+        return tlsContext;
     }
 
     private static String sniName(String host) {
