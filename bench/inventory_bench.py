@@ -260,7 +260,7 @@ def main():
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     aws_ec2_sizes = {int(x) for x in args.aws_ec2_sizes.split(",") if x}
-    args.serve_jvm_opts = os.environ.get("INVENTORY_SERVICE_JAVA_OPTS", "").split() or role_jvm_opts()
+    args.serve_jvm_opts = os.environ.get("BENCH_SERVE_JAVA_OPTS", "").split() or role_jvm_opts()
     for tool in ("ansible-inventory", "java"):
         if not shutil.which(tool):
             sys.exit(f"bench: {tool} not on PATH: run scripts/install-deps.sh and use the repo's .venv")
