@@ -38,6 +38,8 @@ SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")
 REGIONS = ["us-west-2", "eu-central-1", "ap-southeast-2"]
 CLUSTER = "teleport.example.com"
 LIST_TARGET = 1.3
+# The environment the role's unit gives serve (roles/inventory_service/templates/inventory-service.service.j2).
+SERVE_ENV = {"MALLOC_ARENA_MAX": "2"}
 RSS_TARGET_MIB = 128
 
 
@@ -205,7 +207,8 @@ keyed_groups:
     with open(serve_config, "w") as f:
         f.write(f"cluster: {CLUSTER}\nregions: [{', '.join(REGIONS)}]\nrefresh:\n  interval: 20s\n"
                 f"serve:\n  listen_addr: 127.0.0.1:{port}\n  token_file: {token_file}\n")
-    serve = subprocess.Popen(["java", *args.serve_jvm_opts, "-jar", JAR, "serve", "--config", serve_config], env=env,
+    serve = subprocess.Popen(["java", *args.serve_jvm_opts, "-jar", JAR, "serve", "--config", serve_config],
+                             env=dict(env, **SERVE_ENV),
                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, f"serve-{size}.log"), "w"))
     url = f"http://127.0.0.1:{port}"
     try:
@@ -242,6 +245,11 @@ keyed_groups:
         runs = [timed([sys.executable, SCRIPT, "--list"], senv) for _ in range(args.runs)]
         r["script"] = statistics.median(w for w, _, _ in runs)
         r["script_hosts"] = hosts_in(runs[0][2])
+        if os.environ.get("BENCH_DETAIL"):  # where serve's RSS is; NMT lines need -XX:NativeMemoryTracking=summary
+            nmt = subprocess.run(["jcmd", str(serve.pid), "VM.native_memory", "summary"], capture_output=True, text=True).stdout
+            print("".join("    " + line + "\n" for line in nmt.splitlines() if line.startswith(("Total", "-"))), end="")
+            with open(f"/proc/{serve.pid}/status") as f:
+                print("    threads:", next(line.split()[1] for line in f if line.startswith("Threads")))
         with open(f"/proc/{serve.pid}/status") as f:
             st = {line.split(":")[0]: int(line.split()[1]) for line in f if line.startswith(("VmRSS", "VmHWM"))}
         r["serve_rss"], r["serve_hwm"] = st["VmRSS"] / 1024, st["VmHWM"] / 1024
@@ -287,7 +295,7 @@ def main():
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
     print(f"\ninventory-service vs its floor and aws_ec2: {len(REGIONS)} regions, as many unrelated instances as "
           f"Teleport hosts; median of {args.runs} runs; moto {moto_v}; {java}")
-    print(f"serve JVM: {' '.join(args.serve_jvm_opts)}")
+    print(f"serve JVM: {' '.join(args.serve_jvm_opts)}; {' '.join(f'{k}={v}' for k, v in SERVE_ENV.items())}")
     print(f"\n{'hosts':>6} {'script s':>8} {'floor s':>8} {'list s':>7} {'list/floor':>10} {'aws_ec2 s':>9} {'aws_ec2/floor':>13} "
           f"{'list RSS':>8} {'warm refresh s':>14} {'serve RSS':>9} {'HWM':>5} {'inv p50 ms':>10} {'p99 ms':>7} "
           f"{'inventory KiB':>13} {'peers KiB':>9}")
