@@ -52,7 +52,9 @@ def seed(moto, hosts):
     """hosts Teleport hosts over the regions, and as many unrelated instances; returns per-region counts."""
     per_region = [hosts // len(REGIONS) + (1 if i < hosts % len(REGIONS) else 0) for i in range(len(REGIONS))]
     for n, (region, count) in enumerate(zip(REGIONS, per_region, strict=True), start=1):
-        _, subnets = network(moto, region, f"198.18.{n * 16}.0/20", zones=("a", "b", "c"))
+        # A /18 per region in 198.18.0.0/15, a /20 per zone: room for 10,000 hosts and as many others.
+        _, subnets = network(moto, region, f"198.18.{n * 64}.0/18", zones=("a", "b", "c", "d"))
+        subnets = subnets[:3]
         auth = max(3, count // 10)
         proxies = count - auth
         seed_asgs(moto, CLUSTER, [
@@ -63,13 +65,14 @@ def seed(moto, hosts):
         asg = moto.client("autoscaling", region)
         asg.create_auto_scaling_group(
             AutoScalingGroupName=f"web-{region}", LaunchTemplate={"LaunchTemplateName": "teleport"}, MinSize=0,
-            MaxSize=count, DesiredCapacity=count // 2, VPCZoneIdentifier=subnets[0],
+            MaxSize=count, DesiredCapacity=count // 2, VPCZoneIdentifier=",".join(subnets),
             Tags=[{"Key": "App", "Value": "web", "PropagateAtLaunch": True}])
         ec2 = moto.client("ec2", region)
         left = count - count // 2
         while left > 0:
             batch = min(left, 100)
-            ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=batch, MaxCount=batch, SubnetId=subnets[0],
+            ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=batch, MaxCount=batch,
+                              SubnetId=subnets[(left // 100) % len(subnets)],
                               TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "App", "Value": "batch"}]}])
             left -= batch
     return per_region
