@@ -53,8 +53,7 @@ def seed(moto, hosts):
     per_region = [hosts // len(REGIONS) + (1 if i < hosts % len(REGIONS) else 0) for i in range(len(REGIONS))]
     for n, (region, count) in enumerate(zip(REGIONS, per_region, strict=True), start=1):
         # A /18 per region in 198.18.0.0/15, a /20 per zone: room for 10,000 hosts and as many others.
-        _, subnets = network(moto, region, f"198.18.{n * 64}.0/18", zones=("a", "b", "c", "d"))
-        subnets = subnets[:3]
+        _, subnets = network(moto, region, f"198.18.{n * 64}.0/18", zones=("a", "b", "c"))
         auth = max(3, count // 10)
         proxies = count - auth
         seed_asgs(moto, CLUSTER, [
