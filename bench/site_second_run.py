@@ -44,13 +44,16 @@ def variants(work):
 
 def run(state, env_extra, work, label):
     counter = os.path.join(work, f"ssh-{label}.count")
-    wrapper = os.path.join(work, "ssh-counting")
-    with open(wrapper, "w") as f:
-        f.write(f"#!/bin/sh\necho x >> '{counter}'\nexec ssh \"$@\"\n")
-    os.chmod(wrapper, 0o755)
+    wrappers = {}
+    for tool in ("ssh", "sftp", "scp"):  # file transfers go over sftp (or scp), also multiplexed
+        wrappers[tool] = os.path.join(work, f"{tool}-counting")
+        with open(wrappers[tool], "w") as f:
+            f.write(f"#!/bin/sh\necho {tool} >> '{counter}'\nexec {tool} \"$@\"\n")
+        os.chmod(wrappers[tool], 0o755)
     open(counter, "w").close()
     env = checks.ansible_env(state)
-    env.update(env_extra, ANSIBLE_SSH_EXECUTABLE=wrapper)
+    env.update(env_extra, ANSIBLE_SSH_EXECUTABLE=wrappers["ssh"], ANSIBLE_SFTP_EXECUTABLE=wrappers["sftp"],
+               ANSIBLE_SCP_EXECUTABLE=wrappers["scp"])
     cmd = ["ansible-playbook", "-i", checks.INVENTORY_SCRIPT, checks.SITE, "-e", "@" + checks.VARS_FILE]
     t0 = time.monotonic()
     p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
