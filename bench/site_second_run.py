@@ -59,7 +59,13 @@ def run(state, env_extra, work, label):
     p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     wall = time.monotonic() - t0
     if p.returncode != 0:
-        sys.exit(f"site.yml ({label}) failed ({p.returncode}):\n{p.stdout[-4000:]}")
+        log = os.path.join(REPO, "sandbox", f"site-{label}.log")
+        with open(log, "w") as f:
+            f.write(p.stdout + p.stderr)
+        failed = [line for line in p.stdout.splitlines() if line.startswith(("fatal:", "failed:", "TASK ["))]
+        fatal = [i for i, line in enumerate(failed) if not line.startswith("TASK [")]
+        where = "\n".join(failed[max(0, fatal[0] - 1):fatal[0] + 3]) if fatal else p.stdout[-2000:]
+        return dict(wall=wall, failed=f"exit {p.returncode}, log {log}:\n{where[:1500]}")
     recap = RECAP.findall(p.stdout)
     with open(counter) as f:
         ssh = sum(1 for _ in f)
@@ -78,13 +84,20 @@ def main():
     work = tempfile.mkdtemp(prefix="site-second-run-")
     table = variants(work)
     rows = []
-    for name in args.variants.split(","):
+    names = args.variants.split(",")
+    for name in names:
         if name.startswith("facts"):
             run(state, table[name], work, name + "-warm")  # fills the cache
-        for i in range(args.runs):
+    # Rounds of every variant in turn, so that the load of a shared host falls on all of them alike.
+    for i in range(args.runs):
+        for name in names:
             r = run(state, table[name], work, f"{name}-{i}")
+            if "failed" in r:
+                print(f"{name} run {i + 1}: site.yml FAILED after {r['wall']:.1f} s ({r['failed']})", flush=True)
+                continue
             print(f"{name} run {i + 1}: {r['wall']:.1f} s, {r['tasks']} tasks, {r['ssh']} ssh, changed={r['changed']}", flush=True)
             rows.append((name, i, r))
+    names = [n for n in names if any(n == m for m, _, _ in rows)]
     print(f"\n{'variant':<15} {'run':>3} {'wall s':>7} {'tasks':>6} {'ssh round trips':>15} {'changed':>7} {'vs baseline':>11}")
     base = statistics.median(r["wall"] for n, _, r in rows if n == "baseline") if any(n == "baseline" for n, _, _ in rows) else None
     for name, i, r in rows:
