@@ -59,7 +59,7 @@ def run(state, env_extra, work, label):
     p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     wall = time.monotonic() - t0
     if p.returncode != 0:
-        log = os.path.join(REPO, "sandbox", f"site-{label}.log")
+        log = os.path.join(work, f"site-{label}.log")  # kept: the work directory is not removed
         with open(log, "w") as f:
             f.write(p.stdout + p.stderr)
         failed = [line for line in p.stdout.splitlines() if line.startswith(("fatal:", "failed:", "TASK ["))]
