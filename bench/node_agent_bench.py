@@ -15,7 +15,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,20 +27,16 @@ BRIDGE = "na-bench0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 RSS_TARGET_MIB = 56
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+import moto_world  # noqa: E402  (free_port, wait_until: the one copy)
+from moto_world import free_port  # noqa: E402
 
 
 def wait_until(what, condition, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)  # pause between polls, bounded by the deadline
-    sys.exit(f"bench: timed out waiting for {what}")
+    try:
+        moto_world.wait_until(what, condition, timeout)
+    except TimeoutError as e:
+        sys.exit(f"bench: {e}")
 
 
 def cpu_seconds(pid):
