@@ -18,7 +18,7 @@ BEGIN = "<!-- BEGIN GENERATED VARIABLES (tests/ansible/argspec_doc.py --write) -
 END = "<!-- END GENERATED VARIABLES -->"
 TAGS_BEGIN = "<!-- BEGIN GENERATED TAGS (tests/ansible/argspec_doc.py --write) -->"
 TAGS_END = "<!-- END GENERATED TAGS -->"
-ROLES = ["teleport", "node_agent", "inventory_service"]
+ROLES = ["teleport", "node_agent", "inventory_service", "tls_issuer"]
 
 
 def cell(text):
