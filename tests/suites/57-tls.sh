@@ -12,4 +12,7 @@ pebble=${XDG_CACHE_HOME:-$HOME/.cache}/teleport-ha-aws/pebble/v2.10.3/pebble
 if [[ ! -f node-agent/target/node-agent.jar ]]; then nice mvn -B -ntp -q package -DskipTests; fi
 sandbox/edge/coredns/build.sh >/dev/null
 # Its own base temp, so the playbook logs of a failed run survive other pytest runs.
-exec python -m pytest -q -p no:cacheprovider --basetemp=build/tls-lab tests/tls
+rc=0
+python -m pytest -q -p no:cacheprovider --basetemp=build/tls-lab tests/tls || rc=$?
+if [[ -f build/tls-lab/timings.json ]]; then echo "57-tls: seconds per run:"; cat build/tls-lab/timings.json; echo; fi
+exit "$rc"

@@ -295,7 +295,7 @@ def world(tmp_path_factory):
         lab.down(LAB)
         state = lab.up(LAB, 3, CIDR)
     moto = MotoServer(log_path=str(tmp / "moto.log")).start()
-    procs, pebble = [], None
+    procs, pebble, world_ = [], None, None
     try:
         r53 = moto.client("route53", "us-east-1")
         nameservers = r53.create_hosted_zone(Name=ZONE, CallerReference="tls-lab")["DelegationSet"]["NameServers"]
@@ -311,8 +311,12 @@ def world(tmp_path_factory):
         for addr in (dns, lagging_dns):
             wait_until(f"CoreDNS on {addr} serving {ZONE}", lambda a=addr: "awsdns" in _dig_soa(a), 30)
         pebble = Pebble(str(tmp / "pebble"), dns, nosleep=True).start()
-        yield World(state, tmp, moto, pebble, dns, lagging_dns, nameservers)
+        world_ = World(state, tmp, moto, pebble, dns, lagging_dns, nameservers)
+        yield world_
     finally:
+        if world_ is not None and world_.timings:
+            # tests/suites/57-tls.sh prints them (docs/tls.md "Measured").
+            (tmp.parent / "timings.json").write_text(json.dumps({k: round(v, 1) for k, v in world_.timings.items()}, indent=1))
         if pebble:
             pebble.stop()
         for p in procs:
