@@ -1,12 +1,24 @@
 #!/usr/bin/env python3
-"""Inventory benchmark: amazon.aws.aws_ec2 vs inventory-service `list` vs the inventory script
-against a warm `serve`, on one moto world (3 regions, ~900 Teleport hosts, ~900 unrelated ones).
+"""inventory-service beside its floor and amazon.aws.aws_ec2, on one moto world per size
+(3 regions; per region 10 % auth and 90 % proxy hosts in 3 Teleport Auto Scaling groups, plus as many
+unrelated instances: an application group and loose instances).
 
-Prints wall time (median of --runs) and peak RSS for each, and the ratio to the anchor (a)."""
+For each size it measures, in the same run and against the same moto:
+  floor    the minimum AWS calls the service needs (DescribeAutoScalingGroups with the cluster tag
+           filter, 100 groups a page; DescribeInstances by instance id, 200 ids a call), issued by a thin
+           boto3 client, one thread per region as the service does;
+  list     `inventory-service list` as the inventory script runs it (cold JVM, its AppCDS archive);
+  aws_ec2  `ansible-inventory --list` with amazon.aws.aws_ec2 and the equivalent config (--aws-ec2-sizes);
+  serve    a warm `serve` with the role's JVM options: its own refresh time, RSS, /v1/inventory latency
+           (median and p99 over --requests requests) and the size of /v1/peers.
+One more run of each goes through tests/lib/moto_world.py's CountingProxy to count the AWS requests.
+Run by bench/inventory-bench.sh; see bench/README.md."""
 import argparse
+import concurrent.futures
+import json
+import math
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -15,126 +27,156 @@ import time
 import urllib.request
 
 import boto3
+import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+from moto_world import DUMMY_CREDS, CountingProxy, MotoServer, answers, free_port, network, seed_asgs, wait_until  # noqa: E402
+
 JAR = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
 SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")
 REGIONS = ["us-west-2", "eu-central-1", "ap-southeast-2"]
 CLUSTER = "teleport.example.com"
+LIST_TARGET = 1.3
+# The environment the role's unit gives serve (roles/inventory_service/templates/inventory-service.service.j2).
+SERVE_ENV = {"MALLOC_ARENA_MAX": "2"}
+RSS_TARGET_MIB = 128
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def role_jvm_opts():
+    with open(os.path.join(REPO, "roles", "inventory_service", "defaults", "main.yml")) as f:
+        return yaml.safe_load(f)["inventory_service_jvm_opts"].split()
 
 
-def wait_until(what, condition, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)  # pause between polls, bounded by the deadline
-    sys.exit(f"timed out waiting for {what}")
-
-
-def ok(url):
-    try:
-        with urllib.request.urlopen(url, timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
-def seed(endpoint, per_region, noise_per_region):
-    kw = dict(endpoint_url=endpoint, aws_access_key_id="bench", aws_secret_access_key="bench")
-    teleport = noise = 0
-    for n, region in enumerate(REGIONS, start=1):
-        ec2 = boto3.client("ec2", region_name=region, **kw)
-        asg = boto3.client("autoscaling", region_name=region, **kw)
-        cidr = f"198.18.{n * 16}.0/20"
-        vpc = ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
-        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=cidr, AvailabilityZone=region + "a")["Subnet"]["SubnetId"]
-        ec2.create_launch_template(LaunchTemplateName="teleport", LaunchTemplateData={"ImageId": "ami-12c6146b", "InstanceType": "m6i.large"})
-        auth = max(3, per_region // 10)
-        proxies = per_region - auth
-        for name, role, count in [(f"teleport-auth-{region}", "auth", auth),
-                                  (f"teleport-proxy-a-{region}", "proxy", proxies // 2),
-                                  (f"teleport-proxy-b-{region}", "proxy", proxies - proxies // 2)]:
-            asg.create_auto_scaling_group(
-                AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": "teleport"}, MinSize=0,
-                MaxSize=count * 2, DesiredCapacity=count, VPCZoneIdentifier=subnet,
-                Tags=[{"Key": "TeleportCluster", "Value": CLUSTER, "PropagateAtLaunch": True},
-                      {"Key": "TeleportRole", "Value": role, "PropagateAtLaunch": True}])
-            teleport += count
-        # Unrelated instances: an application Auto Scaling group and loose instances.
+def seed(moto, hosts):
+    """hosts Teleport hosts over the regions, and as many unrelated instances; returns per-region counts."""
+    per_region = [hosts // len(REGIONS) + (1 if i < hosts % len(REGIONS) else 0) for i in range(len(REGIONS))]
+    for n, (region, count) in enumerate(zip(REGIONS, per_region, strict=True), start=1):
+        # A /18 per region in 198.18.0.0/15, a /20 per zone: room for 10,000 hosts and as many others.
+        _, subnets = network(moto, region, f"198.18.{n * 64}.0/18", zones=("a", "b", "c"))
+        auth = max(3, count // 10)
+        proxies = count - auth
+        seed_asgs(moto, CLUSTER, [
+            dict(region=region, name=f"teleport-auth-{region}", role="auth", size=auth, subnets=subnets),
+            dict(region=region, name=f"teleport-proxy-a-{region}", role="proxy", size=proxies // 2, subnets=subnets),
+            dict(region=region, name=f"teleport-proxy-b-{region}", role="proxy", size=proxies - proxies // 2, subnets=subnets),
+        ])
+        asg = moto.client("autoscaling", region)
         asg.create_auto_scaling_group(
             AutoScalingGroupName=f"web-{region}", LaunchTemplate={"LaunchTemplateName": "teleport"}, MinSize=0,
-            MaxSize=noise_per_region, DesiredCapacity=noise_per_region // 2, VPCZoneIdentifier=subnet,
+            MaxSize=count, DesiredCapacity=count // 2, VPCZoneIdentifier=",".join(subnets),
             Tags=[{"Key": "App", "Value": "web", "PropagateAtLaunch": True}])
-        left = noise_per_region - noise_per_region // 2
+        ec2 = moto.client("ec2", region)
+        left = count - count // 2
         while left > 0:
             batch = min(left, 100)
-            ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=batch, MaxCount=batch, SubnetId=subnet,
+            ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=batch, MaxCount=batch,
+                              SubnetId=subnets[(left // 100) % len(subnets)],
                               TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "App", "Value": "batch"}]}])
             left -= batch
-        noise += noise_per_region
-    return teleport, noise
+    return per_region
 
 
-def measure(cmd, env, runs):
-    """Median wall seconds and max peak RSS (MiB) over runs, via GNU time."""
-    walls, rss = [], []
-    for _ in range(runs):
-        with tempfile.NamedTemporaryFile("r") as tf:
-            start = time.monotonic()
-            proc = subprocess.run(["/usr/bin/time", "-o", tf.name, "-f", "%M"] + cmd, env=env,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=False)
-            walls.append(time.monotonic() - start)
-            if proc.returncode != 0:
-                sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.decode()[-2000:]}")
-            rss.append(int(tf.read().strip().splitlines()[-1]) / 1024)
-            out = proc.stdout
-    return statistics.median(walls), max(rss), out
+def floor(endpoint):
+    """The calls the service cannot do without, by a thin boto3 client; returns (seconds, hosts)."""
+    def region_floor(region):
+        kw = dict(region_name=region, endpoint_url=endpoint, aws_access_key_id=DUMMY_CREDS["AWS_ACCESS_KEY_ID"],
+                  aws_secret_access_key=DUMMY_CREDS["AWS_SECRET_ACCESS_KEY"])
+        asg, ec2 = boto3.client("autoscaling", **kw), boto3.client("ec2", **kw)
+        ids = []
+        for page in asg.get_paginator("describe_auto_scaling_groups").paginate(
+                Filters=[{"Name": "tag:TeleportCluster", "Values": [CLUSTER]}], PaginationConfig={"PageSize": 100}):
+            for g in page["AutoScalingGroups"]:
+                ids += [i["InstanceId"] for i in g["Instances"]]
+        found = 0
+        for k in range(0, len(ids), 200):
+            r = ec2.describe_instances(Filters=[{"Name": "instance-id", "Values": ids[k:k + 200]}])
+            found += sum(len(res["Instances"]) for res in r["Reservations"])
+        return found
+    start = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(len(REGIONS)) as pool:
+        hosts = sum(pool.map(region_floor, REGIONS))
+    return time.monotonic() - start, hosts
 
 
-def count_hosts(raw):
-    import json
+def timed(cmd, env):
+    """Wall seconds, peak RSS (MiB, GNU time) and stdout of one run."""
+    with tempfile.NamedTemporaryFile("r") as tf:
+        start = time.monotonic()
+        proc = subprocess.run(["/usr/bin/time", "-o", tf.name, "-f", "%M"] + cmd, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=False)
+        wall = time.monotonic() - start
+        if proc.returncode != 0:
+            sys.exit(f"bench: {' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr.decode()[-2000:]}")
+        return wall, int(tf.read().strip().splitlines()[-1]) / 1024, proc.stdout
+
+
+def hosts_in(raw):
     return len(json.loads(raw)["_meta"]["hostvars"])
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--per-region", type=int, default=300, help="Teleport hosts per region (default 300)")
-    ap.add_argument("--noise-per-region", type=int, default=300, help="unrelated instances per region (default 300)")
-    ap.add_argument("--runs", type=int, default=3, help="runs per measurement; the median wall time is reported")
-    args = ap.parse_args()
+def tally(proxy):
+    counts = {}
+    for _service, action, _ in list(proxy.calls):
+        counts[action] = counts.get(action, 0) + 1
+    return counts
 
-    for tool in ("moto_server", "ansible-inventory", "java"):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} not on PATH: run scripts/install-deps.sh and use the repo's .venv")
-    if not os.path.isfile(JAR):
-        sys.exit(f"{JAR} missing: run mvn -B -ntp -DskipTests package")
 
-    work = tempfile.mkdtemp(prefix="inventory-bench-")
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    moto = subprocess.Popen(["moto_server", "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    serve = None
-    try:
-        wait_until("moto", lambda: ok(endpoint + "/moto-api/"))
-        t0 = time.monotonic()
-        teleport, noise = seed(endpoint, args.per_region, args.noise_per_region)
-        print(f"world: {len(REGIONS)} regions, {teleport} Teleport hosts, {noise} unrelated instances (seeded in {time.monotonic() - t0:.0f} s)")
+def get(url, token, timeout=30):
+    req = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    start = time.monotonic()
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        body = r.read()
+    return time.monotonic() - start, body
 
-        env = dict(os.environ, AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
-                   AWS_DEFAULT_REGION=REGIONS[0], ANSIBLE_INVENTORY_UNPARSED_FAILED="true")
-        env = {k: v for k, v in env.items() if not k.startswith("TELEPORT_INVENTORY_")}
-        aws_ec2 = os.path.join(work, "teleport.aws_ec2.yml")
-        with open(aws_ec2, "w") as f:
+
+def percentile(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def measure(size, args, moto, proxy, work, with_aws_ec2):
+    moto.reset()
+    t0 = time.monotonic()
+    per_region = seed(moto, size)
+    seeded = time.monotonic() - t0
+    groups_per_region = 3
+    expect = {"DescribeAutoScalingGroups": len(REGIONS) * math.ceil(groups_per_region / 100),
+              "DescribeInstances": sum(math.ceil(n / 200) for n in per_region)}
+    env = moto.env(AWS_DEFAULT_REGION=REGIONS[0], ANSIBLE_INVENTORY_UNPARSED_FAILED="true")
+    env = {k: v for k, v in env.items() if not k.startswith("TELEPORT_INVENTORY_")}
+    counted_env = dict(env, AWS_ENDPOINT_URL=proxy.endpoint)
+    config = os.path.join(work, "inventory.yml")
+    with open(config, "w") as f:
+        f.write(f"cluster: {CLUSTER}\nregions: [{', '.join(REGIONS)}]\n")
+    r = dict(size=size, seeded=seeded, expect=expect)
+
+    floors = [floor(moto.endpoint) for _ in range(args.runs)]
+    r["floor"] = statistics.median(s for s, _ in floors)
+    r["floor_hosts"] = floors[0][1]
+    proxy.reset()
+    floor(proxy.endpoint)
+    r["floor_calls"] = tally(proxy)
+
+    # `list` as teleport_inventory.py runs it: its JVM options and class-data-sharing archive.
+    jvm = ["java", "-Xlog:disable", "-Xlog:all=warning:stderr", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+    archive = os.path.join(work, "inventory-service.jsa")
+    if not os.path.exists(archive):
+        timed(jvm + [f"-XX:ArchiveClassesAtExit={archive}", "-jar", JAR, "list", "--config", config], env)
+    cmd = jvm + [f"-XX:SharedArchiveFile={archive}", "-jar", JAR, "list", "--config", config]
+    runs = [timed(cmd, env) for _ in range(args.runs)]
+    r["list"] = statistics.median(w for w, _, _ in runs)
+    r["list_rss"] = max(m for _, m, _ in runs)
+    r["list_hosts"] = hosts_in(runs[0][2])
+    proxy.reset()
+    timed(cmd, counted_env)
+    r["list_calls"] = tally(proxy)
+
+    if with_aws_ec2:
+        plugin = os.path.join(work, "teleport.aws_ec2.yml")
+        with open(plugin, "w") as f:
             f.write(f"""plugin: amazon.aws.aws_ec2
 regions: [{', '.join(REGIONS)}]
-endpoint_url: {endpoint}
 filters:
   tag:TeleportCluster: {CLUSTER}
   instance-state-name: running
@@ -147,60 +189,163 @@ keyed_groups:
   - key: placement.region
     prefix: region
 """)
-        config = os.path.join(work, "inventory.yml")
-        with open(config, "w") as f:
-            f.write(f"cluster: {CLUSTER}\nregions: [{', '.join(REGIONS)}]\n")
+        runs = [timed(["ansible-inventory", "-i", plugin, "--list"], dict(env, AWS_ENDPOINT_URL=moto.endpoint))
+                for _ in range(args.runs)]
+        r["aws_ec2"] = statistics.median(w for w, _, _ in runs)
+        r["aws_ec2_rss"] = max(m for _, m, _ in runs)
+        r["aws_ec2_hosts"] = hosts_in(runs[0][2])
+        proxy.reset()
+        timed(["ansible-inventory", "-i", plugin, "--list"], counted_env)
+        r["aws_ec2_calls"] = tally(proxy)
 
-        results = []
-        wall, rss, out = measure(["ansible-inventory", "-i", aws_ec2, "--list"], env, args.runs)
-        results.append(("(a) amazon.aws.aws_ec2 via ansible-inventory --list", wall, rss, count_hosts(out)))
-        jvm = ["java", "-Xlog:disable", "-Xlog:all=warning:stderr", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
-        wall, rss, out = measure(jvm + ["-jar", JAR, "list", "--config", config], env, args.runs)
-        results.append(("(b) inventory-service list", wall, rss, count_hosts(out)))
-        # As the inventory script runs it: with the class-data-sharing archive its first run writes.
-        archive = os.path.join(work, "inventory-service.jsa")
-        measure(jvm + [f"-XX:ArchiveClassesAtExit={archive}", "-jar", JAR, "list", "--config", config], env, 1)
-        wall, rss, out = measure(jvm + [f"-XX:SharedArchiveFile={archive}", "-jar", JAR, "list", "--config", config], env, args.runs)
-        results.append(("(b') same, with the script's AppCDS archive", wall, rss, count_hosts(out)))
+    # A warm serve with the role's JVM options, refreshing every 20 s: its second refresh is warm.
+    port = free_port()
+    token = "bench-token-0123456789abcdef"
+    token_file = os.path.join(work, "token")
+    with open(token_file, "w") as f:
+        f.write(token + "\n")
+    os.chmod(token_file, 0o600)
+    serve_config = os.path.join(work, "serve.yml")
+    with open(serve_config, "w") as f:
+        f.write(f"cluster: {CLUSTER}\nregions: [{', '.join(REGIONS)}]\nrefresh:\n  interval: 20s\n"
+                f"serve:\n  listen_addr: 127.0.0.1:{port}\n  token_file: {token_file}\n")
+    serve = subprocess.Popen(["java", *args.serve_jvm_opts, "-jar", JAR, "serve", "--config", serve_config],
+                             env=dict(env, **SERVE_ENV),
+                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, f"serve-{size}.log"), "w"))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until("serve /readyz", lambda: serve.poll() is None and answers(url + "/readyz"), timeout=300)
 
-        sport = free_port()
-        token = os.path.join(work, "token")
-        with open(token, "w") as f:
-            f.write("bench-token-0123456789abcdef\n")
-        os.chmod(token, 0o600)
-        serve = subprocess.Popen(["java", "-jar", JAR, "serve", "--config", config],
-                                 env=dict(env, INVENTORY_SERVICE_SERVE__LISTEN_ADDR=f"127.0.0.1:{sport}",
-                                          INVENTORY_SERVICE_SERVE__TOKEN_FILE=token),
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{sport}"
-        wait_until("serve /readyz", lambda: ok(url + "/readyz"))
-        senv = dict(env, TELEPORT_INVENTORY_URL=url, TELEPORT_INVENTORY_TOKEN_FILE=token)
-        measure([sys.executable, SCRIPT, "--list"], senv, 1)  # warm the service's HTTP path once
-        wall, rss, out = measure([sys.executable, SCRIPT, "--list"], senv, args.runs)
-        results.append(("(c) inventory script vs warm serve", wall, rss, count_hosts(out)))
-        c_wall = wall
-        wall, rss, out = measure(["ansible-inventory", "-i", SCRIPT, "--list"], senv, args.runs)
-        results.append(("(c') same, through ansible-inventory --list", wall, rss, count_hosts(out)))
+        def region_seconds():
+            """Per region: (refreshes so far, seconds they took in all), from the serve's histogram."""
+            _, body = get(url + "/metrics", token)
+            out = {}
+            for line in body.decode().splitlines():
+                for suffix, i in (("_count{", 0), ("_sum{", 1)):
+                    if line.startswith("teleport_inventory_region_refresh_duration_seconds" + suffix):
+                        region = line.split('region="')[1].split('"')[0]
+                        out.setdefault(region, [0.0, 0.0])[i] = float(line.split()[-1])
+            return out
+        def refreshed(times):
+            seen = region_seconds()
+            return len(seen) == len(REGIONS) and all(c >= times for c, _ in seen.values())
+        wait_until("serve's first refresh", lambda: refreshed(1), timeout=300)
+        cold = region_seconds()
+        wait_until("serve's second refresh", lambda: refreshed(2), timeout=300)
+        warm = region_seconds()
+        # Regions are discovered in parallel: a refresh lasts as long as its slowest region.
+        r["serve_refresh"] = max(warm[k][1] - cold[k][1] for k in warm)
+        for _ in range(5):
+            get(url + "/v1/inventory", token)
+        lat = [get(url + "/v1/inventory", token)[0] for _ in range(args.requests)]
+        r["latency_p50"], r["latency_p99"] = statistics.median(lat), percentile(lat, 99)
+        r["inventory_bytes"] = len(get(url + "/v1/inventory", token)[1])
+        r["peers_bytes"] = len(get(url + "/v1/peers", token)[1])
+        # What Ansible and AWX run: the inventory script against the warm serve.
+        senv = dict(env, TELEPORT_INVENTORY_URL=url, TELEPORT_INVENTORY_TOKEN_FILE=token_file)
+        timed([sys.executable, SCRIPT, "--list"], senv)
+        runs = [timed([sys.executable, SCRIPT, "--list"], senv) for _ in range(args.runs)]
+        r["script"] = statistics.median(w for w, _, _ in runs)
+        r["script_hosts"] = hosts_in(runs[0][2])
+        if os.environ.get("BENCH_DETAIL"):  # where serve's RSS is; NMT lines need -XX:NativeMemoryTracking=summary
+            nmt = subprocess.run(["jcmd", str(serve.pid), "VM.native_memory", "summary"], capture_output=True, text=True).stdout
+            print("".join("    " + line + "\n" for line in nmt.splitlines() if line.startswith(("Total", "-"))), end="")
+            with open(f"/proc/{serve.pid}/status") as f:
+                print("    threads:", next(line.split()[1] for line in f if line.startswith("Threads")))
         with open(f"/proc/{serve.pid}/status") as f:
-            serve_rss = next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
-
-        anchor = results[0][1]
-        print(f"\n{'measurement':<52} {'hosts':>6} {'wall s':>8} {'peak RSS MiB':>13} {'speed-up vs (a)':>16}")
-        for name, wall, rss, hosts in results:
-            print(f"{name:<52} {hosts:>6} {wall:>8.2f} {rss:>13.0f} {anchor / wall:>15.1f}x")
-        print(f"{'(serve process itself, warm, peak RSS)':<52} {'':>6} {'':>8} {serve_rss:>13.0f}")
-        print(f"\nmedian of {args.runs} runs; targets: (c) >= 20x faster than (a): "
-              f"{'met' if anchor / c_wall >= 20 else 'NOT met'}; (b) faster than (a): "
-              f"{'met' if min(results[1][1], results[2][1]) < anchor else 'NOT met'}")
-        print("note: (a) lists every running instance tagged for the cluster, including Standby and Terminating "
-              "ones and instances outside the Teleport Auto Scaling groups; (b) and (c) list only group members.")
+            st = {line.split(":")[0]: int(line.split()[1]) for line in f if line.startswith(("VmRSS", "VmHWM"))}
+        r["serve_rss"], r["serve_hwm"] = st["VmRSS"] / 1024, st["VmHWM"] / 1024
     finally:
-        if serve:
-            serve.terminate()
-            serve.wait(20)
-        moto.terminate()
-        moto.wait(20)
+        serve.terminate()
+        serve.wait(30)
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="300,900,3000", help="Teleport hosts per world (default 300,900,3000; add 10000)")
+    ap.add_argument("--aws-ec2-sizes", default="900", help="sizes at which aws_ec2 runs too (default 900)")
+    ap.add_argument("--runs", type=int, default=3, help="runs per timing; the median is reported (default 3)")
+    ap.add_argument("--requests", type=int, default=200, help="/v1/inventory requests for the latency (default 200)")
+    args = ap.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    aws_ec2_sizes = {int(x) for x in args.aws_ec2_sizes.split(",") if x}
+    args.serve_jvm_opts = os.environ.get("BENCH_SERVE_JAVA_OPTS", "").split() or role_jvm_opts()
+    for tool in ("ansible-inventory", "java"):
+        if not shutil.which(tool):
+            sys.exit(f"bench: {tool} not on PATH: run scripts/install-deps.sh and use the repo's .venv")
+    if not os.path.isfile(JAR):
+        sys.exit(f"bench: {JAR} missing: mvn -B -ntp -DskipTests package")
+
+    work = tempfile.mkdtemp(prefix="inventory-bench-")
+    results = []
+    try:
+        with MotoServer() as moto:
+            proxy = CountingProxy(moto.endpoint).start()
+            try:
+                for size in sizes:
+                    print(f"... {size} hosts", flush=True)
+                    results.append(measure(size, args, moto, proxy, work, size in aws_ec2_sizes))
+                    r = results[-1]
+                    print(f"    seeded in {r['seeded']:.0f} s", flush=True)
+            finally:
+                proxy.stop()
+    finally:
         shutil.rmtree(work, ignore_errors=True)
+
+    moto_v = subprocess.run([sys.executable, "-c", "import moto; print(moto.__version__)"], capture_output=True, text=True).stdout.strip()
+    java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
+    print(f"\ninventory-service vs its floor and aws_ec2: {len(REGIONS)} regions, as many unrelated instances as "
+          f"Teleport hosts; median of {args.runs} runs; moto {moto_v}; {java}")
+    print(f"serve JVM: {' '.join(args.serve_jvm_opts)}; {' '.join(f'{k}={v}' for k, v in SERVE_ENV.items())}")
+    print(f"\n{'hosts':>6} {'script s':>8} {'floor s':>8} {'list s':>7} {'list/floor':>10} {'aws_ec2 s':>9} {'aws_ec2/floor':>13} "
+          f"{'list RSS':>8} {'warm refresh s':>14} {'serve RSS':>9} {'HWM':>5} {'inv p50 ms':>10} {'p99 ms':>7} "
+          f"{'inventory KiB':>13} {'peers KiB':>9}")
+    for r in results:
+        a = f"{r['aws_ec2']:>9.2f} {r['aws_ec2'] / r['floor']:>12.2f}x" if "aws_ec2" in r else f"{'-':>9} {'-':>13}"
+        print(f"{r['size']:>6} {r['script']:>8.2f} {r['floor']:>8.2f} {r['list']:>7.2f} {r['list'] / r['floor']:>9.2f}x {a} "
+              f"{r['list_rss']:>8.0f} {r['serve_refresh']:>14.2f} {r['serve_rss']:>9.0f} {r['serve_hwm']:>5.0f} "
+              f"{1000 * r['latency_p50']:>10.1f} {1000 * r['latency_p99']:>7.1f} {r['inventory_bytes'] / 1024:>13.0f} "
+              f"{r['peers_bytes'] / 1024:>9.1f}")
+    print("\nAWS requests per refresh (CountingProxy), against the target of one DescribeAutoScalingGroups page per 100 "
+          "groups and one DescribeInstances call per 200 instances per region, nothing else:")
+    for r in results:
+        for who in ("floor", "list", "aws_ec2"):
+            if f"{who}_calls" not in r:
+                continue
+            calls = r[f"{who}_calls"]
+            line = ", ".join(f"{k} {v}" for k, v in sorted(calls.items()))
+            verdict = ""
+            if who == "list":
+                verdict = "  met" if calls == r["expect"] else f"  NOT met (expected {r['expect']})"
+            print(f"  {r['size']:>6} hosts {who:<8} {line}{verdict}")
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        f = b["size"] / a["size"]
+        print(f"\ngrowth {a['size']} -> {b['size']} hosts (x{f:.1f}): list x{b['list'] / a['list']:.1f}, floor "
+              f"x{b['floor'] / a['floor']:.1f}, serve refresh x{b['serve_refresh'] / a['serve_refresh']:.1f}, serve RSS "
+              f"x{b['serve_rss'] / a['serve_rss']:.2f} (+{(b['serve_rss'] - a['serve_rss']) * 1024 / (b['size'] - a['size']):.1f} "
+              f"KiB/host), /v1/inventory p50 x{b['latency_p50'] / a['latency_p50']:.1f}, /v1/peers "
+              f"x{b['peers_bytes'] / a['peers_bytes']:.1f} ({b['peers_bytes'] / b['size']:.0f} B/host)")
+    for r in results:
+        if r["size"] == 900:
+            print(f"\ntargets at 900 hosts{'':<28} {'measured':>9} {'target':>8} {'ratio':>6}")
+            rows = [("list / floor", r["list"] / r["floor"], LIST_TARGET),
+                    ("serve RSS (MiB, after the requests)", r["serve_rss"], RSS_TARGET_MIB),
+                    ("serve peak RSS (MiB, VmHWM)", r["serve_hwm"], RSS_TARGET_MIB)]
+            if "aws_ec2" in r:
+                rows.insert(1, ("aws_ec2 / floor (the anchor, no target)", r["aws_ec2"] / r["floor"], None))
+            for label, v, t in rows:
+                if t is None:
+                    print(f"  {label:<44} {v:>9.2f}")
+                else:
+                    print(f"  {label:<44} {v:>9.2f} {t:>8.2f} {v / t:>6.2f}  {'met' if v <= t else 'NOT met'}")
+            if "aws_ec2" in r:
+                speedup = r["aws_ec2"] / r["script"]
+                print(f"  {'aws_ec2 / inventory script on warm serve':<44} {speedup:>9.1f} {'>= 20':>8} {'':>6}  "
+                      f"{'met' if speedup >= 20 else 'NOT met'}")
+            print(f"  hosts listed: floor {r['floor_hosts']}, list {r['list_hosts']}"
+                  + (f", aws_ec2 {r['aws_ec2_hosts']} (every running tagged instance)" if "aws_ec2" in r else ""))
 
 
 if __name__ == "__main__":

@@ -1,14 +1,32 @@
-"""The emulated AWS: a moto server with the VPCs, launch templates and Auto
-Scaling groups the inventory service discovers."""
+"""The emulated AWS: a moto server holding what stays the operator's (VPC and subnet
+per region, the public hosted zone, an AMI per region published in SSM by
+packer/publish_ami_ids.py), then the cluster's part made by the real playbooks
+(aws-pools.yml, aws-edge.yml). The instances are read back from moto afterwards."""
+import json
 import os
+import subprocess
+import sys
+import time
 import urllib.request
 
 import boto3
+import yaml
 
 from . import world
-from .util import REPO, STATE_DIR, free_port, log, spawn, wait_until
+from .util import REPO, STATE_DIR, SandboxError, free_port, log, spawn, wait_until
 
-CREDS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox", "AWS_SESSION_TOKEN": "sandbox"}
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+from aws_world import fix_soa, operator_world  # noqa: E402  (shared with tests/aws/)
+from moto_world import MotoServer  # noqa: E402
+
+# Ansible masks every no_log value (secret key, session token) wherever it appears in
+# module output: a secret equal to "sandbox" turned the zone sandbox.test into
+# "********.test". So the dummy secrets match no name of the world.
+CREDS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "dummy-secret-key-not-a-secret",
+         "AWS_SESSION_TOKEN": "dummy-session-token-not-a-secret"}
+PLAYBOOKS = ("aws-pools.yml", "aws-edge.yml")
+AWS_VARS_FILE = os.path.join(STATE_DIR, "aws-vars.yml")
+AUTH_SERVER_FILE = os.path.join(STATE_DIR, "aws-auth-server.yml")
 
 
 def aws_env(endpoint):
@@ -37,41 +55,75 @@ def _client(service, region, endpoint):
                         aws_session_token=CREDS["AWS_SESSION_TOKEN"])
 
 
-def seed(endpoint):
-    """Creates the VPCs, subnets, launch templates and ASGs; returns the instances
-    as dicts (region, role, asg, instance_id, private_ip, private_dns)."""
-    subnets = {}
+def _playbook(name, endpoint, state):
+    logfile = os.path.join(STATE_DIR, f"ansible-{name.removesuffix('.yml')}.log")
+    env = aws_env(endpoint)
+    env.update({"ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
+                "AWS_REGION": world.REGIONS[0]["name"], "ANSIBLE_LOCALHOST_WARNING": "0",
+                "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+                "PATH": os.path.join(REPO, ".venv", "bin") + os.pathsep + env.get("PATH", "")})
+    t0 = time.monotonic()
+    with open(logfile, "w") as out:
+        p = subprocess.run(["ansible-playbook", os.path.join(REPO, "playbooks", name), "-e", "@" + AWS_VARS_FILE],
+                           cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=900)
+    took = round(time.monotonic() - t0, 1)
+    state.setdefault("timings", {})[f"{name.removesuffix('.yml')}_seconds"] = took
+    if p.returncode != 0:
+        with open(logfile) as f:
+            raise SandboxError(f"{name} failed (exit {p.returncode}) after {took} s; log {logfile}:\n{f.read()[-4000:]}")
+    log(f"{name} converged in {took} s (log {logfile})")
+
+
+def seed(endpoint, state):
+    """Makes the operator's part, runs the AWS playbooks with variables from world.py,
+    and returns the instances as moto holds them (region, role, asg, instance_id,
+    private_ip, private_dns, machine)."""
+    moto = MotoServer(port=int(endpoint.rsplit(":", 1)[1]))  # a handle on the moto we started: clients, env
+    made = operator_world(moto, world.CLUSTER, {r["name"]: r["cidr"] for r in world.REGIONS}, world.ZONE, zones=("a",))
+    log(f"operator's part: VPCs {', '.join(v['vpc_id'] for v in made['regions'].values())}, "
+        f"AMIs published in SSM, zone {world.ZONE} ({made['zone_id']})")
+    with open(AWS_VARS_FILE, "w") as f:
+        f.write("# Written by sandbox/sandbox from sandboxlib/world.py for aws-pools.yml and aws-edge.yml.\n")
+        yaml.safe_dump(world.aws_vars({r: v["subnets"] for r, v in made["regions"].items()}, AUTH_SERVER_FILE),
+                       f, sort_keys=True)
+    for name in PLAYBOOKS:
+        _playbook(name, endpoint, state)
+    # The split-DNS zone aws-edge.yml made has moto's malformed SOA too (operator_world
+    # fixed the public one): fix it once, so a DNS server can serve both zones.
+    r53 = moto.client("route53", "us-east-1")
+    private = [z["Id"].split("/")[-1] for z in r53.list_hosted_zones_by_name(DNSName=world.ZONE)["HostedZones"]
+               if z["Name"] == world.ZONE + "." and z["Config"]["PrivateZone"]]
+    for zone_id in private:
+        fix_soa(moto, zone_id)
+    state["aws"] = {"zone_id": made["zone_id"], "private_zone_ids": private, "vars_file": AWS_VARS_FILE,
+                    "auth_server_file": AUTH_SERVER_FILE}
+    return instances(endpoint)
+
+
+def instances(endpoint):
+    """The cluster's ASG members in every region, read from moto (never a copy of our own)."""
+    out = []
     for r in world.REGIONS:
+        autoscaling = _client("autoscaling", r["name"], endpoint)
         ec2 = _client("ec2", r["name"], endpoint)
-        vpc = ec2.create_vpc(CidrBlock=r["cidr"])["Vpc"]["VpcId"]
-        subnets[r["name"]] = ec2.create_subnet(VpcId=vpc, CidrBlock=r["cidr"], AvailabilityZone=r["name"] + "a")["Subnet"]["SubnetId"]
-    instances = []
-    for asg in world.ASGS:
-        name = world.asg_name(asg)
-        ec2 = _client("ec2", asg["region"], endpoint)
-        ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={
-            "ImageId": "ami-12c6146b", "InstanceType": "t3.small"})
-        autoscaling = _client("autoscaling", asg["region"], endpoint)
-        autoscaling.create_auto_scaling_group(
-            AutoScalingGroupName=name,
-            LaunchTemplate={"LaunchTemplateName": name, "Version": "$Latest"},
-            MinSize=asg["size"], MaxSize=asg["size"], DesiredCapacity=asg["size"],
-            VPCZoneIdentifier=subnets[asg["region"]],
-            Tags=[{"Key": "TeleportCluster", "Value": world.CLUSTER, "PropagateAtLaunch": True,
-                   "ResourceId": name, "ResourceType": "auto-scaling-group"},
-                  {"Key": "TeleportRole", "Value": asg["role"], "PropagateAtLaunch": True,
-                   "ResourceId": name, "ResourceType": "auto-scaling-group"}])
-        group = autoscaling.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
-        ids = sorted(i["InstanceId"] for i in group["Instances"])
-        described = ec2.describe_instances(InstanceIds=ids)["Reservations"]
-        by_id = {i["InstanceId"]: i for res in described for i in res["Instances"]}
-        for n, iid in enumerate(ids):
-            inst = by_id[iid]
-            instances.append({
-                "region": asg["region"], "role": asg["role"], "asg": name, "instance_id": iid,
-                "private_ip": inst["PrivateIpAddress"], "private_dns": inst["PrivateDnsName"],
-                "machine": f"{world.region(asg['region'])['short']}-{asg['role'][:4]}-{n}",
-            })
-    for inst in instances:
+        groups = [g for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
+            Filters=[{"Name": "tag:TeleportCluster", "Values": [world.CLUSTER]}]) for g in page["AutoScalingGroups"]]
+        for g in sorted(groups, key=lambda g: g["AutoScalingGroupName"]):
+            role = {t["Key"]: t["Value"] for t in g["Tags"]}["TeleportRole"]
+            ids = sorted(i["InstanceId"] for i in g["Instances"])
+            described = ec2.describe_instances(InstanceIds=ids)["Reservations"] if ids else []
+            by_id = {i["InstanceId"]: i for res in described for i in res["Instances"]}
+            for n, iid in enumerate(ids):
+                inst = by_id[iid]
+                out.append({
+                    "region": r["name"], "role": role, "asg": g["AutoScalingGroupName"], "instance_id": iid,
+                    "private_ip": inst["PrivateIpAddress"], "private_dns": inst["PrivateDnsName"],
+                    "machine": f"{r['short']}-{role[:4]}-{n}",
+                })
+    want = sum(a["size"] for a in world.ASGS)
+    if len(out) != want:
+        raise SandboxError(f"moto holds {len(out)} instances of {world.CLUSTER}, want {want} (world.ASGS): "
+                           f"{json.dumps([(i['asg'], i['instance_id']) for i in out])}")
+    for inst in out:
         log(f"{inst['machine']}: {inst['instance_id']} {inst['private_ip']} {inst['private_dns']} ({inst['asg']})")
-    return instances
+    return out

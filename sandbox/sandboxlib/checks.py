@@ -1,5 +1,5 @@
 """`sandbox test`: site.yml through the real inventory script, then the checks
-of issue 4 against the converged hosts."""
+against the converged hosts."""
 import json
 import os
 import re

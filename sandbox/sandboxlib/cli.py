@@ -22,8 +22,9 @@ def up(args):
         log(f"Debian root {base}")
         endpoint = aws.start_moto(state)
         save_state(state)
-        instances = aws.seed(endpoint)
+        instances = aws.seed(endpoint, state)
         state["instances"] = instances
+        save_state(state)
         network.up(state)
         save_state(state)
         hosts.boot_all(state, instances, base)

@@ -1,6 +1,10 @@
 """The shape of the sandbox world: one place to read and change it."""
 
 CLUSTER = "teleport.sandbox.test"
+# The public hosted zone the operator owns; aws-edge.yml writes the cluster's records in it.
+ZONE = "sandbox.test"
+# Prefix of every AWS resource name: the ASGs are sandbox-<role>-<region>.
+SHORT_NAME = "sandbox"
 
 # Two regions, each one VPC/subnet and one bridge on this machine. Addresses
 # only from 198.18.0.0/15 (reserved for benchmarking): the bridge takes .1,
@@ -31,5 +35,29 @@ def region(name):
     return next(r for r in REGIONS if r["name"] == name)
 
 
-def asg_name(asg):
-    return f"sandbox-{asg['role']}-{asg['region']}"
+def aws_vars(subnets, auth_server_file):
+    """Variables of aws-pools.yml and aws-edge.yml for this world; subnets: {region: [ids]}."""
+    auth = next(a for a in ASGS if a["role"] == "auth")
+    proxies = {a["region"]: a["size"] for a in ASGS if a["role"] == "proxy"}
+    gateways = [f"{r['gateway']}/32" for r in REGIONS]
+    return {
+        "aws_cluster_name": CLUSTER,
+        "aws_cluster_short_name": SHORT_NAME,
+        "aws_cluster_auth_region": auth["region"],
+        "aws_cluster_regions": [{"region": r["name"], "subnets": subnets[r["name"]]} for r in REGIONS],
+        # moto keeps resolve:ssm: unresolved at launch, so the play writes the AMI id.
+        "aws_pools_image_resolution": "play",
+        "aws_pools_auth_instance_type": "t3.small",
+        "aws_pools_auth_min_size": auth["size"], "aws_pools_auth_max_size": auth["size"],
+        "aws_pools_auth_desired_capacity": auth["size"],
+        "aws_pools_proxy_instance_type": "t3.small",
+        "aws_pools_proxy_by_region": {r: {"min_size": n, "max_size": n, "desired_capacity": n} for r, n in proxies.items()},
+        "aws_edge_hosted_zone": ZONE,
+        "aws_edge_internal_nlb": True,
+        "aws_edge_split_dns": True,
+        # Ansible (SSH) and Prometheus (node-agent metrics) run on this machine, behind the bridges' gateways.
+        "aws_edge_ssh_cidrs": gateways,
+        "aws_edge_metrics_cidrs": gateways,
+        "aws_edge_metrics_port": NODE_AGENT_PORT,
+        "aws_edge_auth_server_file": auth_server_file,
+    }

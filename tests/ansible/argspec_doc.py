@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Generates the role variable tables of docs/ansible.md from each role's
-meta/argument_specs.yml, and its tag table from the playbooks and the roles'
-tasks/main.yml, so the documentation cannot drift from them.
+"""Generates the role variable tables of docs/ansible.md (host roles) and docs/aws.md
+(AWS roles) from each role's meta/argument_specs.yml, and docs/ansible.md's tag table
+from the playbooks and the roles' tasks/main.yml, so the documentation cannot drift
+from them.
 
   tests/ansible/argspec_doc.py          # print the tables
-  tests/ansible/argspec_doc.py --write  # rewrite them in docs/ansible.md
-  tests/ansible/argspec_doc.py --check  # exit 1 when docs/ansible.md is stale
+  tests/ansible/argspec_doc.py --write  # rewrite them in the docs
+  tests/ansible/argspec_doc.py --check  # exit 1 when a doc is stale
 """
 import sys
 from pathlib import Path
@@ -13,12 +14,18 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs/ansible.md"
 BEGIN = "<!-- BEGIN GENERATED VARIABLES (tests/ansible/argspec_doc.py --write) -->"
 END = "<!-- END GENERATED VARIABLES -->"
 TAGS_BEGIN = "<!-- BEGIN GENERATED TAGS (tests/ansible/argspec_doc.py --write) -->"
 TAGS_END = "<!-- END GENERATED TAGS -->"
-ROLES = ["teleport", "node_agent", "inventory_service", "tls_issuer"]
+DOCS = {
+    ROOT / "docs/ansible.md": ["teleport", "node_agent", "inventory_service"],
+    ROOT / "docs/aws.md": ["aws_cluster", "aws_pools", "aws_edge"],
+    ROOT / "docs/tls.md": ["tls_issuer"],
+}
+# The doc that carries the tag table.
+TAGS_DOC = ROOT / "docs/ansible.md"
+ROLES = [role for roles in DOCS.values() for role in roles]
 
 
 def cell(text):
@@ -43,9 +50,9 @@ def default_of(opt):
     return f"`{yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}`"
 
 
-def tables():
+def tables(roles):
     out = []
-    for role in ROLES:
+    for role in roles:
         spec = yaml.safe_load((ROOT / "roles" / role / "meta/argument_specs.yml").read_text())
         main = spec["argument_specs"]["main"]
         out.append(f"### Role `{role}`\n")
@@ -88,26 +95,32 @@ def _replace(text, begin, end, content):
     return f"{head}{begin}\n\n{content}\n{end}{tail}"
 
 
-def render(doc_text):
-    return _replace(_replace(doc_text, BEGIN, END, tables()), TAGS_BEGIN, TAGS_END, tag_table())
+def render(doc_text, roles, doc):
+    text = _replace(doc_text, BEGIN, END, tables(roles))
+    return _replace(text, TAGS_BEGIN, TAGS_END, tag_table()) if doc == TAGS_DOC else text
 
 
 def main(argv):
     if "--write" in argv or "--check" in argv:
-        current = DOC.read_text()
-        for begin, end in ((BEGIN, END), (TAGS_BEGIN, TAGS_END)):
-            if begin not in current or end not in current:
-                print(f"{DOC}: the markers {begin!r} and {end!r} are missing", file=sys.stderr)
-                return 1
-        wanted = render(current)
-        if "--check" in argv:
-            if wanted != current:
-                print(f"{DOC} is stale; run tests/ansible/argspec_doc.py --write", file=sys.stderr)
-                return 1
-            return 0
-        DOC.write_text(wanted)
-        return 0
-    print(tables())
+        status = 0
+        for doc, roles in DOCS.items():
+            current = doc.read_text()
+            markers = [(BEGIN, END)] + ([(TAGS_BEGIN, TAGS_END)] if doc == TAGS_DOC else [])
+            missing = [m for pair in markers for m in pair if m not in current]
+            if missing:
+                print(f"{doc}: the markers {missing} are missing", file=sys.stderr)
+                status = 1
+                continue
+            wanted = render(current, roles, doc)
+            if "--check" in argv:
+                if wanted != current:
+                    print(f"{doc} is stale; run tests/ansible/argspec_doc.py --write", file=sys.stderr)
+                    status = 1
+            else:
+                doc.write_text(wanted)
+        return status
+    for roles in DOCS.values():
+        print(tables(roles))
     return 0
 
 

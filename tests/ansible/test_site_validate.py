@@ -108,3 +108,18 @@ def test_site_yml_has_one_proxy_play_per_region_slot_the_validation_allows():
     slots = [p["vars"]["_site_proxy_slot"] for p in plays if p.get("ansible.builtin.import_playbook") == "proxy-region.yml"]
     role_vars = yaml.safe_load((ROOT / "roles/teleport/vars/main.yml").read_text())
     assert slots == list(range(1, role_vars["_teleport_inv_region_slots"] + 1))
+
+
+def test_a_failing_inventory_stops_site_yml_before_any_host(tmp_path):
+    # An inventory script that fails leaves Ansible with an empty inventory (a warning only):
+    # the validation still runs, on localhost, and stops the run.
+    script = tmp_path / "broken_inventory.py"
+    script.write_text("#!/bin/sh\necho 'inventory-service: HTTP 503' >&2\nexit 1\n")
+    script.chmod(0o755)
+    import os
+    import subprocess
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json")
+    result = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(script), str(ROOT / "playbooks/site.yml")],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0
+    assert "The group teleport_auth is empty" in result.stdout

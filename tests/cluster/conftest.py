@@ -57,7 +57,9 @@ class World:
                      "ansible_user": "root", "ansible_ssh_private_key_file": self.key},
             "children": {"teleport": {"children": {
                 "teleport_auth": {"hosts": {"auth-0": host(self.auth, "auth")}},
-                "teleport_proxy": {"hosts": {f"proxy-{n}": host(p, "proxy", teleport_peer_public_addr=f"{p['private_ip']}:3021")
+                # The second proxy runs without the SSH Service: both settings render and start.
+                "teleport_proxy": {"hosts": {f"proxy-{n}": host(p, "proxy", teleport_peer_public_addr=f"{p['private_ip']}:3021",
+                                                                 **({"teleport_ssh_service_enabled": False} if n else {}))
                                              for n, p in enumerate(self.proxies)}},
             }}},
         }}

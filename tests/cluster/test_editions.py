@@ -31,11 +31,13 @@ def test_a_fresh_oss_cluster_converges_on_the_agent_mesh(world):
     assert "Teleport v" in world.ssh(world.auth, "teleport version").stdout
     assert "Enterprise" not in world.ssh(world.auth, "teleport version").stdout
     assert teleport_yaml(world, world.auth)["auth_service"]["tunnel_strategy"] == {"type": "agent_mesh"}
-    for h in world.proxies:
+    for n, h in enumerate(world.proxies):
         doc = teleport_yaml(world, h)
         assert "peer_listen_addr" not in doc["proxy_service"]
         assert not listening(world, h, 3021), f"{h['machine']}: a peer listener under the agent mesh"
-        assert listening(world, h, 3022), f"{h['machine']}: the SSH Service is on by default"
+        # The SSH Service is on by default; the second proxy turns it off.
+        assert doc["ssh_service"]["enabled"] is (n == 0)
+        assert listening(world, h, 3022) is (n == 0), f"{h['machine']}: SSH Service listener"
         # Joined its auth (the double's proxy stays not ready until it has).
         assert world.ssh(h, f"curl -sf http://{h['private_ip']}:3000/readyz", check=False).returncode == 0
 

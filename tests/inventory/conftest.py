@@ -3,54 +3,25 @@ real `inventory-service serve` from the packaged jar."""
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
-import urllib.request
+import sys
 
 import boto3
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+from moto_world import MotoServer, answers, free_port, wait_until  # noqa: E402
+
 JAR = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
 SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")
 CLUSTER = "tp.example.com"
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until(what, condition, timeout=60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)  # pause between polls, bounded by the deadline above
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def answers(url, headers=None):
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=2) as r:
-            return r.status == 200
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def moto():
-    binary = shutil.which("moto_server")
-    assert binary, "moto_server is not on PATH: run scripts/install-deps.sh (make test does)"
-    port = free_port()
-    proc = subprocess.Popen([binary, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    wait_until("moto_server", lambda: answers(endpoint + "/moto-api/"))
-    yield endpoint
-    proc.terminate()
-    proc.wait(10)
+    with MotoServer() as server:
+        yield server.endpoint
 
 
 @pytest.fixture(scope="session")

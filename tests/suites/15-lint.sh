@@ -24,3 +24,6 @@ for m in "${modules[@]}"; do
   (cd "$m" && go vet ./...)
   echo "ok: $m"
 done
+# Go sources built from a template module (sandbox/edge/coredns: go.mod.in).
+unformatted=$(gofmt -l sandbox/edge)
+[[ -z $unformatted ]] || { echo "gofmt: not formatted (run gofmt -w):"; echo "$unformatted"; exit 1; }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end (issue 4): the two-region sandbox on this machine, site.yml through
+# End to end: the two-region sandbox on this machine, site.yml through
 # the real inventory script, and the checks after converge (docs/sandbox.md).
 # The sandbox is torn down at the end, also on failure.
 set -euo pipefail

@@ -3,6 +3,8 @@ package ops.teleportha.inventory.discovery;
 import java.time.Duration;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import ops.teleportha.inventory.config.InventoryConfig;
 import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
@@ -23,6 +25,16 @@ import software.amazon.awssdk.services.sts.auth.StsAssumeRoleCredentialsProvider
 public final class AwsClients implements AutoCloseable {
     private final InventoryConfig.Aws aws;
     private final SdkHttpClient http;
+    /**
+     * The timers of every client's API-call timeout and retry backoff. Each SDK client otherwise starts
+     * its own pool (5 threads): one per region and service is a dozen idle threads in {@code serve}.
+     */
+    private final ScheduledExecutorService timers = Executors.newScheduledThreadPool(2, r -> {
+        Thread t = new Thread(r, "aws-timers");
+        t.setDaemon(true);
+        return t;
+    });
+
     private final AwsCredentialsProvider credentials;
     private final StsClient sts;
     private final Map<String, AutoScalingClient> autoscaling = new ConcurrentHashMap<>();
@@ -64,6 +76,7 @@ public final class AwsClients implements AutoCloseable {
                         .maxAttempts(aws.maxAttempts())
                         .build())
                 .apiCallTimeout(aws.apiCallTimeout())
+                .scheduledExecutorService(timers)
                 .build();
     }
 
@@ -106,5 +119,6 @@ public final class AwsClients implements AutoCloseable {
             }
         }
         http.close();
+        timers.shutdownNow();
     }
 }

@@ -11,6 +11,7 @@ import ops.teleportha.inventory.inventory.Inventory;
 import ops.teleportha.inventory.inventory.InventoryBuilder;
 import ops.teleportha.inventory.inventory.InventoryService.Current;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
  * The HTTP face of {@code serve}. Every endpoint but {@code /healthz} and {@code /readyz} needs the
@@ -25,6 +26,11 @@ public final class InventoryServer implements AutoCloseable {
         this.app = Javalin.create(cfg -> {
             cfg.showJavalinBanner = false;
             cfg.http.defaultContentType = JSON;
+            // Every answer is a copy of a rendered document: a few threads serve hundreds of node-agents and
+            // Prometheus; Jetty's default pool (up to 250, 8 kept) only costs memory here.
+            QueuedThreadPool pool = new QueuedThreadPool(16, 4, 60_000);
+            pool.setName("http");
+            cfg.jetty.threadPool = pool;
         });
         app.beforeMatched(ctx -> {
             String path = ctx.endpointHandlerPath();

@@ -33,9 +33,14 @@ import ops.teleportha.agent.tls.AcceptAnyServer;
 import ops.teleportha.config.HostPort;
 
 /**
- * Probes all peers at once from one thread: non-blocking TCP connects and TLS handshakes driven by an
- * {@link SSLEngine} on a selector, all within one deadline. One thread instead of one per peer keeps the
- * agent small (each Java thread costs ~100 KiB of native memory) and the cycle bounded by the timeout.
+ * Probes all peers at once from one thread: non-blocking TCP connects and TLS handshakes on a selector,
+ * all within one deadline. One thread instead of one per peer keeps the agent small (each Java thread
+ * costs ~100 KiB of native memory) and the cycle bounded by the timeout.
+ *
+ * <p>Each handshake starts as a {@link Tls12FirstFlight}: a TLS 1.2 hello whose answer, from a server
+ * that asks for a client certificate as Teleport's peer port does, is read without any cryptography.
+ * Any other answer closes that connection and the peer gets a full handshake driven by an
+ * {@link SSLEngine} on a new one, which classifies it as the only handshake did before.
  *
  * <p>The server certificate is not authenticated (it is signed by Teleport's host CA, which the agent
  * does not hold): the probe shows that a TLS server answers, not who it is.
@@ -45,20 +50,18 @@ public final class PeerProber {
 
     private final Clock clock;
     private final Set<Object> askedForClientCert = ConcurrentHashMap.newKeySet();
-    private final SSLContext tlsContext;
+    /** Made on the first full handshake: most cycles need none, and JSSE's classes cost metaspace. */
+    private SSLContext tlsContext;
+
     private final ThreadPoolExecutor dns;
     private final Set<String> lookingUp = ConcurrentHashMap.newKeySet();
     /** Discarded application data: the probe never reads any, but unwrap needs somewhere to put it. */
     private ByteBuffer sink = ByteBuffer.allocate(0);
+    /** Where first-flight bytes land before the parser copies them; one for all probes (one thread). */
+    private final ByteBuffer readBuffer = ByteBuffer.allocate(16 * 1024);
 
     public PeerProber(Clock clock) {
         this.clock = clock;
-        try {
-            tlsContext = AcceptAnyServer.context(askedForClientCert::add);
-            tlsContext.getClientSessionContext().setSessionCacheSize(1024);
-        } catch (GeneralSecurityException e) {
-            throw new IllegalStateException("no TLS client in this JVM", e);
-        }
         // InetAddress has no timeout; lookups run beside the selector so one slow name does not hold up the rest.
         dns = new ThreadPoolExecutor(
                 4, 4, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), Threads.daemon("peer-dns"));
@@ -76,6 +79,11 @@ public final class PeerProber {
         final HostPort peer;
         Stage stage = Stage.DNS;
         SocketChannel channel;
+        InetAddress address;
+        /** Non-null while the TLS 1.2 first look runs; null once the full handshake has taken over. */
+        Tls12FirstFlight firstLook;
+
+        boolean fullHandshake;
         SSLEngine engine;
         ByteBuffer netIn;
         ByteBuffer netOut;
@@ -170,6 +178,8 @@ public final class PeerProber {
                     }
                     if (probe.stage == Stage.CONNECT && key.isConnectable()) {
                         finishConnect(probe, key);
+                    } else if (probe.stage == Stage.HANDSHAKE && probe.firstLook != null) {
+                        firstLook(probe, key);
                     } else if (probe.stage == Stage.HANDSHAKE) {
                         drive(probe, key);
                     }
@@ -210,6 +220,7 @@ public final class PeerProber {
 
     private void connect(Probe probe, InetAddress address, Selector selector) {
         probe.stage = Stage.CONNECT;
+        probe.address = address;
         try {
             probe.channel = SocketChannel.open();
             probe.channel.configureBlocking(false);
@@ -232,11 +243,20 @@ public final class PeerProber {
             connectFailed(probe, e);
             return;
         }
-        probe.connectSeconds = (System.nanoTime() - probe.connectStart) / 1e9;
+        if (probe.connectSeconds == null) { // the first connect's time, also when a full handshake follows
+            probe.connectSeconds = (System.nanoTime() - probe.connectStart) / 1e9;
+        }
         probe.stage = Stage.HANDSHAKE;
-        SSLEngine engine = tlsContext.createSSLEngine(probe.peer.host(), probe.peer.port());
+        if (!probe.fullHandshake) {
+            probe.firstLook = new Tls12FirstFlight();
+            probe.netOut = Tls12FirstFlight.clientHello(sniName(probe.peer.host()));
+            probe.handshakeStart = System.nanoTime();
+            firstLook(probe, key);
+            return;
+        }
+        SSLEngine engine = tlsContext().createSSLEngine(probe.peer.host(), probe.peer.port());
         engine.setUseClientMode(true);
-        if (!IP_LITERAL.matcher(probe.peer.host()).matches()) {
+        if (sniName(probe.peer.host()) != null) {
             SSLParameters params = engine.getSSLParameters();
             params.setServerNames(List.of(new SNIHostName(probe.peer.host())));
             engine.setSSLParameters(params);
@@ -254,6 +274,78 @@ public final class PeerProber {
             return;
         }
         drive(probe, key);
+    }
+
+    private SSLContext tlsContext() {
+        if (tlsContext == null) {
+            try {
+                tlsContext = AcceptAnyServer.context(askedForClientCert::add);
+                tlsContext.getClientSessionContext().setSessionCacheSize(1024);
+            } catch (GeneralSecurityException e) {
+                throw new IllegalStateException("no TLS client in this JVM", e);
+            }
+        }
+        return tlsContext;
+    }
+
+    private static String sniName(String host) {
+        return IP_LITERAL.matcher(host).matches() ? null : host;
+    }
+
+    /** Sends the TLS 1.2 hello and reads the server's first flight as far as the bytes available allow. */
+    private void firstLook(Probe probe, SelectionKey key) {
+        try {
+            if (probe.netOut.hasRemaining()) {
+                probe.channel.write(probe.netOut);
+                if (probe.netOut.hasRemaining()) {
+                    key.interestOps(SelectionKey.OP_WRITE);
+                    return;
+                }
+            }
+            while (true) {
+                readBuffer.clear();
+                int n = probe.channel.read(readBuffer);
+                if (n == 0) {
+                    key.interestOps(SelectionKey.OP_READ);
+                    return;
+                }
+                if (n < 0) {
+                    fullHandshake(probe, key);
+                    return;
+                }
+                switch (probe.firstLook.feed(readBuffer.flip())) {
+                    case MORE -> {}
+                    case CLIENT_CERT_REQUESTED -> {
+                        probe.finish(
+                                ProbeOutcome.CLIENT_CERT_REQUIRED,
+                                probe.handshakeSeconds(),
+                                "TLSv1.2, server asked for a client certificate");
+                        return;
+                    }
+                    case FULL_HANDSHAKE -> {
+                        fullHandshake(probe, key);
+                        return;
+                    }
+                }
+            }
+        } catch (IOException e) {
+            // A reset, for instance: whether that is how this peer treats any hello, the full handshake says.
+            fullHandshake(probe, key);
+        }
+    }
+
+    /** Leaves the peer to the full JSSE handshake, on a new connection within the same deadline. */
+    private void fullHandshake(Probe probe, SelectionKey key) {
+        probe.firstLook = null;
+        probe.fullHandshake = true;
+        Selector selector = key.selector();
+        key.cancel();
+        try {
+            probe.channel.close();
+        } catch (IOException ignored) {
+            // a new connection follows either way
+        }
+        connect(probe, probe.address, selector);
     }
 
     private static void connectFailed(Probe probe, IOException e) {

@@ -211,6 +211,8 @@ class AgentJarIT {
                                 && dirs.installedCert().equals(pki.chainPem(leaf)),
                         agent);
                 poll(() -> agent.get("/v1/peers/status").contains("\"outcome\":\"client_cert_required\""), agent);
+                // The files land before the rotator records the rotation: wait for the status, not the disk.
+                poll(() -> agent.get("/v1/tls/status").contains("\"last_rotation\":{"), agent);
 
                 String tls = agent.get("/v1/tls/status");
                 assertThat(tls)

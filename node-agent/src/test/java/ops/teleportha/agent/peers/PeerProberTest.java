@@ -59,6 +59,34 @@ class PeerProberTest {
     }
 
     @Test
+    void aServerDemandingAClientCertificateIsSeenFromItsTls12FirstFlightWithoutAFullHandshake() throws Exception {
+        try (TlsTestServer server = new TlsTestServer(() -> serverPair, true)) {
+            ProbeResult r = probe(server.port(), GENEROUS);
+            assertThat(r.outcome()).isEqualTo(ProbeOutcome.CLIENT_CERT_REQUIRED);
+            assertThat(r.detail()).isEqualTo("TLSv1.2, server asked for a client certificate");
+        }
+    }
+
+    @Test
+    void aTls13OnlyServerDemandingAClientCertificateIsUpThroughTheFullHandshake() throws Exception {
+        try (TlsTestServer server = new TlsTestServer(() -> serverPair, true, "TLSv1.3")) {
+            ProbeResult r = probe(server.port(), GENEROUS);
+            assertThat(r.outcome()).isEqualTo(ProbeOutcome.CLIENT_CERT_REQUIRED);
+            assertThat(r.detail()).startsWith("TLSv1.3");
+            assertThat(r.handshakeSeconds()).isPositive();
+        }
+    }
+
+    @Test
+    void aServerThatAsksForNoClientCertificateCompletesAFullHandshake() throws Exception {
+        try (TlsTestServer server = new TlsTestServer(() -> serverPair, false, "TLSv1.2")) {
+            ProbeResult r = probe(server.port(), GENEROUS);
+            assertThat(r.outcome()).isEqualTo(ProbeOutcome.TLS_HANDSHAKE_OK);
+            assertThat(r.detail()).isEqualTo("TLSv1.2");
+        }
+    }
+
+    @Test
     void resolvesNamesBesideTheSelectorAndSendsThemAsSni() throws Exception {
         try (TlsTestServer server = new TlsTestServer(() -> serverPair, false)) {
             ProbeResult r = new PeerProber(Clock.systemUTC())

@@ -28,6 +28,11 @@ public final class TlsTestServer implements AutoCloseable {
     private SSLContext lastContext;
 
     public TlsTestServer(Supplier<Pair> pair, boolean requireClientCert) throws IOException {
+        this(pair, requireClientCert, new String[0]);
+    }
+
+    /** Serves only {@code protocols} ("TLSv1.3", ...); none given: the JDK's defaults. */
+    public TlsTestServer(Supplier<Pair> pair, boolean requireClientCert, String... protocols) throws IOException {
         server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         thread = new Thread(
                 () -> {
@@ -35,7 +40,7 @@ public final class TlsTestServer implements AutoCloseable {
                         try {
                             Socket plain = server.accept();
                             SSLContext ctx = contextFor(pair.get(), requireClientCert);
-                            Thread t = new Thread(() -> serve(plain, ctx, requireClientCert));
+                            Thread t = new Thread(() -> serve(plain, ctx, requireClientCert, protocols));
                             t.setDaemon(true);
                             t.start();
                         } catch (IOException e) {
@@ -59,11 +64,14 @@ public final class TlsTestServer implements AutoCloseable {
         return lastContext;
     }
 
-    private static void serve(Socket plain, SSLContext ctx, boolean requireClientCert) {
+    private static void serve(Socket plain, SSLContext ctx, boolean requireClientCert, String[] protocols) {
         try (plain) {
             try (SSLSocket tls = (SSLSocket) ctx.getSocketFactory().createSocket(plain, null, plain.getPort(), false)) {
                 tls.setUseClientMode(false);
                 tls.setNeedClientAuth(requireClientCert);
+                if (protocols.length > 0) {
+                    tls.setEnabledProtocols(protocols);
+                }
                 tls.setSoTimeout(10_000);
                 tls.startHandshake();
                 InputStream in = tls.getInputStream();

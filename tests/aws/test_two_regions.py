@@ -1,0 +1,262 @@
+"""aws-pools.yml then aws-edge.yml for a two-region cluster (auth and proxies in us-west-2,
+proxies in eu-central-1, TLS routing), every resource read back from moto; then
+idempotence, check mode, steering a region off and back, and the inventory service."""
+import json
+import subprocess
+
+import pytest
+import yaml
+from aws_state import (
+    ALL_OUT,
+    asg,
+    health_checks,
+    latest_template_data,
+    listener_targets,
+    load_balancer,
+    mutating_actions,
+    records,
+    rules,
+    security_group,
+    tags,
+    target_group,
+    tcp,
+)
+from conftest import ROOT, World, converged
+
+CLUSTER = "teleport.example.com"
+REGIONS = {"us-west-2": "10.1.0.0/16", "eu-central-1": "10.2.0.0/16"}
+NAMES = {CLUSTER, "*." + CLUSTER}
+PARAMETER = f"/teleport/{CLUSTER}/ami/x86_64"
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("two-regions")
+    w = World(tmp, CLUSTER, "us-west-2", REGIONS)
+    w.auth_file = tmp / "group_vars" / "teleport_proxy" / "auth_server.yml"
+    w.base = w.vars(aws_edge_auth_server_file=str(w.auth_file))
+    w.first_pools = converged(w.run("pools", w.base))
+    w.first_edge = converged(w.run("edge", w.base))
+    yield w
+    w.stop()
+
+
+def vpc(world, region):
+    return world.made["regions"][region]["vpc_id"]
+
+
+def test_first_runs_change_things_and_say_so(world):
+    assert world.first_pools.changed > 0 and world.first_edge.changed > 0
+    actions = mutating_actions(world.first_pools)
+    assert actions.count("CreateAutoScalingGroup") == 3 and actions.count("CreateLaunchTemplate") == 3
+    # Every Route 53 record change of the run went out as one change batch.
+    batches = [a for a in mutating_actions(world.first_edge) if a.endswith("/rrset/")]
+    assert len(batches) == 1
+
+
+def test_launch_templates_use_the_published_ami_with_imdsv2_and_an_encrypted_root(world):
+    for region in REGIONS:
+        ec2 = world.client("ec2", region)
+        roles = ["auth", "proxy"] if region == "us-west-2" else ["proxy"]
+        names = {t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]}
+        assert names == {f"teleport-{r}" for r in roles}
+        for role in roles:
+            lt, data = latest_template_data(ec2, f"teleport-{role}")
+            assert lt["LatestVersionNumber"] == 1 and lt["DefaultVersionNumber"] == 1
+            assert data["ImageId"] == "resolve:ssm:" + PARAMETER
+            assert data["MetadataOptions"] == {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1}
+            (bdm,) = data["BlockDeviceMappings"]
+            image = ec2.describe_images(ImageIds=[world.made["regions"][region]["ami"]])["Images"][0]
+            assert bdm["DeviceName"] == image["RootDeviceName"]
+            assert bdm["Ebs"]["Encrypted"] is True and bdm["Ebs"]["VolumeType"] == "gp3" and bdm["Ebs"]["DeleteOnTermination"] is True
+            assert data["SecurityGroupIds"] == [security_group(ec2, vpc(world, region), f"teleport-{role}")["GroupId"]]
+            assert data["InstanceType"] == "m6i.large"
+            assert tags(lt["Tags"]) == {"TeleportCluster": CLUSTER, "TeleportRole": role}
+
+
+def test_asgs_are_tagged_health_checked_by_the_nlb_and_attached_to_the_edge(world):
+    for region in REGIONS:
+        autoscaling = world.client("autoscaling", region)
+        elbv2 = world.client("elbv2", region)
+        roles = ["auth", "proxy"] if region == "us-west-2" else ["proxy"]
+        for role in roles:
+            g = asg(autoscaling, f"teleport-{role}-{region}")
+            assert g["LaunchTemplate"]["LaunchTemplateName"] == f"teleport-{role}" and g["LaunchTemplate"]["Version"] == "$Latest"
+            assert {t["Key"]: (t["Value"], t["PropagateAtLaunch"]) for t in g["Tags"]} == {
+                "TeleportCluster": (CLUSTER, True), "TeleportRole": (role, True), "Name": (f"teleport-{role}-{region}", True)}
+            assert g["HealthCheckType"] == "ELB" and g["HealthCheckGracePeriod"] == 600
+            assert sorted(g["VPCZoneIdentifier"].split(",")) == sorted(world.made["regions"][region]["subnets"])
+            assert (g["MinSize"], g["DesiredCapacity"], g["MaxSize"]) == ((2, 2, 3) if role == "auth" else (2, 2, 4))
+            attached = {elbv2.describe_target_groups(TargetGroupArns=[a])["TargetGroups"][0]["TargetGroupName"]
+                        for a in g["TargetGroupARNs"]}
+            assert attached == ({"teleport-auth-3025"} if role == "auth" else {"teleport-proxy-3080"})
+            # Instances carry the propagated tags the inventory service reads.
+            ids = [i["InstanceId"] for i in g["Instances"]]
+            assert len(ids) == 2
+            ec2 = world.client("ec2", region)
+            for res in ec2.describe_instances(InstanceIds=ids)["Reservations"]:
+                for inst in res["Instances"]:
+                    assert {"TeleportCluster": CLUSTER, "TeleportRole": role}.items() <= tags(inst["Tags"]).items()
+
+
+def test_proxy_nlbs_are_internet_facing_cross_zone_and_forward_443_to_3080(world):
+    for region in REGIONS:
+        elbv2 = world.client("elbv2", region)
+        lb = load_balancer(elbv2, "teleport-proxy")
+        assert lb["Type"] == "network" and lb["Scheme"] == "internet-facing"
+        assert lb["attributes"]["load_balancing.cross_zone.enabled"] == "true"
+        assert lb["attributes"]["deletion_protection.enabled"] == "true"
+        assert sorted(z["SubnetId"] for z in lb["AvailabilityZones"]) == sorted(world.made["regions"][region]["subnets"])
+        assert lb["SecurityGroups"] == [security_group(world.client("ec2", region), vpc(world, region), "teleport-proxy-nlb")["GroupId"]]
+        assert listener_targets(elbv2, "teleport-proxy") == {443: ("teleport-proxy-3080", 3080)}
+        with pytest.raises(elbv2.exceptions.LoadBalancerNotFoundException):
+            elbv2.describe_load_balancers(Names=["teleport-proxy-int"])
+
+
+def test_auth_nlb_is_internal_on_3025_in_the_auth_region_only(world):
+    elbv2 = world.client("elbv2", "us-west-2")
+    lb = load_balancer(elbv2, "teleport-auth")
+    assert lb["Scheme"] == "internal" and lb["attributes"]["load_balancing.cross_zone.enabled"] == "true"
+    assert listener_targets(elbv2, "teleport-auth") == {3025: ("teleport-auth-3025", 3025)}
+    with pytest.raises(elbv2.exceptions.LoadBalancerNotFoundException):
+        world.client("elbv2", "eu-central-1").describe_load_balancers(Names=["teleport-auth"])
+
+
+def test_target_groups_check_readyz_on_the_diag_port_and_drain_for_long_connections(world):
+    for region, name in [("us-west-2", "teleport-proxy-3080"), ("eu-central-1", "teleport-proxy-3080"),
+                         ("us-west-2", "teleport-auth-3025")]:
+        elbv2 = world.client("elbv2", region)
+        arn = elbv2.describe_target_groups(Names=[name])["TargetGroups"][0]["TargetGroupArn"]
+        tg = target_group(elbv2, arn)
+        assert (tg["Protocol"], tg["TargetType"], tg["VpcId"]) == ("TCP", "instance", vpc(world, region))
+        assert (tg["HealthCheckProtocol"], tg["HealthCheckPort"], tg["HealthCheckPath"], tg["Matcher"]) == \
+            ("HTTP", "3000", "/readyz", {"HttpCode": "200"})
+        assert (tg["HealthCheckIntervalSeconds"], tg["HealthCheckTimeoutSeconds"], tg["HealthyThresholdCount"],
+                tg["UnhealthyThresholdCount"]) == (10, 5, 3, 3)
+        assert tg["attributes"]["deregistration_delay.timeout_seconds"] == "300"
+        assert tg["attributes"]["deregistration_delay.connection_termination.enabled"] == "true"
+        assert tg["attributes"]["proxy_protocol_v2.enabled"] == "false"
+        assert tg["attributes"]["preserve_client_ip.enabled"] == "true"
+        assert tg["tags"]["TeleportCluster"] == CLUSTER and tg["tags"]["TeleportRole"] == name.split("-")[1]
+
+
+def test_security_groups_open_exactly_what_teleport_needs(world):
+    peers = {tcp(3021, c) for c in REGIONS.values()}
+    for region in REGIONS:
+        ec2 = world.client("ec2", region)
+        v = vpc(world, region)
+        assert rules(ec2, security_group(ec2, v, "teleport-proxy-nlb")) == (
+            {tcp(443, "0.0.0.0/0")}, {tcp(3080, "sg:teleport-proxy"), tcp(3000, "sg:teleport-proxy")})
+        assert rules(ec2, security_group(ec2, v, "teleport-proxy")) == (
+            {tcp(3080, "sg:teleport-proxy-nlb"), tcp(3000, "sg:teleport-proxy-nlb")} | peers, ALL_OUT)
+    ec2 = world.client("ec2", "us-west-2")
+    v = vpc(world, "us-west-2")
+    assert rules(ec2, security_group(ec2, v, "teleport-auth-nlb")) == (
+        {tcp(3025, "sg:teleport-proxy"), tcp(3025, "10.2.0.0/16")}, {tcp(3025, "sg:teleport-auth"), tcp(3000, "sg:teleport-auth")})
+    assert rules(ec2, security_group(ec2, v, "teleport-auth")) == (
+        {tcp(3025, "sg:teleport-auth-nlb"), tcp(3000, "sg:teleport-auth-nlb")}, ALL_OUT)
+    names = {g["GroupName"] for g in world.client("ec2", "eu-central-1").describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [vpc(world, "eu-central-1")]}])["SecurityGroups"]}
+    assert names == {"default", "teleport-proxy", "teleport-proxy-nlb"}
+
+
+def gslb_state(world):
+    r53 = world.client("route53")
+    return records(r53, world.made["zone_id"], NAMES), health_checks(r53)
+
+
+def test_gslb_has_a_latency_record_per_name_and_region_with_a_health_check(world):
+    recs, checks = gslb_state(world)
+    assert set(recs) == {(n, f"{i}/{r}") for r in REGIONS for n, i in ((CLUSTER, CLUSTER), ("*." + CLUSTER, "wildcard." + CLUSTER))}
+    for region in REGIONS:
+        dns = world.client("elbv2", region).describe_load_balancers(Names=["teleport-proxy"])["LoadBalancers"][0]["DNSName"]
+        check, check_tags = checks[f"{CLUSTER} {region}"]
+        cfg = check["HealthCheckConfig"]
+        assert (cfg["Type"], cfg["Port"], cfg["ResourcePath"], cfg["FullyQualifiedDomainName"], cfg["EnableSNI"]) == \
+            ("HTTPS", 443, "/v1/webapi/ping", dns, True)
+        assert sorted(cfg["Regions"]) == ["eu-west-1", "us-east-1", "us-west-2"]
+        assert (cfg["RequestInterval"], cfg["FailureThreshold"], cfg["Inverted"]) == (30, 3, False)
+        assert check_tags["TeleportCluster"] == CLUSTER
+        for name, ident in ((CLUSTER, CLUSTER), ("*." + CLUSTER, "wildcard." + CLUSTER)):
+            rr = recs[(name, f"{ident}/{region}")]
+            assert (rr["Type"], rr["Region"], rr["TTL"], rr["HealthCheckId"]) == ("CNAME", region, 30, check["Id"])
+            assert rr["ResourceRecords"] == [{"Value": dns}]
+
+
+def test_the_auth_nlb_address_is_written_for_the_proxies(world):
+    dns = world.client("elbv2", "us-west-2").describe_load_balancers(Names=["teleport-auth"])["LoadBalancers"][0]["DNSName"]
+    assert yaml.safe_load(world.auth_file.read_text()) == {"teleport_auth_server": f"{dns}:3025"}
+    report = world.first_edge.task("Report the edge")["msg"]
+    assert report["auth_server"] == f"{dns}:3025"
+    assert set(report["proxy_nlbs"]) == set(REGIONS)
+
+
+def test_a_second_run_changes_nothing_and_makes_no_mutating_call(world):
+    run = converged(world.run("both", world.base))
+    assert run.changed == 0
+    assert run.mutating == []
+
+
+def test_a_check_run_after_converge_reports_no_change_and_writes_nothing(world):
+    run = converged(world.run("both", world.base, "--check", "--diff"))
+    assert run.changed == 0
+    assert run.mutating == []
+
+
+def test_the_inventory_service_finds_the_groups_with_no_extra_configuration(world, tmp_path):
+    jar = ROOT / "inventory-service/target/inventory-service.jar"
+    if not jar.exists():
+        pytest.fail(f"{jar} is missing: build it with `mvn -B -ntp -q -pl inventory-service -am package -DskipTests`")
+    config = tmp_path / "inventory.yml"
+    config.write_text(f"cluster: {CLUSTER}\nregions: [{', '.join(REGIONS)}]\naws:\n  endpoint_url: {world.moto.endpoint}\n")
+    p = subprocess.run(["java", "-jar", str(jar), "list", "--config", str(config)], capture_output=True, text=True,
+                       timeout=180, env=world.moto.env())
+    assert p.returncode == 0, p.stderr
+    inv = json.loads(p.stdout)
+    assert len(inv["teleport_auth_us_west_2"]["hosts"]) == 2
+    assert len(inv["teleport_proxy_us_west_2"]["hosts"]) == 2
+    assert len(inv["teleport_proxy_eu_central_1"]["hosts"]) == 2
+    assert len(inv["asg_teleport_proxy_eu_central_1"]["hosts"]) == 2
+
+
+def test_steering_a_region_off_removes_only_its_records_and_back_restores_them(world):
+    before, checks_before = gslb_state(world)
+    off = converged(world.run("edge", dict(world.base, aws_edge_steered_off_regions=["eu-central-1"]), "--diff"))
+    # One change batch: the region's two records deleted, nothing else written.
+    assert mutating_actions(off) == [f"POST /2013-04-01/hostedzone/{world.made['zone_id']}/rrset/"]
+    assert sorted(off.task("public zone's latency records")["changes"]) == [
+        f"DELETE *.{CLUSTER} CNAME [wildcard.{CLUSTER}/eu-central-1]", f"DELETE {CLUSTER} CNAME [{CLUSTER}/eu-central-1]"]
+    during, checks_during = gslb_state(world)
+    assert during == {k: v for k, v in before.items() if not k[1].endswith("/eu-central-1")}
+    assert set(checks_during) == set(checks_before)  # the region's health check stays, ready for its return
+    eu = world.client("autoscaling", "eu-central-1")
+    assert len(asg(eu, "teleport-proxy-eu-central-1")["Instances"]) == 2  # its pool keeps running
+    world.client("elbv2", "eu-central-1").describe_load_balancers(Names=["teleport-proxy"])
+
+    back = converged(world.run("edge", world.base))
+    assert mutating_actions(back) == [f"POST /2013-04-01/hostedzone/{world.made['zone_id']}/rrset/"]
+    after, _ = gslb_state(world)
+    assert {k: (v["Type"], v["Region"], v["TTL"], v["HealthCheckId"], v["ResourceRecords"]) for k, v in after.items()} == \
+        {k: (v["Type"], v["Region"], v["TTL"], v["HealthCheckId"], v["ResourceRecords"]) for k, v in before.items()}
+
+
+def test_parts_terraform_owns_are_left_alone(world):
+    """A region's pool, the security groups and the attachments switched off: the runs
+    read them but write nothing, even where they differ from what the roles would make."""
+    eu = world.client("autoscaling", "eu-central-1")
+    eu.update_auto_scaling_group(AutoScalingGroupName="teleport-proxy-eu-central-1", MaxSize=5, DesiredCapacity=3)
+    ec2 = world.client("ec2", "eu-central-1")
+    sg = security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy")
+    ec2.authorize_security_group_ingress(GroupId=sg["GroupId"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "IpRanges": [{"CidrIp": "10.9.0.0/16"}]}])
+    owned = dict(world.base, aws_pools_proxy_by_region={"eu-central-1": {"manage_asg": False, "manage_launch_template": False}},
+                 aws_edge_manage_security_groups=False, aws_edge_attach_target_groups=False)
+    run = converged(world.run("both", owned))
+    assert (run.changed, run.mutating) == (0, [])
+    assert asg(eu, "teleport-proxy-eu-central-1")["DesiredCapacity"] == 3
+    assert tcp(8443, "10.9.0.0/16") in rules(ec2, security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy"))[0]
+    # Managed again, the same runs converge them back.
+    back = converged(world.run("both", world.base))
+    assert back.changed > 0
+    assert asg(eu, "teleport-proxy-eu-central-1")["DesiredCapacity"] == 2
+    assert tcp(8443, "10.9.0.0/16") not in rules(ec2, security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy"))[0]

@@ -1,0 +1,102 @@
+"""What stays the operator's in AWS, made in a moto world, for tests/aws/ and the sandbox.
+
+  from aws_world import operator_world, role_vars
+
+The playbooks (aws-pools.yml, aws-edge.yml) make the launch templates, ASGs, load
+balancers and DNS records; before them an operator has a VPC with subnets per region, a
+public hosted zone, and an AMI baked in every region and published in SSM by
+packer/publish_ami_ids.py. operator_world() makes exactly that, publishing through the
+real script, so the playbooks meet what they would meet in an account.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from moto_world import DUMMY_CREDS, network
+
+ROOT = Path(__file__).resolve().parents[2]
+PUBLISH = ROOT / "packer" / "publish_ami_ids.py"
+
+
+def register_ami(moto, region, name="teleport-test-ami"):
+    ec2 = moto.client("ec2", region)
+    return ec2.register_image(
+        Name=name, Architecture="x86_64", RootDeviceName="/dev/xvda", VirtualizationType="hvm",
+        BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}])["ImageId"]
+
+
+def publish_amis(moto, cluster, amis, version="17.7.1", edition="oss"):
+    """Writes a Packer manifest for amis ({region: ami id}) and runs publish_ami_ids.py on it."""
+    run_uuid = str(uuid.uuid4())
+    manifest = {"last_run_uuid": run_uuid, "builds": [{
+        "name": "teleport", "builder_type": "amazon-ebs", "packer_run_uuid": run_uuid,
+        "artifact_id": ",".join(f"{r}:{a}" for r, a in amis.items()),
+        "custom_data": {"Architecture": "x86_64", "TeleportVersion": version, "TeleportEdition": edition,
+                        "BuildSha": "0" * 40}}]}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "packer-manifest.json"
+        path.write_text(json.dumps(manifest))
+        out = subprocess.run([sys.executable, str(PUBLISH), "--manifest", str(path), "--cluster", cluster,
+                              "--regions", ",".join(amis)], env=moto.env(), capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(f"publish_ami_ids.py failed ({out.returncode}): {out.stderr.strip()}")
+    return json.loads(out.stdout)
+
+
+def fix_soa(moto, zone_id):
+    """moto gives a new zone an SOA whose value is a Python dict's text; a DNS server reading
+    the zone then answers SERVFAIL for every name. UPSERT the SOA AWS would have written."""
+    r53 = moto.client("route53", "us-east-1")
+    soa = next(rr for rr in r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"] if rr["Type"] == "SOA")
+    value = soa["ResourceRecords"][0]["Value"]
+    if value.startswith("{"):
+        ns = next(rr for rr in r53.list_resource_record_sets(HostedZoneId=zone_id)["ResourceRecordSets"]
+                  if rr["Type"] == "NS")["ResourceRecords"][0]["Value"].rstrip(".")
+        value = f"{ns}. awsdns-hostmaster.amazon.com. 1 7200 900 1209600 86400"
+        r53.change_resource_record_sets(HostedZoneId=zone_id, ChangeBatch={"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
+            "Name": soa["Name"], "Type": "SOA", "TTL": soa.get("TTL", 900), "ResourceRecords": [{"Value": value}]}}]})
+    return value
+
+
+def operator_world(moto, cluster, regions, zone, zones=("a", "b"), publish=True):
+    """regions: {name: VPC CIDR}. Returns {"regions": {name: {"vpc_id", "subnets", "ami"}}, "zone_id"}."""
+    made = {}
+    for region, cidr in regions.items():
+        vpc, subnets = network(moto, region, cidr, zones)
+        made[region] = {"vpc_id": vpc, "subnets": subnets, "cidr": cidr, "ami": register_ami(moto, region)}
+    if publish:
+        publish_amis(moto, cluster, {r: v["ami"] for r, v in made.items()})
+    r53 = moto.client("route53", "us-east-1")
+    zone_id = r53.create_hosted_zone(Name=zone, CallerReference=f"operator-{zone}-{uuid.uuid4().hex}")["HostedZone"]["Id"].split("/")[-1]
+    fix_soa(moto, zone_id)
+    return {"regions": made, "zone_id": zone_id}
+
+
+def role_vars(cluster, auth_region, world, zone, **extra):
+    """The variables of aws-pools.yml and aws-edge.yml for a world made by operator_world()."""
+    out = {
+        "aws_cluster_name": cluster,
+        "aws_cluster_auth_region": auth_region,
+        "aws_cluster_regions": [{"region": r, "subnets": v["subnets"]} for r, v in world["regions"].items()],
+        "aws_edge_hosted_zone": zone,
+    }
+    out.update(extra)
+    return out
+
+
+def ansible_env(moto_endpoint, **extra):
+    """Environment of an ansible-playbook run against an endpoint (moto or a CountingProxy)."""
+    env = dict(os.environ)
+    env.pop("AWS_PROFILE", None)
+    env.update(DUMMY_CREDS)
+    env.update({
+        "AWS_ENDPOINT_URL": moto_endpoint, "AWS_REGION": "us-east-1",
+        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
+    })
+    env.update(extra)
+    return env
