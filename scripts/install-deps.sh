@@ -29,3 +29,15 @@ if [[ ! -x $VENV/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; the
   "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt
   echo "$want" > "$stamp"
 fi
+
+# Pebble, Let's Encrypt's ACME test server, for tests/suites/57-tls.sh (sandbox/sandboxlib/acme.py):
+# built from the Go module proxy into the cache (never into the repository), once per version.
+PEBBLE_VERSION=v2.10.3
+PEBBLE_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/teleport-ha-aws/pebble/$PEBBLE_VERSION
+if [[ ! -x $PEBBLE_DIR/pebble ]]; then
+  GO=$(command -v go || echo /usr/local/go/bin/go)
+  [[ -x $GO ]] || { echo "install-deps.sh: Pebble needs Go >= 1.25 (this machine kind has it at /usr/local/go/bin)" >&2; exit 1; }
+  log "pebble: go install github.com/letsencrypt/pebble/v2/cmd/...@$PEBBLE_VERSION into $PEBBLE_DIR"
+  mkdir -p "$PEBBLE_DIR"
+  GOBIN=$PEBBLE_DIR GOFLAGS=-buildvcs=false CGO_ENABLED=0 nice "$GO" install "github.com/letsencrypt/pebble/v2/cmd/...@$PEBBLE_VERSION"
+fi
