@@ -17,7 +17,7 @@ import yaml
 
 from . import aws, checks, edgeworld, hosts, services, world
 from .edge.nlb_double import cli_command
-from .util import REPO, STATE_DIR, SandboxError, alive, log, run, wait_until
+from .util import REPO, STATE_DIR, SandboxError, alive, log, run, save_state, wait_until
 
 SANDBOX_DIR = os.path.join(REPO, "sandbox")
 
@@ -151,7 +151,7 @@ def check_paths(state):
             raise SandboxError(f"{r['netns']}: pings through {backend} answered by {served}, want only {sorted(proxies)}")
         log(f"{r['name']} client namespace: {world.CLUSTER} and app1.{world.CLUSTER} -> {pub} ({r['nlb']['proxy']}); "
             f"4 pings answered by {served}")
-        h = next(x for x in state["hosts"] if x["region"] == r["name"])
+        h = _region_proxies(state, r)[-1]  # a host whose trust store holds the test CA
         for name in (world.CLUSTER, f"app1.{world.CLUSTER}"):
             got = hosts.ssh(h, f"getent ahostsv4 {name} | awk 'NR==1{{print $1}}'").stdout.strip()
             if got != r["nlb"]["proxy-int"]:
@@ -306,6 +306,7 @@ def drill_region_loss(state):
         t_back = time.time()
         for h in lost:
             hosts.power_on(h)
+        save_state(state)  # the new pids, for `down`
         hosts.wait_ssh(lost)
         clients[B["name"]].wait_serving(B["nlb"]["proxy"], 120)
         figure("region_back_records_seconds", round(time.time() - t_back, 1), "s", "boot to DNS answering the region again")
@@ -324,6 +325,7 @@ def drill_region_loss(state):
         for h in lost:
             if not alive(h["pid"]):
                 hosts.power_on(h)
+        save_state(state)
     recs, failed = results[A["name"]]
     log(f"region loss: the {A['name']} client sent {len(recs)} requests, {len(failed)} failed ({_summary(recs)})")
     if failed:
