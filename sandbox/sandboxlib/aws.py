@@ -48,15 +48,17 @@ def start_moto(state):
     return endpoint
 
 
-def _client(service, region, endpoint):
+def client(service, region, endpoint):
     return boto3.client(service, region_name=region, endpoint_url=endpoint,
                         aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
                         aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
                         aws_session_token=CREDS["AWS_SESSION_TOKEN"])
 
 
-def _playbook(name, endpoint, state):
-    logfile = os.path.join(STATE_DIR, f"ansible-{name.removesuffix('.yml')}.log")
+def playbook(name, endpoint, state, label=None, *extra):
+    """Runs one AWS playbook with the world's variables (and extra arguments)."""
+    label = label or name.removesuffix(".yml")
+    logfile = os.path.join(STATE_DIR, f"ansible-{label}.log")
     env = aws_env(endpoint)
     env.update({"ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
                 "AWS_REGION": world.REGIONS[0]["name"], "ANSIBLE_LOCALHOST_WARNING": "0",
@@ -64,14 +66,14 @@ def _playbook(name, endpoint, state):
                 "PATH": os.path.join(REPO, ".venv", "bin") + os.pathsep + env.get("PATH", "")})
     t0 = time.monotonic()
     with open(logfile, "w") as out:
-        p = subprocess.run(["ansible-playbook", os.path.join(REPO, "playbooks", name), "-e", "@" + AWS_VARS_FILE],
+        p = subprocess.run(["ansible-playbook", os.path.join(REPO, "playbooks", name), "-e", "@" + AWS_VARS_FILE, *extra],
                            cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=900)
     took = round(time.monotonic() - t0, 1)
-    state.setdefault("timings", {})[f"{name.removesuffix('.yml')}_seconds"] = took
+    state.setdefault("timings", {})[f"{label}_seconds"] = took
     if p.returncode != 0:
         with open(logfile) as f:
             raise SandboxError(f"{name} failed (exit {p.returncode}) after {took} s; log {logfile}:\n{f.read()[-4000:]}")
-    log(f"{name} converged in {took} s (log {logfile})")
+    log(f"{name} ({label}) converged in {took} s (log {logfile})")
 
 
 def seed(endpoint, state):
@@ -87,7 +89,7 @@ def seed(endpoint, state):
         yaml.safe_dump(world.aws_vars({r: v["subnets"] for r, v in made["regions"].items()}, AUTH_SERVER_FILE),
                        f, sort_keys=True)
     for name in PLAYBOOKS:
-        _playbook(name, endpoint, state)
+        playbook(name, endpoint, state)
     # The split-DNS zone aws-edge.yml made has moto's malformed SOA too (operator_world
     # fixed the public one): fix it once, so a DNS server can serve both zones.
     r53 = moto.client("route53", "us-east-1")
@@ -104,8 +106,8 @@ def instances(endpoint):
     """The cluster's ASG members in every region, read from moto (never a copy of our own)."""
     out = []
     for r in world.REGIONS:
-        autoscaling = _client("autoscaling", r["name"], endpoint)
-        ec2 = _client("ec2", r["name"], endpoint)
+        autoscaling = client("autoscaling", r["name"], endpoint)
+        ec2 = client("ec2", r["name"], endpoint)
         groups = [g for page in autoscaling.get_paginator("describe_auto_scaling_groups").paginate(
             Filters=[{"Name": "tag:TeleportCluster", "Values": [world.CLUSTER]}]) for g in page["AutoScalingGroups"]]
         for g in sorted(groups, key=lambda g: g["AutoScalingGroupName"]):

@@ -9,7 +9,7 @@ import urllib.request
 
 import yaml
 
-from . import hosts, pki, services, world
+from . import aws, hosts, pki, services, world
 from .util import REPO, STATE_DIR, SandboxError, log, run, wait_until
 
 SITE = os.path.join(REPO, "playbooks", "site.yml")
@@ -50,7 +50,7 @@ def write_site_vars(state):
     tarball path, the proxies pointed at the (stand-in) auth address, and the
     proxy key pair handed to the play."""
     version, tarball, sha = build_double("enterprise")
-    auth = next(h for h in state["hosts"] if h["role"] == "auth")
+    auth_server = auth_server_from_edge()
     with open(services.TOKEN_FILE) as f:
         inventory_token = f.read().strip()
     sandbox_vars = {
@@ -65,8 +65,9 @@ def write_site_vars(state):
         "teleport_dynamodb_table_name": "sandbox-backend",
         "teleport_storage_audit_events_uri": ["dynamodb://sandbox-events"],
         "teleport_storage_audit_sessions_uri": "s3://sandbox-sessions/records",
-        # Stands in for the auth load balancer; the double does not dial it.
-        "teleport_auth_server": f"{auth['private_ip']}:3025",
+        # What aws-edge.yml wrote: the auth NLB's DNS name, which the proxies resolve through
+        # their region's DNS and reach through the NLB double.
+        "teleport_auth_server": auth_server,
         "teleport_join_method": "token",
         "teleport_join_token": "sandbox-join-token-not-a-secret",
         "teleport_public_addr": [PUBLIC_ADDR],
@@ -85,9 +86,22 @@ def write_site_vars(state):
     return sandbox_vars
 
 
+def auth_server_from_edge():
+    """teleport_auth_server from the file aws-edge.yml writes (aws_edge_auth_server_file)."""
+    with open(aws.AUTH_SERVER_FILE) as f:
+        value = (yaml.safe_load(f) or {}).get("teleport_auth_server")
+    if not value or not value.endswith(":3025") or ".elb." not in value:
+        raise SandboxError(f"{aws.AUTH_SERVER_FILE}: teleport_auth_server {value!r} is not the auth NLB's DNS name "
+                           "and port 3025; look at ansible-aws-edge.log")
+    return value
+
+
 def ansible_env(state):
-    env = dict(os.environ)
+    """site.yml's and upgrade.yml's environment: the inventory script, SSH, and AWS as moto
+    with ELBv2 through the target health double (restart.yml drains and rejoins on it)."""
+    env = aws.aws_env(state["moto"]["endpoint"])
     env.update({
+        "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2": state["edge"]["elbv2_double"]["endpoint"],
         "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
         "TELEPORT_INVENTORY_URL": state["inventory"]["url"],
         "TELEPORT_INVENTORY_TOKEN_FILE": state["inventory"]["token_file"],
@@ -285,4 +299,12 @@ def run_all(state, args):
     expect_no_change(playbook(state, "second-run"), "second-run")
     expect_no_change(playbook(state, "check-mode", "--check"), "check-mode")
     check_reload(state)
+    from . import drills
+    drills.check_paths(state)
+    drills.check_auth_server(state)
+    drills.drill_steering(state)
+    drills.drill_region_loss(state)
+    drills.drill_upgrade(state)
+    drills.drill_upgrade_failure(state)
+    drills.write_figures()
     log("all checks passed")

@@ -4,7 +4,7 @@ import os
 import shutil
 import time
 
-from . import aws, hosts, network, services, world
+from . import aws, checks, edgeworld, hosts, network, services, world
 from .util import REPO, STATE_DIR, SandboxError, alive, load_state, log, save_state, stop_pid
 
 
@@ -26,6 +26,9 @@ def up(args):
         state["instances"] = instances
         save_state(state)
         network.up(state)
+        edgeworld.network_up(state)
+        save_state(state)
+        edgeworld.start(state, endpoint)
         save_state(state)
         hosts.boot_all(state, instances, base)
         save_state(state)
@@ -33,7 +36,6 @@ def up(args):
         save_state(state)
         services.start_prometheus(state)
         save_state(state)
-        from . import checks
         checks.write_site_vars(state)
     except BaseException:
         save_state(state)
@@ -41,16 +43,35 @@ def up(args):
     state["up_seconds"] = round(time.monotonic() - t0, 1)
     save_state(state)
     log(f"sandbox up in {state['up_seconds']} s")
+    if getattr(args, "converge", False):
+        checks.playbook(state, "converge")
+        save_state(state)
     print_env(state)
     return state
 
 
 def print_env(state):
     inv = state.get("inventory", {})
-    print("\nThe sandbox is up. To use it:")
+    from . import edgeworld
+    converged = "site_converge_seconds" in state.get("timings", {})
+    print("\nThe sandbox is up" + (" and converged" if converged else "") + ".")
+    print("Reach the cluster by name from a region's client network (its CoreDNS, public view, the region's NLB):")
+    for r in world.REGIONS:
+        print(f"  ip netns exec {r['netns']} curl --cacert {edgeworld.CA_FILE} https://{world.CLUSTER}/v1/webapi/ping")
+    proxy = next((h for h in state.get("hosts", []) if h["role"] == "proxy"), None)
+    if proxy:
+        print("From a host inside a VPC (split DNS: the internal NLB; the test CA is in its trust store after site.yml):")
+        print(f"  ssh -i {hosts.SSH_KEY} root@{proxy['private_ip']} curl -s https://{world.CLUSTER}/v1/webapi/ping")
+    if not converged:
+        print("Converge it first (or run `sandbox/sandbox up --converge`):")
+    print("Ansible against it:")
     print(f"  export TELEPORT_INVENTORY_URL={inv.get('url')} TELEPORT_INVENTORY_TOKEN_FILE={inv.get('token_file')}")
     print(f"  export ANSIBLE_REMOTE_USER=root ANSIBLE_PRIVATE_KEY_FILE={hosts.SSH_KEY} ANSIBLE_HOST_KEY_CHECKING=False")
     print("  export ANSIBLE_CONFIG=$PWD/ansible.cfg")
+    moto = state.get("moto", {}).get("endpoint")
+    elbv2 = state.get("edge", {}).get("elbv2_double", {}).get("endpoint")
+    print(f"  export AWS_ENDPOINT_URL={moto} AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2={elbv2} "
+          f"AWS_ACCESS_KEY_ID={aws.CREDS['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY={aws.CREDS['AWS_SECRET_ACCESS_KEY']}")
     print("  ansible-playbook -i playbooks/inventory/teleport_inventory.py playbooks/site.yml -e @sandbox/state/site-vars.yml")
     print(f"  ssh -i {hosts.SSH_KEY} root@<private ip>      # hosts: sandbox/sandbox status")
     print(f"  Prometheus: {state.get('prometheus', {}).get('url')}   moto: {state.get('moto', {}).get('endpoint')}")
@@ -63,6 +84,7 @@ def down(args=None):
     for key in ("prometheus", "inventory"):
         stop_pid(state.get(key, {}).get("pid"), key)
     hosts.down(state)
+    edgeworld.stop(state)
     network.down(state)
     stop_pid(state.get("moto", {}).get("pid"), "moto")
     if os.path.isdir(STATE_DIR):
@@ -84,13 +106,33 @@ def status(args=None):
     delay = state.get("cross_region_delay_ms")
     print(f"network     {', '.join(state.get('bridges', []))}; cross-region delay "
           + (f"{delay} ms each way" if delay else "none (no netem in this kernel)"))
+    edge = state.get("edge", {})
+    if edge:
+        from . import edgeworld
+        print(f"edge        {edge.get('dir')}")
+        for key, what in (("nlb_double", "NLB double (HAProxy)"), ("policy_double", "Route 53 policy double"),
+                          ("coredns", "CoreDNS " + ", ".join(edge.get("coredns", {}).get("listen", []))),
+                          ("elbv2_double", "ELBv2 target health double " + edge.get("elbv2_double", {}).get("endpoint", ""))):
+            print(f"  {what:<58} {mark(edge.get(key, {}).get('pid'))}")
+        nlb, policy = edgeworld.nlb_state(), edgeworld.policy_state()
+        for lb in nlb.get("load_balancers", []):
+            tgs = [tg for tg in nlb.get("target_groups", []) if tg["arn"] in {x["target_group_arn"] for x in lb["listeners"]}]
+            targets = ", ".join(f"{t['id']}={t['state']}" for tg in tgs for t in tg["targets"])
+            print(f"  {lb['region']:<13} {lb['name']:<18} {lb['address'] or '-':<15} {lb['dns_name']}  [{targets}]")
+        for hc in policy.get("health_checks", {}).values():
+            print(f"  Route 53 check {hc.get('fqdn')}: {'healthy' if hc.get('healthy') else 'UNHEALTHY'}")
+        for v in policy.get("views", []):
+            for ans in v.get("answers", []):
+                print(f"  {('private ' if v['private'] else 'public ') + v['region']:<22} {ans['name']} -> "
+                      f"{', '.join(ans['values'])} ({ans['reason']})")
+        for r in world.REGIONS:
+            print(f"  client namespace {r['netns']} {r['client_ip']} (resolver {r['gateway']})")
     for h in state.get("hosts", []):
         print(f"  {h['machine']:<12} {h['role']:<6} {h['region']:<13} {h['private_ip']:<13} {h['private_dns']:<28} {h['instance_id']}  {mark(h['pid'])}")
     return 0
 
 
 def test(args):
-    from . import checks
     t0 = time.monotonic()
     if load_state():
         log("a previous sandbox is still up: taking it down first")
@@ -129,7 +171,8 @@ def keep_logs():
 def main(argv):
     parser = argparse.ArgumentParser(prog="sandbox/sandbox", description="Local two-region Teleport HA sandbox.")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("up", help="bring the sandbox up and leave it running")
+    u = sub.add_parser("up", help="bring the sandbox up and leave it running")
+    u.add_argument("--converge", action="store_true", help="also run site.yml (what `make sandbox` does)")
     sub.add_parser("down", help="tear the sandbox down (idempotent)")
     sub.add_parser("status", help="show what is running")
     t = sub.add_parser("test", help="up, site.yml and the checks, down")

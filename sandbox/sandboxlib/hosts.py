@@ -53,7 +53,7 @@ def boot_all(state, instances, base):
         r = world.region(inst["region"])
         state["hosts"].append(dict(inst, **boot(
             inst["machine"], inst["private_ip"], r["cidr"], r["gateway"], r["bridge"],
-            inst["private_dns"].split(".")[0], base, pubkey, HOSTS_DIR)))
+            inst["private_dns"].split(".")[0], base, pubkey, HOSTS_DIR, nameserver=r["gateway"])))
     wait_ssh(state["hosts"])
     log(f"{len(state['hosts'])} hosts booted and reachable over SSH")
 
@@ -63,8 +63,9 @@ def wait_ssh(booted, timeout=120):
         wait_until(f"sshd on {h['machine']} ({h['private_ip']})", lambda h=h: _ssh_ready(h), timeout, 0.5)
 
 
-def boot(machine, ip, cidr, gateway, bridge, hostname, base, pubkey, hosts_dir):
-    """Boots one systemd-nspawn host from an overlay over base, at ip on bridge;
+def boot(machine, ip, cidr, gateway, bridge, hostname, base, pubkey, hosts_dir, nameserver=None):
+    """Boots one systemd-nspawn host from an overlay over base, at ip on bridge, resolving
+    through nameserver (the region's CoreDNS, as an instance uses its VPC's resolver);
     returns {pid, dir, merged}. The caller waits for SSH (wait_ssh)."""
     d = os.path.join(hosts_dir, machine)
     upper, work, merged = (os.path.join(d, x) for x in ("upper", "work", "merged"))
@@ -74,6 +75,9 @@ def boot(machine, ip, cidr, gateway, bridge, hostname, base, pubkey, hosts_dir):
     prefix = ipaddress.ip_network(cidr).prefixlen
     _write(merged, "/etc/hostname", hostname + "\n")
     _write(merged, "/etc/hosts", _hosts_file(hostname))
+    if nameserver:
+        _write(merged, "/etc/resolv.conf", f"# Written by sandbox/sandbox: the region's resolver (CoreDNS).\n"
+               f"nameserver {nameserver}\noptions timeout:1 attempts:2\n")
     _write(merged, "/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
     _write(merged, "/root/.ssh/authorized_keys", pubkey, 0o600)
     os.chmod(os.path.join(merged, "root", ".ssh"), 0o700)
@@ -81,12 +85,31 @@ def boot(machine, ip, cidr, gateway, bridge, hostname, base, pubkey, hosts_dir):
     _write(merged, "/etc/systemd/network/10-host0.network",
            f"[Match]\nName=host0\n\n[Network]\nAddress={ip}/{prefix}\nGateway={gateway}\n"
            "LinkLocalAddressing=no\nIPv6AcceptRA=no\n")
-    pid = spawn(["systemd-nspawn", "-D", merged, "--register=no", "--keep-unit", "-b",
-                 f"--network-bridge={bridge}", f"--machine={machine}",
-                 "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=read-only"],
-                os.path.join(d, "console.log"))
+    pid = _nspawn(machine, merged, bridge, d)
     log(f"booting {machine} at {ip} on {bridge} (nspawn pid {pid})")
     return {"machine": machine, "private_ip": ip, "pid": pid, "dir": d, "merged": merged}
+
+
+def _nspawn(machine, merged, bridge, d):
+    return spawn(["systemd-nspawn", "-D", merged, "--register=no", "--keep-unit", "-b",
+                  f"--network-bridge={bridge}", f"--machine={machine}",
+                  "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=read-only"],
+                 os.path.join(d, "console.log"))
+
+
+def power_off(h):
+    """Powers the host off as a lost region would (systemd-nspawn's SIGTERM: an orderly
+    poweroff); its overlay stays, so power_on boots the same disk again."""
+    stop_pid(h["pid"], f"host {h['machine']}", grace=30)
+
+
+def power_on(h):
+    """Boots a powered-off host again from its overlay; the caller waits for SSH."""
+    if alive(h["pid"]):
+        raise SandboxError(f"{h['machine']} is still running (pid {h['pid']})")
+    h["pid"] = _nspawn(h["machine"], h["merged"], world.region(h["region"])["bridge"], h["dir"])
+    log(f"booting {h['machine']} again from its overlay (nspawn pid {h['pid']})")
+    return h
 
 
 def _ssh_ready(h):

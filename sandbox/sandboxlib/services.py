@@ -29,6 +29,7 @@ def snapshot_jars():
         shutil.copy2(src, out[name])
     return out
 TOKEN_FILE = os.path.join(STATE_DIR, "inventory-token")
+ALERT_RULES = os.path.join(REPO, "monitoring", "alerts.yml")
 INVENTORY_CONFIG = os.path.join(STATE_DIR, "inventory-service.yml")
 
 
@@ -103,11 +104,21 @@ def start_prometheus(state):
     os.makedirs(os.path.join(d, "data"), exist_ok=True)
     cfg = os.path.join(d, "prometheus.yml")
     with open(cfg, "w") as f:
-        f.write(f"""# Written by sandbox/sandbox: scrape every node-agent the inventory service reports.
+        f.write(f"""# Written by sandbox/sandbox: scrape every node-agent the inventory service reports,
+# and the inventory service itself; evaluate the project's alert rules.
 global:
   scrape_interval: 5s
   scrape_timeout: 4s
+  evaluation_interval: 5s
+rule_files:
+  - {ALERT_RULES}
 scrape_configs:
+  - job_name: inventory-service
+    static_configs:
+      - targets: ["{world.REGIONS[0]['gateway']}:{world.INVENTORY_PORT}"]
+    authorization:
+      type: Bearer
+      credentials_file: {TOKEN_FILE}
   - job_name: node-agent
     http_sd_configs:
       - url: {inventory_url()}/v1/sd/node-agent
@@ -124,6 +135,12 @@ scrape_configs:
     state["prometheus"] = {"pid": pid, "url": f"http://{world.PROMETHEUS_ADDR}"}
     wait_until("prometheus /-/ready", lambda: urllib.request.urlopen(state["prometheus"]["url"] + "/-/ready", timeout=2).status == 200, 60, 0.5)
     log(f"prometheus on {state['prometheus']['url']} (pid {pid})")
+
+
+def prometheus_alerts(state):
+    """[{labels, state (pending|firing), activeAt, ...}] of Prometheus' active alerts."""
+    with urllib.request.urlopen(state["prometheus"]["url"] + "/api/v1/alerts", timeout=5) as r:
+        return json.load(r)["data"]["alerts"]
 
 
 def prometheus_query(state, query):

@@ -9,9 +9,20 @@ SHORT_NAME = "sandbox"
 # Two regions, each one VPC/subnet and one bridge on this machine. Addresses
 # only from 198.18.0.0/15 (reserved for benchmarking): the bridge takes .1,
 # which AWS reserves in every subnet, so moto never hands it to an instance.
+#
+# Each region's bridge also carries its "edge" network, outside the VPC: the load
+# balancers' addresses (/32s the NLB double binds, never an instance's) and a client
+# network namespace, which stands for the region's users on the internet (DNS answers
+# it the public view; a host inside the VPC gets the private zone).
 REGIONS = [
-    {"name": "us-west-2", "short": "usw2", "cidr": "198.18.1.0/24", "bridge": "tsbx-usw2", "gateway": "198.18.1.1"},
-    {"name": "eu-central-1", "short": "euc1", "cidr": "198.18.2.0/24", "bridge": "tsbx-euc1", "gateway": "198.18.2.1"},
+    {"name": "us-west-2", "short": "usw2", "cidr": "198.18.1.0/24", "bridge": "tsbx-usw2", "gateway": "198.18.1.1",
+     "edge_cidr": "198.18.101.0/24", "edge_gateway": "198.18.101.1", "client_ip": "198.18.101.100",
+     "netns": "tsbx-usw2-client",
+     "nlb": {"proxy": "198.18.101.10", "proxy-int": "198.18.101.11", "auth": "198.18.101.12"}},
+    {"name": "eu-central-1", "short": "euc1", "cidr": "198.18.2.0/24", "bridge": "tsbx-euc1", "gateway": "198.18.2.1",
+     "edge_cidr": "198.18.102.0/24", "edge_gateway": "198.18.102.1", "client_ip": "198.18.102.100",
+     "netns": "tsbx-euc1-client",
+     "nlb": {"proxy": "198.18.102.10", "proxy-int": "198.18.102.11"}},
 ]
 
 # One-way delay added to traffic that crosses regions (round trip is twice this).
@@ -29,6 +40,24 @@ ASGS = [
 INVENTORY_PORT = 8790      # on region A's bridge address, so containers reach it
 PROMETHEUS_ADDR = "127.0.0.1:9390"
 NODE_AGENT_PORT = 9810
+DNS_PORT = 53             # CoreDNS on every bridge gateway: the hosts' and clients' resolver
+DNS_LOCAL = "127.0.0.1:5354"  # the same CoreDNS for this machine's own checks
+
+# The edge's timing in the sandbox: short, so that failovers, drains and rejoins take
+# seconds (docs/sandbox.md, "The edge's timing"). Route 53 allows only 10 or 30 s
+# between checks; ELBv2 NLB target group checks 5-300 s, thresholds 2-10.
+EDGE_TIMING = {
+    "aws_edge_gslb_health_check_interval": 10,
+    "aws_edge_gslb_health_check_failure_threshold": 1,
+    "aws_edge_dns_ttl": 5,
+    "aws_edge_health_check_interval": 5,
+    "aws_edge_health_check_timeout": 2,
+    "aws_edge_health_check_healthy_threshold": 2,
+    "aws_edge_health_check_unhealthy_threshold": 2,
+    "aws_edge_deregistration_delay": 3,
+}
+# Load balancer names aws-edge.yml gives (roles/aws_cluster): <short>-proxy, -proxy-int, -auth.
+NLB_NAMES = {"proxy": f"{SHORT_NAME}-proxy", "proxy-int": f"{SHORT_NAME}-proxy-int", "auth": f"{SHORT_NAME}-auth"}
 
 
 def region(name):
@@ -60,4 +89,5 @@ def aws_vars(subnets, auth_server_file):
         "aws_edge_metrics_cidrs": gateways,
         "aws_edge_metrics_port": NODE_AGENT_PORT,
         "aws_edge_auth_server_file": auth_server_file,
+        **EDGE_TIMING,
     }
