@@ -288,7 +288,7 @@ def world_checks(state):
 
 
 def run_all(state, args):
-    if args.world_only or not os.path.exists(SITE):
+    if args.world_only:
         world_checks(state)
         return
     playbook(state, "converge")

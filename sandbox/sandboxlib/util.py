@@ -12,6 +12,10 @@ STATE_DIR = os.environ.get("SANDBOX_STATE_DIR", os.path.join(REPO, "sandbox", "s
 STATE_FILE = os.path.join(STATE_DIR, "state.json")
 _T0 = time.monotonic()
 
+sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
+import moto_world  # noqa: E402
+from moto_world import free_port  # noqa: E402,F401  (re-exported for the sandbox steps)
+
 
 class SandboxError(Exception):
     """A step failed; the message says what and where to look."""
@@ -34,30 +38,16 @@ def run(cmd, check=True, capture=True, timeout=120, **kw):
 
 
 def wait_until(what, probe, timeout, interval=0.25):
-    """Polls probe() until it returns a truthy value or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            result = probe()
-            if result:
-                return result
-        except Exception as e:  # the probe's failure is the reason we keep waiting
-            last = e
-        if time.monotonic() > deadline:
-            raise SandboxError(f"{what}: not reached within {timeout}s" + (f" (last error: {last})" if last else ""))
-        time.sleep(interval)
+    """tests/lib/moto_world.wait_until (the one poll-with-a-deadline), raising SandboxError."""
+    try:
+        return moto_world.wait_until(what, probe, timeout, interval)
+    except TimeoutError as e:
+        raise SandboxError(str(e)) from None
 
 
 def tcp_open(host, port, timeout=1.0):
     with socket.create_connection((host, port), timeout=timeout):
         return True
-
-
-def free_port(host="127.0.0.1"):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def spawn(cmd, log_path, env=None, cwd=None):
