@@ -1,4 +1,5 @@
 """Region bridges on this machine, routing between them, cross-region latency."""
+import hashlib
 import ipaddress
 
 from . import world
@@ -31,9 +32,19 @@ def up(state):
 def add_bridge(name, gateway, prefixlen):
     """A bridge with the gateway address; a stale one of the same name is replaced."""
     del_bridge(name)
-    run(["ip", "link", "add", name, "type", "bridge"])
+    # A fixed MAC: a Linux bridge without one takes the lowest MAC of its ports, so it
+    # changes whenever a host powers off or on, and every neighbour's ARP entry for the
+    # gateway (the region's resolver, its route out) goes stale for up to ~30 s. A VPC's
+    # router and resolver never change address like that.
+    run(["ip", "link", "add", name, "address", bridge_mac(name), "type", "bridge"])
     run(["ip", "addr", "add", f"{gateway}/{prefixlen}", "dev", name])
     run(["ip", "link", "set", name, "up"])
+
+
+def bridge_mac(name):
+    """A locally administered unicast MAC derived from the bridge's name."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
 
 
 def del_bridge(name):

@@ -8,4 +8,5 @@ cd "$(dirname "$0")/../.."
 if [[ ! -f inventory-service/target/inventory-service.jar || ! -f node-agent/target/node-agent.jar ]]; then
   nice mvn -B -ntp -q package -DskipTests
 fi
-exec sandbox/sandbox test
+# The lock keeps a second sandbox (make sandbox, another checkout) from starting beside this one.
+exec flock /tmp/teleport-sandbox.lock sandbox/sandbox test
