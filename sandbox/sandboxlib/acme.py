@@ -31,7 +31,7 @@ import time
 import urllib.request
 
 from . import pki
-from .util import SandboxError, free_port, wait_until
+from .util import SandboxError, free_port, terminate, wait_until
 
 PEBBLE_VERSION = "v2.10.3"
 PEBBLE_BIN = os.environ.get("PEBBLE_BIN") or os.path.join(
@@ -149,13 +149,7 @@ class Pebble:
                 raise SandboxError(f"Pebble refused the renewal info: HTTP {r.status}")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        terminate(self.proc)
         self.proc = None
 
     def tls_yml_vars(self):

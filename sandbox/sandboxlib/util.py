@@ -14,7 +14,7 @@ _T0 = time.monotonic()
 
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
 import moto_world  # noqa: E402
-from moto_world import free_port  # noqa: E402,F401  (re-exported for the sandbox steps)
+from moto_world import free_port, terminate  # noqa: E402,F401  (re-exported for the sandbox steps)
 
 
 class SandboxError(Exception):

@@ -30,6 +30,18 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def terminate(proc, grace=10):
+    """Stops a child process we started: SIGTERM, then SIGKILL after grace seconds; reaped."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(grace)
+
+
 def wait_until(what, condition, timeout=60.0, interval=0.05):
     """Polls condition() until it is truthy (returned) or the deadline passes.
 
@@ -85,13 +97,7 @@ class MotoServer:
         return self
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        terminate(self.proc)
 
     def reset(self):
         urllib.request.urlopen(urllib.request.Request(self.endpoint + "/moto-api/reset", method="POST"), timeout=10).close()
