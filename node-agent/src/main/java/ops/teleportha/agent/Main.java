@@ -124,7 +124,12 @@ public final class Main {
     }
 
     private static void run(AgentConfig config, long startNanos) throws IOException {
-        AgentMetrics metrics = new AgentMetrics(CollectorRegistry.defaultRegistry, version(), true);
+        AgentMetrics metrics = new AgentMetrics(
+                CollectorRegistry.defaultRegistry,
+                version(),
+                true,
+                config.tls().enabled(),
+                config.peers().enabled());
         TlsRotator rotator = config.tls().enabled() ? new TlsRotator(config.tls(), metrics, Clock.systemUTC()) : null;
         PeerMonitor monitor =
                 config.peers().enabled() ? new PeerMonitor(config.peers(), metrics, Clock.systemUTC()) : null;

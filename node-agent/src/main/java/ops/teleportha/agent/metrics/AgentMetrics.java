@@ -40,8 +40,22 @@ public final class AgentMetrics {
     private final Gauge peerListLastRefresh;
     private final Set<String> knownPeers = new HashSet<>();
 
+    /** Every metric, both parts' included (tests, and the bench's single registry). */
     public AgentMetrics(CollectorRegistry registry, String version, boolean jvmMetrics) {
+        this(registry, version, jvmMetrics, true, true);
+    }
+
+    /**
+     * A part that is off exports no series at all: a TLS gauge that was never set reads 0, which an alert such
+     * as "no TLS check for 5 minutes" or "the certificate expires within 14 days" takes for a real value, so
+     * on an auth host (rotation off) those alerts would fire for ever.
+     */
+    public AgentMetrics(
+            CollectorRegistry registry, String version, boolean jvmMetrics, boolean tlsEnabled, boolean peersEnabled) {
         this.registry = registry;
+        // The collectors of a part that is off still exist (nothing calls them) but are registered nowhere.
+        CollectorRegistry tlsRegistry = tlsEnabled ? registry : new CollectorRegistry();
+        CollectorRegistry peerRegistry = peersEnabled ? registry : new CollectorRegistry();
         Gauge.build(PREFIX + "build_info", "Build of the running agent; always 1.")
                 .labelNames("version", "java_version")
                 .register(registry)
@@ -50,64 +64,64 @@ public final class AgentMetrics {
         certNotAfter = Gauge.build(
                         PREFIX + "tls_cert_not_after_timestamp_seconds",
                         "Not-after time of the installed leaf certificate, Unix seconds.")
-                .register(registry);
+                .register(tlsRegistry);
         certNotBefore = Gauge.build(
                         PREFIX + "tls_cert_not_before_timestamp_seconds",
                         "Not-before time of the installed leaf certificate, Unix seconds.")
-                .register(registry);
+                .register(tlsRegistry);
         rotations = Counter.build(
                         PREFIX + "tls_rotations_total",
                         "Rotation attempts by result: installed, rejected, rolled_back, unconfirmed, failed.")
                 .labelNames("result")
-                .register(registry);
+                .register(tlsRegistry);
         rejections = Counter.build(PREFIX + "tls_rejections_total", "Rejected candidate pairs by reason.")
                 .labelNames("reason")
-                .register(registry);
+                .register(tlsRegistry);
         tlsLastCheck = Gauge.build(
                         PREFIX + "tls_last_check_timestamp_seconds",
                         "When the source directory was last checked, Unix seconds.")
-                .register(registry);
+                .register(tlsRegistry);
         tlsLastRotation = Gauge.build(
                         PREFIX + "tls_last_rotation_timestamp_seconds",
                         "When a pair was last installed and confirmed, Unix seconds.")
-                .register(registry);
+                .register(tlsRegistry);
         peers = Gauge.build(PREFIX + "peers", "Number of proxy peers being probed (self excluded).")
-                .register(registry);
+                .register(peerRegistry);
         peerUp = Gauge.build(
                         PREFIX + "peer_up",
                         "1 when the peer's last probe completed a TLS handshake (or was asked for a client certificate), else 0.")
                 .labelNames("peer")
-                .register(registry);
+                .register(peerRegistry);
         peerConnect = Gauge.build(
                         PREFIX + "peer_connect_duration_seconds",
                         "TCP connect time of the peer's last successful connect.")
                 .labelNames("peer")
-                .register(registry);
+                .register(peerRegistry);
         peerHandshake = Gauge.build(
                         PREFIX + "peer_tls_handshake_duration_seconds",
                         "TLS handshake time of the peer's last probe that reached the server's certificate.")
                 .labelNames("peer")
-                .register(registry);
+                .register(peerRegistry);
         probeErrors = Counter.build(PREFIX + "peer_probe_errors_total", "Failed peer probes by reason.")
                 .labelNames("reason")
-                .register(registry);
+                .register(peerRegistry);
         probeCycle = Gauge.build(
                         PREFIX + "peer_probe_cycle_duration_seconds",
                         "Wall time of the last probe cycle over all peers.")
-                .register(registry);
+                .register(peerRegistry);
         lastProbe = Gauge.build(
                         PREFIX + "peer_last_probe_cycle_timestamp_seconds",
                         "When the last probe cycle finished, Unix seconds.")
-                .register(registry);
+                .register(peerRegistry);
         peerListErrors = Counter.build(
                         PREFIX + "peer_list_refresh_errors_total",
                         "Failed peer list refreshes by source: inventory, file.")
                 .labelNames("source")
-                .register(registry);
+                .register(peerRegistry);
         peerListLastRefresh = Gauge.build(
                         PREFIX + "peer_list_last_refresh_timestamp_seconds",
                         "When the peer list was last refreshed, Unix seconds.")
-                .register(registry);
+                .register(peerRegistry);
         for (String r : new String[] {"installed", "rejected", "rolled_back", "unconfirmed", "failed"}) {
             rotations.labels(r);
         }
