@@ -287,24 +287,47 @@ def world_checks(state):
     log(f"ansible reaches all {len(state['hosts'])} hosts through the inventory script")
 
 
+def steps():
+    """`sandbox test`'s checks after the converge, in order, by name (`--only` picks some)."""
+    from . import drills
+    return [
+        ("teleport-yaml", check_teleport_yaml),
+        ("units", check_units),
+        ("peers", check_peers),
+        ("prometheus", check_prometheus),
+        ("second-run", lambda st: expect_no_change(playbook(st, "second-run"), "second-run")),
+        ("check-mode", lambda st: expect_no_change(playbook(st, "check-mode", "--check"), "check-mode")),
+        ("reload", check_reload),
+        ("paths", drills.check_paths),
+        ("auth-server", drills.check_auth_server),
+        ("steering", drills.drill_steering),
+        ("region-loss", drills.drill_region_loss),
+        ("upgrade", drills.drill_upgrade),
+        ("upgrade-failure", drills.drill_upgrade_failure),
+    ]
+
+
+def select(only):
+    """The checks `--only` names (all when None), in their usual order; an unknown name is an error."""
+    chosen = steps()
+    if not only:
+        return chosen
+    wanted = [w.strip() for w in only.split(",") if w.strip()]
+    unknown = sorted(set(wanted) - {n for n, _ in chosen})
+    if unknown:
+        raise SandboxError(f"--only: unknown check(s) {', '.join(unknown)}; the checks are: "
+                           + ", ".join(n for n, _ in chosen))
+    return [(n, f) for n, f in chosen if n in wanted]
+
+
 def run_all(state, args):
     if args.world_only:
         world_checks(state)
         return
-    playbook(state, "converge")
-    check_teleport_yaml(state)
-    check_units(state)
-    check_peers(state)
-    check_prometheus(state)
-    expect_no_change(playbook(state, "second-run"), "second-run")
-    expect_no_change(playbook(state, "check-mode", "--check"), "check-mode")
-    check_reload(state)
     from . import drills
-    drills.check_paths(state)
-    drills.check_auth_server(state)
-    drills.drill_steering(state)
-    drills.drill_region_loss(state)
-    drills.drill_upgrade(state)
-    drills.drill_upgrade_failure(state)
+    chosen = select(getattr(args, "only", None))
+    playbook(state, "converge")
+    for _, check in chosen:
+        check(state)
     drills.write_figures()
     log("all checks passed")

@@ -373,7 +373,7 @@ def _versions(state):
     out = {}
     for h in state["hosts"]:
         diag = f"{h['private_ip']}:3000"
-        m = re.search(r'teleport_build_info\{[^}]*version="([^"]+)"',
+        m = re.search(r'teleport_build_info\{(?:[^}]*,)?version="([^"]+)"',
                       hosts.ssh(h, f"curl -sf http://{diag}/metrics", check=False).stdout)
         out[h["machine"]] = m.group(1) if m else None
     return out
