@@ -450,8 +450,12 @@ def drill_upgrade_failure(state):
         hosts.ssh(bad, f"rm -f {FAULT_FILE}", check=False)
     sent = sum(len(r) for r, _ in results)
     failed = [f for _, fs in results for f in fs]
-    if bad["instance_id"] not in text:
-        raise SandboxError(f"upgrade failure drill: the run's output does not name {bad['instance_id']} ({bad['machine']})")
+    flat = " ".join(text.split())  # Ansible's YAML callback folds long messages
+    said = (f"{bad['instance_id']} failed the gate '/readyz, /v1/webapi/ping and the running version (18.0.0)' "
+            f"on Teleport 18.0.0; it was rolled back to {before_versions[bad['machine']]} and is serving again")
+    if said not in flat:
+        raise SandboxError(f"upgrade failure drill: the run's output does not say {said!r}; log "
+                           f"{os.path.join(STATE_DIR, 'ansible-upgrade-failure.log')}")
     after_versions, after_pids = _versions(state), _main_pids(state)
     rotation = _rotation(state, t0)
     bad_out = rotation.get(bad["machine"], [None])[0]
