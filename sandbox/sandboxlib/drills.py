@@ -409,9 +409,10 @@ def drill_upgrade(state):
     try:
         for c in clients:
             c.wait_serving(c.region["nlb"]["proxy"])
-        took, _ = _upgrade(state, "upgrade", "17.8.0")
+        took, text = _upgrade(state, "upgrade", "17.8.0")
     finally:
         results = [c.stop() for c in clients]
+    _save_plan(text)
     sent = sum(len(r) for r, _ in results)
     failed = [f for _, fs in results for f in fs]
     versions = _versions(state)
@@ -428,6 +429,26 @@ def drill_upgrade(state):
         figure(f"upgrade_out_of_rotation_{machine}", round(back - out, 1) if back else None, "s")
     if len(rotation) != len(state["hosts"]) or not all(b for _, b in rotation.values()):
         raise SandboxError(f"upgrade drill: every host must leave and rejoin its balancers once: {rotation}")
+
+
+def _save_plan(text):
+    """The plan upgrade.yml printed before its first change, to build/sandbox-upgrade-plan.txt
+    (docs/upgrades.md shows it)."""
+    lines = text.splitlines()
+    start = next((i for i, line in enumerate(lines) if "Upgrade plan to Teleport" in line), None)
+    if start is None:
+        raise SandboxError("upgrade drill: upgrade.yml printed no plan before its first change")
+    plan = []
+    for line in lines[start:]:
+        line = line.strip()
+        if not line.startswith(("- ", "-'", '- "')) and plan:
+            break
+        plan.append(line.removeprefix("- ").strip("'\""))
+    path = os.path.join(REPO, "build", "sandbox-upgrade-plan.txt")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("\n".join(plan) + "\n")
+    log("upgrade plan (" + path + "):\n  " + "\n  ".join(plan))
 
 
 def drill_upgrade_failure(state):
