@@ -351,11 +351,12 @@ def _epoch(stamp):
 UPGRADE = os.path.join(REPO, "playbooks", "upgrade.yml")
 
 
-def _upgrade(state, name, version, expect_ok=True):
+def _upgrade(state, name, version, expect_ok=True, **extra):
     _, tarball, sha = checks.build_double("enterprise", version)
     logfile = os.path.join(STATE_DIR, f"ansible-{name}.log")
     cmd = ["ansible-playbook", "-i", checks.INVENTORY_SCRIPT, UPGRADE, "-e", "@" + checks.VARS_FILE,
-           "-e", json.dumps({"teleport_version": version, "teleport_tarball_src": tarball, "teleport_tarball_sha256": sha})]
+           "-e", json.dumps({"teleport_version": version, "teleport_tarball_src": tarball, "teleport_tarball_sha256": sha,
+                             **extra})]
     log(f"upgrade.yml ({name}) to {version}")
     t0 = time.monotonic()
     with open(logfile, "w") as out:
@@ -451,13 +452,23 @@ def _save_plan(text):
     log("upgrade plan (" + path + "):\n  " + "\n  ".join(plan))
 
 
+# The gate's wait in the failure drill: the double is ready within seconds, so a shorter
+# teleport_health_timeout (default 180 s) only shortens the wait for a gate that never passes.
+FAILURE_GATE_TIMEOUT_S = 40
+
+
+def rollout_order(state):
+    """The proxies in upgrade.yml's order: region slots by sorted region name, hosts by inventory
+    name (roles/teleport/vars/main.yml _teleport_inv_regions, validate_inventory.yml)."""
+    proxies = [h for h in state["hosts"] if h["role"] == "proxy"]
+    return sorted(proxies, key=lambda h: (h["region"], h["instance_id"]))
+
+
 def drill_upgrade_failure(state):
-    """18.0.0 made to fail its gate on one proxy (the second of the first region's rollout):
-    the run stops there, that proxy is rolled back and serving, and only the hosts the run
-    finished before it changed."""
-    first_region = [h for h in state["hosts"] if h["role"] == "proxy" and h["region"] == A["name"]]
-    order = sorted(first_region, key=lambda h: h["instance_id"])  # the inventory's order in the region group
-    bad = order[1]
+    """18.0.0 made to fail its gate on the first proxy of the rollout: the run stops there,
+    that proxy is rolled back and serving, the auth pool (which must move first) is on
+    18.0.0, and no other proxy has changed."""
+    bad = rollout_order(state)[0]
     hosts.ssh(bad, f"echo 18.0.0 > {FAULT_FILE}")
     before_versions, before_pids = _versions(state), _main_pids(state)
     clients = [Client(r, "upgrade-fail", 1200) for r in world.REGIONS]
@@ -465,7 +476,8 @@ def drill_upgrade_failure(state):
     try:
         for c in clients:
             c.wait_serving(c.region["nlb"]["proxy"])
-        took, text = _upgrade(state, "upgrade-failure", "18.0.0", expect_ok=False)
+        took, text = _upgrade(state, "upgrade-failure", "18.0.0", expect_ok=False,
+                              teleport_health_timeout=FAILURE_GATE_TIMEOUT_S)
     finally:
         results = [c.stop() for c in clients]
         hosts.ssh(bad, f"rm -f {FAULT_FILE}", check=False)
@@ -495,10 +507,11 @@ def drill_upgrade_failure(state):
         m = h["machine"]
         if m == bad["machine"]:
             continue
-        if after_versions[m] == "18.0.0":
+        if h["role"] == "auth":
             out, back = rotation.get(m, [None, None])
-            if not back or not bad_out or back > bad_out:
-                problems.append(f"{m} moved to 18.0.0 but not before {bad['machine']}: {rotation.get(m)}")
+            if after_versions[m] != "18.0.0" or not back or not bad_out or back > bad_out:
+                problems.append(f"{m} (auth, upgraded before any proxy) runs {after_versions[m]}, out of rotation "
+                                f"{rotation.get(m)}; want 18.0.0, back before {bad['machine']} left")
             finished_before.append(m)
         elif after_versions[m] != before_versions[m] or after_pids[m] != before_pids[m] or m in rotation:
             problems.append(f"{m} changed: {before_versions[m]} -> {after_versions[m]}, pid {before_pids[m]} -> "
