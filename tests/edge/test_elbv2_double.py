@@ -10,7 +10,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
 from conftest import AUTH_DEREGISTRATION_DELAY, NLB_HC, ROOT, Proc, free_port, until, wait_until
 
 A = "us-west-2"
