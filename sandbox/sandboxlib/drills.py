@@ -10,6 +10,7 @@ import os
 import re
 import signal
 import subprocess
+import textwrap
 import threading
 import time
 
@@ -439,18 +440,20 @@ def drill_upgrade(state):
 
 
 def _save_plan(text):
-    """The plan upgrade.yml printed before its first change, to build/sandbox-upgrade-plan.txt
-    (docs/upgrades.md shows it)."""
+    """The plan upgrade.yml printed before its first change (its "Print the plan" task's msg,
+    parsed as the YAML the callback prints), to build/sandbox-upgrade-plan.txt."""
     lines = text.splitlines()
-    start = next((i for i, line in enumerate(lines) if "Upgrade plan to Teleport" in line), None)
-    if start is None:
+    task = next((i for i, line in enumerate(lines) if line.startswith("TASK [teleport : Print the plan]")), None)
+    first_change = next((i for i, line in enumerate(lines) if line.startswith("changed: ")), len(lines))
+    if task is None or task > first_change:
         raise SandboxError("upgrade drill: upgrade.yml printed no plan before its first change")
-    plan = []
+    start = next(i for i in range(task, len(lines)) if lines[i].strip() == "msg:")
+    block = []
     for line in lines[start:]:
-        line = line.strip()
-        if not line.startswith(("- ", "-'", '- "')) and plan:
+        if not line.strip():
             break
-        plan.append(line.removeprefix("- ").strip("'\""))
+        block.append(line)
+    plan = yaml.safe_load(textwrap.dedent("\n".join(block)))["msg"]
     path = os.path.join(REPO, "build", "sandbox-upgrade-plan.txt")
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
