@@ -7,6 +7,8 @@ import java.util.List;
 import java.util.Map;
 import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
 import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
+import software.amazon.awssdk.awscore.client.builder.AwsClientBuilder;
+import software.amazon.awssdk.awscore.client.builder.AwsSyncClientBuilder;
 import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.autoscaling.AutoScalingClient;
@@ -30,27 +32,21 @@ public final class World implements AutoCloseable {
     }
 
     private Ec2Client ec2(String region) {
-        return ec2.computeIfAbsent(
-                region,
-                r -> Ec2Client.builder()
-                        .region(Region.of(r))
-                        .endpointOverride(URI.create(endpoint))
-                        .httpClient(UrlConnectionHttpClient.create())
-                        .credentialsProvider(
-                                StaticCredentialsProvider.create(AwsBasicCredentials.create(ACCESS_KEY, SECRET_KEY)))
-                        .build());
+        return ec2.computeIfAbsent(region, r -> toMoto(Ec2Client.builder(), r));
     }
 
     private AutoScalingClient asg(String region) {
-        return asg.computeIfAbsent(
-                region,
-                r -> AutoScalingClient.builder()
-                        .region(Region.of(r))
-                        .endpointOverride(URI.create(endpoint))
-                        .httpClient(UrlConnectionHttpClient.create())
-                        .credentialsProvider(
-                                StaticCredentialsProvider.create(AwsBasicCredentials.create(ACCESS_KEY, SECRET_KEY)))
-                        .build());
+        return asg.computeIfAbsent(region, r -> toMoto(AutoScalingClient.builder(), r));
+    }
+
+    /** Any SDK client, pointed at this moto server in one region with the test credentials. */
+    private <B extends AwsClientBuilder<B, C> & AwsSyncClientBuilder<B, C>, C> C toMoto(B builder, String region) {
+        return builder.region(Region.of(region))
+                .endpointOverride(URI.create(endpoint))
+                .httpClient(UrlConnectionHttpClient.create())
+                .credentialsProvider(
+                        StaticCredentialsProvider.create(AwsBasicCredentials.create(ACCESS_KEY, SECRET_KEY)))
+                .build();
     }
 
     /** One VPC and subnet per region, from 198.18.0.0/15, plus a launch template. */
