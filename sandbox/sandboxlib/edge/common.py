@@ -211,6 +211,19 @@ def list_record_sets(r53, zone_id):
     return paginate(r53, "list_resource_record_sets", "ResourceRecordSets", HostedZoneId=zone_id)
 
 
+def start_double(log, build, run, errors=(EdgeError,)):
+    """A double's main(): build() checks its arguments and makes it; a refusal is logged as
+    `fatal` with the reason and exits 2 before anything runs; otherwise run(double) serves
+    until it is stopped, then 0."""
+    try:
+        double = build()
+    except errors as e:
+        log("fatal", message=str(e))
+        return 2
+    run(double)
+    return 0
+
+
 def run_cycles(cycle, interval, log, cleanup=None):
     """Runs cycle() every interval seconds until SIGTERM or SIGINT. A failing cycle keeps
     what the last good one wrote, says why, and the next one retries."""

@@ -42,7 +42,7 @@ import time
 import urllib.parse
 import xml.etree.ElementTree as ET
 
-from .common import EdgeError, Layout, Logger, endpoint_url, parse_hostport, read_json
+from .common import EdgeError, Layout, Logger, endpoint_url, parse_hostport, read_json, start_double
 
 NAME = "elbv2-target-health-double"
 NS = "http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"
@@ -322,19 +322,16 @@ def main(argv=None):
                     help="seconds after which nlb-double.json counts as stale (default 10)")
     a = ap.parse_args(argv)
     log = Logger(NAME)
-    try:
+
+    def build():
         listen = parse_hostport(a.listen, "--listen")
         if not listen[0].startswith("127."):
             raise EdgeError(f"--listen {a.listen}: the double serves loopback only; give 127.0.0.1:<port>")
         layout = Layout(a.edge_dir)
         if not os.path.isdir(layout.dir):
             raise EdgeError(f"--edge-dir {a.edge_dir}: no such directory; give the NLB double's --edge-dir")
-        double = Double(layout, endpoint_url(a.endpoint_url), listen, a.lag, a.max_state_age, log)
-    except (EdgeError, OSError) as e:
-        log("fatal", message=str(e))
-        return 2
-    double.run()
-    return 0
+        return Double(layout, endpoint_url(a.endpoint_url), listen, a.lag, a.max_state_age, log)
+    return start_double(log, build, lambda double: double.run(), errors=(EdgeError, OSError))
 
 
 if __name__ == "__main__":

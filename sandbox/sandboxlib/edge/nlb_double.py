@@ -53,6 +53,7 @@ from .common import (
     paginate,
     read_json,
     run_cycles,
+    start_double,
     utc_now,
     write_if_changed,
     write_json,
@@ -675,15 +676,12 @@ def main(argv=None):
     ap.add_argument("--interval", type=float, default=1.0, help="seconds between reads of moto (default 1)")
     a = ap.parse_args(argv)
     log = Logger(NAME)
-    try:
+
+    def build():
         if a.interval <= 0:
             raise EdgeError("--interval: must be > 0")
-        double = NLBDouble(Layout(a.edge_dir), endpoint_url(a.endpoint_url), a.region, parse_addresses(a.address), log)
-    except EdgeError as e:
-        log("fatal", message=str(e))
-        return 2
-    double.run(a.interval)
-    return 0
+        return NLBDouble(Layout(a.edge_dir), endpoint_url(a.endpoint_url), a.region, parse_addresses(a.address), log)
+    return start_double(log, build, lambda double: double.run(a.interval))
 
 
 if __name__ == "__main__":

@@ -49,10 +49,12 @@ from .common import (
     latency_origins,
     list_record_sets,
     paginate,
+    parse_hostport,
     read_json,
     routing_policy,
     run_cycles,
     short_zone_id,
+    start_double,
     utc_now,
     write_if_changed,
     write_json,
@@ -696,24 +698,18 @@ def main(argv=None):
     ap.add_argument("--interval", type=float, default=1.0, help="seconds between reads of moto (default 1)")
     a = ap.parse_args(argv)
     log = Logger(NAME)
-    try:
+
+    def build():
         bad = [r for r in a.client_region if r not in REGION_LOCATIONS]
         if bad:
             raise EdgeError(f"--client-region {', '.join(bad)}: not a Route 53 latency region "
                             f"(known: {', '.join(sorted(REGION_LOCATIONS))})")
         if a.interval <= 0 or a.interval > 10:
             raise EdgeError("--interval: must be in (0, 10] seconds (a probe is due every 10 or 30 s)")
-        resolver = None
-        if a.resolver:
-            from .common import parse_hostport
-            resolver = parse_hostport(a.resolver, "--resolver")
-        double = PolicyDouble(Layout(a.edge_dir), endpoint_url(a.endpoint_url), list(dict.fromkeys(a.client_region)),
-                              resolver, log)
-    except EdgeError as e:
-        log("fatal", message=str(e))
-        return 2
-    double.run(a.interval)
-    return 0
+        resolver = parse_hostport(a.resolver, "--resolver") if a.resolver else None
+        return PolicyDouble(Layout(a.edge_dir), endpoint_url(a.endpoint_url), list(dict.fromkeys(a.client_region)),
+                            resolver, log)
+    return start_double(log, build, lambda double: double.run(a.interval))
 
 
 if __name__ == "__main__":
