@@ -18,8 +18,12 @@ never committed). What is specific to a test CA, and what tls.yml must cope with
 - its state lives in memory: a restart forgets accounts, orders and renewal info.
 
     python -m sandboxlib.acme run --dir DIR --dns 127.0.0.1:5354   # foreground; prints tls.yml's inputs as JSON
+
+`sandbox up` runs it that way for the life of the sandbox (--info-out: where the drills find
+it again, Pebble.attach).
 """
 import argparse
+import datetime
 import json
 import os
 import re
@@ -50,17 +54,29 @@ def binary():
 class Pebble:
     """One Pebble process on loopback. dns_server: the host:port it resolves challenges with."""
 
-    def __init__(self, directory, dns_server, nosleep=True, host="127.0.0.1", env=None):
+    def __init__(self, directory, dns_server, nosleep=True, host="127.0.0.1", env=None, ports=None):
         self.dir = os.path.abspath(directory)
         self.dns_server = dns_server
         self.nosleep = nosleep
         self.host = host
         self.extra_env = dict(env or {})
-        self.port = free_port(host)
-        self.mgmt_port = free_port(host)
+        self.port, self.mgmt_port = ports or (free_port(host), free_port(host))
         self.log_path = os.path.join(self.dir, "pebble.log")
         self.proc = None
         self._listener = None
+
+    def info(self):
+        """What another process needs to reach this Pebble (Pebble.attach)."""
+        return {"dir": self.dir, "dns_server": self.dns_server, "host": self.host, "port": self.port,
+                "mgmt_port": self.mgmt_port, "listener_ca": self.ca_bundle}
+
+    @classmethod
+    def attach(cls, info):
+        """A handle on a Pebble another process runs (`acme run --info-out`): its management
+        API and log, not its process."""
+        p = cls(info["dir"], info["dns_server"], host=info["host"], ports=(info["port"], info["mgmt_port"]))
+        p._listener = {"ca.crt": info["listener_ca"]}
+        return p
 
     @property
     def directory_url(self):
@@ -148,6 +164,13 @@ class Pebble:
             if r.status != 200:
                 raise SandboxError(f"Pebble refused the renewal info: HTTP {r.status}")
 
+    def renewal_due_now(self, cert_pem):
+        """ARI says cert_pem is due: a suggested window that ended yesterday."""
+        now = datetime.datetime.now(datetime.timezone.utc)
+        fmt = "%Y-%m-%dT%H:%M:%SZ"
+        self.set_renewal_info(cert_pem, (now - datetime.timedelta(days=2)).strftime(fmt),
+                              (now - datetime.timedelta(days=1)).strftime(fmt))
+
     def stop(self):
         terminate(self.proc)
         self.proc = None
@@ -173,6 +196,8 @@ def main(argv=None):
     r.add_argument("--dir", required=True, help="state directory (config, listener certificate, log)")
     r.add_argument("--dns", required=True, help="HOST:PORT of the DNS server Pebble validates dns-01 with")
     r.add_argument("--sleep", action="store_true", help="keep Pebble's random validation delay (default: PEBBLE_VA_NOSLEEP=1)")
+    r.add_argument("--info-out", help="once Pebble answers, write its address, ports and listener CA here as JSON "
+                                      "(written whole: a temporary file renamed)")
     a = ap.parse_args(argv)
     pebble = Pebble(a.dir, a.dns, nosleep=not a.sleep)
     try:
@@ -181,6 +206,11 @@ def main(argv=None):
         print(f"acme: {e}", file=sys.stderr)
         return 2
     print(json.dumps(pebble.tls_yml_vars() | {"pebble_log": pebble.log_path}), flush=True)
+    if a.info_out:
+        tmp = a.info_out + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(pebble.info(), f)
+        os.replace(tmp, a.info_out)
     stopping = []
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     try:

@@ -10,6 +10,7 @@ import urllib.request
 import yaml
 
 from . import aws, hosts, pki, services, world
+from .edge.common import read_json
 from .util import REPO, STATE_DIR, SandboxError, log, run, wait_until
 
 SITE = os.path.join(REPO, "playbooks", "site.yml")
@@ -32,16 +33,49 @@ def build_double(edition="enterprise", version=None):
     return version, tarball, sha
 
 
+TLS = os.path.join(REPO, "playbooks", "tls.yml")
+TLS_VARS_FILE = os.path.join(STATE_DIR, "tls-vars.yml")
+# The issuer's store on this machine, the management host (docs/tls.md "One store").
+TLS_STORE = os.path.join(STATE_DIR, "tls-issuer")
+TLS_LOCK_TABLE = "sandbox-tls-issuer-lock"
+
+
 def tls_pair():
-    """The sandbox's "bring your own certificate" input: a pair for the cluster name
-    and its wildcard from a throwaway CA, handed to site.yml like a vault would."""
-    d = os.path.join(STATE_DIR, "tls")
-    paths = pki.issue(d, [world.CLUSTER, "*." + world.CLUSTER])
+    """The first-converge hand-off of docs/tls.md: site.yml reads the pair tls.yml stored
+    (issued by Pebble) on the controller, through lookups, and gives it to every proxy
+    before Teleport starts there."""
+    current = os.path.join(TLS_STORE, "current")
     return {
-        "node_agent_tls_cert_pem": "{{ lookup('ansible.builtin.file', '%s') }}" % paths["tls.crt"],
-        "node_agent_tls_key_pem": "{{ lookup('ansible.builtin.file', '%s') }}" % paths["tls.key"],
-        "node_agent_tls_ca_pem": "{{ lookup('ansible.builtin.file', '%s') }}" % paths["ca.crt"],
+        "node_agent_tls_cert_pem": "{{ lookup('ansible.builtin.file', '%s/tls.crt') }}" % current,
+        "node_agent_tls_key_pem": "{{ lookup('ansible.builtin.file', '%s/tls.key') }}" % current,
+        "node_agent_tls_ca_pem": "{{ lookup('ansible.builtin.file', '%s/ca.crt') }}" % current,
     }
+
+
+def write_tls_vars(state):
+    """tls.yml's variables in the sandbox: the cluster name and its wildcard in the public
+    zone, Pebble as the CA, every authoritative name server of the zone reached at the
+    sandbox's CoreDNS (the Route 53 name servers do not exist here), and the lock table in
+    moto, created on first use."""
+    from .acme import Pebble
+    pebble = Pebble.attach(read_json(state["acme"]["info"]))
+    tls_vars = {
+        "tls_issuer_domain": world.CLUSTER,
+        "tls_issuer_route53_zone": world.ZONE,
+        "tls_issuer_store_dir": TLS_STORE,
+        "tls_issuer_lock_table": TLS_LOCK_TABLE,
+        "tls_issuer_lock_region": world.REGIONS[0]["name"],
+        "tls_issuer_lock_create_table": True,
+        "tls_issuer_dns_nameserver_addresses": {"*": world.DNS_LOCAL},
+        "tls_issuer_dns_propagation_interval": 1,
+        "tls_issuer_acme_email": f"ops@{world.ZONE}",
+        "node_agent_jar_src": os.path.join(services.ARTIFACTS, "node-agent.jar"),
+        **pebble.tls_yml_vars(),
+    }
+    with open(TLS_VARS_FILE, "w") as f:
+        f.write("# Written by sandbox/sandbox for tls.yml in the sandbox.\n")
+        yaml.safe_dump(tls_vars, f, sort_keys=True)
+    return tls_vars
 
 
 def write_site_vars(state):
@@ -71,6 +105,9 @@ def write_site_vars(state):
         "teleport_join_method": "token",
         "teleport_join_token": "sandbox-join-token-not-a-secret",
         "teleport_public_addr": [PUBLIC_ADDR],
+        # How often Teleport re-reads its key pairs (default 1m): the node-agent confirms a rotation
+        # once Teleport serves the new pair, so this bounds each region's hand-over in tls.yml.
+        "teleport_https_keypairs_reload_interval": "5s",
         **tls_pair(),
         "node_agent_jar_src": os.path.join(services.ARTIFACTS, "node-agent.jar"),
         "node_agent_peers_inventory_url": f"{services.inventory_url()}/v1/peers",
@@ -118,24 +155,48 @@ def ansible_env(state):
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-def playbook(state, name, *extra):
-    """Runs site.yml; returns {host: changed}. The full output goes to a log."""
+def playbook(state, name, *extra, book=SITE, vars_file=VARS_FILE, expect_ok=True):
+    """Runs a playbook (site.yml unless told); returns {host: {ok, changed, ...}} of its recap.
+    The full output goes to ansible-<name>.log."""
     logfile = os.path.join(STATE_DIR, f"ansible-{name}.log")
     t0 = time.monotonic()
-    cmd = ["ansible-playbook", "-i", INVENTORY_SCRIPT, SITE, "-e", "@" + VARS_FILE, *extra]
-    log(f"site.yml ({name}): {' '.join(cmd[1:])}")
+    cmd = ["ansible-playbook", "-i", INVENTORY_SCRIPT, book, "-e", "@" + vars_file, *extra]
+    what = f"{os.path.basename(book)} ({name})"
+    log(f"{what}: {' '.join(cmd[1:])}")
     with open(logfile, "w") as out:
         p = subprocess.run(cmd, cwd=REPO, env=ansible_env(state), stdout=out, stderr=out, timeout=1800)
     with open(logfile) as f:
         text = f.read()
     recap = {m[0]: {"ok": int(m[1]), "changed": int(m[2]), "unreachable": int(m[3]), "failed": int(m[4])} for m in RECAP.findall(text)}
     took = time.monotonic() - t0
-    if p.returncode != 0:
-        raise SandboxError(f"site.yml ({name}) failed (exit {p.returncode}) after {took:.0f}s; log {logfile}:\n{text[-6000:]}")
+    if (p.returncode == 0) != expect_ok:
+        raise SandboxError(f"{what} exited {p.returncode} after {took:.0f}s, want {'success' if expect_ok else 'failure'}; "
+                           f"log {logfile}:\n{text[-6000:]}")
     changed = sum(r["changed"] for r in recap.values())
-    log(f"site.yml ({name}) passed in {took:.0f} s: changed={changed} over {len(recap)} hosts")
-    state.setdefault("timings", {})[f"site_{name}_seconds"] = round(took, 1)
+    log(f"{what} {'passed' if p.returncode == 0 else 'failed, as it should,'} in {took:.0f} s: "
+        f"changed={changed} over {len(recap)} hosts")
+    state.setdefault("timings", {})[f"{os.path.splitext(os.path.basename(book))[0]}_{name}_seconds"] = round(took, 1)
     return recap
+
+
+def issue(state):
+    """Step 1 of docs/tls.md's first converge: tls.yml issues into the store, no host touched."""
+    write_tls_vars(state)
+    recap = playbook(state, "issue", "-e", "tls_issuer_distribute=false", book=TLS, vars_file=TLS_VARS_FILE)
+    # validate-inventory.yml's tasks count as ok on a host without connecting to it.
+    touched = {h: r["changed"] for h, r in recap.items() if h != "localhost" and r["changed"]}
+    if touched:
+        raise SandboxError(f"tls.yml (issue) changed hosts, want none before site.yml: {touched}")
+    meta = read_json(os.path.join(TLS_STORE, "current", "meta.json")) or {}
+    log(f"tls.yml (issue): {', '.join(meta.get('names', []))} from {meta.get('source')}, "
+        f"sha256 {meta.get('fingerprint_sha256', '?')[:16]}..., not after {meta.get('not_after')}")
+
+
+def first_converge(state):
+    """A new cluster, in docs/tls.md's order: tls.yml issues, then site.yml converges every
+    host and hands the stored pair to each proxy before Teleport starts there."""
+    issue(state)
+    return playbook(state, "converge")
 
 
 def expect_no_change(recap, name):
@@ -295,7 +356,7 @@ ONE_BATCH = ("-e", "teleport_auth_serial=100%", "-e", "teleport_proxy_serial=100
 
 def steps():
     """`sandbox test`'s checks after the converge, in order, by name (`--only` picks some)."""
-    from . import drills
+    from . import drills, tlsdrill
     return [
         ("teleport-yaml", check_teleport_yaml),
         ("units", check_units),
@@ -306,6 +367,7 @@ def steps():
         ("reload", check_reload),
         ("paths", drills.check_paths),
         ("auth-server", drills.check_auth_server),
+        ("tls", tlsdrill.drill_tls),
         ("steering", drills.drill_steering),
         ("region-loss", drills.drill_region_loss),
         ("upgrade", drills.drill_upgrade),
@@ -332,7 +394,7 @@ def run_all(state, args):
         return
     from . import drills
     chosen = select(getattr(args, "only", None))
-    playbook(state, "converge")
+    first_converge(state)
     for _, check in chosen:
         check(state)
     drills.write_figures()

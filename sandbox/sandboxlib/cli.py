@@ -36,6 +36,8 @@ def up(args):
         save_state(state)
         services.start_prometheus(state)
         save_state(state)
+        services.start_pebble(state)
+        save_state(state)
         checks.write_site_vars(state)
     except BaseException:
         save_state(state)
@@ -44,7 +46,7 @@ def up(args):
     save_state(state)
     log(f"sandbox up in {state['up_seconds']} s")
     if getattr(args, "converge", False):
-        checks.playbook(state, "converge")
+        checks.first_converge(state)
         save_state(state)
     print_env(state)
     return state
@@ -60,7 +62,7 @@ def print_env(state):
         print(f"  ip netns exec {r['netns']} curl --cacert {edgeworld.CA_FILE} https://{world.CLUSTER}/v1/webapi/ping")
     proxy = next((h for h in state.get("hosts", []) if h["role"] == "proxy"), None)
     if proxy:
-        print("From a host inside a VPC (split DNS: the internal NLB; the test CA is in its trust store after site.yml):")
+        print("From a host inside a VPC (split DNS: the internal NLB; Pebble's root is in its trust store after site.yml):")
         print(f"  ssh -i {hosts.SSH_KEY} root@{proxy['private_ip']} curl -s https://{world.CLUSTER}/v1/webapi/ping")
     if not converged:
         print("Converge it first (or run `sandbox/sandbox up --converge`):")
@@ -73,6 +75,8 @@ def print_env(state):
     print(f"  export AWS_ENDPOINT_URL={moto} AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2={elbv2} "
           f"AWS_ACCESS_KEY_ID={aws.CREDS['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY={aws.CREDS['AWS_SECRET_ACCESS_KEY']}")
     print("  ansible-playbook -i playbooks/inventory/teleport_inventory.py playbooks/site.yml -e @sandbox/state/site-vars.yml")
+    print("  ansible-playbook -i playbooks/inventory/teleport_inventory.py playbooks/tls.yml -e @sandbox/state/tls-vars.yml"
+          "   # renews when due (Pebble)")
     print(f"  ssh -i {hosts.SSH_KEY} root@<private ip>      # hosts: sandbox/sandbox status")
     print(f"  Prometheus: {state.get('prometheus', {}).get('url')}   moto: {state.get('moto', {}).get('endpoint')}")
     print("  sandbox/sandbox down")
@@ -81,7 +85,7 @@ def print_env(state):
 def down(args=None):
     state = load_state() or {}
     t0 = time.monotonic()
-    for key in ("prometheus", "inventory"):
+    for key in ("acme", "prometheus", "inventory"):
         stop_pid(state.get(key, {}).get("pid"), key)
     hosts.down(state)
     edgeworld.stop(state)
@@ -103,6 +107,7 @@ def status(args=None):
     print(f"moto        {state.get('moto', {}).get('endpoint')}  {mark(state.get('moto', {}).get('pid'))}")
     print(f"inventory   {state.get('inventory', {}).get('url')}  {mark(state.get('inventory', {}).get('pid'))}")
     print(f"prometheus  {state.get('prometheus', {}).get('url')}  {mark(state.get('prometheus', {}).get('pid'))}")
+    print(f"acme        {state.get('acme', {}).get('directory')} (Pebble)  {mark(state.get('acme', {}).get('pid'))}")
     delay = state.get("cross_region_delay_ms")
     print(f"network     {', '.join(state.get('bridges', []))}; cross-region delay "
           + (f"{delay} ms each way" if delay else "none (no netem in this kernel)"))

@@ -5,12 +5,14 @@ resolver (in a client namespace: the region's CoreDNS), the certificate verified
 comes first, or when --stop-file appears.
 
 One JSON line per request on --out: {"n", "t" (epoch s), "address", "ok", "status",
-"error", "ms", "local_port"}; the last line is {"done": true, "sent", "failed"}.
+"error", "ms", "local_port", "sha256" (of the leaf certificate served)}; the last line is
+{"done": true, "sent", "failed"}.
 
   ip netns exec tsbx-euc1-client .venv/bin/python -m sandboxlib.client --name teleport.sandbox.test \\
       --cacert sandbox/state/tls/ca.crt --out /tmp/c.jsonl --max-requests 400 --max-seconds 120
 """
 import argparse
+import hashlib
 import http.client
 import json
 import os
@@ -28,6 +30,7 @@ def ping(name, ctx, timeout, rec):
     rec["local_port"] = raw.getsockname()[1]
     conn = http.client.HTTPSConnection(name, 443, timeout=timeout, context=ctx)
     conn.sock = ctx.wrap_socket(raw, server_hostname=name)
+    rec["sha256"] = hashlib.sha256(conn.sock.getpeercert(binary_form=True)).hexdigest()
     try:
         conn.request("GET", "/v1/webapi/ping", headers={"Connection": "close"})
         r = conn.getresponse()

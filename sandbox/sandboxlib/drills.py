@@ -45,7 +45,7 @@ def figure(name, value, unit="", note=""):
 class Client:
     """sandboxlib.client in a region's client namespace, by name through its resolver."""
 
-    def __init__(self, region, label, max_seconds, interval=CLIENT_INTERVAL, timeout=5.0):
+    def __init__(self, region, label, max_seconds, interval=CLIENT_INTERVAL, timeout=5.0, name=world.CLUSTER):
         self.region, self.label = region, label
         self.out = os.path.join(STATE_DIR, f"client-{label}-{region['short']}.jsonl")
         self.stop_file = self.out + ".stop"
@@ -56,7 +56,7 @@ class Client:
         env = dict(os.environ, PYTHONPATH=SANDBOX_DIR)
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", region["netns"], os.path.join(REPO, ".venv", "bin", "python"), "-m", "sandboxlib.client",
-             "--name", world.CLUSTER, "--cacert", edgeworld.CA_FILE, "--out", self.out, "--interval", str(interval),
+             "--name", name, "--cacert", edgeworld.CA_FILE, "--out", self.out, "--interval", str(interval),
              "--max-requests", str(max_requests), "--max-seconds", str(max_seconds), "--stop-file", self.stop_file,
              "--timeout", str(timeout)],
             env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.out + ".err", "w"))
@@ -132,7 +132,7 @@ def check_paths(state):
     """Per region, from the client namespace (public view) and from a host (inside the VPC:
     split DNS): the cluster name and a wildcard resolve to the region's balancer, and the
     ping through it is answered by a proxy of the region (HAProxy's per-server sessions).
-    The hosts trust the test CA through their system store (the node_agent role puts it
+    The hosts trust Pebble's root through their system store (the node_agent role puts it
     there), the namespace through --cacert."""
     for r in world.REGIONS:
         pub, internal = edgeworld.nlb_dns(r["name"], "proxy"), edgeworld.nlb_dns(r["name"], "proxy-int")
@@ -154,7 +154,7 @@ def check_paths(state):
             raise SandboxError(f"{r['netns']}: pings through {backend} answered by {served}, want only {sorted(proxies)}")
         log(f"{r['name']} client namespace: {world.CLUSTER} and app1.{world.CLUSTER} -> {pub} ({r['nlb']['proxy']}); "
             f"4 pings answered by {served}")
-        h = _region_proxies(state, r)[-1]  # a host whose trust store holds the test CA
+        h = _region_proxies(state, r)[-1]  # a host whose trust store holds Pebble's root
         for name in (world.CLUSTER, f"app1.{world.CLUSTER}"):
             got = hosts.ssh(h, f"getent ahostsv4 {name} | awk 'NR==1{{print $1}}'").stdout.strip()
             if got != r["nlb"]["proxy-int"]:

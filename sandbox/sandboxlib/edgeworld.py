@@ -13,7 +13,8 @@ from .util import REPO, STATE_DIR, SandboxError, alive, free_port, log, run, spa
 
 EDGE_DIR = os.path.join(STATE_DIR, "edge")
 LAYOUT = Layout(EDGE_DIR)
-CA_FILE = os.path.join(STATE_DIR, "tls", "ca.crt")
+# What the sandbox's clients trust: the root Pebble issues the cluster's certificate under.
+CA_FILE = os.path.join(STATE_DIR, "acme", "root.pem")
 COREDNS_BUILD = os.path.join(REPO, "sandbox", "edge", "coredns", "build.sh")
 # Stopped last to first.
 PROCS = ("nlb_double", "policy_double", "coredns", "elbv2_double")

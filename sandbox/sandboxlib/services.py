@@ -1,6 +1,7 @@
 """Services the sandbox runs on this machine: the inventory service (serve
-mode, against moto) and Debian's Prometheus scraping the node-agents through
-the inventory service's HTTP service discovery."""
+mode, against moto), Debian's Prometheus scraping the node-agents through
+the inventory service's HTTP service discovery, and Pebble as the cluster's
+ACME CA (validating dns-01 through the sandbox's CoreDNS)."""
 import json
 import os
 import secrets
@@ -9,7 +10,9 @@ import urllib.parse
 import urllib.request
 
 from . import aws, world
-from .util import REPO, STATE_DIR, SandboxError, log, spawn, wait_until
+from .acme import Pebble
+from .edge.common import read_json
+from .util import REPO, STATE_DIR, SandboxError, alive, log, spawn, wait_until
 
 JAR = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
 NODE_AGENT_JAR = os.path.join(REPO, "node-agent", "target", "node-agent.jar")
@@ -151,3 +154,35 @@ def prometheus_query(state, query):
         raise SandboxError(f"prometheus query {query}: {body}")
     return body["data"]["result"]
 
+
+
+ACME_DIR = os.path.join(STATE_DIR, "acme")
+ACME_INFO = os.path.join(ACME_DIR, "pebble.json")
+# The root Pebble issues under (new at every Pebble start): what the sandbox's clients trust.
+ACME_ROOT = os.path.join(ACME_DIR, "root.pem")  # edgeworld.CA_FILE
+
+
+def start_pebble(state):
+    """Pebble for the life of the sandbox, resolving dns-01 challenges through the sandbox's
+    CoreDNS on this machine (the public view of moto's zone, as Let's Encrypt sees it)."""
+    os.makedirs(ACME_DIR, exist_ok=True)
+    pid = spawn([os.path.join(REPO, ".venv", "bin", "python"), "-m", "sandboxlib.acme", "run", "--dir", ACME_DIR,
+                 "--dns", world.DNS_LOCAL, "--info-out", ACME_INFO],
+                os.path.join(STATE_DIR, "pebble.log"), env=dict(os.environ, PYTHONPATH=os.path.join(REPO, "sandbox")))
+    state["acme"] = {"pid": pid, "info": ACME_INFO, "root": ACME_ROOT}
+
+    def answering():
+        if not alive(pid):
+            raise SandboxError(f"Pebble exited; its logs: {STATE_DIR}/pebble.log, {ACME_DIR}/pebble.log")
+        return os.path.exists(ACME_INFO)
+    wait_until("Pebble's ACME directory", answering, 60, 0.2)
+    p = pebble(state)
+    with open(ACME_ROOT, "w") as f:
+        f.write(p.root_pem())
+    state["acme"]["directory"] = p.directory_url
+    log(f"Pebble {p.directory_url} (pid {pid}), validating dns-01 through CoreDNS on {world.DNS_LOCAL}")
+
+
+def pebble(state):
+    """A handle on the sandbox's Pebble (its management API and log)."""
+    return Pebble.attach(read_json(state["acme"]["info"]))

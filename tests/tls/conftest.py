@@ -18,7 +18,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -228,57 +227,6 @@ def served_fingerprint(ip, sni, cafile, port=3080, timeout=5):
     ctx = ssl.create_default_context(cafile=cafile)
     with socket.create_connection((ip, port), timeout=timeout) as s, ctx.wrap_socket(s, server_hostname=sni) as t:
         return hashlib.sha256(t.getpeercert(binary_form=True)).hexdigest()
-
-
-class Load:
-    """A bounded HTTPS client per proxy: a new verified TLS connection and a GET of
-    /v1/webapi/ping every 50 ms (at most 20 requests a second per proxy), recording each
-    failure and every fingerprint served, until stopped."""
-
-    def __init__(self, world, interval=0.05):
-        self.world, self.interval = world, interval
-        self.ok, self.failures, self.seen = 0, [], {}
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(h,), daemon=True) for h in world.proxies]
-
-    def _one(self, h, ctx):
-        with socket.create_connection((h["private_ip"], 3080), timeout=5) as s, \
-                ctx.wrap_socket(s, server_hostname=CLUSTER) as t:
-            fp = hashlib.sha256(t.getpeercert(binary_form=True)).hexdigest()
-            t.sendall(f"GET /v1/webapi/ping HTTP/1.1\r\nHost: {CLUSTER}\r\nConnection: close\r\n\r\n".encode())
-            data = b""
-            while chunk := t.recv(65536):
-                data += chunk
-        status = data.split(b"\r\n", 1)[0]
-        if b" 200 " not in status:
-            raise RuntimeError(f"HTTP status line {status!r}")
-        return fp
-
-    def _run(self, h):
-        ctx = ssl.create_default_context(cafile=self.world.pebble_root())
-        while not self._stop.is_set():
-            try:
-                fp = self._one(h, ctx)
-                with self._lock:
-                    self.ok += 1
-                    seen = self.seen.setdefault(h["machine"], [])
-                    if fp not in seen:
-                        seen.append(fp)
-            except Exception as e:  # every failure is what the test counts
-                with self._lock:
-                    self.failures.append(f"{h['machine']}: {e!r}")
-            self._stop.wait(self.interval)  # the client's request pacing, not synchronisation
-
-    def __enter__(self):
-        for t in self._threads:
-            t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        for t in self._threads:
-            t.join(15)
 
 
 @pytest.fixture(scope="session")

@@ -5,23 +5,20 @@
 2. a brought pair with the wrong names is refused on the controller;
 3. a challenge record that never reaches one name server fails the run before the
    CA is asked, and nothing is left behind;
-4. the CA's renewal information asks for renewal: every proxy rotates while a client
-   keeps requesting, without a failed request;
-5. a run with nothing due changes nothing and logs into no proxy;
-6. two runs at once: one order;
-7. a proxy whose Teleport does not serve the new pair: the agent rolls back, the run
+4. two runs at once, when the CA's renewal information asks for renewal: one order;
+5. a proxy whose Teleport does not serve the new pair: the agent rolls back, the run
    fails naming it, the next region is untouched; once Teleport is back, the next run
    finishes the hand-over;
-8. the CA down: a clear failure, nothing touched.
+6. a run with nothing due changes nothing and logs into no proxy;
+7. the CA down: a clear failure, nothing touched.
+
+The renewal that rotates every proxy while clients keep requesting, with no failed request,
+is `sandbox test`'s "tls" check: there the clients go through each region's balancer.
 
 Every run uses Pebble with PEBBLE_VA_NOSLEEP=1: it validates the moment it is asked,
 so each issuance also shows the propagation check at work.
 """
-import datetime
-import json
-import time
-
-from conftest import CLUSTER, Load, recap
+from conftest import CLUSTER, recap
 from sandboxlib import pki
 
 
@@ -48,11 +45,7 @@ def no_login_since(world, before):
 
 def ari_due_now(world):
     """Makes Pebble's renewal information (RFC 9773) say the stored certificate is due."""
-    cert = (world.store / "current" / "tls.crt").read_text()
-    now = datetime.datetime.now(datetime.timezone.utc)
-    fmt = "%Y-%m-%dT%H:%M:%SZ"
-    world.pebble.set_renewal_info(cert, (now - datetime.timedelta(days=2)).strftime(fmt),
-                                  (now - datetime.timedelta(days=1)).strftime(fmt))
+    world.pebble.renewal_due_now((world.store / "current" / "tls.crt").read_text())
 
 
 def test_a_new_cluster_gets_an_issued_certificate_on_every_proxy_before_teleport_starts(world):
@@ -113,45 +106,6 @@ def test_a_record_that_never_reaches_one_name_server_fails_before_the_ca_is_aske
     assert "owner" not in item and item["expires_at"]["N"] == "0"
 
 
-def test_a_renewal_the_ca_asks_for_rotates_every_proxy_without_a_failed_request(world):
-    old = world.stored()["fingerprint_sha256"]
-    ari_due_now(world)
-    with Load(world) as load:
-        p = world.playbook("tls.yml", world.tls_vars())
-        # Keep requesting a little after the last confirmation.
-        deadline = time.monotonic() + 2
-        while time.monotonic() < deadline:
-            time.sleep(0.1)  # the load keeps running meanwhile; nothing is awaited here
-    assert p.returncode == 0, p.stdout[-4000:]
-    world.timings["renewal: issuance + distribution to 2 regions, confirmed"] = p.seconds
-    assert "PRIVATE KEY" not in p.stdout
-    assert "the CA asks for renewal" in p.flat
-    new = world.stored()["fingerprint_sha256"]
-    assert new != old
-    for h in world.proxies:
-        status = world.tls_status(h)
-        assert status["installed"]["fingerprint_sha256"] == new
-        assert status["served"]["fingerprint_sha256"] == new
-        assert status["last_rotation"]["result"] == "installed"
-        assert world.served(h) == new
-    assert load.failures == [], load.failures[:5]
-    assert load.ok > 50
-    assert {m: fps for m, fps in load.seen.items()} == {h["machine"]: [old, new] for h in world.proxies}
-    assert json.loads((world.store / "current" / "distributed.json").read_text())["fingerprint_sha256"] == new
-
-
-def test_a_run_with_nothing_due_changes_nothing_and_logs_into_no_proxy(world):
-    seen = logins(world)
-    p = world.playbook("tls.yml", world.tls_vars(), multiplex=False)
-    assert p.returncode == 0, p.stdout[-4000:]
-    world.timings["nothing due"] = p.seconds
-    assert {h: r["changed"] for h, r in recap(p.stdout).items() if r["changed"]} == {}
-    assert "Nothing is due" in p.flat and "no proxy is contacted" in p.flat
-    # No task ran on a proxy (the region plays end before their first task).
-    assert all(recap(p.stdout).get(f"proxy-{n}", {"ok": 0})["ok"] == 0 for n in range(len(world.proxies)))
-    assert no_login_since(world, seen)
-
-
 def test_two_runs_at_once_place_one_order(world):
     old, orders = world.stored()["fingerprint_sha256"], world.pebble.orders()
     ari_due_now(world)
@@ -194,6 +148,18 @@ def test_a_rollback_fails_the_run_naming_the_proxy_and_the_next_region_stays_unt
     for h in world.proxies:
         assert world.tls_status(h)["served"]["fingerprint_sha256"] == pending
         assert world.served(h) == pending
+
+
+def test_a_run_with_nothing_due_changes_nothing_and_logs_into_no_proxy(world):
+    seen = logins(world)
+    p = world.playbook("tls.yml", world.tls_vars(), multiplex=False)
+    assert p.returncode == 0, p.stdout[-4000:]
+    world.timings["nothing due"] = p.seconds
+    assert {h: r["changed"] for h, r in recap(p.stdout).items() if r["changed"]} == {}
+    assert "Nothing is due" in p.flat and "no proxy is contacted" in p.flat
+    # No task ran on a proxy (the region plays end before their first task).
+    assert all(recap(p.stdout).get(f"proxy-{n}", {"ok": 0})["ok"] == 0 for n in range(len(world.proxies)))
+    assert no_login_since(world, seen)
 
 
 def test_a_ca_that_is_down_fails_clearly_and_touches_nothing(world):

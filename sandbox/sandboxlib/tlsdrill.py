@@ -1,0 +1,202 @@
+"""`sandbox test`'s TLS check (docs/tls.md), on the converged world:
+
+1. the first converge: tls.yml issued the apex and the wildcard from Pebble before site.yml,
+   which handed the pair to every proxy of both regions before Teleport started there; a
+   client that trusts nothing but Pebble's root gets it through each region's NLB, for the
+   cluster name and a name under the wildcard; the ACME account key is on no host;
+2. the CA's renewal information (ARI) asks for renewal: tls.yml orders once and hands the new
+   pair over region by region while a bounded client in each region keeps requesting through
+   its NLB, with no failed request; every node-agent confirms Teleport serves it;
+3. a run with nothing due changes nothing and runs no task on any proxy.
+"""
+import datetime
+import itertools
+import json
+import os
+import re
+
+from . import aws, checks, hosts, services, world
+from .drills import Client, _ns, figure, rollout_order
+from .edge.common import read_json
+from .util import REPO, STATE_DIR, SandboxError, log
+
+CURRENT = os.path.join(checks.TLS_STORE, "current")
+RENEWAL_CLIENT_SECONDS = 600
+
+
+def _stored():
+    return read_json(os.path.join(CURRENT, "meta.json")) or {}
+
+
+def _status(h):
+    out = hosts.ssh(h, f"curl -sf http://{h['private_ip']}:{world.NODE_AGENT_PORT}/v1/tls/status").stdout
+    return json.loads(out)
+
+
+def _proxies(state):
+    return [h for h in state["hosts"] if h["role"] == "proxy"]
+
+
+def _through_nlb(r, name):
+    """One request from the region's client namespace to `name` through DNS and the region's
+    NLB, trusting only Pebble's root: the client's record (address, status, sha256)."""
+    out = os.path.join(STATE_DIR, f"tls-once-{r['short']}.jsonl")
+    if os.path.exists(out):
+        os.unlink(out)
+    p = _ns(r, "env", f"PYTHONPATH={os.path.join(REPO, 'sandbox')}", os.path.join(REPO, ".venv", "bin", "python"),
+            "-m", "sandboxlib.client", "--name", name,
+            "--cacert", services.ACME_ROOT, "--out", out, "--max-requests", "1", "--max-seconds", "10", timeout=30)
+    recs = [json.loads(line) for line in open(out)] if os.path.exists(out) else []
+    if p.returncode != 0 or not recs or "done" in recs[0]:
+        raise SandboxError(f"{r['netns']}: the client for {name} did not run: {p.stderr.strip()}")
+    return recs[0]
+
+
+def _check_served_everywhere(state, fingerprint, when):
+    """Every node-agent reports the pair installed, and each region's NLB serves it for the
+    cluster name and a wildcard name, verified against Pebble's root alone."""
+    for h in _proxies(state):
+        installed = _status(h)["installed"]["fingerprint_sha256"]
+        if installed != fingerprint:
+            raise SandboxError(f"{when}: {h['machine']}'s node-agent has sha256 {installed} installed, want {fingerprint}")
+    for r in world.REGIONS:
+        for name in (world.CLUSTER, f"app1.{world.CLUSTER}"):
+            rec = _through_nlb(r, name)
+            if not rec["ok"] or rec["address"] != r["nlb"]["proxy"] or rec.get("sha256") != fingerprint:
+                raise SandboxError(f"{when}: https://{name} from {r['netns']}: {rec}; want 200 through "
+                                   f"{r['nlb']['proxy']} with sha256 {fingerprint}, verified against Pebble's root")
+    log(f"{when}: every proxy's node-agent has sha256 {fingerprint[:16]}... installed; through each region's NLB "
+        f"{world.CLUSTER} and app1.{world.CLUSTER} verify against Pebble's root alone")
+
+
+def _challenge_records(state):
+    r53 = aws.client("route53", world.REGIONS[0]["name"], state["moto"]["endpoint"])
+    zone = next(z["Id"] for z in r53.list_hosted_zones()["HostedZones"]
+                if z["Name"] == world.ZONE + "." and not z["Config"]["PrivateZone"])
+    return [rr["Name"] for rr in r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
+            if rr["Name"].startswith("_acme-challenge")]
+
+
+def _account_key_nowhere(state):
+    """A line from the middle of the ACME account key is in no file on any host."""
+    line = open(os.path.join(checks.TLS_STORE, "account.key")).read().splitlines()[1]
+    for h in state["hosts"]:
+        if hosts.ssh(h, f"grep -rqsF '{line}' /etc /var/lib /root /opt", check=False).returncode != 1:
+            raise SandboxError(f"{h['machine']}: the ACME account key is on the host; it must stay in the issuer's store")
+
+
+def check_first_converge(state):
+    stored = _stored()
+    want = sorted([world.CLUSTER, "*." + world.CLUSTER])
+    if stored.get("source") != "acme" or sorted(stored.get("names", [])) != want:
+        raise SandboxError(f"the issuer's store holds {stored}, want an ACME certificate for {want}")
+    _check_served_everywhere(state, stored["fingerprint_sha256"], "first converge")
+    _account_key_nowhere(state)
+    figure("tls_issue_seconds", state["timings"]["tls_issue_seconds"], "s",
+           "tls.yml before site.yml: order, dns-01 through Route 53 (moto) and CoreDNS, Pebble validating at once")
+
+
+def _instant(text):
+    """An ISO-8601 instant as the node-agent writes it (Java's Instant: 0 to 9 fraction digits)."""
+    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", text or "")
+    if not m:
+        raise SandboxError(f"not an instant: {text!r}")
+    t = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
+    return t + datetime.timedelta(microseconds=int((m.group(2) or "0").ljust(9, "0")[:9]) / 1000)
+
+
+def _rotation_times(state):
+    return {h["machine"]: (_status(h).get("last_rotation") or {}) for h in _proxies(state)}
+
+
+def check_renewal(state):
+    pebble = services.pebble(state)
+    old = _stored()["fingerprint_sha256"]
+    with open(os.path.join(CURRENT, "tls.crt")) as f:
+        pebble.renewal_due_now(f.read())
+    orders = pebble.orders()
+    before = _rotation_times(state)
+    clients = [Client(r, "tls", RENEWAL_CLIENT_SECONDS) for r in world.REGIONS]
+    try:
+        for c in clients:
+            c.wait_serving(c.region["nlb"]["proxy"])
+        recap = checks.playbook(state, "renew", book=checks.TLS, vars_file=checks.TLS_VARS_FILE)
+    finally:
+        results = [c.stop() for c in clients]
+    took = state["timings"]["tls_renew_seconds"]
+    with open(os.path.join(STATE_DIR, "ansible-renew.log")) as f:
+        flat = " ".join(f.read().split())
+    new = _stored()["fingerprint_sha256"]
+    problems = []
+    if "the CA asks for renewal" not in flat:
+        problems.append("the run does not say the CA's renewal information asked for renewal")
+    if "PRIVATE KEY" in flat:
+        problems.append("a private key is in the run's output")
+    if new == old:
+        problems.append("the store still holds the old certificate")
+    if pebble.orders() != orders + 1:
+        problems.append(f"Pebble accepted {pebble.orders() - orders} orders, want 1")
+    sent = sum(len(r) for r, _ in results)
+    failed = [f for _, fs in results for f in fs]
+    if failed:
+        problems.append(f"{len(failed)} of {sent} requests through the NLBs failed, want 0: {failed[:5]}")
+    for (recs, _), c in zip(results, clients, strict=True):
+        # Round robin over the region's proxies: both certificates alternate while the region
+        # rotates (each proxy picks the pair up on its own reload interval).
+        served = [rec["sha256"] for rec in recs if rec.get("sha256")]
+        if not served or served[0] != old or served[-1] != new or set(served) != {old, new}:
+            problems.append(f"the {c.region['name']} client was served {len(set(served))} certificates, first "
+                            f"{served[0][:12] if served else None}, last {served[-1][:12] if served else None}; want "
+                            f"the old ({old[:12]}) first, the new ({new[:12]}) last, nothing else")
+    after = _rotation_times(state)
+    for machine, rot in after.items():
+        if rot.get("at") == before[machine].get("at") or rot.get("result") != "installed":
+            problems.append(f"{machine}: last rotation {rot}, want a new one installed")
+    # Serial by region: every proxy of a region slot finished before the next slot's began.
+    slots = []
+    for h in rollout_order(state):
+        if not slots or slots[-1][0] != h["region"]:
+            slots.append((h["region"], []))
+        slots[-1][1].append(after[h["machine"]].get("at") or "")
+    for (ra, ta), (rb, tb) in itertools.pairwise(slots):
+        if max(map(_instant, ta)) >= min(map(_instant, tb)):
+            problems.append(f"{rb}'s proxies rotated ({tb}) before {ra}'s had all finished ({ta}); want region by region")
+    left = _challenge_records(state)
+    if left:
+        problems.append(f"challenge records left in {world.ZONE}: {left}")
+    distributed = read_json(os.path.join(CURRENT, "distributed.json")) or {}
+    if distributed.get("fingerprint_sha256") != new:
+        problems.append(f"distributed.json records {distributed}, want {new}")
+    if problems:
+        raise SandboxError("TLS renewal: " + "; ".join(problems) + f"; log {STATE_DIR}/ansible-renew.log")
+    for h in _proxies(state):
+        served = (_status(h).get("served") or {}).get("fingerprint_sha256")
+        if served != new:
+            raise SandboxError(f"TLS renewal: {h['machine']}'s node-agent has not confirmed Teleport serves {new}: {served}")
+    _check_served_everywhere(state, new, "renewal")
+    log(f"TLS renewal: {sent} requests through both regions' NLBs, 0 failed, old then new certificate in each; "
+        f"order {' then '.join(r for r, _ in slots)}; {sum(r['changed'] for r in recap.values())} changes")
+    figure("tls_renewal_seconds", round(took, 1), "s", "tls.yml: ARI due, order, 4 proxies in 2 regions, confirmed")
+    figure("tls_renewal_requests", sent, "", "through both regions' NLBs, 0 failed")
+
+
+def check_nothing_due(state):
+    recap = checks.playbook(state, "nothing-due", book=checks.TLS, vars_file=checks.TLS_VARS_FILE)
+    with open(os.path.join(STATE_DIR, "ansible-nothing-due.log")) as f:
+        flat = " ".join(f.read().split())
+    changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
+    # No task ran on a proxy: the region plays end before their first task (validate-inventory.yml's
+    # tasks count on one host without connecting, an auth host here).
+    proxies = {h["instance_id"] for h in _proxies(state)}
+    on_proxies = {h: r["ok"] for h, r in recap.items() if h in proxies and r["ok"]}
+    if changed or on_proxies or "Nothing is due" not in flat:
+        raise SandboxError(f"tls.yml with nothing due: changed {changed}, tasks on hosts {on_proxies}, "
+                           f"'Nothing is due' {'said' if 'Nothing is due' in flat else 'not said'}; want changed=0 "
+                           f"and no task on any proxy; log {STATE_DIR}/ansible-nothing-due.log")
+    figure("tls_nothing_due_seconds", state["timings"]["tls_nothing-due_seconds"], "s", "changed=0, no proxy contacted")
+
+
+def drill_tls(state):
+    check_first_converge(state)
+    check_renewal(state)
+    check_nothing_due(state)
