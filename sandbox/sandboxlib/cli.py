@@ -39,6 +39,7 @@ def up(args):
         services.start_pebble(state)
         save_state(state)
         checks.write_site_vars(state)
+        checks.write_tls_vars(state)
     except BaseException:
         save_state(state)
         raise
@@ -65,7 +66,8 @@ def print_env(state):
         print("From a host inside a VPC (split DNS: the internal NLB; Pebble's root is in its trust store after site.yml):")
         print(f"  ssh -i {hosts.SSH_KEY} root@{proxy['private_ip']} curl -s https://{world.CLUSTER}/v1/webapi/ping")
     if not converged:
-        print("Converge it first (or run `sandbox/sandbox up --converge`):")
+        print("Converge it first (or run `sandbox/sandbox up --converge`): with the exports below, tls.yml with")
+        print("  -e tls_issuer_distribute=false issues the proxies' certificate into the store, then site.yml")
     print("Ansible against it:")
     print(f"  export TELEPORT_INVENTORY_URL={inv.get('url')} TELEPORT_INVENTORY_TOKEN_FILE={inv.get('token_file')}")
     print(f"  export ANSIBLE_REMOTE_USER=root ANSIBLE_PRIVATE_KEY_FILE={hosts.SSH_KEY} ANSIBLE_HOST_KEY_CHECKING=False")
