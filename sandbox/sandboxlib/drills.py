@@ -377,7 +377,7 @@ def _upgrade(state, name, version, expect_ok=True, **extra):
     return took, text
 
 
-def _versions(state):
+def running_versions(state):
     out = {}
     for h in state["hosts"]:
         diag = f"{h['private_ip']}:3000"
@@ -409,7 +409,7 @@ def _rotation(state, since):
 
 
 def drill_upgrade(state):
-    versions = _versions(state)
+    versions = running_versions(state)
     if set(versions.values()) != {"17.7.1"}:
         raise SandboxError(f"upgrade drill: want every host on 17.7.1 first, have {versions}")
     clients = [Client(r, "upgrade", 1200) for r in world.REGIONS]
@@ -423,7 +423,7 @@ def drill_upgrade(state):
     _save_plan(text)
     sent = sum(len(r) for r, _ in results)
     failed = [f for _, fs in results for f in fs]
-    versions = _versions(state)
+    versions = running_versions(state)
     log(f"upgrade drill: {sent} requests, {len(failed)} failed; " + "; ".join(
         f"{c.region['name']}: {_summary(r)}" for (r, _), c in zip(results, clients, strict=True)))
     if failed:
@@ -479,7 +479,7 @@ def drill_upgrade_failure(state):
     18.0.0, and no other proxy has changed."""
     bad = rollout_order(state)[0]
     hosts.ssh(bad, f"echo 18.0.0 > {FAULT_FILE}")
-    before_versions, before_pids = _versions(state), _main_pids(state)
+    before_versions, before_pids = running_versions(state), _main_pids(state)
     clients = [Client(r, "upgrade-fail", 1200) for r in world.REGIONS]
     t0 = time.time()
     try:
@@ -498,7 +498,7 @@ def drill_upgrade_failure(state):
     if said not in flat:
         raise SandboxError(f"upgrade failure drill: the run's output does not say {said!r}; log "
                            f"{os.path.join(STATE_DIR, 'ansible-upgrade-failure.log')}")
-    after_versions, after_pids = _versions(state), _main_pids(state)
+    after_versions, after_pids = running_versions(state), _main_pids(state)
     rotation = _rotation(state, t0)
     bad_out = rotation.get(bad["machine"], [None])[0]
     problems = []

@@ -116,14 +116,3 @@ class World:
         out = self.ssh(h, f"curl -sf http://{h['private_ip']}:3000/metrics", check=False).stdout
         m = re.search(r'teleport_build_info\{(?:[^}]*,)?version="([^"]+)"', out)
         return m.group(1) if m else None
-
-    def ready(self, h):
-        return self.ssh(h, f"curl -sf http://{h['private_ip']}:3000/readyz", check=False).returncode == 0
-
-
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)\s+unreachable=\d+\s+failed=(\d+)", re.M)
-
-
-def recap(stdout):
-    """{host: {changed, failed}} from ansible-playbook's PLAY RECAP."""
-    return {m[0]: {"changed": int(m[1]), "failed": int(m[2])} for m in RECAP.findall(stdout)}

@@ -1,11 +1,10 @@
 """playbooks/upgrade.yml on the lab (after test_editions.py left it an Enterprise
 Proxy Peering cluster on 17.7.1): the refusals of Teleport's version rules, each
-before any host is touched; the plan in check mode; and the upgrade to 17.8.0
-completed, after which site.yml changes nothing. The lab has no load balancers: the
-upgrade under load, draining, and a failed gate rolled back are the sandbox's
-upgrade drills (sandbox/sandboxlib/drills.py)."""
+before any host is touched, and the plan in check mode. The lab has no load
+balancers: the upgrade itself, under load and drained, then site.yml with the new
+version changing nothing, and a failed gate rolled back, are the sandbox's (its
+upgrade drills in sandbox/sandboxlib/drills.py and its second-run check)."""
 import pytest
-from conftest import recap
 
 OLD, NEW = "17.7.1", "17.8.0"
 
@@ -63,14 +62,3 @@ def test_check_mode_prints_the_plan_and_changes_nothing(world):
     assert plan == [["1", "auth-0", "auth", "lab-1", OLD, NEW], ["2", "proxy-0", "proxy", "lab-1", OLD, NEW],
                     ["3", "proxy-1", "proxy", "lab-1", OLD, NEW]], plan
     assert set(versions(world).values()) == {OLD}
-
-
-def test_the_upgrade_completes_and_site_yml_then_changes_nothing(world):
-    p = world.playbook("upgrade.yml", world.extra_vars("enterprise", NEW))
-    assert p.returncode == 0, p.stdout[-4000:]
-    assert set(versions(world).values()) == {NEW}
-    assert all(world.ready(h) for h in world.hosts)
-    p = world.playbook("site.yml", world.extra_vars("enterprise", NEW))
-    assert p.returncode == 0, p.stdout[-4000:]
-    changed = {h: r["changed"] for h, r in recap(p.stdout).items() if r["changed"]}
-    assert changed == {}, changed
