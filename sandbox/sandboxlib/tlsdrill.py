@@ -7,7 +7,7 @@
 2. the CA's renewal information (ARI) asks for renewal: tls.yml orders once and hands the new
    pair over region by region while a bounded client in each region keeps requesting through
    its NLB, with no failed request; every node-agent confirms Teleport serves it;
-3. a run with nothing due changes nothing and runs no task on any proxy.
+3. a run with nothing due changes nothing and logs into no proxy.
 """
 import datetime
 import itertools
@@ -46,7 +46,10 @@ def _through_nlb(r, name):
     p = _ns(r, "env", f"PYTHONPATH={os.path.join(REPO, 'sandbox')}", os.path.join(REPO, ".venv", "bin", "python"),
             "-m", "sandboxlib.client", "--name", name,
             "--cacert", services.ACME_ROOT, "--out", out, "--max-requests", "1", "--max-seconds", "10", timeout=30)
-    recs = [json.loads(line) for line in open(out)] if os.path.exists(out) else []
+    recs = []
+    if os.path.exists(out):
+        with open(out) as f:
+            recs = [json.loads(line) for line in f]
     if p.returncode != 0 or not recs or "done" in recs[0]:
         raise SandboxError(f"{r['netns']}: the client for {name} did not run: {p.stderr.strip()}")
     return recs[0]
