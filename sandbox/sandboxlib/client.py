@@ -9,7 +9,7 @@ One JSON line per request on --out: {"n", "t" (epoch s), "address", "ok", "statu
 {"done": true, "sent", "failed"}.
 
   ip netns exec tsbx-euc1-client .venv/bin/python -m sandboxlib.client --name teleport.sandbox.test \\
-      --cacert sandbox/state/tls/ca.crt --out /tmp/c.jsonl --max-requests 400 --max-seconds 120
+      --cacert sandbox/state/acme/root.pem --out /tmp/c.jsonl --max-requests 400 --max-seconds 120
 """
 import argparse
 import hashlib

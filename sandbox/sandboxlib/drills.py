@@ -45,14 +45,15 @@ def figure(name, value, unit="", note=""):
 class Client:
     """sandboxlib.client in a region's client namespace, by name through its resolver."""
 
-    def __init__(self, region, label, max_seconds, interval=CLIENT_INTERVAL, timeout=5.0, name=world.CLUSTER):
+    def __init__(self, region, label, max_seconds, interval=CLIENT_INTERVAL, timeout=5.0, name=world.CLUSTER,
+                 max_requests=None):
         self.region, self.label = region, label
         self.out = os.path.join(STATE_DIR, f"client-{label}-{region['short']}.jsonl")
         self.stop_file = self.out + ".stop"
         for f in (self.out, self.stop_file):
             if os.path.exists(f):
                 os.unlink(f)
-        max_requests = int(max_seconds / interval) + 1
+        max_requests = max_requests or int(max_seconds / interval) + 1
         env = dict(os.environ, PYTHONPATH=SANDBOX_DIR)
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", region["netns"], os.path.join(REPO, ".venv", "bin", "python"), "-m", "sandboxlib.client",

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 
-from . import aws, world
+from . import aws, services, world
 from .edge import dns as edge_dns
 from .edge.common import Layout, read_json
 from .util import REPO, STATE_DIR, SandboxError, alive, free_port, log, run, spawn, stop_pid, wait_until
@@ -14,7 +14,7 @@ from .util import REPO, STATE_DIR, SandboxError, alive, free_port, log, run, spa
 EDGE_DIR = os.path.join(STATE_DIR, "edge")
 LAYOUT = Layout(EDGE_DIR)
 # What the sandbox's clients trust: the root Pebble issues the cluster's certificate under.
-CA_FILE = os.path.join(STATE_DIR, "acme", "root.pem")
+CA_FILE = services.ACME_ROOT
 COREDNS_BUILD = os.path.join(REPO, "sandbox", "edge", "coredns", "build.sh")
 # Stopped last to first.
 PROCS = ("nlb_double", "policy_double", "coredns", "elbv2_double")

@@ -155,11 +155,10 @@ def prometheus_query(state, query):
     return body["data"]["result"]
 
 
-
 ACME_DIR = os.path.join(STATE_DIR, "acme")
 ACME_INFO = os.path.join(ACME_DIR, "pebble.json")
 # The root Pebble issues under (new at every Pebble start): what the sandbox's clients trust.
-ACME_ROOT = os.path.join(ACME_DIR, "root.pem")  # edgeworld.CA_FILE
+ACME_ROOT = os.path.join(ACME_DIR, "root.pem")
 
 
 def start_pebble(state):

@@ -13,12 +13,11 @@ import datetime
 import itertools
 import json
 import os
-import re
 
 from . import aws, checks, hosts, services, world
-from .drills import Client, _ns, figure, rollout_order
-from .edge.common import read_json
-from .util import REPO, STATE_DIR, SandboxError, log
+from .drills import Client, figure, rollout_order
+from .edge.common import list_record_sets, read_json
+from .util import STATE_DIR, SandboxError, log
 
 CURRENT = os.path.join(checks.TLS_STORE, "current")
 RENEWAL_CLIENT_SECONDS = 600
@@ -28,9 +27,16 @@ def _stored():
     return read_json(os.path.join(CURRENT, "meta.json")) or {}
 
 
-def _status(h):
-    out = hosts.ssh(h, f"curl -sf http://{h['private_ip']}:{world.NODE_AGENT_PORT}/v1/tls/status").stdout
-    return json.loads(out)
+def _statuses(state):
+    """{machine: the node-agent's /v1/tls/status} of every proxy."""
+    return {h["machine"]: json.loads(hosts.ssh(h, f"curl -sf http://{h['private_ip']}:{world.NODE_AGENT_PORT}/v1/tls/status")
+                                     .stdout) for h in _proxies(state)}
+
+
+def _flat_log(name):
+    """An Ansible log with every run of whitespace as one space (the YAML callback folds messages)."""
+    with open(os.path.join(STATE_DIR, f"ansible-{name}.log")) as f:
+        return " ".join(f.read().split())
 
 
 def _proxies(state):
@@ -40,28 +46,23 @@ def _proxies(state):
 def _through_nlb(r, name):
     """One request from the region's client namespace to `name` through DNS and the region's
     NLB, trusting only Pebble's root: the client's record (address, status, sha256)."""
-    out = os.path.join(STATE_DIR, f"tls-once-{r['short']}.jsonl")
-    if os.path.exists(out):
-        os.unlink(out)
-    p = _ns(r, "env", f"PYTHONPATH={os.path.join(REPO, 'sandbox')}", os.path.join(REPO, ".venv", "bin", "python"),
-            "-m", "sandboxlib.client", "--name", name,
-            "--cacert", services.ACME_ROOT, "--out", out, "--max-requests", "1", "--max-seconds", "10", timeout=30)
-    recs = []
-    if os.path.exists(out):
-        with open(out) as f:
-            recs = [json.loads(line) for line in f]
-    if p.returncode != 0 or not recs or "done" in recs[0]:
-        raise SandboxError(f"{r['netns']}: the client for {name} did not run: {p.stderr.strip()}")
+    client = Client(r, "tls-once", 10, name=name, max_requests=1)
+    client.proc.wait(30)
+    recs, _ = client.stop()
+    if not recs:
+        raise SandboxError(f"{r['netns']}: the client for {name} sent no request; see {client.out}.err")
     return recs[0]
 
 
-def _check_served_everywhere(state, fingerprint, when):
+def _check_served_everywhere(state, fingerprint, when, statuses=None):
     """Every node-agent reports the pair installed, and each region's NLB serves it for the
-    cluster name and a wildcard name, verified against Pebble's root alone."""
-    for h in _proxies(state):
-        installed = _status(h)["installed"]["fingerprint_sha256"]
+    cluster name and a wildcard name, verified against Pebble's root alone. statuses: the
+    proxies' /v1/tls/status by machine, when the caller has just read them."""
+    statuses = statuses or _statuses(state)
+    for machine, status in statuses.items():
+        installed = status["installed"]["fingerprint_sha256"]
         if installed != fingerprint:
-            raise SandboxError(f"{when}: {h['machine']}'s node-agent has sha256 {installed} installed, want {fingerprint}")
+            raise SandboxError(f"{when}: {machine}'s node-agent has sha256 {installed} installed, want {fingerprint}")
     for r in world.REGIONS:
         for name in (world.CLUSTER, f"app1.{world.CLUSTER}"):
             rec = _through_nlb(r, name)
@@ -76,13 +77,13 @@ def _challenge_records(state):
     r53 = aws.client("route53", world.REGIONS[0]["name"], state["moto"]["endpoint"])
     zone = next(z["Id"] for z in r53.list_hosted_zones()["HostedZones"]
                 if z["Name"] == world.ZONE + "." and not z["Config"]["PrivateZone"])
-    return [rr["Name"] for rr in r53.list_resource_record_sets(HostedZoneId=zone)["ResourceRecordSets"]
-            if rr["Name"].startswith("_acme-challenge")]
+    return [rr["Name"] for rr in list_record_sets(r53, zone) if rr["Name"].startswith("_acme-challenge")]
 
 
 def _account_key_nowhere(state):
     """A line from the middle of the ACME account key is in no file on any host."""
-    line = open(os.path.join(checks.TLS_STORE, "account.key")).read().splitlines()[1]
+    with open(os.path.join(checks.TLS_STORE, "account.key")) as f:
+        line = f.read().splitlines()[1]
     for h in state["hosts"]:
         if hosts.ssh(h, f"grep -rqsF '{line}' /etc /var/lib /root /opt", check=False).returncode != 1:
             raise SandboxError(f"{h['machine']}: the ACME account key is on the host; it must stay in the issuer's store")
@@ -99,26 +100,13 @@ def check_first_converge(state):
            "tls.yml before site.yml: order, dns-01 through Route 53 (moto) and CoreDNS, Pebble validating at once")
 
 
-def _instant(text):
-    """An ISO-8601 instant as the node-agent writes it (Java's Instant: 0 to 9 fraction digits)."""
-    m = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?Z", text or "")
-    if not m:
-        raise SandboxError(f"not an instant: {text!r}")
-    t = datetime.datetime.fromisoformat(m.group(1)).replace(tzinfo=datetime.timezone.utc)
-    return t + datetime.timedelta(microseconds=int((m.group(2) or "0").ljust(9, "0")[:9]) / 1000)
-
-
-def _rotation_times(state):
-    return {h["machine"]: (_status(h).get("last_rotation") or {}) for h in _proxies(state)}
-
-
 def check_renewal(state):
     pebble = services.pebble(state)
     old = _stored()["fingerprint_sha256"]
     with open(os.path.join(CURRENT, "tls.crt")) as f:
         pebble.renewal_due_now(f.read())
     orders = pebble.orders()
-    before = _rotation_times(state)
+    before = _statuses(state)
     clients = [Client(r, "tls", RENEWAL_CLIENT_SECONDS) for r in world.REGIONS]
     try:
         for c in clients:
@@ -127,8 +115,7 @@ def check_renewal(state):
     finally:
         results = [c.stop() for c in clients]
     took = state["timings"]["tls_renew_seconds"]
-    with open(os.path.join(STATE_DIR, "ansible-renew.log")) as f:
-        flat = " ".join(f.read().split())
+    flat = _flat_log("renew")
     new = _stored()["fingerprint_sha256"]
     problems = []
     if "the CA asks for renewal" not in flat:
@@ -151,18 +138,26 @@ def check_renewal(state):
             problems.append(f"the {c.region['name']} client was served {len(set(served))} certificates, first "
                             f"{served[0][:12] if served else None}, last {served[-1][:12] if served else None}; want "
                             f"the old ({old[:12]}) first, the new ({new[:12]}) last, nothing else")
-    after = _rotation_times(state)
-    for machine, rot in after.items():
-        if rot.get("at") == before[machine].get("at") or rot.get("result") != "installed":
+    after = _statuses(state)
+    for machine, status in after.items():
+        rot, was = status.get("last_rotation") or {}, before[machine].get("last_rotation") or {}
+        if rot.get("at") == was.get("at") or rot.get("result") != "installed":
             problems.append(f"{machine}: last rotation {rot}, want a new one installed")
+        served = (status.get("served") or {}).get("fingerprint_sha256")
+        if served != new:
+            problems.append(f"{machine}'s node-agent has not confirmed Teleport serves {new[:12]}: {served}")
     # Serial by region: every proxy of a region slot finished before the next slot's began.
     slots = []
     for h in rollout_order(state):
         if not slots or slots[-1][0] != h["region"]:
             slots.append((h["region"], []))
-        slots[-1][1].append(after[h["machine"]].get("at") or "")
+        at = (after[h["machine"]].get("last_rotation") or {}).get("at")
+        # Java's Instant, with up to 9 fraction digits: fromisoformat keeps microseconds. A proxy
+        # with no rotation is a problem above already; it has no place in the order.
+        if at:
+            slots[-1][1].append(datetime.datetime.fromisoformat(at))
     for (ra, ta), (rb, tb) in itertools.pairwise(slots):
-        if max(map(_instant, ta)) >= min(map(_instant, tb)):
+        if ta and tb and max(ta) >= min(tb):
             problems.append(f"{rb}'s proxies rotated ({tb}) before {ra}'s had all finished ({ta}); want region by region")
     left = _challenge_records(state)
     if left:
@@ -172,11 +167,7 @@ def check_renewal(state):
         problems.append(f"distributed.json records {distributed}, want {new}")
     if problems:
         raise SandboxError("TLS renewal: " + "; ".join(problems) + f"; log {STATE_DIR}/ansible-renew.log")
-    for h in _proxies(state):
-        served = (_status(h).get("served") or {}).get("fingerprint_sha256")
-        if served != new:
-            raise SandboxError(f"TLS renewal: {h['machine']}'s node-agent has not confirmed Teleport serves {new}: {served}")
-    _check_served_everywhere(state, new, "renewal")
+    _check_served_everywhere(state, new, "renewal", after)
     log(f"TLS renewal: {sent} requests through both regions' NLBs, 0 failed, old then new certificate in each; "
         f"order {' then '.join(r for r, _ in slots)}; {sum(r['changed'] for r in recap.values())} changes")
     figure("tls_renewal_seconds", round(took, 1), "s", "tls.yml: ARI due, order, 4 proxies in 2 regions, confirmed")
@@ -195,8 +186,7 @@ def check_nothing_due(state):
     # Only the counting's own login since: the run logged into no proxy (validate-inventory.yml's
     # tasks count as ok on the first host of the run without connecting to it).
     logged_in = {m: n - before[m] - 1 for m, n in _ssh_logins(state).items() if n - before[m] != 1}
-    with open(os.path.join(STATE_DIR, "ansible-nothing-due.log")) as f:
-        flat = " ".join(f.read().split())
+    flat = _flat_log("nothing-due")
     changed = {h: r["changed"] for h, r in recap.items() if r["changed"]}
     if changed or logged_in or "Nothing is due" not in flat:
         raise SandboxError(f"tls.yml with nothing due: changed {changed}, SSH logins on proxies {logged_in}, "
