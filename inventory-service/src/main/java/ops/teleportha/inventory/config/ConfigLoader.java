@@ -223,6 +223,24 @@ public final class ConfigLoader {
         HostPort listen = serveSec.convert(
                 "listen_addr", serveSec.string("listen_addr", "127.0.0.1:8790"), HostPort::parseListen);
         Optional<Path> tokenFile = serveSec.optionalString("token_file").map(Path::of);
+        boolean tlsGiven = serveSec.keys().contains("tls");
+        Optional<InventoryConfig.Tls> tls = tlsGiven ? serveTls(serveSec.section("tls")) : Optional.empty();
+        if (listen != null && !InventoryConfig.Serve.isLoopback(listen.host()) && (!tlsGiven || tokenFile.isEmpty())) {
+            // The bearer token must never cross a network in clear text, and the inventory (every host's
+            // addresses and tags) must not be open to whoever reaches the port.
+            List<String> missing = new ArrayList<>();
+            if (!tlsGiven) {
+                missing.add("serve.tls");
+            }
+            if (tokenFile.isEmpty()) {
+                missing.add("serve.token_file");
+            }
+            serveSec.problem(
+                    "listen_addr",
+                    "'" + listen + "' is not a loopback address, so serve needs serve.tls (cert_file and key_file)"
+                            + " and serve.token_file; missing " + String.join(" and ", missing)
+                            + ". Set them, or listen on loopback only (127.0.0.1:8790 or [::1]:8790)");
+        }
         serveSec.done();
 
         Section na = root.section("node_agent");
@@ -239,8 +257,18 @@ public final class ConfigLoader {
                 peerAddr,
                 aws,
                 refresh,
-                listen == null ? null : new InventoryConfig.Serve(listen.host(), listen.port(), tokenFile),
+                listen == null ? null : new InventoryConfig.Serve(listen.host(), listen.port(), tokenFile, tls),
                 nodeAgent);
+    }
+
+    /** {@code serve.tls}: both files; they are read when serve starts, not here (as serve.token_file). */
+    private static Optional<InventoryConfig.Tls> serveTls(Section tlsSec) {
+        String cert = tlsSec.requiredString("cert_file");
+        String key = tlsSec.requiredString("key_file");
+        tlsSec.done();
+        return cert == null || key == null
+                ? Optional.empty()
+                : Optional.of(new InventoryConfig.Tls(Path.of(cert), Path.of(key)));
     }
 
     private static String tagKey(Section s, String key, String dflt) {

@@ -1,5 +1,6 @@
 package ops.teleportha.inventory.config;
 
+import static org.assertj.core.api.Assertions.as;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.catchThrowableOfType;
@@ -10,8 +11,11 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import ops.teleportha.config.ConfigException;
+import org.assertj.core.api.InstanceOfAssertFactories;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 class ConfigLoaderTest {
     private static final String MINIMAL = "cluster: teleport.example.com\nregions: [us-west-2, eu-central-1]\n";
@@ -160,6 +164,68 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void tlsNamesACertificateAndAKeyFile() {
+        InventoryConfig c =
+                parse(MINIMAL + "serve:\n  tls:\n    cert_file: /etc/i/tls.crt\n    key_file: /etc/i/tls.key\n");
+        assertThat(c.serve().tls())
+                .contains(new InventoryConfig.Tls(Path.of("/etc/i/tls.crt"), Path.of("/etc/i/tls.key")));
+        assertThat(parse(MINIMAL).serve().tls()).isEmpty();
+        rejects(MINIMAL + "serve:\n  tls:\n    cert_file: /etc/i/tls.crt\n", "serve.tls.key_file: is required");
+        rejects(MINIMAL + "serve:\n  tls:\n    key_file: /etc/i/tls.key\n", "serve.tls.cert_file: is required");
+        rejects(
+                MINIMAL + "serve:\n  tls:\n    cert_file: a\n    key_file: b\n    client_ca_file: c\n",
+                "serve.tls.client_ca_file: unknown key");
+        rejects(MINIMAL + "serve:\n  tls: /etc/i/tls.pem\n", "serve.tls: must be a mapping");
+    }
+
+    @ParameterizedTest
+    @ValueSource(
+            strings = {
+                "0.0.0.0:8790",
+                "'[::]:8790'",
+                "10.0.0.5:8790",
+                "198.18.1.1:8790",
+                "inventory.internal:8790",
+                "127.example.com:8790",
+                "'[fe80::1]:8790'"
+            })
+    void aListenerBeyondLoopbackIsRefusedWithoutTlsAndAToken(String addr) {
+        String tls = "  tls:\n    cert_file: /etc/i/tls.crt\n    key_file: /etc/i/tls.key\n";
+        String token = "  token_file: /etc/i/token\n";
+        ConfigException neither = catchThrowableOfType(
+                ConfigException.class, () -> parse(MINIMAL + "serve:\n  listen_addr: " + addr + "\n"));
+        assertThat(neither.problems())
+                .singleElement(as(InstanceOfAssertFactories.STRING))
+                .startsWith("serve.listen_addr: ")
+                .contains("is not a loopback address, so serve needs serve.tls (cert_file and key_file)"
+                        + " and serve.token_file; missing serve.tls and serve.token_file")
+                .endsWith("Set them, or listen on loopback only (127.0.0.1:8790 or [::1]:8790)");
+        rejects(MINIMAL + "serve:\n  listen_addr: " + addr + "\n" + token, "missing serve.tls. Set them");
+        rejects(MINIMAL + "serve:\n  listen_addr: " + addr + "\n" + tls, "missing serve.token_file. Set them");
+        assertThat(parse(MINIMAL + "serve:\n  listen_addr: " + addr + "\n" + tls + token)
+                        .serve()
+                        .loopback())
+                .isFalse();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"127.0.0.1:8790", "127.1.2.3:0", "'[::1]:8790'", "localhost:8790", "'[0:0:0:0:0:0:0:1]:1'"})
+    void loopbackListenersNeedNeitherTlsNorAToken(String addr) {
+        InventoryConfig c = parse(MINIMAL + "serve:\n  listen_addr: " + addr + "\n");
+        assertThat(c.serve().loopback()).isTrue();
+        assertThat(c.serve().tls()).isEmpty();
+        assertThat(c.serve().tokenFile()).isEmpty();
+    }
+
+    @Test
+    void theRefusalNamesTheEnvironmentVariableThatOpenedTheListener() {
+        assertThatThrownBy(() -> new ConfigLoader(Map.of("INVENTORY_SERVICE_SERVE__LISTEN_ADDR", "0.0.0.0:8790"))
+                        .parse("f.yml", MINIMAL))
+                .hasMessageContaining("f.yml: serve.listen_addr: '0.0.0.0:8790' is not a loopback address")
+                .hasMessageContaining("(set by environment variable INVENTORY_SERVICE_SERVE__LISTEN_ADDR)");
+    }
+
+    @Test
     void invalidYamlNamesTheFileAndLine() {
         rejects("cluster: c\nregions: [us-west-2\n", "test.yml: not valid YAML");
         rejects("- a\n- b\n", "the top level must be a mapping");
@@ -169,6 +235,8 @@ class ConfigLoaderTest {
     void environmentOverridesWinAndAreNamedInErrors() {
         var env = Map.of(
                 "INVENTORY_SERVICE_SERVE__LISTEN_ADDR", "0.0.0.0:9000",
+                "INVENTORY_SERVICE_SERVE__TOKEN_FILE", "/etc/inventory-service/token",
+                "INVENTORY_SERVICE_SERVE__TLS", "{cert_file: /etc/inventory-service/tls.crt, key_file: /k}",
                 "INVENTORY_SERVICE_REGIONS", "[us-east-1]",
                 "AWS_ENDPOINT_URL", "http://127.0.0.1:5000",
                 "UNRELATED", "x");
