@@ -5,32 +5,35 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
-import java.nio.file.attribute.PosixFilePermission;
 import java.security.MessageDigest;
-import java.util.Set;
 import ops.teleportha.config.ConfigException;
+import ops.teleportha.inventory.config.SecretFile;
 
 /**
- * The shared bearer token, read from a file. The file is re-read when its modification time changes,
- * so a token can be rotated without a restart. The token itself is never logged.
+ * The shared bearer token, read from a file that only its owner may change ({@link SecretFile}). The file is
+ * re-read when its modification time changes, so a token can be rotated without a restart; a new file that
+ * breaks the rules keeps the last good token. The token itself is never logged.
  */
 public final class BearerToken {
     private final Path file;
+    private final SecretFile rules;
     private volatile FileTime loadedAt;
     private volatile byte[] token;
 
+    /** @throws ConfigException when the file breaks {@link SecretFile}'s rules or holds too short a token */
     public BearerToken(Path file) {
+        this(file, SecretFile.forThisProcess());
+    }
+
+    public BearerToken(Path file, SecretFile rules) {
         this.file = file;
+        this.rules = rules;
         load();
     }
 
     private synchronized void load() {
         try {
-            Set<PosixFilePermission> perms = Files.getPosixFilePermissions(file);
-            if (perms.contains(PosixFilePermission.OTHERS_READ)) {
-                throw new ConfigException(
-                        "serve.token_file: " + file + " is readable by every user; run chmod 0600 (or 0640) on it");
-            }
+            rules.check("serve.token_file", file);
             FileTime mtime = Files.getLastModifiedTime(file);
             String text = Files.readString(file, StandardCharsets.UTF_8).trim();
             if (text.length() < 16) {
