@@ -15,11 +15,12 @@ import software.amazon.awssdk.http.urlconnection.UrlConnectionHttpClient;
 import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.autoscaling.AutoScalingClient;
 import software.amazon.awssdk.services.ec2.Ec2Client;
+import software.amazon.awssdk.services.ssm.SsmClient;
 import software.amazon.awssdk.services.sts.StsClient;
 import software.amazon.awssdk.services.sts.auth.StsAssumeRoleCredentialsProvider;
 
 /**
- * Builds and caches one Auto Scaling and one EC2 client per region. Credentials come from the SDK
+ * Builds and caches one Auto Scaling, one EC2 and one SSM client per region. Credentials come from the SDK
  * default chain (env, profile, web identity, instance profile), optionally through an assumed role.
  */
 public final class AwsClients implements AutoCloseable {
@@ -39,6 +40,7 @@ public final class AwsClients implements AutoCloseable {
     private final StsClient sts;
     private final Map<String, AutoScalingClient> autoscaling = new ConcurrentHashMap<>();
     private final Map<String, Ec2Client> ec2 = new ConcurrentHashMap<>();
+    private final Map<String, SsmClient> ssm = new ConcurrentHashMap<>();
 
     public AwsClients(InventoryConfig config) {
         this.aws = config.aws();
@@ -104,10 +106,23 @@ public final class AwsClients implements AutoCloseable {
         });
     }
 
+    public SsmClient ssm(String region) {
+        return ssm.computeIfAbsent(region, r -> {
+            var b = SsmClient.builder()
+                    .region(Region.of(r))
+                    .httpClient(http)
+                    .credentialsProvider(credentials)
+                    .overrideConfiguration(overrides());
+            aws.endpointFor(r).ifPresent(b::endpointOverride);
+            return b.build();
+        });
+    }
+
     @Override
     public void close() {
         autoscaling.values().forEach(AutoScalingClient::close);
         ec2.values().forEach(Ec2Client::close);
+        ssm.values().forEach(SsmClient::close);
         if (sts != null) {
             sts.close();
         }

@@ -14,14 +14,21 @@ import software.amazon.awssdk.services.autoscaling.model.TagDescription;
 import software.amazon.awssdk.services.ec2.model.Filter;
 import software.amazon.awssdk.services.ec2.model.Instance;
 import software.amazon.awssdk.services.ec2.model.Tag;
+import software.amazon.awssdk.services.ssm.model.ParameterNotFoundException;
 
 /**
  * Discovers one region: the Auto Scaling groups tagged for the cluster, then their instances.
- * Instances outside those groups never appear, whatever their tags.
+ * Instances outside those groups never appear, whatever their tags. Tags only find candidates: a
+ * candidate joins only when the cluster's {@link Membership} record proves it one of the cluster's own;
+ * the others are returned as {@link ExcludedHost}s.
  */
 public final class RegionDiscoverer {
     private static final Logger LOG = LoggerFactory.getLogger(RegionDiscoverer.class);
     public static final Set<String> ROLES = Set.of("auth", "proxy");
+    /** Where aws-pools.yml records the pools, per region. */
+    public static final String MEMBERSHIP_PARAMETER = "/teleport/{cluster}/membership";
+    /** The tag EC2 itself puts on an instance launched from a launch template; users cannot write aws: tags. */
+    static final String EC2_LAUNCH_TEMPLATE_TAG = "aws:ec2launchtemplate:id";
     /** DescribeInstances accepts at most 200 values per filter. */
     private static final int FILTER_VALUES = 200;
 
@@ -45,10 +52,12 @@ public final class RegionDiscoverer {
                                 .maxRecords(100))
                 .autoScalingGroups()
                 .forEach(groups::add);
+        Membership membership = groups.isEmpty() ? null : membership(region);
 
         Map<String, String> roleByGroup = new HashMap<>();
         Map<String, software.amazon.awssdk.services.autoscaling.model.Instance> asgInstance = new HashMap<>();
         Map<String, String> groupOfInstance = new HashMap<>();
+        List<ExcludedHost> excluded = new ArrayList<>();
         int skipped = 0;
         for (AutoScalingGroup g : groups) {
             // Re-check the cluster tag: the filter is the API's, the guarantee is ours.
@@ -60,16 +69,23 @@ public final class RegionDiscoverer {
                 LOG.debug(
                         "{}: skipping Auto Scaling group {}: {}={} is not auth or proxy",
                         region,
-                        g.autoScalingGroupName(),
+                        Membership.quote(g.autoScalingGroupName()),
                         roleKey,
-                        role);
+                        role == null ? null : Membership.quote(role));
                 skipped++;
                 continue;
             }
-            roleByGroup.put(g.autoScalingGroupName(), role);
+            Membership.Refusal refusal = membership.checkGroup(g.autoScalingGroupName(), role);
             for (var i : g.instances()) {
+                if (refusal != null) {
+                    excluded.add(excluded(region, i.instanceId(), g.autoScalingGroupName(), role, refusal));
+                    continue;
+                }
                 asgInstance.put(i.instanceId(), i);
                 groupOfInstance.put(i.instanceId(), g.autoScalingGroupName());
+            }
+            if (refusal == null) {
+                roleByGroup.put(g.autoScalingGroupName(), role);
             }
         }
 
@@ -120,6 +136,17 @@ public final class RegionDiscoverer {
             for (Tag t : i.tags()) {
                 tags.put(t.key(), t.value());
             }
+            Membership.Refusal refusal = membership.checkInstance(
+                    asg,
+                    ai.launchTemplate() == null ? null : ai.launchTemplate().launchTemplateId(),
+                    tags.get(EC2_LAUNCH_TEMPLATE_TAG),
+                    i.iamInstanceProfile() == null
+                            ? null
+                            : i.iamInstanceProfile().arn());
+            if (refusal != null) {
+                excluded.add(excluded(region, id, asg, roleByGroup.get(asg), refusal));
+                continue;
+            }
             hosts.add(new DiscoveredHost(
                     region,
                     roleByGroup.get(asg),
@@ -140,7 +167,36 @@ public final class RegionDiscoverer {
                     tags));
         }
         hosts.sort((a, b) -> a.instanceId().compareTo(b.instanceId()));
-        return new RegionResult(region, hosts, roleByGroup.size(), skipped, clock.instant());
+        excluded.sort((a, b) -> a.instanceId().compareTo(b.instanceId()));
+        for (ExcludedHost e : excluded) {
+            LOG.warn(
+                    "{}: instance {} left out of the inventory ({}): {}",
+                    region,
+                    e.instanceId(),
+                    e.reason(),
+                    e.detail());
+        }
+        return new RegionResult(region, hosts, excluded, roleByGroup.size(), skipped, clock.instant());
+    }
+
+    /** The region's membership record. @throws MembershipException when it is missing or malformed */
+    private Membership membership(String region) {
+        String name = Membership.parameterName(MEMBERSHIP_PARAMETER, config.cluster());
+        String value;
+        try {
+            value = clients.ssm(region)
+                    .getParameter(r -> r.name(name))
+                    .parameter()
+                    .value();
+        } catch (ParameterNotFoundException e) {
+            throw new MembershipException(name, region, "does not exist, so no Auto Scaling group there can join");
+        }
+        return Membership.parse(name, region, config.cluster(), value);
+    }
+
+    private static ExcludedHost excluded(
+            String region, String instanceId, String asg, String role, Membership.Refusal refusal) {
+        return new ExcludedHost(region, instanceId, asg, role, refusal.reason(), refusal.detail());
     }
 
     private static String tag(List<TagDescription> tags, String key) {

@@ -12,8 +12,13 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 import ops.teleportha.inventory.config.InventoryConfig;
+import ops.teleportha.inventory.discovery.ExcludedHost;
 
-/** The Ansible {@code --list} JSON, with {@code _meta.hostvars}, and each host's variables on their own. */
+/**
+ * The Ansible {@code --list} JSON, with {@code _meta.hostvars}, and each host's variables on their own. Every
+ * string in it is Ansible's unsafe type ({@link Values#unsafe}); {@code all.vars.teleport_inventory_excluded}
+ * lists the instances left out, with why.
+ */
 final class AnsibleInventoryDocument {
     static final List<String> LIFECYCLE = List.of("pending", "standby", "terminating", "unhealthy", "other");
 
@@ -26,11 +31,11 @@ final class AnsibleInventoryDocument {
         this.config = config;
     }
 
-    Rendered render(List<NamedHost> hosts, List<String> staleRegions, Instant now) {
+    Rendered render(List<NamedHost> hosts, List<ExcludedHost> excluded, List<String> staleRegions, Instant now) {
         Map<String, ObjectNode> hostvars = new TreeMap<>();
         Map<String, Set<String>> groups = new TreeMap<>();
         for (NamedHost h : hosts) {
-            hostvars.put(h.name(), h.vars());
+            hostvars.put(h.name(), (ObjectNode) Values.unsafe(h.vars()));
             for (String g : h.groups()) {
                 groups.computeIfAbsent(g, k -> new TreeSet<>()).add(h.name());
             }
@@ -50,6 +55,17 @@ final class AnsibleInventoryDocument {
         config.regions().forEach(regionsVar::add);
         ArrayNode staleVar = allVars.putArray("teleport_inventory_stale_regions");
         staleRegions.forEach(staleVar::add);
+        ArrayNode excludedVar = allVars.putArray("teleport_inventory_excluded");
+        for (ExcludedHost e : excluded) {
+            ObjectNode x = excludedVar.addObject();
+            x.put("instance_id", e.instanceId());
+            x.put("region", e.region());
+            x.put("asg", e.asgName());
+            x.put("role", e.role());
+            x.put("reason", e.reason());
+            x.put("detail", e.detail());
+        }
+        all.set("vars", Values.unsafe(allVars));
 
         // Role groups nest per region so AWX shows the tree; every group exists even when empty so
         // that plays targeting it do not warn about unknown patterns.

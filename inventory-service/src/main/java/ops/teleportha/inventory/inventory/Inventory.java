@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import ops.teleportha.inventory.discovery.ExcludedHost;
 
 /**
  * One immutable, fully rendered inventory. The JSON documents are rendered once per refresh so that
@@ -16,7 +17,8 @@ public record Inventory(
         byte[] inventoryJson,
         byte[] peersJson,
         byte[] serviceDiscoveryJson,
-        List<HostCount> counts) {
+        List<HostCount> counts,
+        List<ExcludedHost> excluded) {
 
     /** Hosts per region, role and lifecycle category, for metrics. */
     public record HostCount(String region, String role, String state, int hosts) {}

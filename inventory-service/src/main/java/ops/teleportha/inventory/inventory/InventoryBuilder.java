@@ -10,13 +10,15 @@ import java.util.List;
 import java.util.Map;
 import ops.teleportha.inventory.config.InventoryConfig;
 import ops.teleportha.inventory.discovery.DiscoveredHost;
+import ops.teleportha.inventory.discovery.ExcludedHost;
 import ops.teleportha.inventory.inventory.RegionStore.RegionView;
 import ops.teleportha.inventory.inventory.RegionStore.Status;
 
 /**
  * Turns the per-region views into one {@link Inventory}: refuses when a region is missing, names the hosts
  * once ({@link HostNaming}), then renders each document from the same named hosts: the Ansible inventory
- * with its host variables, the proxy peers list and the Prometheus service discovery document.
+ * with its host variables, the proxy peers list and the Prometheus service discovery document. Hosts that
+ * discovery or naming left out are carried along, to be reported.
  */
 public final class InventoryBuilder {
     public static final ObjectMapper JSON =
@@ -40,6 +42,7 @@ public final class InventoryBuilder {
         List<String> unavailable = new ArrayList<>();
         List<String> stale = new ArrayList<>();
         List<DiscoveredHost> hosts = new ArrayList<>();
+        List<ExcludedHost> excluded = new ArrayList<>();
         for (RegionView v : regions) {
             if (v.status() == Status.UNAVAILABLE) {
                 String why = v.lastFailure() == null
@@ -53,13 +56,16 @@ public final class InventoryBuilder {
                 stale.add(v.region());
             }
             hosts.addAll(v.data().hosts());
+            excluded.addAll(v.data().excluded());
         }
         if (!unavailable.isEmpty()) {
             throw new InventoryUnavailableException(
                     "inventory unavailable: region " + String.join("; region ", unavailable));
         }
-        List<NamedHost> named = naming.name(hosts);
-        AnsibleInventoryDocument.Rendered inventory = ansible.render(named, stale, now);
+        HostNaming.Naming naming = this.naming.name(hosts);
+        List<NamedHost> named = naming.hosts();
+        excluded.addAll(naming.excluded());
+        AnsibleInventoryDocument.Rendered inventory = ansible.render(named, excluded, stale, now);
         return new Inventory(
                 now,
                 List.copyOf(stale),
@@ -67,7 +73,8 @@ public final class InventoryBuilder {
                 inventory.json(),
                 peers.render(named, stale, now),
                 serviceDiscovery.render(named),
-                counts(named));
+                counts(named),
+                List.copyOf(excluded));
     }
 
     private static List<Inventory.HostCount> counts(List<NamedHost> hosts) {

@@ -9,7 +9,10 @@ import io.prometheus.client.hotspot.DefaultExports;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import ops.teleportha.inventory.discovery.Discovery.Outcome;
 import ops.teleportha.inventory.inventory.Inventory;
 import ops.teleportha.inventory.inventory.RegionStore.RegionView;
@@ -48,6 +51,12 @@ public final class InventoryMetrics {
                     P + "hosts",
                     "Discovered hosts by region, role and lifecycle state (ready, pending, standby, terminating, unhealthy, other).")
             .labelNames("region", "role", "state")
+            .register(registry);
+    private final Gauge excluded = Gauge.build(
+                    P + "hosts_excluded",
+                    "Instances with the cluster's tags left out of the inventory, by region and reason (not_a_member,"
+                            + " invalid_host_name, invalid_ansible_host, invalid_peer_addr, invalid_tag).")
+            .labelNames("region", "reason")
             .register(registry);
     private final Gauge ready = Gauge.build(P + "ready", "1 when a complete inventory is being served.")
             .register(registry);
@@ -95,6 +104,10 @@ public final class InventoryMetrics {
                     .counts()
                     .forEach(c -> hosts.labels(c.region(), c.role(), c.state()).set(c.hosts()));
             lastBuild.set(inventory.generatedAt().toEpochMilli() / 1000.0);
+            excluded.clear();
+            Map<List<String>, Integer> byReason = new TreeMap<>(Comparator.comparing(Object::toString));
+            inventory.excluded().forEach(e -> byReason.merge(List.of(e.region(), e.reason()), 1, Integer::sum));
+            byReason.forEach((k, n) -> excluded.labels(k.get(0), k.get(1)).set(n));
         }
     }
 

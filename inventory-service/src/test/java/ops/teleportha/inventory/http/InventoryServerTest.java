@@ -26,6 +26,7 @@ import ops.teleportha.inventory.inventory.InventoryBuilder;
 import ops.teleportha.inventory.inventory.InventoryService.Current;
 import ops.teleportha.inventory.inventory.RegionStore;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
+import ops.teleportha.inventory.testing.AnsibleJson;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -201,8 +202,7 @@ class InventoryServerTest {
         }
         HttpResponse<String> host = get("/v1/hosts/i-p1", null);
         assertThat(host.headers().firstValue("Cache-Control")).contains("no-store");
-        assertThat(InventoryBuilder.JSON
-                        .readTree(host.body())
+        assertThat(AnsibleJson.plain(InventoryBuilder.JSON.readTree(host.body()))
                         .path("teleport_peer_public_addr")
                         .asText())
                 .endsWith(":3021");

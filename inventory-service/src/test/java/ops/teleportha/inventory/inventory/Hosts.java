@@ -30,4 +30,24 @@ final class Hosts {
     static DiscoveredHost ready(String region, String role, String id, int ipSuffix) {
         return host(region, role, id, ipSuffix, "InService", "Healthy");
     }
+
+    /** A ready host whose Auto Scaling group name and tags are what an attacker chose. */
+    static DiscoveredHost withTags(DiscoveredHost h, String asgName, Map<String, String> tags) {
+        return new DiscoveredHost(
+                h.region(),
+                h.role(),
+                asgName,
+                h.instanceId(),
+                h.availabilityZone(),
+                h.lifecycleState(),
+                h.healthStatus(),
+                h.ec2State(),
+                h.privateIp(),
+                h.publicIp(),
+                h.privateDns(),
+                h.publicDns(),
+                h.instanceType(),
+                h.imageId(),
+                tags);
+    }
 }

@@ -17,6 +17,7 @@ import ops.teleportha.inventory.discovery.DiscoveredHost;
 import ops.teleportha.inventory.discovery.Discovery.Outcome;
 import ops.teleportha.inventory.discovery.RegionFailure;
 import ops.teleportha.inventory.discovery.RegionResult;
+import ops.teleportha.inventory.testing.AnsibleJson;
 import org.junit.jupiter.api.Test;
 
 class InventoryBuilderTest {
@@ -29,7 +30,8 @@ class InventoryBuilderTest {
 
     private static JsonNode build(InventoryConfig c, List<DiscoveredHost> west, List<DiscoveredHost> eu)
             throws Exception {
-        return InventoryBuilder.JSON.readTree(inventory(c, west, eu).inventoryJson());
+        return AnsibleJson.plain(
+                InventoryBuilder.JSON.readTree(inventory(c, west, eu).inventoryJson()));
     }
 
     private static Inventory inventory(InventoryConfig c, List<DiscoveredHost> west, List<DiscoveredHost> eu) {
@@ -99,7 +101,9 @@ class InventoryBuilderTest {
         Inventory inv = inventory(config("peer_addr_template: '{private_dns}:3021'\n"), List.of(p), List.of());
         JsonNode peers = InventoryBuilder.JSON.readTree(inv.peersJson());
         assertThat(peers.path("peers").get(0).path("addr").asText()).isEqualTo(p.privateDns() + ":3021");
-        assertThat(inv.hostvars().get("i-p1").path("teleport_peer_public_addr").asText())
+        assertThat(AnsibleJson.plain(inv.hostvars().get("i-p1"))
+                        .path("teleport_peer_public_addr")
+                        .asText())
                 .isEqualTo(p.privateDns() + ":3021");
     }
 
@@ -239,7 +243,7 @@ class InventoryBuilderTest {
                 new Outcome("eu-central-1", null, new RegionFailure("eu-central-1", "throttled", "Throttling"), 0.1));
         Inventory inv = new InventoryBuilder(c)
                 .build(store.view(NOW.plusSeconds(60), Duration.ofMinutes(30)), NOW.plusSeconds(60));
-        JsonNode json = InventoryBuilder.JSON.readTree(inv.inventoryJson());
+        JsonNode json = AnsibleJson.plain(InventoryBuilder.JSON.readTree(inv.inventoryJson()));
         assertThat(json.path("all").path("vars").path("teleport_inventory_stale_regions"))
                 .extracting(JsonNode::asText)
                 .containsExactly("eu-central-1");
@@ -256,5 +260,120 @@ class InventoryBuilderTest {
         Inventory fresh = new InventoryBuilder(c)
                 .build(store.view(NOW.plusSeconds(121), Duration.ofMinutes(30)), NOW.plusSeconds(121));
         assertThat(fresh.staleRegions()).isEmpty();
+    }
+
+    private static final String JINJA = "{{ lookup('pipe', 'touch /tmp/pwned') }}";
+    private static final String STATEMENT = "{% set x = lookup('pipe', 'id') %}";
+
+    @Test
+    void everyStringTheInventoryEmitsIsAnsibleUnsafeText() throws Exception {
+        DiscoveredHost p = Hosts.withTags(
+                ready("us-west-2", "proxy", "i-p1", 11),
+                "asg-" + JINJA,
+                Map.of("Name", JINJA, "Owner", STATEMENT, "TeleportRole", "proxy"));
+        Inventory inv = inventory(config(""), List.of(p, ready("us-west-2", "auth", "i-a1", 10)), List.of());
+        JsonNode raw = InventoryBuilder.JSON.readTree(inv.inventoryJson());
+
+        assertThat(AnsibleJson.plainStrings(raw.path("_meta"))).isEmpty();
+        assertThat(AnsibleJson.plainStrings(raw.path("all").path("vars"))).isEmpty();
+        assertThat(AnsibleJson.plainStrings(inv.hostvars().get("i-p1"))).isEmpty();
+        JsonNode v = raw.path("_meta").path("hostvars").path("i-p1");
+        assertThat(v.path("aws_asg_name").path("__ansible_unsafe").asText()).isEqualTo("asg-" + JINJA);
+        assertThat(v.path("ec2_tags").path("Name").path("__ansible_unsafe").asText())
+                .isEqualTo(JINJA);
+        assertThat(v.path("ec2_tags").path("Owner").path("__ansible_unsafe").asText())
+                .isEqualTo(STATEMENT);
+        // Group names are keys, which cannot be marked: the ASG's group keeps only [A-Za-z0-9_].
+        raw.fieldNames().forEachRemaining(g -> assertThat(g).matches("[A-Za-z0-9_]+"));
+        assertThat(hosts(raw, "teleport_proxy_us_west_2")).containsExactly("i-p1");
+    }
+
+    @Test
+    void aHostWhoseTemplatedNameIsNotAHostNameIsLeftOutAndReported() throws Exception {
+        InventoryConfig c = config("host_name_template: '{tag:Name}'\n");
+        DiscoveredHost bad = Hosts.withTags(ready("us-west-2", "proxy", "i-bad", 11), "g", Map.of("Name", JINJA));
+        DiscoveredHost newline =
+                Hosts.withTags(ready("us-west-2", "proxy", "i-nl", 12), "g", Map.of("Name", "proxy-1\nproxy-2"));
+        DiscoveredHost good = Hosts.withTags(ready("us-west-2", "auth", "i-good", 10), "g", Map.of("Name", "auth-1"));
+        Inventory inv = inventory(c, List.of(bad, newline, good), List.of());
+        JsonNode json = AnsibleJson.plain(InventoryBuilder.JSON.readTree(inv.inventoryJson()));
+
+        List<String> names = new ArrayList<>();
+        json.path("_meta").path("hostvars").fieldNames().forEachRemaining(names::add);
+        assertThat(names).containsExactly("auth-1");
+        assertThat(hosts(json, "teleport_proxy_us_west_2")).isEmpty();
+        JsonNode excluded = json.path("all").path("vars").path("teleport_inventory_excluded");
+        assertThat(excluded).extracting(e -> e.path("instance_id").asText()).containsExactly("i-bad", "i-nl");
+        assertThat(excluded).extracting(e -> e.path("reason").asText()).containsOnly("invalid_host_name");
+        assertThat(excluded.get(0).path("detail").asText())
+                .contains("host_name_template '{tag:Name}'")
+                .contains("\"{{ lookup('pipe', 'touch /tmp/pwned') }}\"");
+        assertThat(excluded.get(1).path("detail").asText()).contains("\"proxy-1\\nproxy-2\"");
+        assertThat(inv.excluded()).hasSize(2);
+    }
+
+    @Test
+    void aHostWhoseAddressOrPeerAddressIsNotOneIsLeftOut() throws Exception {
+        InventoryConfig c = config("""
+                ansible_host: {source: tag, tag: Address}
+                peer_addr_template: '{tag:Peer}:3021'
+                """);
+        Map<String, String> ok = Map.of("Address", "10.0.0.1", "Peer", "proxy-1.internal");
+        DiscoveredHost good = Hosts.withTags(ready("us-west-2", "proxy", "i-good", 10), "g", ok);
+        DiscoveredHost badAddress = Hosts.withTags(
+                ready("us-west-2", "proxy", "i-addr", 11),
+                "g",
+                Map.of("Address", "10.0.0.2 -oProxyCommand=x", "Peer", "p2"));
+        DiscoveredHost badPeer = Hosts.withTags(
+                ready("us-west-2", "proxy", "i-peer", 12), "g", Map.of("Address", "10.0.0.3", "Peer", JINJA));
+        DiscoveredHost newlinePeer = Hosts.withTags(
+                ready("us-west-2", "proxy", "i-nl", 13), "g", Map.of("Address", "10.0.0.4", "Peer", "p4:1\nx"));
+        DiscoveredHost auth =
+                Hosts.withTags(ready("us-west-2", "auth", "i-auth", 14), "g", Map.of("Address", "10.0.0.5"));
+        Inventory inv = inventory(c, List.of(good, badAddress, badPeer, newlinePeer, auth), List.of());
+        JsonNode json = AnsibleJson.plain(InventoryBuilder.JSON.readTree(inv.inventoryJson()));
+
+        assertThat(hosts(json, "teleport_proxy_us_west_2")).containsExactly("i-good");
+        assertThat(hosts(json, "teleport_auth_us_west_2")).containsExactly("i-auth");
+        assertThat(inv.excluded())
+                .extracting(e -> e.instanceId() + " " + e.reason())
+                .containsExactlyInAnyOrder(
+                        "i-addr invalid_ansible_host", "i-peer invalid_peer_addr", "i-nl invalid_peer_addr");
+        assertThat(InventoryBuilder.JSON.readTree(inv.peersJson()).path("peers"))
+                .extracting(p -> p.path("addr").asText())
+                .containsExactly("proxy-1.internal:3021");
+    }
+
+    @Test
+    void aHostWithATagKeyAwsNeverAllowsIsLeftOut() throws Exception {
+        DiscoveredHost bad =
+                Hosts.withTags(ready("us-west-2", "proxy", "i-bad", 11), "g", Map.of("{{ x }}", "v", "Name", "n"));
+        Inventory inv = inventory(config(""), List.of(bad, ready("us-west-2", "auth", "i-a", 10)), List.of());
+        assertThat(inv.hostvars()).containsOnlyKeys("i-a");
+        assertThat(inv.excluded()).extracting(e -> e.reason()).containsExactly("invalid_tag");
+    }
+
+    @Test
+    void goodNamesAndAddressesPassTheirPatterns() {
+        assertThat(Values.HOST_NAME.matcher("i-0123456789abcdef0").matches()).isTrue();
+        assertThat(Values.HOST_NAME.matcher("proxy-1.eu-central-1.example.com").matches())
+                .isTrue();
+        assertThat(Values.ANSIBLE_HOST.matcher("198.18.1.10").matches()).isTrue();
+        assertThat(Values.ANSIBLE_HOST.matcher("ip-10-0-0-1.ec2.internal").matches())
+                .isTrue();
+        assertThat(Values.ANSIBLE_HOST.matcher("mi-0123456789abcdef0").matches())
+                .isTrue();
+        assertThat(Values.ANSIBLE_HOST.matcher("fd00::1").matches()).isTrue();
+        assertThat(Values.PEER_ADDR.matcher("198.18.1.10:3021").matches()).isTrue();
+        assertThat(Values.PEER_ADDR.matcher("[fd00::1]:3021").matches()).isTrue();
+        for (String bad : List.of("a b", "a\n", "-x", "a;b", "{{x}}", "a:b")) {
+            assertThat(Values.ANSIBLE_HOST.matcher(bad).matches()).as(bad).isFalse();
+        }
+        for (String bad : List.of("h:0", "h:65536", "h", ":3021", "h:3021\n", "h:30 21", "999.1.1.1:1")) {
+            assertThat(Values.PEER_ADDR.matcher(bad).matches()).as(bad).isFalse();
+        }
+        assertThat(Values.TAG_KEY.matcher("aws:autoscaling:groupName").matches())
+                .isTrue();
+        assertThat(Values.TAG_KEY.matcher("Team Name/+=.@-_").matches()).isTrue();
     }
 }

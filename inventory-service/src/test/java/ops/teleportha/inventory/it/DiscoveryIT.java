@@ -14,6 +14,7 @@ import ops.teleportha.inventory.discovery.Discovery;
 import ops.teleportha.inventory.inventory.InventoryBuilder;
 import ops.teleportha.inventory.inventory.InventoryService;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
+import ops.teleportha.inventory.testing.AnsibleJson;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -66,7 +67,8 @@ class DiscoveryIT {
                         Clock.systemUTC())) {
             InventoryService.Current cur = s.refresh();
             assertThat(cur.error()).isNull();
-            return InventoryBuilder.JSON.readTree(cur.inventory().inventoryJson());
+            return AnsibleJson.plain(
+                    InventoryBuilder.JSON.readTree(cur.inventory().inventoryJson()));
         }
     }
 

@@ -12,6 +12,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import ops.teleportha.inventory.inventory.InventoryBuilder;
+import ops.teleportha.inventory.testing.AnsibleJson;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -75,7 +76,7 @@ class ListCommandIT {
                         .toString());
         assertThat(r.exit()).as(r.stderr()).isZero();
         assertThat(r.stderr()).isEmpty();
-        JsonNode inv = InventoryBuilder.JSON.readTree(r.stdout());
+        JsonNode inv = AnsibleJson.plain(InventoryBuilder.JSON.readTree(r.stdout()));
         assertThat(inv.path("teleport_auth_us_west_2").path("hosts"))
                 .extracting(JsonNode::asText)
                 .containsExactlyInAnyOrderElementsOf(auth);

@@ -24,6 +24,7 @@ import ops.teleportha.inventory.http.InventoryServer;
 import ops.teleportha.inventory.inventory.InventoryBuilder;
 import ops.teleportha.inventory.inventory.InventoryService;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
+import ops.teleportha.inventory.testing.AnsibleJson;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -122,7 +123,7 @@ class ServeIT {
     private JsonNode json(String path) throws Exception {
         HttpResponse<String> r = get(path, TOKEN);
         assertThat(r.statusCode()).as(path + ": " + r.body()).isEqualTo(200);
-        return InventoryBuilder.JSON.readTree(r.body());
+        return AnsibleJson.plain(InventoryBuilder.JSON.readTree(r.body()));
     }
 
     @Test

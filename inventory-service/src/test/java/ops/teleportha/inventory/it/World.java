@@ -15,8 +15,13 @@ import software.amazon.awssdk.services.autoscaling.AutoScalingClient;
 import software.amazon.awssdk.services.autoscaling.model.Tag;
 import software.amazon.awssdk.services.ec2.Ec2Client;
 import software.amazon.awssdk.services.ec2.model.ResourceType;
+import software.amazon.awssdk.services.ssm.SsmClient;
+import software.amazon.awssdk.services.ssm.model.ParameterType;
 
-/** Seeds a moto server with Teleport-shaped Auto Scaling groups, the way Terraform would tag them. */
+/**
+ * Seeds a moto server with Teleport-shaped Auto Scaling groups, the way aws-pools.yml creates them: tagged, and
+ * recorded in the region's membership record (an SSM parameter) when they are a cluster's auth or proxy pool.
+ */
 public final class World implements AutoCloseable {
     public static final String ACCESS_KEY = "testing";
     public static final String SECRET_KEY = "testing";
@@ -24,7 +29,12 @@ public final class World implements AutoCloseable {
     private final String endpoint;
     private final Map<String, Ec2Client> ec2 = new HashMap<>();
     private final Map<String, AutoScalingClient> asg = new HashMap<>();
+    private final Map<String, SsmClient> ssm = new HashMap<>();
     private final Map<String, String> subnets = new HashMap<>();
+    private final Map<String, String> launchTemplates = new HashMap<>();
+    /** Per cluster and region, the membership record's groups, as JSON objects. */
+    private final Map<String, List<String>> recorded = new HashMap<>();
+
     private int nextCidr = 1;
 
     public World(String endpoint) {
@@ -37,6 +47,10 @@ public final class World implements AutoCloseable {
 
     private AutoScalingClient asg(String region) {
         return asg.computeIfAbsent(region, r -> toMoto(AutoScalingClient.builder(), r));
+    }
+
+    private SsmClient ssm(String region) {
+        return ssm.computeIfAbsent(region, r -> toMoto(SsmClient.builder(), r));
     }
 
     /** Any SDK client, pointed at this moto server in one region with the test credentials. */
@@ -58,14 +72,31 @@ public final class World implements AutoCloseable {
                             b -> b.vpcId(vpc).cidrBlock(cidr).availabilityZone(r + "a"))
                     .subnet()
                     .subnetId();
-            ec2(r).createLaunchTemplate(b -> b.launchTemplateName("teleport")
-                    .launchTemplateData(d -> d.imageId("ami-12c6146b").instanceType("t3.micro")));
+            launchTemplates.put(
+                    r,
+                    ec2(r).createLaunchTemplate(b -> b.launchTemplateName("teleport")
+                                    .launchTemplateData(
+                                            d -> d.imageId("ami-12c6146b").instanceType("t3.micro")))
+                            .launchTemplate()
+                            .launchTemplateId());
             return subnet;
         });
     }
 
-    /** An Auto Scaling group tagged TeleportCluster/TeleportRole (either may be null to leave it out). */
+    /**
+     * An Auto Scaling group tagged TeleportCluster/TeleportRole (either may be null to leave it out), recorded as
+     * one of the cluster's pools when it has both tags and the role is auth or proxy.
+     */
     public List<String> group(String region, String name, String cluster, String role, int desired) {
+        List<String> ids = stranger(region, name, cluster, role, desired);
+        if (cluster != null && ("auth".equals(role) || "proxy".equals(role))) {
+            record(region, cluster, name, role);
+        }
+        return ids;
+    }
+
+    /** A group with the cluster's tags that aws-pools.yml never recorded: anyone with autoscaling permissions. */
+    public List<String> stranger(String region, String name, String cluster, String role, int desired) {
         String subnet = subnet(region);
         List<Tag> tags = new ArrayList<>();
         if (cluster != null) {
@@ -93,6 +124,31 @@ public final class World implements AutoCloseable {
         return instances(region, name);
     }
 
+    /** Adds a group to the region's membership record, as aws-pools.yml writes it. */
+    public void record(String region, String cluster, String group, String role) {
+        List<String> groups = recorded.computeIfAbsent(cluster + " " + region, k -> new ArrayList<>());
+        groups.add("{\"name\": " + json(group) + ", \"role\": " + json(role) + ", \"launch_template_id\": "
+                + json(launchTemplates.get(region)) + ", \"instance_profile_arn\": \"\"}");
+        putMembership(
+                region,
+                cluster,
+                "{\"version\": 1, \"cluster\": " + json(cluster) + ", \"region\": " + json(region) + ", \"groups\": ["
+                        + String.join(", ", groups) + "]}");
+    }
+
+    /** Writes the region's membership record as it is given (for malformed records). */
+    public void putMembership(String region, String cluster, String value) {
+        ssm(region)
+                .putParameter(b -> b.name("/teleport/" + cluster + "/membership")
+                        .type(ParameterType.STRING)
+                        .overwrite(true)
+                        .value(value));
+    }
+
+    private static String json(String s) {
+        return "\"" + s.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
+    }
+
     public List<String> instances(String region, String name) {
         return asg(region)
                 .describeAutoScalingGroups(b -> b.autoScalingGroupNames(name))
@@ -103,6 +159,17 @@ public final class World implements AutoCloseable {
                 .map(i -> i.instanceId())
                 .sorted()
                 .toList();
+    }
+
+    /** AttachInstances: an instance that no launch template of the group started joins the group. */
+    public void attach(String region, String group, String instanceId) {
+        asg(region).attachInstances(b -> b.autoScalingGroupName(group).instanceIds(instanceId));
+    }
+
+    /** The launch template every group of the region launches from. */
+    public String launchTemplate(String region) {
+        subnet(region);
+        return launchTemplates.get(region);
     }
 
     public void standby(String region, String group, String instanceId) {
@@ -144,5 +211,6 @@ public final class World implements AutoCloseable {
     public void close() {
         ec2.values().forEach(Ec2Client::close);
         asg.values().forEach(AutoScalingClient::close);
+        ssm.values().forEach(SsmClient::close);
     }
 }
