@@ -1,17 +1,15 @@
 package ops.teleportha.agent.http;
 
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 import io.prometheus.client.exporter.common.TextFormat;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.io.StringWriter;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
-import java.util.concurrent.Executors;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import java.util.function.Supplier;
 import ops.teleportha.agent.Json;
-import ops.teleportha.agent.Threads;
 import ops.teleportha.agent.metrics.AgentMetrics;
 import ops.teleportha.agent.peers.PeerMonitor;
 import ops.teleportha.agent.peers.ProbeResult;
@@ -19,11 +17,34 @@ import ops.teleportha.agent.tls.TlsStatus;
 import ops.teleportha.config.HostPort;
 
 /**
- * {@code /metrics}, {@code /healthz}, {@code /v1/peers/status} and {@code /v1/tls/status} on the JDK's built-in HTTP server:
- * a few hundred KiB less heap and a dozen fewer threads than Jetty. Port 0 binds an ephemeral port (tests).
+ * {@code /metrics}, {@code /healthz}, {@code /v1/peers/status} and {@code /v1/tls/status}, served by
+ * {@link BoundedHttpServer}: one selector thread and a few workers instead of Jetty's dozen threads, and no
+ * client can stall the others. Port 0 binds an ephemeral port (tests).
  */
 public final class AgentHttpServer implements AutoCloseable {
-    private final HttpServer server;
+    /**
+     * Fixed, not configurable: the config has no http section, and nothing legitimate comes near them. Prometheus
+     * and /healthz pollers send a head of a few hundred bytes in one packet and no body; answers are computed
+     * from memory in milliseconds. The deadlines only bound how long a broken or hostile client holds one of
+     * the connection slots. 4 workers answer 4 scrapes at once on the 2-vCPU hosts; more would only cost
+     * memory (bench/README.md), and idle workers exit after a minute.
+     */
+    static final BoundedHttpServer.Limits LIMITS = new BoundedHttpServer.Limits(
+            Duration.ofSeconds(5), // request head (and body) read deadline, from accept
+            Duration.ofSeconds(10), // answer write deadline; /metrics is tens of KiB
+            Duration.ofSeconds(1), // wait for the client's close after the answer
+            8 * 1024, // request line + headers, like nginx's and Jetty's default buffers
+            4 * 1024, // request body; the endpoints read none
+            32, // open connections
+            4); // worker threads
+
+    private static final String TEXT = "text/plain; charset=utf-8";
+
+    private final BoundedHttpServer server;
+    private final AgentMetrics metrics;
+    private final Supplier<PeerMonitor.Status> peers;
+    private final Supplier<TlsStatus> tls;
+    private final Supplier<List<String>> problems;
 
     /**
      * @param peers the last probe cycle; {@code null} when peer probes are off
@@ -35,48 +56,62 @@ public final class AgentHttpServer implements AutoCloseable {
             AgentMetrics metrics,
             Supplier<PeerMonitor.Status> peers,
             Supplier<TlsStatus> tls,
-            Supplier<java.util.List<String>> problems)
+            Supplier<List<String>> problems)
             throws IOException {
-        server = HttpServer.create(new InetSocketAddress(listen.host(), listen.port()), 16);
-        server.setExecutor(Executors.newSingleThreadExecutor(Threads.daemon("http")));
-        server.createContext("/metrics", ex -> {
-            if (!get(ex)) {
-                return;
-            }
-            StringWriter w = new StringWriter();
+        this(listen, metrics, peers, tls, problems, LIMITS);
+    }
+
+    AgentHttpServer(
+            HostPort listen,
+            AgentMetrics metrics,
+            Supplier<PeerMonitor.Status> peers,
+            Supplier<TlsStatus> tls,
+            Supplier<List<String>> problems,
+            BoundedHttpServer.Limits limits)
+            throws IOException {
+        this.metrics = metrics;
+        this.peers = peers;
+        this.tls = tls;
+        this.problems = problems;
+        this.server = new BoundedHttpServer(new InetSocketAddress(listen.host(), listen.port()), limits, this::handle);
+    }
+
+    private BoundedHttpServer.Response handle(String method, String path) {
+        Supplier<BoundedHttpServer.Response> endpoint = switch (path) {
+            case "/metrics" -> this::metrics;
+            case "/healthz" -> this::health;
+            case "/v1/peers/status" ->
+                () -> new BoundedHttpServer.Response(
+                        200, "application/json", peersJson(peers == null ? null : peers.get()));
+            case "/v1/tls/status" ->
+                () -> new BoundedHttpServer.Response(200, "application/json", tlsJson(tls == null ? null : tls.get()));
+            default -> null;
+        };
+        if (endpoint == null) {
+            return new BoundedHttpServer.Response(
+                    404, TEXT, "not found; try /metrics, /healthz, /v1/peers/status or /v1/tls/status\n");
+        }
+        if (!method.equals("GET") && !method.equals("HEAD")) {
+            return new BoundedHttpServer.Response(405, TEXT, "method not allowed\n", Map.of("Allow", "GET, HEAD"));
+        }
+        return endpoint.get();
+    }
+
+    private BoundedHttpServer.Response metrics() {
+        StringWriter w = new StringWriter();
+        try {
             TextFormat.write004(w, metrics.registry().metricFamilySamples());
-            send(ex, 200, TextFormat.CONTENT_TYPE_004, w.toString());
-        });
-        server.createContext("/healthz", ex -> {
-            if (!get(ex)) {
-                return;
-            }
-            java.util.List<String> wrong = problems.get();
-            if (wrong.isEmpty()) {
-                send(ex, 200, "text/plain; charset=utf-8", "ok\n");
-            } else {
-                send(ex, 503, "text/plain; charset=utf-8", String.join("\n", wrong) + "\n");
-            }
-        });
-        server.createContext("/v1/peers/status", ex -> {
-            if (!get(ex)) {
-                return;
-            }
-            send(ex, 200, "application/json", peersJson(peers == null ? null : peers.get()));
-        });
-        server.createContext("/v1/tls/status", ex -> {
-            if (!get(ex)) {
-                return;
-            }
-            send(ex, 200, "application/json", tlsJson(tls == null ? null : tls.get()));
-        });
-        server.createContext(
-                "/",
-                ex -> send(
-                        ex,
-                        404,
-                        "text/plain; charset=utf-8",
-                        "not found; try /metrics, /healthz, /v1/peers/status or /v1/tls/status\n"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e); // a StringWriter does not throw
+        }
+        return new BoundedHttpServer.Response(200, TextFormat.CONTENT_TYPE_004, w.toString());
+    }
+
+    private BoundedHttpServer.Response health() {
+        List<String> wrong = problems.get();
+        return wrong.isEmpty()
+                ? new BoundedHttpServer.Response(200, TEXT, "ok\n")
+                : new BoundedHttpServer.Response(503, TEXT, String.join("\n", wrong) + "\n");
     }
 
     static String peersJson(PeerMonitor.Status status) {
@@ -162,39 +197,16 @@ public final class AgentHttpServer implements AutoCloseable {
         return b.append("}\n").toString();
     }
 
-    private static boolean get(HttpExchange ex) throws IOException {
-        if (ex.getRequestMethod().equals("GET") || ex.getRequestMethod().equals("HEAD")) {
-            return true;
-        }
-        ex.getResponseHeaders().set("Allow", "GET, HEAD");
-        send(ex, 405, "text/plain; charset=utf-8", "method not allowed\n");
-        return false;
-    }
-
-    private static void send(HttpExchange ex, int status, String type, String body) throws IOException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        ex.getResponseHeaders().set("Content-Type", type);
-        boolean head = ex.getRequestMethod().equals("HEAD");
-        ex.sendResponseHeaders(status, head ? -1 : bytes.length);
-        try (OutputStream out = ex.getResponseBody()) {
-            if (!head) {
-                out.write(bytes);
-            }
-        }
-        ex.close();
-    }
-
     public void start() {
         server.start();
     }
 
     public int port() {
-        return server.getAddress().getPort();
+        return server.port();
     }
 
     @Override
     public void close() {
-        server.stop(0);
-        ((java.util.concurrent.ExecutorService) server.getExecutor()).shutdownNow();
+        server.close();
     }
 }
