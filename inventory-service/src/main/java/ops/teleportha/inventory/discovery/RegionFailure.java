@@ -1,12 +1,30 @@
 package ops.teleportha.inventory.discovery;
 
 import java.util.Locale;
+import java.util.Set;
 import software.amazon.awssdk.awscore.exception.AwsServiceException;
 import software.amazon.awssdk.core.exception.SdkClientException;
 import software.amazon.awssdk.core.exception.SdkException;
 
-/** Why a region could not be discovered: a bounded reason (for metrics) and a readable message. */
+/**
+ * Why a region could not be discovered.
+ *
+ * @param reason one of {@link #REASONS}: a class that metrics, logs and unauthenticated answers ({@code /readyz})
+ *     may show
+ * @param message AWS's or the SDK's own words, for the service's log and authenticated answers only: it can hold
+ *     the account id, a role ARN or an instance id
+ */
 public record RegionFailure(String region, String reason, String message) {
+    /** Every reason {@link #of} gives. */
+    public static final Set<String> REASONS =
+            Set.of("throttled", "auth", "unreachable", "timeout", "api_error", "error");
+
+    public RegionFailure {
+        if (!REASONS.contains(reason)) {
+            // A free-form reason could carry AWS's words into the places that must show a class only.
+            throw new IllegalArgumentException("reason '" + reason + "' is not one of " + REASONS);
+        }
+    }
 
     public static RegionFailure of(String region, Throwable t) {
         Throwable cause = t;

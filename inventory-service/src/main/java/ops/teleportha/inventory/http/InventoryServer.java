@@ -10,12 +10,14 @@ import java.util.function.Supplier;
 import ops.teleportha.inventory.inventory.Inventory;
 import ops.teleportha.inventory.inventory.InventoryBuilder;
 import ops.teleportha.inventory.inventory.InventoryService.Current;
+import ops.teleportha.inventory.inventory.ReadinessDocument;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
  * The HTTP face of {@code serve}. Every endpoint but {@code /healthz} and {@code /readyz} needs the
  * bearer token when one is configured. Documents are pre-rendered, so a request is a memory copy.
+ * Answers that need no token never carry AWS's error messages ({@link ReadinessDocument}).
  */
 public final class InventoryServer implements AutoCloseable {
     private static final String JSON = "application/json";
@@ -49,31 +51,25 @@ public final class InventoryServer implements AutoCloseable {
         });
 
         app.get("/healthz", ctx -> ctx.contentType("text/plain").result("ok\n"));
+        // Unauthenticated: region status and failure classes only (ReadinessDocument).
         app.get("/readyz", ctx -> {
             Current c = current.get();
-            if (c.inventory() != null) {
-                ObjectNode body = InventoryBuilder.JSON.createObjectNode();
-                body.put("status", "ready");
-                body.put("generated_at", c.inventory().generatedAt().toString());
-                body.set(
-                        "stale_regions",
-                        InventoryBuilder.JSON.valueToTree(c.inventory().staleRegions()));
-                ctx.json(body);
-            } else {
-                ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(c.error()));
-            }
+            ctx.status(c.inventory() != null ? HttpStatus.OK : HttpStatus.SERVICE_UNAVAILABLE)
+                    .json(ReadinessDocument.render(c));
         });
         app.get(
                 "/metrics",
                 ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
                         .result(metrics.scrape()));
-        app.get("/v1/inventory", ctx -> serve(ctx, current, Inventory::inventoryJson));
-        app.get("/v1/peers", ctx -> serve(ctx, current, Inventory::peersJson));
-        app.get("/v1/sd/node-agent", ctx -> serve(ctx, current, Inventory::serviceDiscoveryJson));
+        // Without a token nobody proved who they are: a 503 then says what /readyz says, not AWS's words.
+        Function<Current, String> unavailable = token.isPresent() ? Current::error : ReadinessDocument::publicError;
+        app.get("/v1/inventory", ctx -> serve(ctx, current, unavailable, Inventory::inventoryJson));
+        app.get("/v1/peers", ctx -> serve(ctx, current, unavailable, Inventory::peersJson));
+        app.get("/v1/sd/node-agent", ctx -> serve(ctx, current, unavailable, Inventory::serviceDiscoveryJson));
         app.get("/v1/hosts/{name}", ctx -> {
             Current c = current.get();
             if (c.inventory() == null) {
-                ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(c.error()));
+                ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(unavailable.apply(c)));
                 return;
             }
             ObjectNode vars = c.inventory().hostvars().get(ctx.pathParam("name"));
@@ -88,10 +84,14 @@ public final class InventoryServer implements AutoCloseable {
         // unknown-host answer above, and reading the endpoint in it fails for unmatched paths (500).
     }
 
-    private static void serve(Context ctx, Supplier<Current> current, Function<Inventory, byte[]> doc) {
+    private static void serve(
+            Context ctx,
+            Supplier<Current> current,
+            Function<Current, String> unavailable,
+            Function<Inventory, byte[]> doc) {
         Current c = current.get();
         if (c.inventory() == null) {
-            ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(c.error()));
+            ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(unavailable.apply(c)));
             return;
         }
         ctx.header("Cache-Control", "no-store");

@@ -10,6 +10,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import ops.teleportha.inventory.config.InventoryConfig;
 import ops.teleportha.inventory.discovery.Discovery;
 import ops.teleportha.inventory.discovery.Discovery.Outcome;
+import ops.teleportha.inventory.inventory.RegionStore.RegionHealth;
 import ops.teleportha.inventory.inventory.RegionStore.RegionView;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
 import org.slf4j.Logger;
@@ -23,8 +24,23 @@ import org.slf4j.LoggerFactory;
 public final class InventoryService implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(InventoryService.class);
 
-    /** What is being served: a complete inventory, or the reason there is none. */
-    public record Current(Inventory inventory, String error) {}
+    /**
+     * What is being served: a complete inventory, or the reason there is none.
+     *
+     * @param error the whole reason, with AWS's messages and host names: for the log and authenticated answers
+     * @param regions each region's status and failure class: what unauthenticated answers may show
+     *     ({@link ReadinessDocument})
+     */
+    public record Current(Inventory inventory, String error, List<RegionHealth> regions) {
+        public Current {
+            regions = List.copyOf(regions);
+        }
+
+        /** Without per-region health: unauthenticated answers then only say where to look. */
+        public Current(Inventory inventory, String error) {
+            this(inventory, error, List.of());
+        }
+    }
 
     private final InventoryConfig config;
     private final Discovery discovery;
@@ -32,8 +48,7 @@ public final class InventoryService implements AutoCloseable {
     private final InventoryBuilder builder;
     private final InventoryMetrics metrics;
     private final Clock clock;
-    private final AtomicReference<Current> current =
-            new AtomicReference<>(new Current(null, "inventory not discovered yet"));
+    private final AtomicReference<Current> current;
     private ScheduledExecutorService scheduler;
 
     public InventoryService(InventoryConfig config, Discovery discovery, InventoryMetrics metrics, Clock clock) {
@@ -43,6 +58,14 @@ public final class InventoryService implements AutoCloseable {
         this.builder = new InventoryBuilder(config);
         this.metrics = metrics;
         this.clock = clock;
+        this.current = new AtomicReference<>(new Current(
+                null,
+                "inventory not discovered yet",
+                healthOf(store.view(clock.instant(), config.refresh().maxStaleness()))));
+    }
+
+    private static List<RegionHealth> healthOf(List<RegionView> views) {
+        return views.stream().map(RegionView::health).toList();
     }
 
     public synchronized Current refresh() {
@@ -68,7 +91,7 @@ public final class InventoryService implements AutoCloseable {
         List<RegionView> views = store.view(clock.instant(), config.refresh().maxStaleness());
         Current next;
         try {
-            next = new Current(builder.build(views, clock.instant()), null);
+            next = new Current(builder.build(views, clock.instant()), null, healthOf(views));
             if (!next.inventory().staleRegions().isEmpty()) {
                 LOG.warn(
                         "serving last good data for stale regions {}",
@@ -76,7 +99,7 @@ public final class InventoryService implements AutoCloseable {
             }
         } catch (InventoryUnavailableException e) {
             LOG.error("{}", e.getMessage());
-            next = new Current(null, e.getMessage());
+            next = new Current(null, e.getMessage(), healthOf(views));
         }
         metrics.recordState(views, next.inventory());
         current.set(next);

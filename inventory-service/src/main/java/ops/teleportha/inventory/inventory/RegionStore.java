@@ -22,8 +22,27 @@ public final class RegionStore {
         UNAVAILABLE
     }
 
-    public record RegionView(
-            String region, Status status, RegionResult data, RegionFailure lastFailure, Duration age) {}
+    public record RegionView(String region, Status status, RegionResult data, RegionFailure lastFailure, Duration age) {
+
+        /** What anyone may learn about this region: see {@link RegionHealth}. */
+        public RegionHealth health() {
+            return new RegionHealth(
+                    region,
+                    status,
+                    status == Status.FRESH || lastFailure == null ? null : lastFailure.reason(),
+                    data != null);
+        }
+    }
+
+    /**
+     * What an unauthenticated caller may learn about a region: its status and, when it is not fresh, the class
+     * of its last failure ({@link RegionFailure#reason()}, as the failure metrics count it). Never AWS's
+     * message, which can name the account, a role ARN or an instance.
+     *
+     * @param reason {@code null} while fresh, or before the first discovery attempt ended
+     * @param everDiscovered whether the region has last good data (it may be too old to serve)
+     */
+    public record RegionHealth(String region, Status status, String reason, boolean everDiscovered) {}
 
     private record State(RegionResult lastGood, RegionFailure lastFailure, boolean lastAttemptFailed) {}
 

@@ -25,6 +25,7 @@ import ops.teleportha.inventory.inventory.Inventory;
 import ops.teleportha.inventory.inventory.InventoryBuilder;
 import ops.teleportha.inventory.inventory.InventoryService.Current;
 import ops.teleportha.inventory.inventory.RegionStore;
+import ops.teleportha.inventory.inventory.RegionStore.RegionHealth;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
 import ops.teleportha.inventory.testing.AnsibleJson;
 import org.junit.jupiter.api.AfterEach;
@@ -139,26 +140,62 @@ class InventoryServerTest {
         assertThat(get("/v1/peers", rotated).statusCode()).isEqualTo(200);
     }
 
+    static final String DETAIL = "inventory unavailable: region us-west-2 (never discovered: auth: AccessDenied"
+            + " (HTTP 403): User: arn:aws:sts::123456789012:assumed-role/x/i-0abc is not authorized)";
+    static final List<RegionHealth> NEVER_DISCOVERED =
+            List.of(new RegionHealth("us-west-2", RegionStore.Status.UNAVAILABLE, "auth", false));
+
     @Test
-    void withoutAnInventoryEveryDocumentAnswers503WithTheReason() throws Exception {
-        current = new Current(null, "inventory unavailable: region us-west-2 (never discovered: auth: denied)");
+    void withoutAnInventoryEveryDocumentAnswers503WithTheWholeReasonToTokenHolders() throws Exception {
+        current = new Current(null, DETAIL, NEVER_DISCOVERED);
+        start(Optional.of(new BearerToken(tokenFile(TOKEN))));
+        for (String path : DOCUMENTS) {
+            HttpResponse<String> r = get(path, TOKEN);
+            assertThat(r.statusCode()).as(path).isEqualTo(503);
+            assertThat(InventoryBuilder.JSON.readTree(r.body()).path("error").asText())
+                    .as(path)
+                    .isEqualTo(DETAIL);
+        }
+        HttpResponse<String> ready = get("/readyz", null);
+        assertThat(ready.statusCode()).isEqualTo(503);
+        assertThat(InventoryBuilder.JSON.readTree(ready.body()).path("error").asText())
+                .isEqualTo("inventory unavailable: region us-west-2 (never discovered: auth)");
+        assertThat(ready.body()).doesNotContain("123456789012").doesNotContain("arn:");
+        assertThat(get("/healthz", null).statusCode()).isEqualTo(200);
+
+        // The snapshot is read per request: once there is an inventory, it is served.
+        current = new Current(inventory(), null);
+        assertThat(get("/v1/inventory", TOKEN).statusCode()).isEqualTo(200);
+        JsonNode readyNow = InventoryBuilder.JSON.readTree(get("/readyz", null).body());
+        assertThat(readyNow.path("status").asText()).isEqualTo("ready");
+        assertThat(readyNow.path("generated_at").asText()).isEqualTo("2026-11-21T12:00:00Z");
+    }
+
+    @Test
+    void withoutATokenA503SaysWhatReadinessSaysAndNothingOfAws() throws Exception {
+        current = new Current(null, DETAIL, NEVER_DISCOVERED);
         start(Optional.empty());
         for (String path : DOCUMENTS) {
             HttpResponse<String> r = get(path, null);
             assertThat(r.statusCode()).as(path).isEqualTo(503);
             assertThat(InventoryBuilder.JSON.readTree(r.body()).path("error").asText())
                     .as(path)
-                    .isEqualTo("inventory unavailable: region us-west-2 (never discovered: auth: denied)");
+                    .isEqualTo("inventory unavailable: region us-west-2 (never discovered: auth)");
         }
-        assertThat(get("/readyz", null).statusCode()).isEqualTo(503);
-        assertThat(get("/healthz", null).statusCode()).isEqualTo(200);
-
-        // The snapshot is read per request: once there is an inventory, it is served.
-        current = new Current(inventory(), null);
-        assertThat(get("/v1/inventory", null).statusCode()).isEqualTo(200);
-        JsonNode ready = InventoryBuilder.JSON.readTree(get("/readyz", null).body());
-        assertThat(ready.path("status").asText()).isEqualTo("ready");
-        assertThat(ready.path("generated_at").asText()).isEqualTo("2026-11-21T12:00:00Z");
+        // A rendering refusal names hosts: unauthenticated answers only say where the reason is.
+        current = new Current(
+                null,
+                "two ready proxies share peer address 198.18.1.10:3021: i-p1, i-p2",
+                List.of(new RegionHealth("us-west-2", RegionStore.Status.FRESH, null, true)));
+        for (String path : List.of("/v1/peers", "/readyz")) {
+            String body = get(path, null).body();
+            assertThat(body)
+                    .as(path)
+                    .contains("inventory unavailable: the discovered hosts cannot be served as one inventory; the"
+                            + " reason is in the service's log and in the answers to requests with the bearer token")
+                    .doesNotContain("i-p1")
+                    .doesNotContain("198.18.1.10");
+        }
     }
 
     @Test

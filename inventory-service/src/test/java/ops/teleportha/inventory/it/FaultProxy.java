@@ -23,8 +23,13 @@ public final class FaultProxy implements AutoCloseable {
         PASS,
         THROTTLE,
         AUTH_FAILURE,
+        /** 403 whose message names the caller, as IAM's denials do: {@link #DENIED_CALLER}. */
+        ACCESS_DENIED,
         SERVER_ERROR
     }
+
+    /** The caller an {@link Mode#ACCESS_DENIED} answer names: an account id, a role and an instance id. */
+    public static final String DENIED_CALLER = "arn:aws:sts::123456789012:assumed-role/x/i-0abc";
 
     private static final Set<String> HOP =
             Set.of("host", "content-length", "connection", "transfer-encoding", "expect", "upgrade");
@@ -91,6 +96,16 @@ public final class FaultProxy implements AutoCloseable {
                                     ec2,
                                     ec2 ? "AuthFailure" : "InvalidClientTokenId",
                                     "The security token included in the request is invalid."));
+                case ACCESS_DENIED ->
+                    reply(
+                            ex,
+                            403,
+                            error(
+                                    ec2,
+                                    ec2 ? "UnauthorizedOperation" : "AccessDenied",
+                                    "User: " + DENIED_CALLER + " is not authorized to perform: "
+                                            + (ec2 ? "ec2:DescribeInstances" : "autoscaling:DescribeAutoScalingGroups")
+                                            + " because no identity-based policy allows the action"));
                 default -> reply(ex, 500, "internal error".getBytes(StandardCharsets.UTF_8));
             }
             return;

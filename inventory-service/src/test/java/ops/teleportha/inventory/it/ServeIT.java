@@ -219,6 +219,47 @@ class ServeIT {
     }
 
     @Test
+    void readinessNamesTheFailingRegionAndItsFailureClassButNotWhatAwsSaid() throws Exception {
+        start(fault.endpoint(), 1, "");
+        fault.failAlways(FaultProxy.Mode.ACCESS_DENIED);
+        service.refresh();
+
+        HttpResponse<String> missing = get("/readyz", null);
+        assertThat(missing.statusCode()).isEqualTo(503);
+        JsonNode body = InventoryBuilder.JSON.readTree(missing.body());
+        assertThat(body.path("status").asText()).isEqualTo("unavailable");
+        assertThat(body.path("error").asText())
+                .isEqualTo("inventory unavailable: region eu-central-1 (never discovered: auth)");
+        assertThat(body.path("regions").toString())
+                .isEqualTo("[{\"region\":\"us-west-2\",\"status\":\"fresh\"},"
+                        + "{\"region\":\"eu-central-1\",\"status\":\"unavailable\",\"reason\":\"auth\"}]");
+        assertNothingOfTheCaller(missing.body());
+        // Whoever holds the token may read AWS's words: the operator's way to the cause, beside the log.
+        assertThat(get("/v1/inventory", TOKEN).body()).contains(FaultProxy.DENIED_CALLER);
+        assertNothingOfTheCaller(get("/metrics", TOKEN).body());
+
+        fault.pass();
+        service.refresh();
+        fault.failAlways(FaultProxy.Mode.ACCESS_DENIED);
+        service.refresh();
+        HttpResponse<String> stale = get("/readyz", null);
+        assertThat(stale.statusCode()).isEqualTo(200);
+        assertThat(InventoryBuilder.JSON.readTree(stale.body()).path("regions").toString())
+                .isEqualTo("[{\"region\":\"us-west-2\",\"status\":\"fresh\"},"
+                        + "{\"region\":\"eu-central-1\",\"status\":\"stale\",\"reason\":\"auth\"}]");
+        assertNothingOfTheCaller(stale.body());
+    }
+
+    private static void assertNothingOfTheCaller(String unauthenticated) {
+        assertThat(unauthenticated)
+                .doesNotContain("123456789012")
+                .doesNotContain("arn:")
+                .doesNotContain("assumed-role")
+                .doesNotContain("i-0abc")
+                .doesNotContain("not authorized");
+    }
+
+    @Test
     void aRegionThatNeverSucceededIsAnErrorNamingTheRegion() throws Exception {
         start(fault.endpoint(), 2, "");
         fault.failAlways(FaultProxy.Mode.SERVER_ERROR);
