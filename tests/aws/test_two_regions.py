@@ -219,6 +219,39 @@ def test_the_inventory_service_finds_the_groups_with_no_extra_configuration(worl
     assert len(inv["asg_teleport_proxy_eu_central_1"]["hosts"]) == 2
 
 
+def test_each_region_records_its_pools_as_the_clusters_members(world):
+    for region in REGIONS:
+        value = world.client("ssm", region).get_parameter(Name=f"/teleport/{CLUSTER}/membership")["Parameter"]["Value"]
+        record = json.loads(value)
+        ec2 = world.client("ec2", region)
+        ids = {t["LaunchTemplateName"]: t["LaunchTemplateId"] for t in ec2.describe_launch_templates()["LaunchTemplates"]}
+        roles = ["auth", "proxy"] if region == "us-west-2" else ["proxy"]
+        assert record == {"version": 1, "cluster": CLUSTER, "region": region, "groups": [
+            {"name": f"teleport-{role}-{region}", "role": role, "launch_template_id": ids[f"teleport-{role}"],
+             "instance_profile_arn": ""} for role in roles]}
+
+
+def test_a_group_pointed_at_another_launch_template_is_refused_not_recorded(world):
+    """Someone with autoscaling:UpdateAutoScalingGroup points a pool Terraform owns at their own template: the run
+    refuses to record it (its instances then never join), and names the group and the template."""
+    region = "eu-central-1"
+    ec2, eu = world.client("ec2", region), world.client("autoscaling", region)
+    ec2.create_launch_template(LaunchTemplateName="not-ours", LaunchTemplateData={"ImageId": "ami-12c6146b"})
+    eu.update_auto_scaling_group(AutoScalingGroupName=f"teleport-proxy-{region}",
+                                 LaunchTemplate={"LaunchTemplateName": "not-ours", "Version": "$Latest"})
+    before = world.client("ssm", region).get_parameter(Name=f"/teleport/{CLUSTER}/membership")["Parameter"]["Value"]
+    owned = dict(world.base, aws_pools_proxy_by_region={region: {"manage_asg": False}})
+    run = world.run("pools", owned)
+    assert run.rc != 0
+    assert any("launches from launch template not-ours" in m and "not the pool's teleport-proxy" in m
+               for m in run.failures()), run.failures()
+    after = world.client("ssm", region).get_parameter(Name=f"/teleport/{CLUSTER}/membership")["Parameter"]["Value"]
+    assert after == before
+    # Managed, the run points the group back at the pool's template, then records it as before.
+    converged(world.run("pools", world.base))
+    assert asg(eu, f"teleport-proxy-{region}")["LaunchTemplate"]["LaunchTemplateName"] == "teleport-proxy"
+
+
 def test_steering_a_region_off_removes_only_its_records_and_back_restores_them(world):
     before, checks_before = gslb_state(world)
     off = converged(world.run("edge", dict(world.base, aws_edge_steered_off_regions=["eu-central-1"]), "--diff"))
