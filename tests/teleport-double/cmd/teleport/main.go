@@ -20,7 +20,7 @@ import (
 const usage = `usage: teleport <command> (TEST DOUBLE)
   version                                  print the version
   configure --test FILE                    check FILE as Teleport parses it and exit
-  start [--config FILE|-c FILE] [--pid-file FILE] [--diag-addr HOST:PORT] [--skip-version-check] [-d]
+  start [--config FILE|-c FILE] [--pid-file FILE] [--diag-addr HOST:PORT] [--apply-on-startup FILE] [--skip-version-check] [-d]
 `
 
 func main() {
@@ -107,6 +107,16 @@ func start(args []string) int {
 		}
 		if v, j, ok := flagValue(args, i, "--pid-file"); ok {
 			opts.PIDFile, i = v, j
+			continue
+		}
+		// Teleport's kingpin flag is an ExistingFileVar: a missing file is a
+		// usage error, before anything starts.
+		if v, j, ok := flagValue(args, i, "--apply-on-startup"); ok {
+			if st, err := os.Stat(v); err != nil || st.IsDir() {
+				fmt.Fprintf(os.Stderr, "teleport start: --apply-on-startup: path '%s' does not exist or is not a file %s\n", v, build.Marker)
+				return 2
+			}
+			opts.ApplyOnStartupFile, i = v, j
 			continue
 		}
 		switch args[i] {

@@ -24,6 +24,8 @@ import (
 	"testing"
 	"time"
 
+	"teleportha.ops/teleport-double/internal/awsfake"
+	"teleportha.ops/teleport-double/internal/awsiam"
 	"teleportha.ops/teleport-double/internal/cluster"
 )
 
@@ -155,13 +157,20 @@ type daemon struct {
 
 func startDaemon(t *testing.T, edition, content string) *daemon {
 	t.Helper()
+	return startDaemonWith(t, edition, content, nil)
+}
+
+// startDaemonWith adds env to the environment and args to `teleport start`.
+func startDaemonWith(t *testing.T, edition, content string, env []string, args ...string) *daemon {
+	t.Helper()
 	dir := t.TempDir()
 	d := &daemon{dir: dir, config: writeConfig(t, dir, content), pidFile: filepath.Join(dir, "teleport.pid"),
 		logPath: filepath.Join(dir, "stderr.log"), exited: make(chan error, 1)}
 	logFile, err := os.Create(d.logPath)
 	must(t, err)
 	t.Cleanup(func() { logFile.Close() })
-	d.cmd = exec.Command(bins[edition+"/teleport"], "start", "-c", d.config, "--pid-file", d.pidFile)
+	d.cmd = exec.Command(bins[edition+"/teleport"], append([]string{"start", "-c", d.config, "--pid-file", d.pidFile}, args...)...)
+	d.cmd.Env = append(os.Environ(), env...)
 	d.cmd.Stderr, d.cmd.Stdout = logFile, logFile
 	must(t, d.cmd.Start())
 	go func() { d.exited <- d.cmd.Wait() }()
@@ -414,4 +423,62 @@ proxy_service:
 		t.Fatalf("parent exit %v:\n%s", err, p.log())
 	}
 	eventually(t, "the new pair served on the same port", func() bool { return servedCN(t, web) == "second.example.com" })
+}
+
+// An auth and a proxy of the built binary: the token comes from
+// --apply-on-startup, the proxy signs with the AWS credentials of its
+// environment, the auth asks a fake STS through the sandbox override.
+func TestIAMJoinBetweenTwoProcesses(t *testing.T) {
+	sts := awsfake.NewSTS()
+	t.Cleanup(sts.Close)
+	sts.AddKey("ASIAPROXY", awsfake.Key{Secret: "proxy-secret", SessionToken: "proxy-session", Account: "123456789012",
+		Arn: "arn:aws:sts::123456789012:assumed-role/teleport-proxy/i-0abc"})
+	resources := filepath.Join(t.TempDir(), "tokens.yaml")
+	must(t, os.WriteFile(resources, []byte(`kind: token
+version: v2
+metadata:
+  name: proxy-iam
+spec:
+  roles: [Proxy]
+  join_method: iam
+  allow:
+    - aws_account: "123456789012"
+      aws_arn: "arn:aws:sts::123456789012:assumed-role/teleport-proxy/i-*"
+`), 0o600))
+	a := startDaemonWith(t, "community", authYAML, []string{awsiam.EnvSTSEndpointOverride + "=" + sts.URL}, "--apply-on-startup", resources)
+	waitOK(t, a)
+	p := startDaemonWith(t, "community", `version: v3
+teleport:
+  nodename: proxy-a
+  data_dir: DIR/data
+  diag_addr: 127.0.0.1:0
+  auth_server: `+a.listener(t, "auth")+`
+  join_params: {method: iam, token_name: proxy-iam}
+auth_service: {enabled: false}
+ssh_service: {enabled: false}
+proxy_service: {enabled: true, web_listen_addr: 127.0.0.1:0}
+`, []string{"AWS_EC2_METADATA_DISABLED=true", "AWS_REGION=us-west-2", "AWS_ACCESS_KEY_ID=ASIAPROXY",
+		"AWS_SECRET_ACCESS_KEY=proxy-secret", "AWS_SESSION_TOKEN=proxy-session"})
+	waitOK(t, p)
+	if !strings.Contains(a.log(), `has joined the cluster with role Proxy. join_method=iam aws_arn="arn:aws:sts::123456789012:assumed-role/teleport-proxy/i-0abc"`) {
+		t.Fatalf("auth log:\n%s", a.log())
+	}
+	if hosts := sts.Hosts(); len(hosts) == 0 || hosts[0] != "sts.us-west-2.amazonaws.com" {
+		t.Fatalf("STS saw %v", hosts)
+	}
+	for _, secret := range []string{"proxy-secret", "proxy-session"} {
+		if strings.Contains(a.log()+p.log(), secret) {
+			t.Fatalf("a log holds the AWS secret %q", secret)
+		}
+	}
+}
+
+func TestApplyOnStartupNeedsAnExistingFile(t *testing.T) {
+	dir := t.TempDir()
+	var stderr bytes.Buffer
+	cmd := exec.Command(bins["community/teleport"], "start", "-c", writeConfig(t, dir, authYAML), "--apply-on-startup", filepath.Join(dir, "missing.yaml"))
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); exitCode(err) != 2 || !strings.Contains(stderr.String(), "--apply-on-startup: path '"+filepath.Join(dir, "missing.yaml")+"' does not exist") {
+		t.Fatalf("exit %d, stderr %q", exitCode(err), stderr.String())
+	}
 }

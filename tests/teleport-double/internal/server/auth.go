@@ -85,6 +85,14 @@ func (p *Process) startAuth() error {
 	if err := cluster.CheckAndRecordVersion(rt.DataDir, p.version); err != nil {
 		return err
 	}
+	// mirrors lib/auth.initCluster: the --apply-on-startup resources are
+	// upserted at every start, after the version check.
+	if len(p.provisionTokens) > 0 {
+		p.logf("Applying resources (apply-on-startup) resource_count=%d", len(p.provisionTokens))
+	}
+	if err := p.configureSTS(); err != nil {
+		return err
+	}
 	ca, err := cluster.DeriveHostCA(rt.Auth.ClusterName)
 	if err != nil {
 		return fmt.Errorf("auth_service.cluster_name: %v", err)
@@ -118,6 +126,8 @@ func (p *Process) startAuth() error {
 		writeJSON(w, http.StatusOK, caResponse{TLSCA: string(ca.CertPEM)})
 	})
 	mux.HandleFunc(pathRegister, p.handleRegister)
+	mux.HandleFunc(pathIAMChallenge, p.handleIAMChallenge)
+	mux.HandleFunc(pathRegisterIAM, p.handleRegisterIAM)
 	mux.HandleFunc(pathNetworking, p.requireIdentity(func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, p.networking())
 	}))
@@ -255,36 +265,61 @@ func (p *Process) requireIdentity(h http.HandlerFunc) http.HandlerFunc {
 // localServiceRoles are the roles api/types.SystemRole.IsLocalService accepts.
 var localServiceRoles = []string{"Auth", "Node", "Proxy", "Kube", "App", "Db", "WindowsDesktop", "Discovery", "Okta", "MDM", "AccessGraphPlugin", "Relay"}
 
-// checkToken mirrors lib/auth.(*Server).checkTokenJoinRequestCommon with
-// lib/auth/join.ProvisionTokenAllowsRole over the static tokens of the file:
-// the token must exist; an Instance certificate needs at least one local
-// service role in it; any other role must be in it.
-func checkToken(tokens []config.StaticToken, req registerRequest) error {
-	var roles []string
-	found := false
-	for _, t := range tokens {
-		if t.Value != "" && subtle.ConstantTimeCompare([]byte(t.Value), []byte(req.Token)) == 1 {
-			roles, found = t.Roles, true
-			break
+// joinToken is a token as ValidateToken finds it: a static token of
+// auth_service.tokens (join method token) or a provision token applied with
+// --apply-on-startup.
+type joinToken struct {
+	name   string
+	roles  []string
+	method string
+	allow  []config.TokenRule
+}
+
+// validateToken mirrors lib/auth.(*Server).ValidateToken: the static tokens
+// first, then the provision tokens, of which an expired one is not found
+// (the backend drops it at its expiry). nil means not found.
+func (p *Process) validateToken(name string) *joinToken {
+	for _, t := range p.rt.Auth.Tokens {
+		if t.Value != "" && subtle.ConstantTimeCompare([]byte(t.Value), []byte(name)) == 1 {
+			return &joinToken{name: name, roles: t.Roles, method: "token"}
 		}
 	}
-	if !found {
+	for _, t := range p.provisionTokens {
+		if subtle.ConstantTimeCompare([]byte(t.Name), []byte(name)) == 1 {
+			if !t.Expires.IsZero() && time.Now().After(t.Expires) {
+				return nil
+			}
+			return &joinToken{name: t.Name, roles: t.Roles, method: t.JoinMethod, allow: t.Allow}
+		}
+	}
+	return nil
+}
+
+// checkTokenJoinRequestCommon mirrors lib/auth.(*Server).checkTokenJoinRequestCommon
+// with lib/auth/join.ProvisionTokenAllowsRole: the token must exist; an
+// Instance certificate needs at least one local service role in it; any
+// other role must be in it.
+func checkTokenJoinRequestCommon(tok *joinToken, req registerRequest) error {
+	if tok == nil {
 		return fmt.Errorf("%q [%v] can not join the cluster with role %q, token expired or not found", req.NodeName, req.HostID, req.Role)
 	}
 	if req.Role == "Instance" {
-		for _, r := range roles {
+		for _, r := range tok.roles {
 			if slices.Contains(localServiceRoles, r) {
 				return nil
 			}
 		}
 		return fmt.Errorf("%q [%v] cannot requisition instance certs (token contains no local service roles)", req.NodeName, req.HostID)
 	}
-	if !slices.Contains(roles, req.Role) {
+	if !slices.Contains(tok.roles, req.Role) {
 		return fmt.Errorf("node %q [%v] can not join the cluster, the token does not allow %q role", req.NodeName, req.HostID, req.Role)
 	}
 	return nil
 }
 
+// handleRegister mirrors lib/auth.(*Server).RegisterUsingToken: the common
+// token checks, then the join method of the token decides; a token of a
+// method with its own RPC (iam) is refused here.
 func (p *Process) handleRegister(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		replyError(w, http.StatusMethodNotAllowed, "POST only")
@@ -295,11 +330,28 @@ func (p *Process) handleRegister(w http.ResponseWriter, r *http.Request) {
 		replyError(w, http.StatusBadRequest, "bad register request: %v", err)
 		return
 	}
-	if err := checkToken(p.rt.Auth.Tokens, req); err != nil {
+	tok := p.validateToken(req.Token)
+	err := checkTokenJoinRequestCommon(tok, req)
+	if err == nil {
+		switch tok.method {
+		case "token":
+		case "iam":
+			err = fmt.Errorf("this token is only valid for the %[1]s join method but the node has connected to the wrong endpoint, make sure your node is configured to use the %[1]s join method", tok.method)
+		default:
+			err = config.NotModelled("joining with a token of join method %q", tok.method)
+		}
+	}
+	if err != nil {
 		p.logf("WARN %v", err)
 		replyError(w, http.StatusForbidden, "%v", err)
 		return
 	}
+	p.issueHostCert(w, req, "")
+}
+
+// issueHostCert answers a join that passed its checks with a host
+// certificate of the cluster CA for the public key sent (lib/auth.generateCerts).
+func (p *Process) issueHostCert(w http.ResponseWriter, req registerRequest, how string) {
 	block, _ := pem.Decode([]byte(req.PublicKey))
 	if block == nil {
 		replyError(w, http.StatusBadRequest, "bad register request: no PEM public key")
@@ -315,6 +367,6 @@ func (p *Process) handleRegister(w http.ResponseWriter, r *http.Request) {
 		replyError(w, http.StatusInternalServerError, "issuing the host certificate: %v", err)
 		return
 	}
-	p.logf("Node %q [%v] has joined the cluster with role %s.", req.NodeName, req.HostID, req.Role)
+	p.logf("Node %q [%v] has joined the cluster with role %s.%s", req.NodeName, req.HostID, req.Role, how)
 	writeJSON(w, http.StatusOK, registerResponse{Cert: string(certPEM), TLSCA: string(p.ca.CertPEM)})
 }

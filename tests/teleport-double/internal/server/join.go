@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/ecdsa"
@@ -34,31 +35,25 @@ type authClient struct {
 	role    string
 }
 
-func (c *authClient) call(ctx context.Context, method, path string, in, out any) error {
+func (c *authClient) newRequest(ctx context.Context, method, path string, in any) (*http.Request, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		body = bytes.NewReader(b)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, "https://"+c.addr+path, body)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set(versionHeader, c.version)
 	req.Header.Set("Role", c.role)
-	tr := &http.Transport{TLSClientConfig: c.tc, DisableKeepAlives: true, TLSHandshakeTimeout: 5 * time.Second,
-		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
-	defer tr.CloseIdleConnections()
-	resp, err := (&http.Client{Transport: tr}).Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
+	return req, nil
+}
+
+func decodeResponse(resp *http.Response, method, path string, out any) error {
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode != http.StatusOK {
 		var e errorResponse
@@ -68,6 +63,67 @@ func (c *authClient) call(ctx context.Context, method, path string, in, out any)
 		return fmt.Errorf("%s %s: HTTP %d", method, path, resp.StatusCode)
 	}
 	return json.Unmarshal(data, out)
+}
+
+func (c *authClient) call(ctx context.Context, method, path string, in, out any) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := c.newRequest(ctx, method, path, in)
+	if err != nil {
+		return err
+	}
+	tr := &http.Transport{TLSClientConfig: c.tc, DisableKeepAlives: true, TLSHandshakeTimeout: 5 * time.Second,
+		DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return decodeResponse(resp, method, path, out)
+}
+
+// authStream is one TLS connection to the auth server carrying several
+// calls in turn, where Teleport uses one gRPC stream (the IAM join).
+type authStream struct {
+	c    *authClient
+	conn net.Conn
+	br   *bufio.Reader
+	stop func() bool
+}
+
+func (c *authClient) stream(ctx context.Context) (*authStream, error) {
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: 5 * time.Second}, Config: c.tc}
+	conn, err := d.DialContext(ctx, "tcp", c.addr)
+	if err != nil {
+		return nil, err
+	}
+	// The whole exchange, STS round trip included, is bounded; a cancelled
+	// process ends it at once.
+	_ = conn.SetDeadline(time.Now().Add(30 * time.Second))
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	return &authStream{c: c, conn: conn, br: bufio.NewReader(conn), stop: stop}, nil
+}
+
+func (s *authStream) call(method, path string, in, out any) error {
+	req, err := s.c.newRequest(context.Background(), method, path, in)
+	if err != nil {
+		return err
+	}
+	if err := req.Write(s.conn); err != nil {
+		return err
+	}
+	resp, err := http.ReadResponse(s.br, req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return decodeResponse(resp, method, path, out)
+}
+
+func (s *authStream) close() {
+	s.stop()
+	_ = s.conn.Close()
 }
 
 // session is one service's authenticated connection to the cluster.
@@ -236,8 +292,11 @@ func (p *Process) connectOnce(role string) (*session, error) {
 	return s, nil
 }
 
+// joinMethods are the join methods the double joins with.
+var joinMethods = []string{"token", "iam"}
+
 // firstTimeConnect mirrors lib/service.(*TeleportProcess).firstTimeConnect
-// with lib/join.Register for the token method: the CA is checked against
+// with lib/join.Register for the token and iam methods: the CA is checked against
 // teleport.ca_pin when set (pinRegisterClient), else the CA file in data_dir
 // is used when present (caPathRegisterClient), else the auth server is
 // trusted on first use (insecureRegisterClient).
@@ -309,9 +368,17 @@ func (p *Process) firstTimeConnect(role string) (*cluster.Identity, []*x509.Cert
 	pubDER, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
 	req := registerRequest{Token: token, Role: role, HostID: hostID, NodeName: p.rt.NodeName,
 		DNSNames: p.dnsNames(), PublicKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}))}
-	var resp registerResponse
-	if err := p.client(role, tc).call(p.ctx, http.MethodPost, pathRegister, req, &resp); err != nil {
-		return nil, nil, fmt.Errorf("registering with token method: %v", err)
+	var resp *registerResponse
+	switch p.rt.JoinMethod {
+	case "iam":
+		if resp, err = p.registerUsingIAMMethod(role, tc, req); err != nil {
+			return nil, nil, fmt.Errorf("registering with iam method: %v", err)
+		}
+	default:
+		resp = &registerResponse{}
+		if err := p.client(role, tc).call(p.ctx, http.MethodPost, pathRegister, req, resp); err != nil {
+			return nil, nil, fmt.Errorf("registering with token method: %v", err)
+		}
 	}
 	cas, err := cluster.ParseCertsPEM([]byte(resp.TLSCA))
 	if err != nil {

@@ -146,13 +146,13 @@ func TestProxyStartedBeforeItsAuthJoinsOnceTheAuthIsUp(t *testing.T) {
 	waitReady(t, p, http.StatusOK)
 }
 
-func TestOtherJoinMethodsAreNotModelled(t *testing.T) {
-	pr, err := newProc(t, "", strings.Replace(strings.Replace(strings.Replace(proxyConfig("auth:3025", "iam-token", ""), "method: token", "method: iam", 1), "PROXYEXTRA", "", 1), "SSH", "false", 1), opts(v17, oss))
+func TestJoinMethodsOtherThanTokenAndIAMAreNotModelled(t *testing.T) {
+	pr, err := newProc(t, "", strings.Replace(strings.Replace(strings.Replace(proxyConfig("auth:3025", "ec2-token", ""), "method: token", "method: ec2", 1), "PROXYEXTRA", "", 1), "SSH", "false", 1), opts(v17, oss))
 	must(t, err)
 	err = pr.Start(context.Background())
 	t.Cleanup(pr.Close)
 	if err == nil || !strings.Contains(err.Error(), "teleport.join_params.method") || !strings.Contains(err.Error(), "not modelled by the TEST DOUBLE") {
-		t.Fatalf("iam join: err = %v", err)
+		t.Fatalf("ec2 join: err = %v", err)
 	}
 }
 

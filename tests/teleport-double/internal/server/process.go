@@ -1,5 +1,6 @@
 // Package server runs one `teleport start` of the Teleport TEST DOUBLE: the
-// auth service (the cluster's host CA, static join tokens, the upgrade-path
+// auth service (the cluster's host CA, static join tokens and provision
+// tokens from --apply-on-startup, token and IAM joins, the upgrade-path
 // guard, the license check), the proxy service (which joins the auth service
 // over TLS before it opens its web and peer listeners), an SSH service that
 // only joins, and the diagnostics endpoint. It answers enough of Teleport's
@@ -18,6 +19,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -65,6 +67,13 @@ type Options struct {
 	// recovering component takes to be ok again (2 x HeartbeatCheckPeriod).
 	HealthInterval time.Duration
 	RecoveryPeriod time.Duration
+	// ApplyOnStartupFile is --apply-on-startup: resources the auth service
+	// upserts at every start (the double models kind token).
+	ApplyOnStartupFile string
+	// LookupEnv reads the environment (os.LookupEnv unless a test gives
+	// each process its own): the AWS variables of the IAM join and the
+	// double's STS override.
+	LookupEnv func(string) (string, bool)
 }
 
 type registeredListener struct {
@@ -104,6 +113,14 @@ type Process struct {
 	certLoads atomic.Int64
 	forkErrs  atomic.Int64
 
+	// provisionTokens are the --apply-on-startup tokens of the local auth
+	// service; stsOverride and stsClient are how it reaches STS.
+	provisionTokens []config.ProvisionToken
+	stsOverride     *url.URL
+	stsClient       *http.Client
+	iamMu           sync.Mutex
+	iamChallenges   map[string]string // by the remote address of the connection
+
 	// extraWeb adds handlers to the web listener (tests only).
 	extraWeb map[string]http.Handler
 }
@@ -139,9 +156,22 @@ func New(opts Options) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the double's own version: %v", err)
 	}
+	if opts.LookupEnv == nil {
+		opts.LookupEnv = os.LookupEnv
+	}
 	f, err := config.Load(opts.ConfigPath)
 	if err != nil {
 		return nil, err
+	}
+	// mirrors lib/config.Configure: the --apply-on-startup file is read
+	// after the config file is parsed and before it is applied, whatever
+	// services run.
+	var tokens []config.ProvisionToken
+	var resourceWarnings []string
+	if opts.ApplyOnStartupFile != "" {
+		if tokens, resourceWarnings, err = config.ReadResources(opts.ApplyOnStartupFile); err != nil {
+			return nil, fmt.Errorf("--apply-on-startup %s: %w", opts.ApplyOnStartupFile, err)
+		}
 	}
 	rt, err := config.Apply(f)
 	if err != nil {
@@ -153,7 +183,8 @@ func New(opts Options) (*Process, error) {
 		}
 	}
 	p := &Process{opts: opts, version: ver, rt: rt, started: time.Now(), Addrs: map[string]string{},
-		conns: map[net.Conn]struct{}{}, fatal: make(chan error, 1), state: newProcessState(opts.RecoveryPeriod)}
+		conns: map[net.Conn]struct{}{}, fatal: make(chan error, 1), state: newProcessState(opts.RecoveryPeriod),
+		provisionTokens: tokens, iamChallenges: map[string]string{}}
 	p.generation, _ = strconv.Atoi(os.Getenv(generationEnvVar))
 	if p.inherited, err = importFileDescriptors(); err != nil {
 		return nil, err
@@ -165,7 +196,7 @@ func New(opts Options) (*Process, error) {
 		}
 	}
 	p.log = log.New(out, "", log.LstdFlags)
-	for _, w := range rt.Warnings {
+	for _, w := range slices.Concat(rt.Warnings, resourceWarnings) {
 		p.logf("WARN %s", w)
 	}
 	return p, nil
@@ -228,8 +259,8 @@ func (p *Process) Start(ctx context.Context) error {
 		return fmt.Errorf("teleport.proxy_server: joining through a proxy is %v; point teleport.auth_server at the auth servers (or their load balancer)",
 			config.NotModelled("joining through proxy_server"))
 	}
-	if p.needsJoin() && rt.JoinMethod != "" && rt.JoinMethod != "token" {
-		return fmt.Errorf("teleport.join_params.method: %q is %v: the double cannot verify cloud or CI identities; use method token with a token from auth_service.tokens in tests",
+	if p.needsJoin() && rt.JoinMethod != "" && !slices.Contains(joinMethods, rt.JoinMethod) {
+		return fmt.Errorf("teleport.join_params.method: %q is %v: the double verifies no cloud or CI identity but AWS IAM; use method iam or token",
 			rt.JoinMethod, config.NotModelled("join method %s", rt.JoinMethod))
 	}
 	for name, on := range map[string]bool{"auth": rt.Auth.Enabled, "proxy": rt.Proxy.Enabled, "node": rt.SSH.Enabled} {
@@ -346,6 +377,8 @@ func (p *Process) serve(typ, addr string, tc *tls.Config, h http.Handler) error 
 				p.trackConn(c, true)
 			case http.StateClosed, http.StateHijacked:
 				p.trackConn(c, false)
+				// An IAM challenge lives as long as its connection.
+				p.takeIAMChallenge(c.RemoteAddr().String())
 			}
 		}}
 	p.mu.Lock()
