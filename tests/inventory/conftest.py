@@ -11,7 +11,7 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
-from moto_world import MotoServer, answers, free_port, wait_until  # noqa: E402
+from moto_world import MotoServer, answers, free_port, record_membership, wait_until  # noqa: E402
 
 JAR = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
 SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")
@@ -51,6 +51,7 @@ def world(moto, aws_env):
                 DesiredCapacity=count, VPCZoneIdentifier=subnet,
                 Tags=[{"Key": "TeleportCluster", "Value": CLUSTER, "PropagateAtLaunch": True},
                       {"Key": "TeleportRole", "Value": role, "PropagateAtLaunch": True}])
+            record_membership(boto3.client("ssm", region_name=region, **kw), ec2, CLUSTER, region, name, role, "teleport")
             made[name] = sorted(i["InstanceId"] for i in asg.describe_auto_scaling_groups(
                 AutoScalingGroupNames=[name])["AutoScalingGroups"][0]["Instances"])
     boto3.client("autoscaling", region_name="us-west-2", **kw).enter_standby(

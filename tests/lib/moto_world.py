@@ -9,6 +9,7 @@ of moto and records every AWS API call (service, action, mutating or not), so te
 and benches can assert how many calls a run made.
 """
 import http.client
+import json
 import http.server
 import os
 import re
@@ -137,8 +138,10 @@ def network(moto, region, cidr, zones=("a",)):
 
 
 def seed_asgs(moto, cluster, groups, image_id="ami-12c6146b", instance_type="t3.small"):
-    """Creates Teleport-tagged ASGs. groups: dicts with region, name, role, size and subnets
-    (list of subnet ids); optional min/max. Returns {name: sorted instance ids}."""
+    """Creates Teleport-tagged ASGs and records them as the cluster's pools, as aws-pools.yml does.
+    groups: dicts with region, name, role, size and subnets (list of subnet ids); optional min/max,
+    and member=False for a stranger group that carries the tags but is not recorded.
+    Returns {name: sorted instance ids}."""
     made = {}
     templates = set()
     for g in groups:
@@ -157,7 +160,25 @@ def seed_asgs(moto, cluster, groups, image_id="ami-12c6146b", instance_type="t3.
             VPCZoneIdentifier=",".join(g["subnets"]), Tags=tags)
         made[g["name"]] = sorted(i["InstanceId"] for i in asg.describe_auto_scaling_groups(
             AutoScalingGroupNames=[g["name"]])["AutoScalingGroups"][0]["Instances"])
+        if g.get("member", True):
+            record_membership(moto.client("ssm", region), moto.client("ec2", region), cluster, region, g["name"],
+                              g["role"], lt)
     return made
+
+
+def record_membership(ssm, ec2, cluster, region, group, role, launch_template, instance_profile_arn=""):
+    """Adds a group to the region's membership record, in the shape roles/aws_pools writes it
+    (library/teleport_aws_membership.py): the inventory service admits only recorded groups."""
+    name = f"/teleport/{cluster}/membership"
+    try:
+        record = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
+    except ssm.exceptions.ParameterNotFound:
+        record = {"version": 1, "cluster": cluster, "region": region, "groups": []}
+    lt_id = ec2.describe_launch_templates(LaunchTemplateNames=[launch_template])["LaunchTemplates"][0]["LaunchTemplateId"]
+    record["groups"] = sorted([g for g in record["groups"] if g["name"] != group] + [
+        {"name": group, "role": role, "launch_template_id": lt_id, "instance_profile_arn": instance_profile_arn}],
+        key=lambda g: g["name"])
+    ssm.put_parameter(Name=name, Type="String", Overwrite=True, Value=json.dumps(record, sort_keys=True))
 
 
 # --- counting the AWS calls a run makes ---------------------------------------------------
