@@ -15,6 +15,7 @@ import java.security.cert.CertificateParsingException;
 import java.security.cert.PKIXParameters;
 import java.security.cert.TrustAnchor;
 import java.security.cert.X509Certificate;
+import java.security.interfaces.RSAPublicKey;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -114,7 +115,9 @@ public final class PairValidator {
         }
         X509Certificate leaf = chain.get(0);
         boolean validNow = true;
-        if (key != null) {
+        // A key the JDK cannot sign with (a curve it does not implement) would otherwise read as a mismatch.
+        boolean keyUsable = collect(problems, () -> checkLeafKey(leaf));
+        if (key != null && keyUsable) {
             PrivateKey parsedKey = key;
             collect(problems, () -> checkKeyMatches(parsedKey, leaf));
         }
@@ -125,6 +128,8 @@ public final class PairValidator {
             validNow = r.reason() == RejectReason.EXPIRES_TOO_SOON;
         }
         collect(problems, () -> checkNames(leaf));
+        collect(problems, () -> checkKeyUsage(leaf));
+        collect(problems, () -> checkExtendedKeyUsage(leaf));
         // An expired or not-yet-valid leaf is reported above; judge its chain at a time the leaf was valid,
         // so that the trust problem, if any, is about trust.
         Instant trustAt = validNow ? clock.instant() : leaf.getNotBefore().toInstant();
@@ -144,11 +149,14 @@ public final class PairValidator {
         void run() throws RejectedCandidate;
     }
 
-    private static void collect(List<RejectedCandidate> problems, Check check) {
+    /** @return whether the check passed */
+    private static boolean collect(List<RejectedCandidate> problems, Check check) {
         try {
             check.run();
+            return true;
         } catch (RejectedCandidate r) {
             problems.add(r);
+            return false;
         }
     }
 
@@ -194,6 +202,120 @@ public final class PairValidator {
         } catch (GeneralSecurityException e) {
             return false;
         }
+    }
+
+    /**
+     * The leaf's public key as TLS clients judge it: RSA of at least 2048 bits (the CA/Browser Forum minimum;
+     * browsers refuse less), ECDSA on P-256, P-384 or P-521 only (the curves Go's crypto/x509, and so Teleport and
+     * tsh, parse, and the ones browsers offer).
+     */
+    private void checkLeafKey(X509Certificate leaf) throws RejectedCandidate {
+        PublicKey pub = leaf.getPublicKey();
+        if (pub instanceof RSAPublicKey rsa && rsa.getModulus().bitLength() < MIN_RSA_BITS) {
+            throw new RejectedCandidate(
+                    RejectReason.WEAK_KEY,
+                    terms.cert() + ": the leaf's RSA key has "
+                            + rsa.getModulus().bitLength() + " bits; TLS clients"
+                            + " refuse RSA keys under " + MIN_RSA_BITS + " bits; issue a new key of at least "
+                            + MIN_RSA_BITS + " bits (openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048)"
+                            + " or an ECDSA P-256 key");
+        }
+        if (pub.getAlgorithm().equals("EC")) {
+            String curve = Curves.of(pub);
+            if (!Curves.supported(curve)) {
+                throw new RejectedCandidate(
+                        RejectReason.UNSUPPORTED_CURVE,
+                        terms.cert() + ": the leaf's EC key is on " + Curves.describe(curve)
+                                + "; Teleport (Go's crypto/tls) and browsers only use " + Curves.SUPPORTED_NAMES
+                                + "; issue a new key on P-256 (openssl genpkey -algorithm EC -pkeyopt"
+                                + " ec_paramgen_curve:P-256)");
+            }
+        }
+    }
+
+    /**
+     * A key usage extension, when present, must allow digitalSignature: with TLS 1.3 and every ECDHE suite (the
+     * only key exchanges Teleport offers) the server signs the handshake with this key, and browsers check the
+     * bit (Go's crypto/x509 does not look at key usage at all). keyEncipherment, which only RSA key exchange
+     * uses, is not required.
+     */
+    private void checkKeyUsage(X509Certificate leaf) throws RejectedCandidate {
+        boolean[] usage = leaf.getKeyUsage();
+        if (usage != null && !usage[0]) {
+            throw new RejectedCandidate(
+                    RejectReason.MISSING_DIGITAL_SIGNATURE,
+                    terms.cert() + ": the leaf's key usage " + keyUsageNames(usage) + " lacks digitalSignature,"
+                            + " which a TLS 1.3 or ECDHE server signs its handshake with (browsers refuse the"
+                            + " certificate); reissue it with keyUsage digitalSignature (for RSA, keyEncipherment"
+                            + " may stay beside it)");
+        }
+    }
+
+    /**
+     * An extended key usage extension, when present, must list serverAuth (RFC 5280 §4.2.1.12: the certificate
+     * may then only be used for the purposes listed). anyExtendedKeyUsage alone is refused: Go's crypto/x509
+     * (tsh) accepts it, but Firefox (mozilla::pkix CheckExtendedKeyUsage) does not, and the CA/Browser Forum
+     * baseline requirements forbid it in server certificates; the proxy serves browsers.
+     */
+    private void checkExtendedKeyUsage(X509Certificate leaf) throws RejectedCandidate {
+        List<String> usages;
+        try {
+            usages = leaf.getExtendedKeyUsage();
+        } catch (CertificateParsingException e) {
+            throw new RejectedCandidate(
+                    RejectReason.MALFORMED_PEM,
+                    terms.cert() + ": the extended key usage extension does not parse: " + PemCodec.oneLine(e));
+        }
+        if (usages == null || usages.contains(SERVER_AUTH)) {
+            return;
+        }
+        List<String> names = usages.stream().map(PairValidator::ekuName).toList();
+        throw new RejectedCandidate(
+                RejectReason.MISSING_SERVER_AUTH,
+                terms.cert() + ": the leaf's extended key usage " + names + " does not include serverAuth ("
+                        + SERVER_AUTH + ")"
+                        + (usages.contains(ANY_EXTENDED_KEY_USAGE)
+                                ? "; anyExtendedKeyUsage is not enough: browsers refuse it for a server"
+                                : "")
+                        + "; reissue it with extendedKeyUsage serverAuth (beside clientAuth if it also needs that)");
+    }
+
+    private static final int MIN_RSA_BITS = 2048;
+    private static final String SERVER_AUTH = "1.3.6.1.5.5.7.3.1";
+    private static final String ANY_EXTENDED_KEY_USAGE = "2.5.29.37.0";
+    private static final String[] KEY_USAGE_BITS = {
+        "digitalSignature",
+        "nonRepudiation",
+        "keyEncipherment",
+        "dataEncipherment",
+        "keyAgreement",
+        "keyCertSign",
+        "cRLSign",
+        "encipherOnly",
+        "decipherOnly"
+    };
+
+    private static List<String> keyUsageNames(boolean[] usage) {
+        List<String> names = new ArrayList<>();
+        for (int i = 0; i < usage.length && i < KEY_USAGE_BITS.length; i++) {
+            if (usage[i]) {
+                names.add(KEY_USAGE_BITS[i]);
+            }
+        }
+        return names;
+    }
+
+    private static String ekuName(String oid) {
+        return switch (oid) {
+            case SERVER_AUTH -> "serverAuth";
+            case "1.3.6.1.5.5.7.3.2" -> "clientAuth";
+            case "1.3.6.1.5.5.7.3.3" -> "codeSigning";
+            case "1.3.6.1.5.5.7.3.4" -> "emailProtection";
+            case "1.3.6.1.5.5.7.3.8" -> "timeStamping";
+            case "1.3.6.1.5.5.7.3.9" -> "OCSPSigning";
+            case ANY_EXTENDED_KEY_USAGE -> "anyExtendedKeyUsage";
+            default -> oid;
+        };
     }
 
     private void checkKeyMatches(PrivateKey key, X509Certificate leaf) throws RejectedCandidate {

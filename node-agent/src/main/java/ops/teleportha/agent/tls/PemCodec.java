@@ -5,12 +5,15 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.security.PrivateKey;
+import java.security.cert.CertificateEncodingException;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import org.bouncycastle.asn1.ASN1ObjectIdentifier;
 import org.bouncycastle.asn1.pkcs.PrivateKeyInfo;
+import org.bouncycastle.asn1.x9.X9ObjectIdentifiers;
 import org.bouncycastle.cert.X509CertificateHolder;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
 import org.bouncycastle.openssl.PEMEncryptedKeyPair;
@@ -82,6 +85,18 @@ public final class PemCodec {
                 if (key != null) {
                     throw new RejectedCandidate(RejectReason.MALFORMED_PEM, what + ": holds more than one private key");
                 }
+                if (X9ObjectIdentifiers.id_ecPublicKey.equals(
+                        info.getPrivateKeyAlgorithm().getAlgorithm())) {
+                    String curve = Curves.of(info.getPrivateKeyAlgorithm());
+                    if (!Curves.supported(curve)) {
+                        // The JDK would load it and then fail to sign with it, which reads as a key mismatch.
+                        throw new RejectedCandidate(
+                                RejectReason.UNSUPPORTED_CURVE,
+                                what + ": the EC key is on " + Curves.describe(curve)
+                                        + "; Teleport (Go's crypto/tls) and browsers only use " + Curves.SUPPORTED_NAMES
+                                        + "; issue a new key on P-256");
+                    }
+                }
                 try {
                     key = new JcaPEMKeyConverter().getPrivateKey(info);
                 } catch (IOException | RuntimeException e) {
@@ -100,6 +115,41 @@ public final class PemCodec {
                     RejectReason.MALFORMED_PEM, what + ": no '-----BEGIN ... PRIVATE KEY-----' block found");
         }
         return key;
+    }
+
+    /**
+     * The chain as PEM, one {@code CERTIFICATE} block per certificate and nothing else: what is installed, so that
+     * text around the blocks in a dropped file (bag attributes, comments, trailing bytes) never reaches Teleport.
+     */
+    public static byte[] encodeCertificates(List<X509Certificate> chain) {
+        StringBuilder b = new StringBuilder();
+        for (X509Certificate c : chain) {
+            try {
+                block(b, "CERTIFICATE", c.getEncoded());
+            } catch (CertificateEncodingException e) {
+                throw new IllegalStateException("a parsed certificate does not encode", e);
+            }
+        }
+        return b.toString().getBytes(StandardCharsets.US_ASCII);
+    }
+
+    /** The key as one PKCS#8 {@code PRIVATE KEY} block, whatever encoding it was dropped in. */
+    public static byte[] encodePrivateKey(PrivateKey key) {
+        if (!"PKCS#8".equals(key.getFormat()) || key.getEncoded() == null) {
+            throw new IllegalStateException("a parsed " + key.getAlgorithm() + " key has no PKCS#8 encoding");
+        }
+        StringBuilder b = new StringBuilder();
+        block(b, "PRIVATE KEY", key.getEncoded());
+        return b.toString().getBytes(StandardCharsets.US_ASCII);
+    }
+
+    private static void block(StringBuilder b, String type, byte[] der) {
+        b.append("-----BEGIN ").append(type).append("-----\n");
+        String base64 = Base64.getEncoder().encodeToString(der);
+        for (int i = 0; i < base64.length(); i += 64) {
+            b.append(base64, i, Math.min(base64.length(), i + 64)).append('\n');
+        }
+        b.append("-----END ").append(type).append("-----\n");
     }
 
     private static PEMParser parser(byte[] pem) {

@@ -174,7 +174,9 @@ public final class TlsRotator implements AutoCloseable {
         String fp = pair.leafFingerprint();
         String version;
         try {
-            version = installer.install(raw.cert(), raw.key());
+            // What was parsed and validated, re-encoded: never the dropped bytes, which may carry other text.
+            version =
+                    installer.install(PemCodec.encodeCertificates(pair.chain()), PemCodec.encodePrivateKey(pair.key()));
         } catch (IOException e) {
             Log.error("tls", "install into " + config.targetDir() + " failed, installed pair unchanged: " + e);
             metrics.rotation("failed");

@@ -20,12 +20,15 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x509.BasicConstraints;
+import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
 import org.bouncycastle.asn1.x509.Extension;
 import org.bouncycastle.asn1.x509.GeneralName;
 import org.bouncycastle.asn1.x509.GeneralNames;
+import org.bouncycastle.asn1.x509.KeyPurposeId;
 import org.bouncycastle.asn1.x509.KeyUsage;
 import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
 import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
+import org.bouncycastle.jce.provider.BouncyCastleProvider;
 import org.bouncycastle.openssl.jcajce.JcaMiscPEMGenerator;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.openssl.jcajce.JcaPKCS8Generator;
@@ -50,6 +53,17 @@ public final class TestPki {
 
     public record Issued(X509Certificate cert, KeyPair keys) {}
 
+    /**
+     * What a leaf may be used for.
+     *
+     * @param keyUsage BouncyCastle {@link KeyUsage} bits; {@code null} leaves the extension out
+     * @param extendedKeyUsage {@code null} leaves the extension out
+     */
+    public record Usage(Integer keyUsage, List<KeyPurposeId> extendedKeyUsage) {
+        /** What the test CA puts in every leaf unless told otherwise. */
+        public static final Usage DEFAULT = new Usage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment, null);
+    }
+
     private static final AtomicLong SERIAL = new AtomicLong(System.currentTimeMillis());
 
     public final Issued root;
@@ -72,7 +86,8 @@ public final class TestPki {
                     now.minus(Duration.ofDays(30)),
                     now.plus(Duration.ofDays(3650)),
                     true,
-                    List.of());
+                    List.of(),
+                    Usage.DEFAULT);
             KeyPair interKeys = keys(KeyType.EC);
             X509Certificate inter = sign(
                     new X500Name("CN=Test Intermediate CA"),
@@ -82,7 +97,8 @@ public final class TestPki {
                     now.minus(Duration.ofDays(30)),
                     now.plus(Duration.ofDays(1825)),
                     true,
-                    List.of());
+                    List.of(),
+                    Usage.DEFAULT);
             return new TestPki(new Issued(root, rootKeys), new Issued(inter, interKeys));
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException(e);
@@ -92,7 +108,20 @@ public final class TestPki {
     /** A leaf issued by the intermediate. */
     public Issued leaf(KeyType type, List<String> names, Instant notBefore, Instant notAfter) {
         try {
-            KeyPair k = keys(type);
+            return leaf(keys(type), names, notBefore, notAfter, Usage.DEFAULT);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** A leaf for the given keys with the given usages, valid from an hour ago for 90 days. */
+    public Issued leaf(KeyPair keys, List<String> names, Usage usage) {
+        Instant now = Instant.now();
+        return leaf(keys, names, now.minus(Duration.ofHours(1)), now.plus(Duration.ofDays(90)), usage);
+    }
+
+    private Issued leaf(KeyPair k, List<String> names, Instant notBefore, Instant notAfter, Usage usage) {
+        try {
             X509Certificate c = sign(
                     new X500Name(
                             "CN=" + (names.isEmpty() ? "leaf" : names.get(0).replace("*", "wildcard"))),
@@ -102,7 +131,8 @@ public final class TestPki {
                     notBefore,
                     notAfter,
                     false,
-                    names);
+                    names,
+                    usage);
             return new Issued(c, k);
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException(e);
@@ -128,7 +158,8 @@ public final class TestPki {
                     now.minus(Duration.ofHours(1)),
                     now.plus(Duration.ofDays(90)),
                     false,
-                    names);
+                    names,
+                    Usage.DEFAULT);
             return new Issued(c, k);
         } catch (GeneralSecurityException | IOException e) {
             throw new IllegalStateException(e);
@@ -151,6 +182,27 @@ public final class TestPki {
         };
     }
 
+    /** EC keys on any named curve, also those the JDK does not generate (secp256k1, brainpool). */
+    public static KeyPair ecKeys(String curve) {
+        try {
+            KeyPairGenerator g = KeyPairGenerator.getInstance("EC", new BouncyCastleProvider());
+            g.initialize(new ECGenParameterSpec(curve));
+            return g.generateKeyPair();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    public static KeyPair rsaKeys(int bits) {
+        try {
+            KeyPairGenerator g = KeyPairGenerator.getInstance("RSA");
+            g.initialize(bits);
+            return g.generateKeyPair();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     private static X509Certificate sign(
             X500Name subject,
             java.security.PublicKey pub,
@@ -159,7 +211,8 @@ public final class TestPki {
             Instant notBefore,
             Instant notAfter,
             boolean ca,
-            List<String> names)
+            List<String> names,
+            Usage usage)
             throws GeneralSecurityException, IOException {
         JcaX509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(
                 issuer,
@@ -169,13 +222,19 @@ public final class TestPki {
                 subject,
                 pub);
         b.addExtension(Extension.basicConstraints, true, new BasicConstraints(ca));
-        b.addExtension(
-                Extension.keyUsage,
-                true,
-                new KeyUsage(
-                        ca
-                                ? KeyUsage.keyCertSign | KeyUsage.cRLSign
-                                : KeyUsage.digitalSignature | KeyUsage.keyEncipherment));
+        if (ca) {
+            b.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
+        } else {
+            if (usage.keyUsage() != null) {
+                b.addExtension(Extension.keyUsage, true, new KeyUsage(usage.keyUsage()));
+            }
+            if (usage.extendedKeyUsage() != null) {
+                b.addExtension(
+                        Extension.extendedKeyUsage,
+                        false,
+                        new ExtendedKeyUsage(usage.extendedKeyUsage().toArray(new KeyPurposeId[0])));
+            }
+        }
         if (!names.isEmpty()) {
             List<GeneralName> gn = new ArrayList<>();
             for (String n : names) {

@@ -3,9 +3,11 @@ package ops.teleportha.agent.tls;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.prometheus.client.CollectorRegistry;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.security.KeyPair;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -14,18 +16,23 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import ops.teleportha.agent.config.TlsConfig;
 import ops.teleportha.agent.metrics.AgentMetrics;
+import ops.teleportha.agent.testing.PairCheck;
 import ops.teleportha.agent.testing.TestPki;
 import ops.teleportha.agent.testing.TestPki.KeyFormat;
 import ops.teleportha.agent.testing.TestPki.KeyType;
 import ops.teleportha.agent.testing.TlsDirs;
 import ops.teleportha.agent.testing.TlsTestServer;
 import ops.teleportha.config.HostPort;
+import org.bouncycastle.asn1.x509.KeyPurposeId;
+import org.bouncycastle.asn1.x509.KeyUsage;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 class TlsRotatorInstallTest {
     static TestPki pki;
@@ -74,10 +81,82 @@ class TlsRotatorInstallTest {
         assertThat(rotator(null).check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
 
         assertThat(dirs.installedCert()).isEqualTo(pki.chainPem(leaf));
-        assertThat(dirs.installedKey()).isEqualTo(key);
+        // Whatever the dropped encoding, the installed key is the one PKCS#8 block of the same key.
+        assertThat(dirs.installedKey())
+                .startsWith("-----BEGIN PRIVATE KEY-----\n")
+                .endsWith("-----END PRIVATE KEY-----\n")
+                .containsOnlyOnce("-----BEGIN");
+        assertThat(PemCodec.privateKey(dirs.installedKey().getBytes(StandardCharsets.US_ASCII), "installed")
+                        .getEncoded())
+                .isEqualTo(PemCodec.privateKey(key.getBytes(StandardCharsets.US_ASCII), "dropped")
+                        .getEncoded());
+        assertThat(PairCheck.matches(
+                        Files.readAllBytes(dirs.target().resolve("tls.crt")),
+                        Files.readAllBytes(dirs.target().resolve("tls.key"))))
+                .isTrue();
+        if (format == KeyFormat.PKCS8) {
+            assertThat(dirs.installedKey()).isEqualTo(key);
+        }
         try (Stream<Path> left = Files.list(dirs.source())) {
             assertThat(left).as("an installed candidate is consumed").isEmpty();
         }
+    }
+
+    @Test
+    void installsOnlyThePemBlocksOfFilesWithExtraText() throws Exception {
+        TestPki.Issued leaf = pki.leaf(TlsDirs.NAMES);
+        String key = TestPki.keyPem(leaf.keys().getPrivate(), KeyFormat.PKCS8);
+        // What `openssl pkcs12 -nodes` and hand-edited files look like: bag attributes, comments, trailing text.
+        dirs.drop(
+                "Bag Attributes\n    friendlyName: teleport\nsubject=CN = teleport.example.com\n"
+                        + pki.chainPem(leaf)
+                                .replace("-----END CERTIFICATE-----\n", "-----END CERTIFICATE-----\n# next\n")
+                        + "trailing text that is no PEM at all\n\u0000\u0001",
+                "Key Attributes: <No Attributes>\n" + key + "-- end of key --\n");
+
+        assertThat(rotator(null).check()).isEqualTo(TlsRotator.Outcome.INSTALLED);
+
+        assertThat(dirs.installedCert()).isEqualTo(pki.chainPem(leaf));
+        assertThat(dirs.installedKey()).isEqualTo(key);
+        assertThat(PosixFilePermissions.toString(
+                        Files.getPosixFilePermissions(dirs.target().resolve("tls.key"))))
+                .isEqualTo("rw-------");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("serverLeaves")
+    void installsLeavesEveryTlsClientAccepts(String name, KeyPair keys, TestPki.Usage usage) throws Exception {
+        TestPki.Issued leaf = pki.leaf(keys, TlsDirs.NAMES, usage);
+        dirs.drop(pki, leaf);
+
+        assertThat(rotator(null).check()).as(name).isEqualTo(TlsRotator.Outcome.INSTALLED);
+
+        assertThat(dirs.installedCert()).isEqualTo(pki.chainPem(leaf));
+    }
+
+    static Stream<Arguments> serverLeaves() {
+        KeyPair p256 = TestPki.ecKeys("secp256r1");
+        return Stream.of(
+                Arguments.of("no key usage extensions at all", p256, new TestPki.Usage(null, null)),
+                Arguments.of(
+                        "serverAuth and clientAuth",
+                        p256,
+                        new TestPki.Usage(
+                                KeyUsage.digitalSignature,
+                                List.of(KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth))),
+                Arguments.of(
+                        "serverAuth beside anyExtendedKeyUsage",
+                        p256,
+                        new TestPki.Usage(
+                                KeyUsage.digitalSignature,
+                                List.of(KeyPurposeId.anyExtendedKeyUsage, KeyPurposeId.id_kp_serverAuth))),
+                Arguments.of(
+                        "RSA with digitalSignature and no keyEncipherment",
+                        TestPki.rsaKeys(2048),
+                        new TestPki.Usage(KeyUsage.digitalSignature, List.of(KeyPurposeId.id_kp_serverAuth))),
+                Arguments.of("RSA 3072", TestPki.rsaKeys(3072), TestPki.Usage.DEFAULT),
+                Arguments.of("EC P-384", TestPki.ecKeys("secp384r1"), TestPki.Usage.DEFAULT),
+                Arguments.of("EC P-521", TestPki.ecKeys("secp521r1"), TestPki.Usage.DEFAULT));
     }
 
     @Test

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.KeyPair;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -16,7 +17,10 @@ import ops.teleportha.agent.metrics.AgentMetrics;
 import ops.teleportha.agent.testing.TestPki;
 import ops.teleportha.agent.testing.TestPki.KeyFormat;
 import ops.teleportha.agent.testing.TestPki.KeyType;
+import ops.teleportha.agent.testing.TestPki.Usage;
 import ops.teleportha.agent.testing.TlsDirs;
+import org.bouncycastle.asn1.x509.KeyPurposeId;
+import org.bouncycastle.asn1.x509.KeyUsage;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.io.TempDir;
@@ -73,6 +77,19 @@ class TlsRotatorRejectionTest {
         TestPki.Issued older =
                 pki.leaf(KeyType.EC, TlsDirs.NAMES, now.minus(Duration.ofDays(2)), now.plus(Duration.ofDays(90)));
         TestPki.Issued untrusted = TestPki.selfSigned(TlsDirs.NAMES);
+        KeyPair p256 = TestPki.ecKeys("secp256r1");
+        TestPki.Issued clientAuthOnly = pki.leaf(
+                p256, TlsDirs.NAMES, new Usage(KeyUsage.digitalSignature, List.of(KeyPurposeId.id_kp_clientAuth)));
+        TestPki.Issued anyEkuOnly = pki.leaf(
+                p256, TlsDirs.NAMES, new Usage(KeyUsage.digitalSignature, List.of(KeyPurposeId.anyExtendedKeyUsage)));
+        TestPki.Issued rsaEnciphermentOnly =
+                pki.leaf(TestPki.rsaKeys(2048), TlsDirs.NAMES, new Usage(KeyUsage.keyEncipherment, null));
+        TestPki.Issued ecKeyAgreementOnly = pki.leaf(p256, TlsDirs.NAMES, new Usage(KeyUsage.keyAgreement, null));
+        TestPki.Issued rsa1024 = pki.leaf(TestPki.rsaKeys(1024), TlsDirs.NAMES, Usage.DEFAULT);
+        TestPki.Issued secp256k1 =
+                pki.leaf(TestPki.ecKeys("secp256k1"), TlsDirs.NAMES, new Usage(KeyUsage.digitalSignature, null));
+        TestPki.Issued brainpool =
+                pki.leaf(TestPki.ecKeys("brainpoolP256r1"), TlsDirs.NAMES, new Usage(KeyUsage.digitalSignature, null));
         return Stream.of(
                 bad("expired", RejectReason.EXPIRED, d -> d.drop(pki, expired)),
                 bad("not yet valid", RejectReason.NOT_YET_VALID, d -> d.drop(pki, future)),
@@ -129,7 +146,26 @@ class TlsRotatorRejectionTest {
                         d -> d.drop(
                                 TestPki.pem(other.cert()),
                                 TestPki.keyPem(other.keys().getPrivate(), KeyFormat.PKCS8))),
-                bad("older than the installed pair", RejectReason.OLDER_THAN_INSTALLED, d -> d.drop(pki, older)));
+                bad("older than the installed pair", RejectReason.OLDER_THAN_INSTALLED, d -> d.drop(pki, older)),
+                bad(
+                        "extended key usage without serverAuth",
+                        RejectReason.MISSING_SERVER_AUTH,
+                        d -> d.drop(pki, clientAuthOnly)),
+                bad(
+                        "anyExtendedKeyUsage without serverAuth",
+                        RejectReason.MISSING_SERVER_AUTH,
+                        d -> d.drop(pki, anyEkuOnly)),
+                bad(
+                        "RSA key usage without digitalSignature",
+                        RejectReason.MISSING_DIGITAL_SIGNATURE,
+                        d -> d.drop(pki, rsaEnciphermentOnly)),
+                bad(
+                        "ECDSA key usage without digitalSignature",
+                        RejectReason.MISSING_DIGITAL_SIGNATURE,
+                        d -> d.drop(pki, ecKeyAgreementOnly)),
+                bad("RSA key under 2048 bits", RejectReason.WEAK_KEY, d -> d.drop(pki, rsa1024)),
+                bad("EC key on secp256k1", RejectReason.UNSUPPORTED_CURVE, d -> d.drop(pki, secp256k1)),
+                bad("EC key on brainpoolP256r1", RejectReason.UNSUPPORTED_CURVE, d -> d.drop(pki, brainpool)));
     }
 
     private static Arguments bad(String name, RejectReason reason, BadInput input) {

@@ -16,6 +16,8 @@ import java.util.Map;
 import ops.teleportha.agent.testing.TestPki;
 import ops.teleportha.agent.testing.TestPki.KeyFormat;
 import ops.teleportha.agent.testing.TestPki.KeyType;
+import org.bouncycastle.asn1.x509.KeyPurposeId;
+import org.bouncycastle.asn1.x509.KeyUsage;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -90,6 +92,53 @@ class ValidateCommandTest {
                 .isEqualTo(pair[0] + ": ok: sha256 " + PemPair.fingerprint(leaf.cert()) + ", not after "
                         + leaf.cert().getNotAfter().toInstant()
                         + ", names teleport.example.com, *.teleport.example.com\n");
+    }
+
+    @Test
+    void aLeafNoTlsServerCanUseIsRefusedWithWhatToReissue() throws Exception {
+        // RSA 1024 with key usage keyEncipherment only and extended key usage clientAuth only: three problems.
+        TestPki.Issued leaf = pki.leaf(
+                TestPki.rsaKeys(1024),
+                List.of("teleport.example.com"),
+                new TestPki.Usage(KeyUsage.keyEncipherment, List.of(KeyPurposeId.id_kp_clientAuth)));
+        Path[] pair = write(leaf);
+
+        Result r = validate(pair, "--names", "teleport.example.com");
+
+        assertThat(r.exit()).isEqualTo(2);
+        assertThat(r.err().lines().toList())
+                .containsExactly(
+                        "node-agent: weak_key: " + pair[0] + ": the leaf's RSA key has 1024 bits; TLS clients refuse"
+                                + " RSA keys under 2048 bits; issue a new key of at least 2048 bits (openssl genpkey"
+                                + " -algorithm RSA -pkeyopt rsa_keygen_bits:2048) or an ECDSA P-256 key",
+                        "node-agent: missing_digital_signature: " + pair[0] + ": the leaf's key usage"
+                                + " [keyEncipherment] lacks digitalSignature, which a TLS 1.3 or ECDHE server signs its"
+                                + " handshake with (browsers refuse the certificate); reissue it with keyUsage"
+                                + " digitalSignature (for RSA, keyEncipherment may stay beside it)",
+                        "node-agent: missing_server_auth: " + pair[0] + ": the leaf's extended key usage [clientAuth]"
+                                + " does not include serverAuth (1.3.6.1.5.5.7.3.1); reissue it with extendedKeyUsage"
+                                + " serverAuth (beside clientAuth if it also needs that)");
+    }
+
+    @Test
+    void aKeyOnACurveTeleportCannotLoadIsNamedAsSuchNotAsAMismatch() throws Exception {
+        TestPki.Issued leaf = pki.leaf(
+                TestPki.ecKeys("secp256k1"),
+                List.of("teleport.example.com"),
+                new TestPki.Usage(KeyUsage.digitalSignature, null));
+        Path[] pair = write(leaf);
+
+        Result r = validate(pair);
+
+        assertThat(r.err().lines().toList())
+                .containsExactly(
+                        "node-agent: unsupported_curve: " + pair[1] + ": the EC key is on secp256k1 (1.3.132.0.10);"
+                                + " Teleport (Go's crypto/tls) and browsers only use P-256, P-384 and P-521; issue a"
+                                + " new key on P-256",
+                        "node-agent: unsupported_curve: " + pair[0] + ": the leaf's EC key is on secp256k1"
+                                + " (1.3.132.0.10); Teleport (Go's crypto/tls) and browsers only use P-256, P-384 and"
+                                + " P-521; issue a new key on P-256 (openssl genpkey -algorithm EC -pkeyopt"
+                                + " ec_paramgen_curve:P-256)");
     }
 
     @Test
