@@ -106,6 +106,28 @@ func TestProxyJoinsWithIAMAndATokenAppliedOnStartup(t *testing.T) {
 	}
 }
 
+// Every service the double models joins the same way: an SSH node here.
+func TestNodeJoinsWithIAM(t *testing.T) {
+	sts := newSTS(t)
+	a := iamAuth(t, tokenYAML("node-iam", "iam", "[Node]", proxyRules), sts.URL)
+	o := opts(v17, oss)
+	o.LookupEnv = mapEnv(proxyCreds...)
+	n := startProc(t, "", `version: v3
+teleport:
+  nodename: node-a
+  data_dir: DIR/data
+  diag_addr: 127.0.0.1:0
+  auth_server: `+a.Addr("auth")+`
+  join_params: {method: iam, token_name: node-iam}
+auth_service: {enabled: false}
+proxy_service: {enabled: false}
+ssh_service: {enabled: true, listen_addr: "127.0.0.1:0"}
+`, o)
+	waitReady(t, n, http.StatusOK)
+	logSays(t, a, `Node "node-a"`)
+	logSays(t, a, `with role Node. join_method=iam`)
+}
+
 // On EC2 the credentials and the region come from the instance profile
 // through IMDSv2, not from the environment.
 func TestIAMJoinWithTheInstanceProfile(t *testing.T) {
