@@ -142,7 +142,7 @@ def test_upgrade_plan_and_its_auto_scaling_step_send_the_group_names_as_they_are
     # The step that suspends the batch's Auto Scaling processes reads the group names from the
     # inventory and sends them to AWS (moto): the hostile name is found as the literal group it is.
     book = tmp_path / "suspend.yml"
-    book.write_text(f"""- hosts: teleport_proxy_us_west_2
+    book.write_text("""- hosts: teleport_proxy_us_west_2
   gather_facts: false
   tasks:
     - ansible.builtin.import_role:

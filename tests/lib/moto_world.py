@@ -9,8 +9,8 @@ of moto and records every AWS API call (service, action, mutating or not), so te
 and benches can assert how many calls a run made.
 """
 import http.client
-import json
 import http.server
+import json
 import os
 import re
 import shutil
