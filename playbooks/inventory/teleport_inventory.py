@@ -18,6 +18,11 @@ Without TELEPORT_INVENTORY_URL the script runs the service's `list` mode itself,
   TELEPORT_INVENTORY_JAR         the jar (default: inventory-service/target/inventory-service.jar in this repo)
   TELEPORT_INVENTORY_JAVA        the java binary (default: $JAVA_HOME/bin/java, else java on PATH)
 
+Everything in the answer came from AWS, so it is hostile data to Ansible: only a well-formed
+inventory is printed (strict host and group names), every string in host and group variables goes
+out as {"__ansible_unsafe": ...}, which Ansible never templates, and dict keys Ansible could
+template are dropped and listed in teleport_inventory_script_dropped.
+
 On success only the JSON is written (stdout) and stderr stays empty; on failure nothing is written to
 stdout, the reason goes to stderr and the exit code is 1.
 """
@@ -44,6 +49,17 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 MAX_TIMEOUT = 86400
 ERROR_BODY_BYTES = 64 * 1024
+MAX_DEPTH = 64
+UNSAFE = "__ansible_unsafe"
+# Ansible's JSON decoder turns an object holding one of its __ansible_* keys into something else
+# (an unsafe string, a vault value), so such keys may only come from this script's own wrapping.
+RESERVED_PREFIX = "__ansible_"
+# inventory-service's names: instance ids by default, or what host_name_template makes of
+# addresses, DNS names and tags; groups are [A-Za-z0-9_] by construction.
+HOST_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,252}\Z")
+HOST_NAME_RULE = "letters, digits, '.', '_' and '-', starting with a letter or digit, at most 253 characters; see host_name_template"
+GROUP_NAME = re.compile(r"[A-Za-z0-9_]+\Z")
+TEMPLATE_CHARACTERS = re.compile(r"[{}%#]")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 TOKEN_CHARACTERS = re.compile(r"[\x21-\x7e]+\Z")
 
@@ -60,6 +76,16 @@ def _printable(text, keep_newlines=False):
             return c
         return {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c, f"\\x{ord(c):02x}")
     return CONTROL_CHARACTERS.sub(escape, text)
+
+
+def _show(value, limit=120):
+    """A received value quoted and escaped for a message, cut to a readable length."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[:limit] + "...(cut)"
+
+
+def _kind(value):
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
 
 
 def _token():
@@ -194,6 +220,8 @@ def _read(response, url, deadline, timeout_message, max_bytes):
 def _parse(body, source):
     try:
         return json.loads(body)
+    except RecursionError:
+        raise InventoryError(f"{source}: the response is nested too deeply to be an inventory") from None
     except ValueError:
         raise InventoryError(f"{source}: the response is not JSON") from None
 
@@ -297,24 +325,176 @@ def run_local():
         raise InventoryError(proc.stderr.decode("utf-8", "replace").strip() or f"inventory-service exited {proc.returncode}")
     try:
         return json.loads(proc.stdout)
+    except RecursionError:
+        raise InventoryError("inventory-service list printed JSON nested too deeply to be an inventory") from None
     except ValueError:
         raise InventoryError("inventory-service list printed something that is not JSON") from None
 
 
-def main(argv):
-    if len(argv) == 2 and argv[1] == "--list":
-        base = os.environ.get("TELEPORT_INVENTORY_URL")
-        inventory = fetch(base, "/v1/inventory") if base else run_local()
-    elif len(argv) == 3 and argv[1] == "--host":
-        base = os.environ.get("TELEPORT_INVENTORY_URL")
-        if base:
-            inventory = fetch(base, "/v1/hosts/" + urllib.parse.quote(argv[2], safe=""))
+def _path(where, key):
+    return f"{where}.{key}" if re.fullmatch(r"[A-Za-z0-9_-]+", key) else f"{where}[{_show(key)}]"
+
+
+def _wrapped(value):
+    return isinstance(value, dict) and len(value) == 1 and isinstance(value.get(UNSAFE), str)
+
+
+class _Unsafe:
+    """Rewrites variables for Ansible: every string becomes {"__ansible_unsafe": s} (left alone
+    when the service already wrapped it), and keys Ansible could act on are dropped, each with a
+    note: JSON gives no way to mark a dict key unsafe."""
+
+    def __init__(self):
+        self.dropped = []
+        self.problems = []
+
+    def variables(self, value, where, depth=0):
+        if isinstance(value, str):
+            return {UNSAFE: value}
+        if depth >= MAX_DEPTH:
+            self.problems.append(f"{where}: nested deeper than {MAX_DEPTH} levels")
+            return None
+        if isinstance(value, list):
+            return [self.variables(item, f"{where}[{i}]", depth + 1) for i, item in enumerate(value)]
+        if isinstance(value, dict):
+            return value if _wrapped(value) else self.mapping(value, where, depth)
+        return value  # numbers, booleans and null: nothing Ansible templates
+
+    def mapping(self, value, where, depth=0):
+        out = {}
+        for key, item in value.items():
+            if key.startswith(RESERVED_PREFIX):
+                self.dropped.append(f"{where}: dropped the key {_show(key)} (reserved by Ansible's JSON decoder)")
+            elif TEMPLATE_CHARACTERS.search(key):
+                self.dropped.append(f"{where}: dropped the key {_show(key)} (Ansible could template it)")
+            elif CONTROL_CHARACTERS.search(key):
+                self.dropped.append(f"{where}: dropped the key {_show(key)} (it holds a control character)")
+            else:
+                out[key] = self.variables(item, _path(where, key), depth + 1)
+        return out
+
+    def notes(self):
+        return [{UNSAFE: note} for note in self.dropped]
+
+
+def _names(value, where, pattern, what, rule, problems):
+    if not isinstance(value, list):
+        problems.append(f"{where} must be a list of {what}s, got {_kind(value)}")
+        return []
+    names = []
+    for i, item in enumerate(value):
+        name = item[UNSAFE] if _wrapped(item) else item  # a name that passes cannot hold a template
+        if isinstance(name, str) and pattern.match(name) and not name.startswith(RESERVED_PREFIX):
+            names.append(name)
         else:
-            inventory = run_local().get("_meta", {}).get("hostvars", {}).get(argv[2], {})
+            problems.append(f"{where}[{i}]: {_show(name)} is not a valid {what} ({rule})")
+    return names
+
+
+def _group_rule(name):
+    if not GROUP_NAME.match(name):
+        return "letters, digits and _ only"
+    if name.startswith(RESERVED_PREFIX):
+        return f"names starting with {RESERVED_PREFIX} are reserved by Ansible's JSON decoder"
+    return None
+
+
+def _refused(source, problems):
+    shown = problems[:10] + ([f"and {len(problems) - 10} more"] if len(problems) > 10 else [])
+    return InventoryError(f"{source}: not an Ansible inventory: " + "; ".join(shown))
+
+
+def list_document(doc, source):
+    """The --list document to print, or InventoryError naming every problem (up to ten) and where."""
+    if not isinstance(doc, dict):
+        raise _refused(source, [f"the document must be a JSON object (an Ansible --list document), got {_kind(doc)}"])
+    unsafe, problems = _Unsafe(), []
+    meta = doc.get("_meta")
+    hostvars = {}
+    if not isinstance(meta, dict) or not isinstance(meta.get("hostvars"), dict):
+        problems.append("_meta: must hold hostvars, an object of each host's variables")
+    else:
+        problems += [f"_meta: unknown key {_show(k)} (only hostvars)" for k in meta if k != "hostvars"]
+        for name, variables in meta["hostvars"].items():
+            if not HOST_NAME.match(name):
+                problems.append(f"_meta.hostvars: {_show(name)} is not a valid host name ({HOST_NAME_RULE})")
+            elif not isinstance(variables, dict):
+                problems.append(f"_meta.hostvars.{name}: must be an object of variables, got {_kind(variables)}")
+            else:
+                hostvars[name] = unsafe.mapping(variables, f"_meta.hostvars.{name}")
+    out = {"_meta": {"hostvars": hostvars}}
+    for name, group in doc.items():
+        if name == "_meta":
+            continue
+        rule = _group_rule(name)
+        if rule:
+            problems.append(f"{_show(name)} is not a valid group name ({rule})")
+            continue
+        label = f"group '{name}'"
+        if not isinstance(group, dict):
+            problems.append(f"{label}: must be an object with hosts, children or vars, got {_kind(group)}")
+            continue
+        problems += [f"{label}: unknown key {_show(k)} (only hosts, children and vars)"
+                     for k in group if k not in ("hosts", "children", "vars")]
+        out[name] = {}
+        if "hosts" in group:
+            out[name]["hosts"] = _names(group["hosts"], f"{label}: hosts", HOST_NAME, "host name", HOST_NAME_RULE, problems)
+        if "children" in group:
+            out[name]["children"] = _names(group["children"], f"{label}: children", GROUP_NAME, "group name",
+                                           "letters, digits and _ only", problems)
+        if "vars" in group:
+            if isinstance(group["vars"], dict):
+                out[name]["vars"] = unsafe.mapping(group["vars"], f"{label}: vars")
+            else:
+                problems.append(f"{label}: vars must be an object, got {_kind(group['vars'])}")
+    all_vars = doc.get("all", {}).get("vars") if isinstance(doc.get("all"), dict) else None
+    cluster = all_vars.get("teleport_inventory_cluster") if isinstance(all_vars, dict) else None
+    cluster = cluster[UNSAFE] if _wrapped(cluster) else cluster
+    if cluster is None:
+        problems.append("group 'all': vars.teleport_inventory_cluster is missing: this is not inventory-service's inventory")
+    elif not isinstance(cluster, str) or not cluster:
+        problems.append(f"group 'all': vars.teleport_inventory_cluster must be the cluster's name, got {_show(cluster)}")
+    problems += unsafe.problems
+    if problems:
+        raise _refused(source, problems)
+    out["_meta"]["teleport_inventory_script_dropped"] = unsafe.notes()
+    out["all"].setdefault("vars", {})["teleport_inventory_script_dropped"] = unsafe.notes()
+    return out
+
+
+def host_document(variables, name, source):
+    """The --host document to print: one host's variables, rewritten like those of --list."""
+    if not isinstance(variables, dict):
+        raise _refused(source, [f"the host's variables must be a JSON object, got {_kind(variables)}"])
+    unsafe = _Unsafe()
+    out = unsafe.mapping(variables, f"_meta.hostvars.{name}")
+    if unsafe.problems:
+        raise _refused(source, unsafe.problems)
+    out["teleport_inventory_script_dropped"] = unsafe.notes()
+    return out
+
+
+def main(argv):
+    base = os.environ.get("TELEPORT_INVENTORY_URL")
+    if len(argv) == 2 and argv[1] == "--list":
+        if base:
+            document = list_document(fetch(base, "/v1/inventory"), f"{base.rstrip('/')}/v1/inventory")
+        else:
+            document = list_document(run_local(), "inventory-service list")
+    elif len(argv) == 3 and argv[1] == "--host":
+        name = argv[2]
+        if base:
+            path = "/v1/hosts/" + urllib.parse.quote(name, safe="")
+            document = host_document(fetch(base, path), name, base.rstrip("/") + path)
+        else:
+            inventory = run_local()
+            list_document(inventory, "inventory-service list")  # refuses what is not an inventory
+            document = host_document(inventory["_meta"]["hostvars"].get(name, {}), name, "inventory-service list")
     else:
         raise InventoryError("usage: teleport_inventory.py --list | --host NAME")
-    json.dump(inventory, sys.stdout, separators=(",", ":"))
-    sys.stdout.write("\n")
+    # Serialised whole before anything is written, so a failure never leaves half a document on stdout.
+    text = json.dumps(document, separators=(",", ":"))
+    sys.stdout.write(text + "\n")
 
 
 if __name__ == "__main__":
