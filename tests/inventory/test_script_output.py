@@ -186,30 +186,25 @@ def check_list_output(stdout):
     assert raw["_meta"]["teleport_inventory_script_dropped"] == []
 
 
-def test_every_string_from_the_service_reaches_ansible_unsafe(tmp_path):
-    with Service(serving(hostile_inventory(), host_doc=copy.deepcopy(HOSTILE_VARS))) as service:
-        env = script_env(URL=service.url, TOKEN_FILE=token_file(tmp_path))
-        r = run_script(["--list"], env)
-        assert r.returncode == 0, r.stderr
-        assert r.stderr == ""
-        check_list_output(r.stdout)
-
-        r = run_script(["--host", HOST], env)
-        assert r.returncode == 0, r.stderr
-        assert r.stderr == ""
-        assert_every_string_is_unsafe(decoded_by_ansible(r.stdout))
-        assert_wrapped_once(json.loads(r.stdout))
+@pytest.fixture(params=["url", "local"])
+def hostile_source(request, tmp_path):
+    """The script's environment with the hostile inventory behind it: from serve, or from `java ... list`."""
+    if request.param == "url":
+        with Service(serving(hostile_inventory(), host_doc=copy.deepcopy(HOSTILE_VARS))) as service:
+            yield script_env(URL=service.url, TOKEN_FILE=token_file(tmp_path))
+    else:
+        yield script_env(extra={"XDG_CACHE_HOME": str(tmp_path / "cache")}, **fake_java(tmp_path, hostile_inventory()))
 
 
-def test_the_local_mode_marks_every_string_unsafe_too(tmp_path):
-    env = script_env(extra={"XDG_CACHE_HOME": str(tmp_path / "cache")}, **fake_java(tmp_path, hostile_inventory()))
-    r = run_script(["--list"], env)
+def test_every_string_from_the_service_reaches_ansible_unsafe(hostile_source):
+    r = run_script(["--list"], hostile_source)
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     check_list_output(r.stdout)
 
-    r = run_script(["--host", HOST], env)
+    r = run_script(["--host", HOST], hostile_source)
     assert r.returncode == 0, r.stderr
+    assert r.stderr == ""
     assert_every_string_is_unsafe(decoded_by_ansible(r.stdout))
     assert_wrapped_once(json.loads(r.stdout))
 
