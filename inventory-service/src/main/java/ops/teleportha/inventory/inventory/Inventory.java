@@ -18,7 +18,16 @@ public record Inventory(
         byte[] peersJson,
         byte[] serviceDiscoveryJson,
         List<HostCount> counts,
-        List<ExcludedHost> excluded) {
+        List<ExcludedHost> excluded,
+        Map<String, SshTarget> sshTargets) {
+
+    /** A ready host SSH may connect to, by the address Ansible uses for it ({@code ansible_host}) and by name. */
+    public record SshTarget(String name, String address, String region, String instanceId) {}
+
+    /** The ready host that SSH reaches at {@code host} (an address or an inventory name), or {@code null}. */
+    public SshTarget sshTarget(String host) {
+        return sshTargets.get(host);
+    }
 
     /** Hosts per region, role and lifecycle category, for metrics. */
     public record HostCount(String region, String role, String state, int hosts) {}

@@ -1,6 +1,7 @@
 package ops.teleportha.inventory.inventory;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.time.Instant;
@@ -74,7 +75,23 @@ public final class InventoryBuilder {
                 peers.render(named, stale, now),
                 serviceDiscovery.render(named),
                 counts(named),
-                List.copyOf(excluded));
+                List.copyOf(excluded),
+                sshTargets(named));
+    }
+
+    private static Map<String, Inventory.SshTarget> sshTargets(List<NamedHost> hosts) {
+        Map<String, Inventory.SshTarget> out = new LinkedHashMap<>();
+        for (NamedHost n : hosts) {
+            JsonNode address = n.vars().get("ansible_host");
+            if (!n.host().ready() || address == null) {
+                continue;
+            }
+            var t = new Inventory.SshTarget(
+                    n.name(), address.asText(), n.host().region(), n.host().instanceId());
+            out.put(t.address(), t);
+            out.putIfAbsent(t.name(), t);
+        }
+        return Map.copyOf(out);
     }
 
     private static List<Inventory.HostCount> counts(List<NamedHost> hosts) {
