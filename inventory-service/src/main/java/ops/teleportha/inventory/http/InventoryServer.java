@@ -12,6 +12,14 @@ import ops.teleportha.inventory.inventory.InventoryBuilder;
 import ops.teleportha.inventory.inventory.InventoryService.Current;
 import ops.teleportha.inventory.inventory.ReadinessDocument;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
+import ops.teleportha.inventory.tls.ServingCertificate;
+import org.eclipse.jetty.http.HttpVersion;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpConnectionFactory;
+import org.eclipse.jetty.server.SecureRequestCustomizer;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.SslConnectionFactory;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
@@ -23,8 +31,23 @@ public final class InventoryServer implements AutoCloseable {
     private static final String JSON = "application/json";
     private final Javalin app;
 
-    /** @param current what to serve now; called once per request */
+    private volatile String listenHost;
+    private volatile int listenPort;
+
+    /** Plain HTTP: for loopback only (the config refuses anything else without TLS). */
     public InventoryServer(Supplier<Current> current, InventoryMetrics metrics, Optional<BearerToken> token) {
+        this(current, metrics, token, Optional.empty());
+    }
+
+    /**
+     * @param current what to serve now; called once per request
+     * @param tls when present, the only connector speaks HTTPS with it
+     */
+    public InventoryServer(
+            Supplier<Current> current,
+            InventoryMetrics metrics,
+            Optional<BearerToken> token,
+            Optional<ServingCertificate> tls) {
         this.app = Javalin.create(cfg -> {
             cfg.showJavalinBanner = false;
             cfg.http.defaultContentType = JSON;
@@ -33,6 +56,8 @@ public final class InventoryServer implements AutoCloseable {
             QueuedThreadPool pool = new QueuedThreadPool(16, 4, 60_000);
             pool.setName("http");
             cfg.jetty.threadPool = pool;
+            // With a connector of ours, Javalin adds none of its own: this one is the only way in.
+            tls.ifPresent(t -> cfg.jetty.addConnector((server, http) -> httpsConnector(server, http, t)));
         });
         app.beforeMatched(ctx -> {
             String path = ctx.endpointHandlerPath();
@@ -60,7 +85,8 @@ public final class InventoryServer implements AutoCloseable {
         app.get(
                 "/metrics",
                 ctx -> ctx.contentType("text/plain; version=0.0.4; charset=utf-8")
-                        .result(metrics.scrape()));
+                        .result(metrics.scrape()
+                                + tls.map(ServingCertificate::scrapeMetrics).orElse("")));
         // Without a token nobody proved who they are: a 503 then says what /readyz says, not AWS's words.
         Function<Current, String> unavailable = token.isPresent() ? Current::error : ReadinessDocument::publicError;
         app.get("/v1/inventory", ctx -> serve(ctx, current, unavailable, Inventory::inventoryJson));
@@ -104,7 +130,22 @@ public final class InventoryServer implements AutoCloseable {
         return n;
     }
 
+    private ServerConnector httpsConnector(Server server, HttpConfiguration http, ServingCertificate tls) {
+        HttpConfiguration https = new HttpConfiguration(http);
+        // No SNI host check: clients connect by address as often as by name; verifying the name is theirs.
+        https.addCustomizer(new SecureRequestCustomizer(false, false, -1, false));
+        ServerConnector connector = new ServerConnector(
+                server,
+                new SslConnectionFactory(tls.sslContextFactory(), HttpVersion.HTTP_1_1.asString()),
+                new HttpConnectionFactory(https));
+        connector.setHost(listenHost);
+        connector.setPort(listenPort);
+        return connector;
+    }
+
     public InventoryServer start(String host, int port) {
+        this.listenHost = host;
+        this.listenPort = port;
         app.start(host, port);
         return this;
     }
