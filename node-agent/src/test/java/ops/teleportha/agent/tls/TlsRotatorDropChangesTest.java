@@ -76,18 +76,6 @@ class TlsRotatorDropChangesTest {
         }
     }
 
-    interface Check {
-        boolean ok() throws Exception;
-    }
-
-    static void poll(String what, Check c) throws Exception {
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        while (!c.ok()) {
-            assertThat(System.nanoTime()).as(what + " within 20s").isLessThan(deadline);
-            Thread.sleep(20);
-        }
-    }
-
     @Test
     void aPairDroppedWhileAnotherIsRolledBackStaysInTheDropDirectory() throws Exception {
         TestPki.Issued first = pki.leaf(TlsDirs.NAMES);
@@ -104,10 +92,8 @@ class TlsRotatorDropChangesTest {
             dirs.drop(pki, unserved);
             CompletableFuture<TlsRotator.Outcome> rotation = CompletableFuture.supplyAsync(rotator::check);
             // While the rotator waits for the server to serve it, the next pair lands.
-            poll(
-                    "the unserved pair installed",
-                    () -> !Files.readSymbolicLink(dirs.target().resolve("..data"))
-                            .equals(firstVersion));
+            TlsRotatorInstallTest.poll(() ->
+                    !Files.readSymbolicLink(dirs.target().resolve("..data")).equals(firstVersion));
             TestPki.Issued next = pki.leaf(TlsDirs.NAMES);
             dirs.drop(pki, next);
 
@@ -148,7 +134,7 @@ class TlsRotatorDropChangesTest {
                 .isEqualTo(TlsRotator.Outcome.SETTLING);
 
         Files.move(crt, dirs.source().resolve("tls.crt"), StandardCopyOption.ATOMIC_MOVE);
-        poll("the pair installed once settled", () -> {
+        TlsRotatorInstallTest.poll(() -> {
             rotator.check();
             return Files.exists(dirs.target().resolve("tls.crt"))
                     && dirs.installedCert().equals(pki.chainPem(leaf));
