@@ -162,7 +162,7 @@ final class Pem {
                 + " openssl pkey -in FILE -out FILE.pk8");
     }
 
-    private static byte[] sequence(byte[]... parts) {
+    static byte[] sequence(byte[]... parts) {
         ByteArrayOutputStream content = new ByteArrayOutputStream();
         for (byte[] p : parts) {
             content.writeBytes(p);
@@ -170,7 +170,7 @@ final class Pem {
         return tlv(0x30, content.toByteArray());
     }
 
-    private static byte[] tlv(int tag, byte[] content) {
+    static byte[] tlv(int tag, byte[] content) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         out.write(tag);
         int n = content.length;
@@ -188,7 +188,7 @@ final class Pem {
     }
 
     /** Reads definite-length DER TLVs one after the other. */
-    private static final class Der {
+    static final class Der {
         private final byte[] data;
         private int pos;
 

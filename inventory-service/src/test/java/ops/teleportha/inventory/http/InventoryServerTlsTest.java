@@ -131,7 +131,7 @@ class InventoryServerTlsTest {
 
         second.writeTo(certFile, keyFile, second.traditionalPem());
         Poll.until(
-                Duration.ofSeconds(10),
+                Duration.ofSeconds(30),
                 "the rotated certificate on new connections",
                 () -> TestCertificates.presented(server.port(), TestCertificates.observing())
                         .equals(second.cert()));
@@ -139,7 +139,7 @@ class InventoryServerTlsTest {
 
         Files.writeString(keyFile, stray.pkcs8Pem()); // a key that is not the certificate's
         Poll.until(
-                Duration.ofSeconds(10),
+                Duration.ofSeconds(30),
                 "the refused pair to be counted",
                 () -> get(trustsBoth, base + "/metrics", TOKEN)
                         .body()

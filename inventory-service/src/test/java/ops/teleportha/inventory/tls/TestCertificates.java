@@ -1,6 +1,5 @@
 package ops.teleportha.inventory.tls;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.Socket;
@@ -42,20 +41,21 @@ public final class TestCertificates {
 
         /** {@code RSA PRIVATE KEY} (PKCS#1) or {@code EC PARAMETERS} + {@code EC PRIVATE KEY} (SEC1), as openssl writes. */
         public String traditionalPem() {
-            Der info = new Der(key.getEncoded()).enter(); // PrivateKeyInfo
-            info.next(); // version
-            Der algorithm = new Der(info.next()).enter();
-            algorithm.next(); // the key type's OID
-            byte[] inner = new Der(info.next()).content();
+            Pem.Der info = new Pem.Der(new Pem.Der(key.getEncoded()).content(0x30)); // PrivateKeyInfo
+            info.skip(0x02); // version
+            Pem.Der algorithm = new Pem.Der(info.content(0x30));
+            algorithm.skip(0x06); // the key type
+            byte[] inner = info.content(0x04);
             if (key.getAlgorithm().equals("RSA")) {
                 return pem("RSA PRIVATE KEY", inner);
             }
-            byte[] curve = algorithm.next(); // namedCurve OID, whole TLV
-            Der sec1 = new Der(inner).enter();
-            byte[] version = sec1.next();
-            byte[] privateKey = sec1.next();
-            byte[] withCurve = tlv(0x30, concat(version, privateKey, tlv(0xa0, curve)));
-            return pem("EC PARAMETERS", curve) + pem("EC PRIVATE KEY", withCurve);
+            // The JDK leaves the curve out of the inner ECPrivateKey; openssl writes it in [0].
+            byte[] curve = Pem.tlv(0x06, algorithm.content(0x06));
+            Pem.Der sec1 = new Pem.Der(new Pem.Der(inner).content(0x30));
+            byte[] version = Pem.tlv(0x02, sec1.content(0x02));
+            byte[] privateKey = Pem.tlv(0x04, sec1.content(0x04));
+            return pem("EC PARAMETERS", curve)
+                    + pem("EC PRIVATE KEY", Pem.sequence(version, privateKey, Pem.tlv(0xa0, curve)));
         }
 
         /** Writes the pair as cert_file and key_file (0600). */
@@ -209,73 +209,5 @@ public final class TestCertificates {
                 + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII))
                         .encodeToString(der)
                 + "\n-----END " + type + "-----\n";
-    }
-
-    private static byte[] concat(byte[]... parts) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        for (byte[] p : parts) {
-            out.writeBytes(p);
-        }
-        return out.toByteArray();
-    }
-
-    private static byte[] tlv(int tag, byte[] content) {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        out.write(tag);
-        if (content.length < 0x80) {
-            out.write(content.length);
-        } else if (content.length < 0x100) {
-            out.write(0x81);
-            out.write(content.length);
-        } else {
-            out.write(0x82);
-            out.write(content.length >>> 8);
-            out.write(content.length);
-        }
-        out.writeBytes(content);
-        return out.toByteArray();
-    }
-
-    /** Walks DER TLVs; {@link #next()} returns each whole TLV. */
-    private static final class Der {
-        private final byte[] data;
-        private int pos;
-
-        Der(byte[] data) {
-            this.data = data;
-        }
-
-        /** The same bytes seen from inside their outer TLV. */
-        Der enter() {
-            return new Der(content());
-        }
-
-        byte[] content() {
-            int p = 1;
-            int len = data[p++] & 0xff;
-            if (len >= 0x80) {
-                int bytes = len & 0x7f;
-                len = 0;
-                for (int i = 0; i < bytes; i++) {
-                    len = (len << 8) | (data[p++] & 0xff);
-                }
-            }
-            return Arrays.copyOfRange(data, p, p + len);
-        }
-
-        byte[] next() {
-            int start = pos;
-            int p = pos + 1;
-            int len = data[p++] & 0xff;
-            if (len >= 0x80) {
-                int bytes = len & 0x7f;
-                len = 0;
-                for (int i = 0; i < bytes; i++) {
-                    len = (len << 8) | (data[p++] & 0xff);
-                }
-            }
-            pos = p + len;
-            return Arrays.copyOfRange(data, start, pos);
-        }
     }
 }
