@@ -95,12 +95,13 @@ def _token():
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
                 mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)  # of the file read, not of what the path names later
-                token = None if mode & stat.S_IWOTH else f.read().strip()
+                token = None if mode & (stat.S_IWOTH | stat.S_IROTH) else f.read().strip()
         except OSError as e:
             raise InventoryError(f"{source}: cannot read {path}: {e.strerror}") from None
         if token is None:
-            # Anyone could swap the token, so whatever it holds is not the operator's.
-            raise InventoryError(f"{source}: {path} is writable by every user (mode {mode:04o}): run chmod 600 {path}")
+            # Anyone could read it (it is no secret then) or swap it (it is not the operator's).
+            raise InventoryError(f"{source}: {path} is {'writable' if mode & stat.S_IWOTH else 'readable'} by every user "
+                                 f"(mode {mode:04o}): run chmod 600 {path}")
         if not token:
             raise InventoryError(f"{source}: {path} is empty")
     else:
