@@ -14,6 +14,8 @@ import ops.teleportha.inventory.config.InventoryConfig;
 import ops.teleportha.inventory.config.SecretFile;
 import ops.teleportha.inventory.discovery.AwsClients;
 import ops.teleportha.inventory.discovery.Discovery;
+import ops.teleportha.inventory.hostkeys.HostKeyStore;
+import ops.teleportha.inventory.hostkeys.KnownHosts;
 import ops.teleportha.inventory.http.BearerToken;
 import ops.teleportha.inventory.http.InventoryServer;
 import ops.teleportha.inventory.inventory.InventoryService;
@@ -26,6 +28,8 @@ public final class Main {
             usage: inventory-service list  --config FILE   print the Ansible inventory JSON once
                    inventory-service serve --config FILE   serve it over HTTP(S), refreshed in the background
                    inventory-service check --config FILE   validate the config and exit; no AWS call
+                   inventory-service known-hosts --config FILE HOST
+                                                           print HOST's SSH host keys from its console output
                    inventory-service version               print the version (also --version)
             exit codes: 0 ok, 1 runtime failure (AWS, rendering, listening), 2 usage or config error""";
 
@@ -47,8 +51,9 @@ public final class Main {
             System.out.println(USAGE);
             return ExitCode.OK;
         }
-        if (args.length != 3
-                || !(args[0].equals("list") || args[0].equals("serve") || args[0].equals("check"))
+        boolean knownHosts = args.length == 4 && args[0].equals("known-hosts");
+        if ((args.length != 3 && !knownHosts)
+                || !(args[0].equals("list") || args[0].equals("serve") || args[0].equals("check") || knownHosts)
                 || !args[1].equals("--config")) {
             System.err.println(USAGE);
             return ExitCode.INVALID;
@@ -70,6 +75,7 @@ public final class Main {
                 yield ExitCode.OK;
             }
             case "list" -> list(config);
+            case "known-hosts" -> knownHosts(config, args[3]);
             default -> serve(config);
         };
     }
@@ -101,6 +107,34 @@ public final class Main {
         }
     }
 
+    /** One discovery, then the host's keys from its console: for SSH's KnownHostsCommand without serve. */
+    private static int knownHosts(InventoryConfig config, String host) {
+        try (AwsClients clients = new AwsClients(config);
+                InventoryService service = new InventoryService(
+                        config,
+                        new Discovery(config, clients, Clock.systemUTC()),
+                        new InventoryMetrics(version()),
+                        Clock.systemUTC())) {
+            InventoryService.Current c = service.refresh();
+            if (c.inventory() == null) {
+                System.err.println("inventory-service: " + c.error());
+                return ExitCode.FAILURE;
+            }
+            KnownHosts.Answer a = new KnownHosts(new HostKeyStore(HostKeyStore.ec2(clients), Clock.systemUTC()))
+                    .answer(c.inventory(), host);
+            if (!a.found()) {
+                System.err.println("inventory-service: known-hosts: " + a.problem());
+                return ExitCode.FAILURE;
+            }
+            System.out.print(a.lines());
+            System.out.flush();
+            return ExitCode.OK;
+        } catch (RuntimeException e) {
+            System.err.println("inventory-service: " + e.getMessage());
+            return ExitCode.FAILURE;
+        }
+    }
+
     private static int serve(InventoryConfig config) {
         // The config already refused a listener beyond loopback without TLS and a token; these read the files.
         Optional<BearerToken> token;
@@ -116,7 +150,8 @@ public final class Main {
         InventoryMetrics metrics = new InventoryMetrics(version()).withJvmMetrics();
         InventoryService service = new InventoryService(
                 config, new Discovery(config, clients, Clock.systemUTC()), metrics, Clock.systemUTC());
-        InventoryServer server = new InventoryServer(service::current, metrics, token, tls);
+        InventoryServer server = new InventoryServer(service::current, metrics, token, tls)
+                .withKnownHosts(new KnownHosts(new HostKeyStore(HostKeyStore.ec2(clients), Clock.systemUTC())));
         try {
             server.start(config.serve().listenHost(), config.serve().listenPort());
         } catch (RuntimeException e) {

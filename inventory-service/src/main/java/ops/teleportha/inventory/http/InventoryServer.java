@@ -7,6 +7,7 @@ import io.javalin.http.HttpStatus;
 import java.util.Optional;
 import java.util.function.Function;
 import java.util.function.Supplier;
+import ops.teleportha.inventory.hostkeys.KnownHosts;
 import ops.teleportha.inventory.inventory.Inventory;
 import ops.teleportha.inventory.inventory.InventoryBuilder;
 import ops.teleportha.inventory.inventory.InventoryService.Current;
@@ -30,6 +31,7 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 public final class InventoryServer implements AutoCloseable {
     private static final String JSON = "application/json";
     private final Javalin app;
+    private volatile KnownHosts knownHosts;
 
     private volatile String listenHost;
     private volatile int listenPort;
@@ -106,6 +108,24 @@ public final class InventoryServer implements AutoCloseable {
             ctx.header("Cache-Control", "no-store");
             ctx.json(vars);
         });
+        app.get("/v1/known_hosts/{host}", ctx -> {
+            Current c = current.get();
+            if (c.inventory() == null) {
+                ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(unavailable.apply(c)));
+                return;
+            }
+            if (knownHosts == null) {
+                ctx.status(HttpStatus.NOT_FOUND).json(error("host keys are not served by this instance"));
+                return;
+            }
+            KnownHosts.Answer a = knownHosts.answer(c.inventory(), ctx.pathParam("host"));
+            ctx.header("Cache-Control", "no-store");
+            if (!a.found()) {
+                ctx.status(HttpStatus.NOT_FOUND).json(error(a.problem()));
+                return;
+            }
+            ctx.contentType("text/plain; charset=utf-8").result(a.lines());
+        });
         // Unmatched paths get Javalin's own 404 JSON; a custom 404 mapper here would also rewrite the
         // unknown-host answer above, and reading the endpoint in it fails for unmatched paths (500).
     }
@@ -141,6 +161,12 @@ public final class InventoryServer implements AutoCloseable {
         connector.setHost(listenHost);
         connector.setPort(listenPort);
         return connector;
+    }
+
+    /** Serves {@code /v1/known_hosts/{host}} from these host keys (SSH's KnownHostsCommand, through the script). */
+    public InventoryServer withKnownHosts(KnownHosts hostKeys) {
+        this.knownHosts = hostKeys;
+        return this;
     }
 
     public InventoryServer start(String host, int port) {
