@@ -44,6 +44,14 @@ CASES = {
     "proxy_no_auth_server": ({**GOOD_PROXY, "teleport_auth_server": ""}, "teleport_auth_server"),
     "proxy_no_token": ({**GOOD_PROXY, "teleport_join_token": ""}, "teleport_join_token"),
     "proxy_iam_no_name": ({**GOOD_PROXY, "teleport_join_method": "iam"}, "teleport_join_token_name"),
+    # $ also matches before a trailing newline: these patterns end in \Z. A newline in the PID file
+    # would start a directive of its own in the unit.
+    "pid_file_newline": ({**GOOD_AUTH, "teleport_pid_file": "/run/teleport/teleport.pid\nExecStartPre=touch pwned"},
+                         "teleport_pid_file is"),
+    "pid_file_space": ({**GOOD_AUTH, "teleport_pid_file": "/run/teleport/tele port.pid"}, "teleport_pid_file is"),
+    "pid_file_dot_dot": ({**GOOD_AUTH, "teleport_pid_file": "/run/../teleport.pid"}, "teleport_pid_file is"),
+    "sha_newline": ({**GOOD_AUTH, "teleport_tarball_sha256": "a" * 64 + "\n"}, "teleport_tarball_sha256 must be"),
+    "ca_pin_newline": ({**GOOD_PROXY, "teleport_ca_pin": ["sha256:" + "d" * 64 + "\n"]}, "teleport_ca_pin must be a list"),
 }
 GOOD = {"good_auth": GOOD_AUTH, "good_proxy": GOOD_PROXY,
         "one_connection": {**GOOD_AUTH, **ENTERPRISE, "teleport_agent_connection_count": 1},
