@@ -46,7 +46,8 @@ def write_inventory_config(endpoint):
     os.chmod(TOKEN_FILE, 0o600)
     regions = ", ".join(r["name"] for r in world.REGIONS)
     with open(INVENTORY_CONFIG, "w") as f:
-        f.write(f"""# Written by sandbox/sandbox: the inventory service against the sandbox's moto.
+        f.write(f"""# Written by sandbox/sandbox: the inventory service against the sandbox's moto, through the
+# ec2-double (moto for every service, EC2's GetConsoleOutput as EC2 answers it).
 cluster: {world.CLUSTER}
 regions: [{regions}]
 aws:
