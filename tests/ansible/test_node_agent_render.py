@@ -249,6 +249,26 @@ def test_the_inventory_ca_lands_beside_the_config_root_owned_readable_and_accept
     assert not ca.exists()
 
 
+@pytest.mark.parametrize("last_rotation, says", [
+    ({"result": "rejected", "reason": "unreadable"}, "left in place in /var/lib/node-agent/tls-incoming, not moved aside"),
+    ({"result": "rejected", "reason": "hard_link"}, "left in place in /var/lib/node-agent/tls-incoming, not moved aside"),
+    ({"result": "rejected", "reason": "expired"}, "moved aside with a REASON file to /var/lib/node-agent/tls-incoming-rejected/"),
+    ({"result": "rolled_back", "reason": "not_confirmed"}, "moved aside with a REASON file"),
+    ({"result": "failed", "reason": None}, "left it in /var/lib/node-agent/tls-incoming, to be tried again"),
+])
+def test_a_refused_pair_is_said_to_be_where_the_agent_left_it(tmp_path, last_rotation, says):
+    jar = tmp_path / "node-agent.jar"
+    jar.write_bytes(b"PK")
+    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(jar)),
+                         "hosts": {"auth-1": {"teleport_role": "auth", "sample_tls_status": {
+                             "enabled": True, "last_rotation": {**last_rotation, "detail": "...", "at": "2026-01-01T00:00:00Z"}}}}}}
+    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    text = (tmp_path / "auth-1.tls-refusal.txt").read_text()
+    assert says in text
+    assert ("moved aside with" in text) == (last_rotation["result"] == "rolled_back" or last_rotation["reason"] == "expired")
+
+
 def test_preflight_names_a_missing_jar(tmp_path):
     inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(tmp_path / "missing.jar")),
                          "hosts": {"auth-1": {"teleport_role": "auth"}}}}
