@@ -2,11 +2,8 @@ package ops.teleportha.agent.config;
 
 import java.io.IOException;
 import java.io.Reader;
-import java.net.Inet6Address;
-import java.net.InetAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
-import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
@@ -21,6 +18,7 @@ import ops.teleportha.agent.inventory.CaBundle;
 import ops.teleportha.config.ConfigException;
 import ops.teleportha.config.GoDuration;
 import ops.teleportha.config.HostPort;
+import ops.teleportha.config.Loopback;
 import ops.teleportha.config.Section;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
@@ -191,7 +189,7 @@ public final class ConfigLoader {
             if (url != null
                     && url.getScheme().equals("http")
                     && token != null
-                    && !isLoopback(url.getHost())
+                    && !Loopback.is(url.getHost())
                     && !allowPlaintext) {
                 s.problem(
                         "inventory_url",
@@ -230,31 +228,6 @@ public final class ConfigLoader {
         } catch (IOException e) {
             s.problem("inventory_ca_file", e.getMessage());
         }
-    }
-
-    /**
-     * 127.0.0.0/8, ::1 or localhost, as the inventory script judges a host ({@code ipaddress.is_loopback}):
-     * literal addresses only, so that no name is resolved to decide, and any other name counts as off this
-     * machine.
-     */
-    static boolean isLoopback(String host) {
-        if (host.equalsIgnoreCase("localhost")) {
-            return true;
-        }
-        if (host.startsWith("[") && host.endsWith("]")) {
-            String inner = host.substring(1, host.length() - 1);
-            // Hex digits, colons and dots only, so InetAddress parses it and never looks it up.
-            if (!inner.matches("[0-9A-Fa-f:.]+")) {
-                return false;
-            }
-            try {
-                // An IPv4-mapped ::ffff:127.0.0.1 comes back as an Inet4Address: not ::1, as for Python.
-                return InetAddress.getByName(inner) instanceof Inet6Address a && a.isLoopbackAddress();
-            } catch (UnknownHostException e) {
-                return false;
-            }
-        }
-        return host.matches("127\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){2}");
     }
 
     private static void checkAccount(Section s, String key, String name, boolean group) {
