@@ -4,7 +4,7 @@ a space or a port outside 1-65535 fails naming the variable, and real addresses 
 arrive as the inventory script hands them over: marked unsafe, never templated."""
 import pytest
 import yaml
-from conftest import HERE, failures_by_host, local_host_vars, run_playbook
+from conftest import HERE, failures_by_host, local_host_vars, run_playbook, run_teleport_preflight
 
 
 class Unsafe(str):
@@ -68,14 +68,8 @@ def _messages(json_stdout, host):
 
 @pytest.fixture(scope="module")
 def teleport_outcome(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("host-port-teleport")
-    hosts = {name: hv for name, (hv, _) in TELEPORT_BAD.items()}
-    hosts.update(TELEPORT_GOOD)
-    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp), teleport_cluster_name="teleport.example.com",
-                                                 teleport_tarball_sha256="b" * 64),
-                         "hosts": hosts}}
-    result = run_playbook(HERE / "render_teleport.yml", inventory, tmp, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
-    return result.stdout
+    hosts = {**{name: hv for name, (hv, _) in TELEPORT_BAD.items()}, **TELEPORT_GOOD}
+    return run_teleport_preflight(hosts, tmp_path_factory.mktemp("host-port-teleport")).stdout
 
 
 @pytest.mark.parametrize("host", sorted(TELEPORT_BAD))

@@ -1,7 +1,7 @@
 """Bad input fails in the teleport role's preflight with a message that names the
 variable and the fix. One ansible-playbook run, one bad host per case."""
 import pytest
-from conftest import HERE, failures_by_host, local_host_vars, messages_by_host, run_playbook
+from conftest import HERE, failures_by_host, local_host_vars, messages_by_host, run_playbook, run_teleport_preflight
 
 GOOD_AUTH = {
     "teleport_role": "auth",
@@ -62,12 +62,7 @@ GOOD = {"good_auth": GOOD_AUTH, "good_proxy": GOOD_PROXY,
 @pytest.fixture(scope="module")
 def outcome(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("preflight")
-    hosts = {name: hv for name, (hv, _) in CASES.items()}
-    hosts.update(GOOD)
-    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp), teleport_cluster_name="teleport.example.com",
-                                                 teleport_tarball_sha256="b" * 64),
-                         "hosts": hosts}}
-    result = run_playbook(HERE / "render_teleport.yml", inventory, tmp, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    result = run_teleport_preflight({**{name: hv for name, (hv, _) in CASES.items()}, **GOOD}, tmp)
     assert result.returncode != 0, "the bad hosts must fail"
     return failures_by_host(result.stdout), messages_by_host(result.stdout)
 
