@@ -1,6 +1,7 @@
-"""Renders roles/teleport's teleport.yaml (and unit environment) for representative
-auth and proxy hosts through real Ansible, asserts the YAML structure, and has the
-Teleport test double's strict `configure --test` accept every rendered file."""
+"""Renders roles/teleport's teleport.yaml (and unit and its environment) for representative
+auth and proxy hosts through real Ansible, asserts the YAML structure and the unit's
+confinement, and has the Teleport test double's strict `configure --test` accept every
+rendered file and `systemd-analyze verify` every rendered unit."""
 import shutil
 import subprocess
 
