@@ -1,4 +1,4 @@
-"""The ec2-double in the sandbox (docs/sandbox.md, "The EC2 double"; the double itself is
+"""The ec2-double in the sandbox (docs/sandbox.md, "The EC2 double's interfaces"; the double itself is
 sandboxlib/edge/ec2_double.py): started after the bridges exist and before the hosts boot, it is
 
   * the EC2 API endpoint the sandbox's own tools use (state["ec2_double"]["endpoint"], loopback):
@@ -33,12 +33,11 @@ def start(state, endpoint):
     os.makedirs(hosts.CONSOLES, exist_ok=True)
     port = free_port()
     api = f"http://127.0.0.1:{port}"
-    auth_region = next(a["region"] for a in world.ASGS if a["role"] == "auth")
-    sts_addr = f"{world.region(auth_region)['gateway']}:{world.STS_PORT}"
+    sts = urllib.parse.urlsplit(world.sts_url())
     argv = [os.path.join(REPO, ".venv", "bin", "python"), "-m", "sandboxlib.edge.ec2_double",
             "--endpoint-url", endpoint, "--listen", f"127.0.0.1:{port}", "--consoles", hosts.CONSOLES,
             *[f"--imds={r['name']}={r['gateway']}:{world.IMDS_PORT}" for r in world.REGIONS],
-            "--sts", sts_addr, "--reconcile-interval", str(RECONCILE_INTERVAL_S)]
+            "--sts", sts.netloc, "--reconcile-interval", str(RECONCILE_INTERVAL_S)]
     env = aws.aws_env(endpoint)
     env["PYTHONPATH"] = os.path.join(REPO, "sandbox")
     pid = spawn(argv, LOG, env=env)
@@ -52,8 +51,7 @@ def start(state, endpoint):
         aws.client("ec2", world.REGIONS[0]["name"], api).describe_regions()
         for r in world.REGIONS:
             tcp_open(r["gateway"], world.IMDS_PORT)
-        host, port = sts_addr.split(":")
-        return tcp_open(host, int(port))
+        return tcp_open(sts.hostname, sts.port)
     wait_until("the ec2-double (EC2 API, IMDS, STS forwarder)", answering, 30, 0.2)
     log(f"ec2-double: EC2 API {api}; IMDSv2 " + ", ".join(f"{r}={u}" for r, u in state["ec2_double"]["imds"].items())
         + f"; STS forwarder {state['ec2_double']['sts']} (pid {pid})")

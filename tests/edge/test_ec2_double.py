@@ -452,3 +452,15 @@ def test_the_sts_forwarder_passes_the_request_byte_for_byte_and_only_sts(tmp_pat
     finally:
         server.shutdown()
         upstream.shutdown()
+
+
+def test_a_token_dies_with_its_instance(profiled, double):
+    ec2 = profiled.moto.client("ec2", A)
+    iid = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=profiled.subnets[A],
+                            PrivateIpAddress=f"{NET[A]}.61")["Instances"][0]["InstanceId"]
+    me = Imds(double["imds"], f"{NET[A]}.61")
+    t = me.token()
+    assert me.get("instance-id", t) == (200, iid)
+    ec2.terminate_instances(InstanceIds=[iid])
+    assert me.get("instance-id", t)[0] == 401
+    assert me.request("PUT", "/latest/api/token", {"X-aws-ec2-metadata-token-ttl-seconds": "60"})[0] == 403

@@ -40,7 +40,7 @@ import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 
-from .common import EdgeError, Logger, client, endpoint_url, paginate, parse_hostport, start_double
+from .common import EdgeError, Logger, client, endpoint_url, header, paginate, parse_hostport, start_double
 
 NAME = "ec2-double"
 NS = "http://ec2.amazonaws.com/doc/2016-11-15/"
@@ -140,11 +140,6 @@ def forward(upstream, method, path, headers, body, keep_host):
         return r.status, r.getheaders(), r.read()
     finally:
         conn.close()
-
-
-def header(headers, name):
-    name = name.lower()
-    return next((v for k, v in headers if k.lower() == name), None)
 
 
 def query_params(path, headers, body):

@@ -36,7 +36,9 @@ import secrets
 import threading
 import time
 
-from .common import client
+from botocore.exceptions import ClientError
+
+from .common import client, header
 
 TOKEN_PATH = "/latest/api/token"
 TTL_HEADER = "X-aws-ec2-metadata-token-ttl-seconds"
@@ -49,11 +51,6 @@ TEXT = [("Content-Type", "text/plain")]
 
 def _iso(epoch):
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
-
-
-def _header(headers, name):
-    name = name.lower()
-    return next((v for k, v in headers if k.lower() == name), None)
 
 
 def _answer(status, text, extra=()):
@@ -110,8 +107,15 @@ class Metadata:
         return inst
 
     def instance_by_id(self, instance_id):
+        """The instance as moto holds it now, or None once moto no longer knows it."""
         ec2 = client("ec2", self.region, self.endpoint)
-        for r in ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]:
+        try:
+            found = ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
+        except ClientError as e:
+            if e.response["Error"]["Code"] == "InvalidInstanceID.NotFound":
+                return None
+            raise
+        for r in found:
             for i in r["Instances"]:
                 i["_owner"] = r.get("OwnerId")
                 return i
@@ -148,7 +152,7 @@ class Metadata:
             return self._token(headers, peer)
         if method != "GET":
             return (*_answer(405, "Method Not Allowed\n", [("Allow", "GET")]), None)
-        token = _header(headers, TOKEN_HEADER)
+        token = header(headers, TOKEN_HEADER)
         with self.lock:
             bound = self.tokens.get(token) if token else None
         if bound is None or bound[0] != peer or self.clock() >= bound[2]:
@@ -164,9 +168,9 @@ class Metadata:
         return (*_answer(200, value, remaining), inst["InstanceId"])
 
     def _token(self, headers, peer):
-        if _header(headers, "X-Forwarded-For") is not None:
+        if header(headers, "X-Forwarded-For") is not None:
             return (*_answer(403, "Forbidden\n"), None)
-        ttl = _header(headers, TTL_HEADER)
+        ttl = header(headers, TTL_HEADER)
         if ttl is None or not ttl.strip().isdigit() or not TTL_MIN <= int(ttl) <= TTL_MAX:
             return (*_answer(400, "Bad Request\n"), None)
         inst = self.instance_at(peer)
