@@ -109,6 +109,7 @@ def write_site_vars(state):
         **tls_pair(),
         "node_agent_jar_src": os.path.join(services.ARTIFACTS, "node-agent.jar"),
         "node_agent_peers_inventory_url": f"{services.inventory_url()}/v1/peers",
+        "node_agent_peers_inventory_ca_pem": "{{ lookup('ansible.builtin.file', '%s') }}" % services.INVENTORY_CA,
         "node_agent_peers_inventory_token": inventory_token,
         "node_agent_peers_probe_interval": "5s",
         "node_agent_peers_probe_timeout": "2s",
@@ -142,6 +143,7 @@ def ansible_env(state):
         "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
         "TELEPORT_INVENTORY_URL": state["inventory"]["url"],
         "TELEPORT_INVENTORY_TOKEN_FILE": state["inventory"]["token_file"],
+        "TELEPORT_INVENTORY_CA_FILE": services.INVENTORY_CA,
         "ANSIBLE_REMOTE_USER": "root",
         "ANSIBLE_PRIVATE_KEY_FILE": hosts.SSH_KEY,
         "ANSIBLE_HOST_KEY_CHECKING": "False",
@@ -230,7 +232,7 @@ def hostvars(state):
     req = urllib.request.Request(state["inventory"]["url"] + "/v1/inventory")
     with open(services.TOKEN_FILE) as f:
         req.add_header("Authorization", "Bearer " + f.read().strip())
-    with urllib.request.urlopen(req, timeout=10) as r:
+    with urllib.request.urlopen(req, timeout=10, context=services.inventory_tls()) as r:
         return json.load(r)["_meta"]["hostvars"]
 
 

@@ -73,7 +73,8 @@ def print_env(state):
         print("Converge it first (or run `sandbox/sandbox up --converge`): with the exports below, tls.yml with")
         print("  -e tls_issuer_distribute=false issues the proxies' certificate into the store, then site.yml")
     print("Ansible against it:")
-    print(f"  export TELEPORT_INVENTORY_URL={inv.get('url')} TELEPORT_INVENTORY_TOKEN_FILE={inv.get('token_file')}")
+    print(f"  export TELEPORT_INVENTORY_URL={inv.get('url')} TELEPORT_INVENTORY_TOKEN_FILE={inv.get('token_file')} "
+          f"TELEPORT_INVENTORY_CA_FILE={inv.get('ca_file')}")
     print(f"  export ANSIBLE_REMOTE_USER=root ANSIBLE_PRIVATE_KEY_FILE={hosts.SSH_KEY} ANSIBLE_HOST_KEY_CHECKING=False")
     print("  export ANSIBLE_CONFIG=$PWD/ansible.cfg")
     moto = state.get("moto", {}).get("endpoint")
