@@ -100,8 +100,18 @@ def write_site_vars(state):
         # What aws-edge.yml wrote: the auth NLB's DNS name, which the proxies resolve through
         # their region's DNS and reach through the NLB double.
         "teleport_auth_server": auth_server,
-        "teleport_join_method": "token",
-        "teleport_join_token": "sandbox-join-token-not-a-secret",
+        # Teleport's IAM join, as on AWS: the proxies prove their instance profile (credentials from the
+        # ec2-double's IMDS) with a signed sts:GetCallerIdentity, which the auth executes against moto's STS
+        # through the one exception the Teleport double names (TELEPORT_DOUBLE_STS_ENDPOINT_OVERRIDE).
+        # No join secret exists anywhere.
+        "teleport_join_method": "iam",
+        "teleport_join_iam_allow": [{"aws_account": world.ACCOUNT_ID,
+                                     "aws_arn": f"arn:aws:sts::{world.ACCOUNT_ID}:assumed-role/"
+                                                f"{world.INSTANCE_PROFILES['proxy']}/i-*"}],
+        "teleport_environment": (
+            "{{ {'TELEPORT_DOUBLE_STS_ENDPOINT_OVERRIDE': '%s'} if teleport_role == 'auth' else "
+            "{'AWS_EC2_METADATA_SERVICE_ENDPOINT': %s[aws_region]} }}"
+            % (world.sts_url(), json.dumps({r["name"]: world.imds_url(r["name"]) for r in world.REGIONS}))),
         "teleport_public_addr": [PUBLIC_ADDR],
         # How often Teleport re-reads its key pairs (default 1m): the node-agent confirms a rotation
         # once Teleport serves the new pair, so this bounds each region's hand-over in tls.yml.
@@ -146,8 +156,10 @@ def ansible_env(state):
         "TELEPORT_INVENTORY_CA_FILE": services.INVENTORY_CA,
         "ANSIBLE_REMOTE_USER": "root",
         "ANSIBLE_PRIVATE_KEY_FILE": hosts.SSH_KEY,
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
-        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
+        # The product's host-key strategy (docs/security.md): the inventory sets ansible_ssh_common_args, so SSH
+        # checks every host against exactly the keys its console printed (the script as KnownHostsCommand).
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s",
         "ANSIBLE_FORCE_COLOR": "0",
         "PATH": os.path.join(REPO, ".venv", "bin") + os.pathsep + env.get("PATH", ""),
     })

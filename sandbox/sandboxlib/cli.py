@@ -75,7 +75,8 @@ def print_env(state):
     print("Ansible against it:")
     print(f"  export TELEPORT_INVENTORY_URL={inv.get('url')} TELEPORT_INVENTORY_TOKEN_FILE={inv.get('token_file')} "
           f"TELEPORT_INVENTORY_CA_FILE={inv.get('ca_file')}")
-    print(f"  export ANSIBLE_REMOTE_USER=root ANSIBLE_PRIVATE_KEY_FILE={hosts.SSH_KEY} ANSIBLE_HOST_KEY_CHECKING=False")
+    print(f"  export ANSIBLE_REMOTE_USER=root ANSIBLE_PRIVATE_KEY_FILE={hosts.SSH_KEY}"
+          "   # host keys: checked against each console's, through the inventory")
     print("  export ANSIBLE_CONFIG=$PWD/ansible.cfg")
     moto = state.get("moto", {}).get("endpoint")
     elbv2 = state.get("edge", {}).get("elbv2_double", {}).get("endpoint")

@@ -66,6 +66,8 @@ EDGE_TIMING = {
 # (tests/lib/aws_world.py instance_profile: trusted by ec2.amazonaws.com); aws-pools.yml's
 # launch templates name them, the ec2-double attaches them to the instances.
 INSTANCE_PROFILES = {"auth": f"{SHORT_NAME}-auth", "proxy": f"{SHORT_NAME}-proxy"}
+# moto's account: the assumed roles the proxies join with are arn:aws:sts::<it>:assumed-role/<role>/<instance id>.
+ACCOUNT_ID = "123456789012"
 # Load balancer names aws-edge.yml gives (roles/aws_cluster): <short>-proxy, -proxy-int, -auth.
 NLB_NAMES = {"proxy": f"{SHORT_NAME}-proxy", "proxy-int": f"{SHORT_NAME}-proxy-int", "auth": f"{SHORT_NAME}-auth"}
 
