@@ -241,11 +241,23 @@ def expect_no_change(recap, name):
 
 
 def hostvars(state):
+    """Every host's variables as Ansible reads them: the service sends each string as
+    {"__ansible_unsafe": text} (docs/inventory-service.md, "Text from AWS is data")."""
     req = urllib.request.Request(state["inventory"]["url"] + "/v1/inventory")
     with open(services.TOKEN_FILE) as f:
         req.add_header("Authorization", "Bearer " + f.read().strip())
     with urllib.request.urlopen(req, timeout=10, context=services.inventory_tls()) as r:
-        return json.load(r)["_meta"]["hostvars"]
+        return _unsafe_as_text(json.load(r)["_meta"]["hostvars"])
+
+
+def _unsafe_as_text(value):
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: _unsafe_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsafe_as_text(v) for v in value]
+    return value
 
 
 def check_teleport_yaml(state):
@@ -294,6 +306,17 @@ def check_teleport_yaml(state):
                 problems.append("https_keypairs_reload_interval missing")
             if not doc["teleport"].get("auth_server"):
                 problems.append("teleport.auth_server missing")
+            # Joined without a secret, pinned to the CA tctl status printed on an auth server.
+            if doc["teleport"].get("join_params") != {"method": "iam", "token_name": "teleport-proxy-iam"}:
+                problems.append(f"teleport.join_params {doc['teleport'].get('join_params')} (want the iam method)")
+            if not doc["teleport"].get("ca_pin"):
+                problems.append("teleport.ca_pin missing")
+        if want_auth:
+            unit = hosts.ssh(h, "systemctl show -p ExecStart --value teleport").stdout
+            if "--apply-on-startup /etc/teleport-resources.yaml" not in unit:
+                problems.append("the unit does not apply the proxies' provision token (--apply-on-startup)")
+        if hosts.ssh(h, "test -e /var/lib/teleport/join-token", check=False).returncode == 0:
+            problems.append("a join token is on disk (the iam method needs none)")
         if problems:
             raise SandboxError(f"{where}: " + "; ".join(problems))
     dup = {k: v for k, v in peers.items() if len(v) > 1}
