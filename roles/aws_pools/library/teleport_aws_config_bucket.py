@@ -18,6 +18,11 @@ description:
 options:
   short_name: {type: str, required: true, description: "aws_cluster_short_name: the bucket is <short>-config-<account>-<region>."}
   noncurrent_days: {type: int, default: 30, description: Days a replaced kit version is kept.}
+  tls_only:
+    type: bool
+    default: true
+    description: "The bucket policy denying every request without TLS (aws:SecureTransport false); false removes it, for an
+      S3 emulator reached over plain http only."
   tags: {type: dict, default: {}, description: Tags added (never removed); TeleportCluster decides ownership.}
 extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
@@ -72,6 +77,7 @@ def main():
         argument_spec=dict(
             short_name=dict(type="str", required=True),
             noncurrent_days=dict(type="int", default=30),
+            tls_only=dict(type="bool", default=True),
             tags=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
@@ -91,7 +97,7 @@ def main():
         module.fail_json(msg=str(e))
 
     wanted = {"versioning": "Enabled", "encryption": ENCRYPTION, "public_access_block": PUBLIC_ACCESS_BLOCK,
-              "ownership": OWNERSHIP, "policy": tls_only_policy(partition, name),
+              "ownership": OWNERSHIP, "policy": tls_only_policy(partition, name) if p["tls_only"] else None,
               "lifecycle": lifecycle(p["noncurrent_days"]), "tags": {k: str(v) for k, v in p["tags"].items()}}
     try:
         s3.head_bucket(aws_retry=True, Bucket=name)
@@ -147,8 +153,10 @@ def main():
                 s3.put_bucket_versioning(aws_retry=True, Bucket=name, VersioningConfiguration={"Status": "Enabled"})
             if "encryption" in differs:
                 s3.put_bucket_encryption(aws_retry=True, Bucket=name, ServerSideEncryptionConfiguration=ENCRYPTION)
-            if "policy" in differs:
+            if "policy" in differs and wanted["policy"]:
                 s3.put_bucket_policy(aws_retry=True, Bucket=name, Policy=json.dumps(wanted["policy"]))
+            elif "policy" in differs and have is not None:
+                s3.delete_bucket_policy(aws_retry=True, Bucket=name)
             if "lifecycle" in differs:
                 s3.put_bucket_lifecycle_configuration(aws_retry=True, Bucket=name,
                                                       LifecycleConfiguration=wanted["lifecycle"])
