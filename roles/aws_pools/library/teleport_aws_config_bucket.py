@@ -4,7 +4,8 @@
 
 Named <short>-config-<account>-<region> (S3 names are global; the account makes it this account's).
 Versioned (each published parameter names the kit version it describes), encrypted at rest (SSE-S3),
-every kind of public access blocked, object ownership enforced (no ACLs), TLS-only by bucket policy,
+every kind of public access blocked, object ownership enforced (no ACLs), TLS-only by bucket policy
+(not against an emulator's plain-http endpoint, which would enforce it against every caller),
 and a lifecycle rule that expires a kit version 30 days after a newer one replaced it. Writes only what
 differs; never deletes the bucket or an object.
 """
@@ -18,11 +19,6 @@ description:
 options:
   short_name: {type: str, required: true, description: "aws_cluster_short_name: the bucket is <short>-config-<account>-<region>."}
   noncurrent_days: {type: int, default: 30, description: Days a replaced kit version is kept.}
-  tls_only:
-    type: bool
-    default: true
-    description: "The bucket policy denying every request without TLS (aws:SecureTransport false); false removes it, for an
-      S3 emulator reached over plain http only."
   tags: {type: dict, default: {}, description: Tags added (never removed); TeleportCluster decides ownership.}
 extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
@@ -39,7 +35,7 @@ except ImportError:
     pass  # AnsibleAWSModule reports missing botocore
 
 from ansible.module_utils.teleport_aws import owner_conflict, result, tag_dict, tag_list, tags_to_set
-from ansible.module_utils.teleport_cluster_config import bucket_name
+from ansible.module_utils.teleport_cluster_config import bucket_name, tls_only_policy
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -48,13 +44,6 @@ ENCRYPTION = {"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": 
 PUBLIC_ACCESS_BLOCK = {"BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
                        "RestrictPublicBuckets": True}
 OWNERSHIP = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
-
-
-def tls_only_policy(partition, bucket):
-    arn = "arn:%s:s3:::%s" % (partition, bucket)
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-        "Resource": [arn, arn + "/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
 
 
 def lifecycle(days):
@@ -77,7 +66,6 @@ def main():
         argument_spec=dict(
             short_name=dict(type="str", required=True),
             noncurrent_days=dict(type="int", default=30),
-            tls_only=dict(type="bool", default=True),
             tags=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
@@ -96,8 +84,14 @@ def main():
     except ValueError as e:
         module.fail_json(msg=str(e))
 
+    # Against AWS the endpoint is always https. An emulator reached over plain http (moto in the sandbox and the
+    # tests) enforces the policy too, and would refuse this playbook's, the publisher's and the instances' calls.
+    tls_only = not s3.meta.endpoint_url.startswith("http://")
+    if not tls_only:
+        module.warn("the S3 endpoint %s is plain http (an emulator): the TLS-only policy is not set on %s, or every "
+                    "later call would be refused" % (s3.meta.endpoint_url, name))
     wanted = {"versioning": "Enabled", "encryption": ENCRYPTION, "public_access_block": PUBLIC_ACCESS_BLOCK,
-              "ownership": OWNERSHIP, "policy": tls_only_policy(partition, name) if p["tls_only"] else None,
+              "ownership": OWNERSHIP, "policy": tls_only_policy(partition, name) if tls_only else None,
               "lifecycle": lifecycle(p["noncurrent_days"]), "tags": {k: str(v) for k, v in p["tags"].items()}}
     try:
         s3.head_bucket(aws_retry=True, Bucket=name)

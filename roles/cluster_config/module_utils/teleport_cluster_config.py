@@ -63,6 +63,14 @@ def bucket_name(short_name, account_id, region):
     return name
 
 
+def tls_only_policy(partition, bucket):
+    """The config bucket's policy: every request without TLS is denied (aws:SecureTransport false)."""
+    arn = "arn:%s:s3:::%s" % (partition, bucket)
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [arn, arn + "/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+
+
 def parameter_document(cluster, role, region, release, variables, inventory, kit, secret):
     """The SSM parameter's value: everything a new host of this pool reads, but the secrets, whose
     document is only named and digested here. `digest` covers everything else in it."""
