@@ -18,4 +18,4 @@ def pins():
 def test_the_kit_pins_the_controllers_ansible_core_and_boto3():
     defaults = yaml.safe_load((ROOT / "roles/boot_kit/defaults/main.yml").read_text())
     assert defaults["boot_kit_ansible_core_version"] == pins()["ansible-core"]
-    assert defaults["boot_kit_boto3_version"] == pins()["boto3"]
+    assert defaults["boot_kit_boto3_version"] == pins()["boto3"] == pins()["botocore"]

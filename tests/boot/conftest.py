@@ -43,7 +43,7 @@ SECRETS = {"node_agent_tls_cert_pem": "-----BEGIN CERTIFICATE-----\nCERT-NEVER-I
 class FakeImds:
     """IMDSv2 as EC2 answers it: PUT /latest/api/token, then GETs with the token (401 without)."""
 
-    def __init__(self, instance_id=INSTANCE, region=REGION):
+    def __init__(self, instance_id=INSTANCE, region=REGION, host="127.0.0.1"):
         self.values = {"instance-id": instance_id, "placement/region": region,
                        "autoscaling/target-lifecycle-state": "InService"}
         self.states = []  # target lifecycle states to answer, in order, before the value above
@@ -80,8 +80,8 @@ class FakeImds:
                 else:
                     self._send(404)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.endpoint = "http://%s:%d" % (host, self.server.server_address[1])
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def stop(self):
