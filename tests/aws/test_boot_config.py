@@ -88,6 +88,8 @@ def test_every_pool_region_has_its_parameter_secret_and_the_kit_they_name(world)
     for region in REGIONS:
         s3 = world.client("s3", region)
         bucket = f"{SHORT}-config-{ACCOUNT}-{region}"
+        # Where publishing finds it from the cluster's name alone (aws-pools.yml writes it).
+        assert world.client("ssm", region).get_parameter(Name=f"/teleport/{CLUSTER}/config-bucket")["Parameter"]["Value"] == bucket
         for role in pools_of(region):
             doc = parameter(world, region, role)
             assert (doc["cluster"], doc["role"], doc["region"], doc["teleport_version"]) == (CLUSTER, role, region, "17.7.1")

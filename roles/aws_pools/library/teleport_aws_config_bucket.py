@@ -2,7 +2,8 @@
 # -*- coding: utf-8 -*-
 """The cluster's config bucket in one region: where the boot kit lives (docs/boot.md).
 
-Named <short>-config-<account>-<region> (S3 names are global; the account makes it this account's).
+Named <short>-config-<account>-<region> (S3 names are global; the account makes it this account's), and
+named in the region's SSM parameter /teleport/<cluster>/config-bucket, where the publishing playbooks find it.
 Versioned (each published parameter names the kit version it describes), encrypted at rest (SSE-S3),
 every kind of public access blocked, object ownership enforced (no ACLs), TLS-only by bucket policy
 (not against an emulator's plain-http endpoint, which would enforce it against every caller),
@@ -19,6 +20,11 @@ description:
 options:
   short_name: {type: str, required: true, description: "aws_cluster_short_name: the bucket is <short>-config-<account>-<region>."}
   noncurrent_days: {type: int, default: 30, description: Days a replaced kit version is kept.}
+  parameter:
+    type: str
+    required: true
+    description: "SSM String parameter, in the region, that names the bucket: how the publishing playbooks find it from the
+      cluster's name alone."
   tags: {type: dict, default: {}, description: Tags added (never removed); TeleportCluster decides ownership.}
 extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
@@ -66,6 +72,7 @@ def main():
         argument_spec=dict(
             short_name=dict(type="str", required=True),
             noncurrent_days=dict(type="int", default=30),
+            parameter=dict(type="str", required=True),
             tags=dict(type="dict", default={}),
         ),
         supports_check_mode=True,
@@ -74,6 +81,7 @@ def main():
     retry = AWSRetry.jittered_backoff()
     sts = module.client("sts", retry_decorator=retry)
     s3 = module.client("s3", retry_decorator=retry)
+    ssm = module.client("ssm", retry_decorator=retry)
     try:
         ident = sts.get_caller_identity(aws_retry=True)
     except (BotoCoreError, ClientError) as e:
@@ -129,6 +137,15 @@ def main():
         }
     else:
         have = None
+    try:
+        pointer = ssm.get_parameter(aws_retry=True, Name=p["parameter"])["Parameter"]["Value"]
+    except is_boto3_error_code("ParameterNotFound"):
+        pointer = None
+    except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg="reading SSM parameter %s" % p["parameter"])
+    if have is not None:
+        have["parameter"] = pointer
+    wanted["parameter"] = name
     add_tags = tags_to_set((have or {}).get("tags", {}), p["tags"])
     differs = [k for k in wanted if k != "tags" and (have or {}).get(k) != wanted[k]]
     changed = have is None or bool(differs) or bool(add_tags)
@@ -138,7 +155,7 @@ def main():
                 args = {} if module.region == "us-east-1" else {
                     "CreateBucketConfiguration": {"LocationConstraint": module.region}}
                 s3.create_bucket(aws_retry=True, Bucket=name, ObjectOwnership="BucketOwnerEnforced", **args)
-                differs = [k for k in wanted if k != "tags"]
+                differs = [k for k in wanted if k != "tags" and (k != "parameter" or pointer != name)]
             if "public_access_block" in differs:
                 s3.put_public_access_block(aws_retry=True, Bucket=name, PublicAccessBlockConfiguration=PUBLIC_ACCESS_BLOCK)
             if "ownership" in differs:
@@ -154,6 +171,9 @@ def main():
             if "lifecycle" in differs:
                 s3.put_bucket_lifecycle_configuration(aws_retry=True, Bucket=name,
                                                       LifecycleConfiguration=wanted["lifecycle"])
+            if "parameter" in differs:
+                ssm.put_parameter(aws_retry=True, Name=p["parameter"], Type="String", Value=name, Overwrite=True,
+                                  Description="The config bucket of this region (aws-pools.yml; docs/boot.md)")
             if add_tags or have is None:
                 # PutBucketTagging replaces the set: the tags there stay, ours are added.
                 s3.put_bucket_tagging(aws_retry=True, Bucket=name, Tagging={"TagSet": tag_list(

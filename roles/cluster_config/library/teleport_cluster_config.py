@@ -17,7 +17,7 @@ description:
     shows the parameters and only the digests of the secrets.
 options:
   cluster: {type: str, required: true, description: The Teleport cluster name.}
-  short_name: {type: str, required: true, description: "aws_cluster_short_name: the config bucket is <short>-config-<account>-<region>."}
+  bucket_parameter: {type: str, required: true, description: "The SSM parameter naming the region's config bucket (aws-pools.yml writes it)."}
   kit: {type: dict, required: true, description: "path, sha256, content_sha256, size, files of the kit built on the controller."}
   kit_key: {type: str, default: boot-kit/kit.tar.gz, description: Object key of the kit in the bucket.}
   pools:
@@ -47,7 +47,6 @@ except ImportError:
     pass  # AnsibleAWSModule reports missing botocore
 
 from ansible.module_utils.teleport_cluster_config import (
-    bucket_name,
     canonical,
     digest,
     parameter_document,
@@ -72,7 +71,7 @@ def publish_kit(module, s3, bucket, key, kit):
         s3.head_bucket(aws_retry=True, Bucket=bucket)
     except (BotoCoreError, ClientError) as e:
         module.fail_json(msg="the config bucket %s is missing or not readable in %s (%s): aws-pools.yml creates it; "
-                             "run it first, with the same aws_cluster_short_name" % (bucket, module.region, e))
+                             "run it first" % (bucket, module.region, e))
     try:
         head = s3.head_object(aws_retry=True, Bucket=bucket, Key=key)
         meta = head.get("Metadata", {})
@@ -164,7 +163,7 @@ def main():
     module = AnsibleAWSModule(
         argument_spec=dict(
             cluster=dict(type="str", required=True),
-            short_name=dict(type="str", required=True),
+            bucket_parameter=dict(type="str", required=True),
             kit=dict(type="dict", required=True),
             kit_key=dict(type="str", default="boot-kit/kit.tar.gz", no_log=False),
             pools=dict(type="list", elements="dict", required=True),
@@ -177,18 +176,16 @@ def main():
     )
     p = module.params
     retry = AWSRetry.jittered_backoff()
-    sts = module.client("sts", retry_decorator=retry)
     s3 = module.client("s3", retry_decorator=retry)
     sm = module.client("secretsmanager", retry_decorator=retry)
     ssm = module.client("ssm", retry_decorator=retry)
     try:
-        account = sts.get_caller_identity(aws_retry=True)["Account"]
-    except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg="reading the account id (sts:GetCallerIdentity)")
-    try:
-        bucket = bucket_name(p["short_name"], account, module.region)
-    except ValueError as e:
-        module.fail_json(msg=str(e))
+        bucket = ssm.get_parameter(aws_retry=True, Name=p["bucket_parameter"])["Parameter"]["Value"]
+    except is_boto3_error_code("ParameterNotFound"):
+        module.fail_json(msg="SSM parameter %s does not exist in %s, so this region has no config bucket: aws-pools.yml makes "
+                             "it (and the parameter); run it first" % (p["bucket_parameter"], module.region))
+    except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
+        module.fail_json_aws(e, msg="reading SSM parameter %s" % p["bucket_parameter"])
 
     kit_changed, version, sha, size = publish_kit(module, s3, bucket, p["kit_key"], p["kit"])
     kit = {"bucket": bucket, "key": p["kit_key"], "version_id": version, "sha256": sha,
