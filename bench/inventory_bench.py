@@ -11,7 +11,7 @@ For each size it measures, in the same run and against the same moto:
   aws_ec2  `ansible-inventory --list` with amazon.aws.aws_ec2 and the equivalent config (--aws-ec2-sizes);
   serve    a warm `serve` with the role's JVM options: its own refresh time, RSS, /v1/inventory latency
            (median and p99 over --requests requests) and the size of /v1/peers.
-One more run of each goes through tests/lib/moto_world.py's CountingProxy to count the AWS requests.
+One more run of each goes through harness/moto.py's CountingProxy to count the AWS requests.
 Run by bench/inventory-bench.sh; see bench/README.md."""
 import argparse
 import concurrent.futures
@@ -29,9 +29,9 @@ import urllib.request
 import boto3
 import yaml
 
+from harness.moto import DUMMY_CREDS, CountingProxy, MotoServer, answers, free_port, network, seed_asgs, wait_until
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
-from moto_world import DUMMY_CREDS, CountingProxy, MotoServer, answers, free_port, network, seed_asgs, wait_until  # noqa: E402
 
 JAR = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
 SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")

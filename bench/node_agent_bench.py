@@ -21,20 +21,19 @@ import sys
 import tempfile
 import time
 
+from harness import moto
+from harness.moto import free_port
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JAR = os.path.join(REPO, "node-agent", "target", "node-agent.jar")
 BRIDGE = "na-bench0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 RSS_TARGET_MIB = 56
 
-sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
-import moto_world  # noqa: E402  (free_port, wait_until: the one copy)
-from moto_world import free_port  # noqa: E402
-
 
 def wait_until(what, condition, timeout=60):
     try:
-        moto_world.wait_until(what, condition, timeout)
+        moto.wait_until(what, condition, timeout)
     except TimeoutError as e:
         sys.exit(f"bench: {e}")
 

@@ -5,7 +5,7 @@
   bench/site_second_run.py [--runs 2] [--variants baseline,facts,...]
   sandbox/sandbox down
 
-Runs site.yml again, exactly as sandbox/sandboxlib/checks.py does (same inventory script, extra vars
+Runs site.yml again, exactly as harness/checks.py does (same inventory script, extra vars
 and environment), once per variant and run, and prints wall time, tasks run (ok + changed + skipped
 over all hosts, from the recap), SSH round trips (invocations of ssh, counted by a wrapper set as the
 connection's ssh executable; one per remote command over the multiplexed connection) and changed
@@ -19,10 +19,10 @@ import sys
 import tempfile
 import time
 
+from harness import checks
+from harness.util import load_state
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "sandbox"))
-from sandboxlib import checks  # noqa: E402
-from sandboxlib.util import load_state  # noqa: E402
 
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
 

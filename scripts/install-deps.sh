@@ -22,15 +22,18 @@ fi
 
 VENV=$ROOT/.venv
 stamp=$VENV/.requirements.sha256
-want=$(sha256sum requirements-dev.txt | cut -d' ' -f1)
+# The test harness (harness/, pyproject.toml) goes in editable mode, found from this checkout: the
+# stamp covers both files and the checkout's path, so a moved checkout installs it again.
+want=$( (sha256sum requirements-dev.txt pyproject.toml; echo "$ROOT") | sha256sum | cut -d' ' -f1)
 if [[ ! -x $VENV/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-  log "python: creating $VENV from requirements-dev.txt"
+  log "python: creating $VENV from requirements-dev.txt, and the harness (pip install -e .)"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt
+  "$VENV/bin/pip" install -q --disable-pip-version-check -e .
   echo "$want" > "$stamp"
 fi
 
-# Pebble, Let's Encrypt's ACME test server, for tests/suites/57-tls.sh (sandbox/sandboxlib/acme.py):
+# Pebble, Let's Encrypt's ACME test server, for tests/suites/57-tls.sh (harness/acme.py):
 # built from the Go module proxy into the cache (never into the repository), once per version.
 PEBBLE_VERSION=v2.10.3
 PEBBLE_DIR=${XDG_CACHE_HOME:-$HOME/.cache}/teleport-ha-aws/pebble/$PEBBLE_VERSION

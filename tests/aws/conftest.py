@@ -12,12 +12,11 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.aws_world import ansible_env, operator_world, role_vars
+from harness.moto import CountingProxy, MotoServer
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "lib"))
-
-from aws_world import ansible_env, operator_world, role_vars  # noqa: E402
-from moto_world import CountingProxy, MotoServer  # noqa: E402
 
 PLAYBOOKS = {"pools": ROOT / "playbooks/aws-pools.yml", "edge": ROOT / "playbooks/aws-edge.yml",
              "both": HERE / "both.yml", "config": ROOT / "playbooks/cluster-config.yml"}

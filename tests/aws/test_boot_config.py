@@ -13,6 +13,8 @@ import yaml
 from conftest import ROOT, World, converged
 from test_boot_policy import least_privilege_problems
 
+from harness.aws_world import instance_profile
+
 _spec = importlib.util.spec_from_file_location(
     "teleport_cluster_config", ROOT / "roles/cluster_config/module_utils/teleport_cluster_config.py")
 published = importlib.util.module_from_spec(_spec)
@@ -40,9 +42,8 @@ def host(region):
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("boot-config")
     w = World(tmp, CLUSTER, "us-west-2", REGIONS)
-    import aws_world
     for name in ("boot-auth", "boot-proxy"):
-        aws_world.instance_profile(w.moto, name)
+        instance_profile(w.moto, name)
     w.base = w.vars(aws_cluster_short_name=SHORT, aws_pools_auth_instance_profile="boot-auth",
                     aws_pools_proxy_instance_profile="boot-proxy")
     w.pools = converged(w.run("pools", w.base))

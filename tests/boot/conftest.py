@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.moto import MotoServer
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "lib"))
-
-from moto_world import MotoServer  # noqa: E402
 
 
 def load(name, path):

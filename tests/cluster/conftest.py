@@ -4,16 +4,14 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "sandbox"))
+from harness import checks, hosts, lab, pki
 
-from sandboxlib import checks, hosts, lab, pki  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 LAB = "editions"
 CLUSTER = "lab.teleport.test"

@@ -3,7 +3,7 @@ Proxy Peering cluster on 17.7.1): the refusals of Teleport's version rules, each
 before any host is touched, and the plan in check mode. The lab has no load
 balancers: the upgrade itself, under load and drained, then site.yml with the new
 version changing nothing, and a failed gate rolled back, are the sandbox's (its
-upgrade drills in sandbox/sandboxlib/drills.py and its second-run check)."""
+upgrade drills in harness/drills.py and its second-run check)."""
 import pytest
 
 OLD, NEW = "17.7.1", "17.8.0"

@@ -19,13 +19,11 @@ import time
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
-sys.path.insert(0, os.path.join(ROOT, "sandbox"))
+from harness.edge import dns as edge_dns
+from harness.edge.common import Layout
+from harness.moto import MotoServer, free_port, wait_until
 
-from moto_world import MotoServer, free_port, wait_until  # noqa: E402
-from sandboxlib.edge import dns as edge_dns  # noqa: E402
-from sandboxlib.edge.common import Layout  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 CLUSTER = "teleport.sandbox.test"
 ZONE = "sandbox.test"
@@ -354,17 +352,17 @@ def edge(tmp_path_factory, coredns_binary):
             b.start()
     moto = MotoServer(log_path=os.path.join(tmp, "moto.log")).start()
     layout = Layout(os.path.join(tmp, "e")).make()
-    env = moto.env(PYTHONPATH=os.path.join(ROOT, "sandbox"))
+    env = moto.env()
     world = None
     try:
         ids = _moto_edge(moto, backends)
         world = Edge(moto, layout, free_port(), backends, ids)
         addr = [f"--address={region}/tp-{kind}={ip}" for (region, kind), ip in addresses().items()]
         regions = [f"--region={r}" for r in REGIONS]
-        world.procs["nlb"] = Proc("nlb", [sys.executable, "-m", "sandboxlib.edge.nlb_double", "--edge-dir", layout.dir,
+        world.procs["nlb"] = Proc("nlb", [sys.executable, "-m", "harness.edge.nlb_double", "--edge-dir", layout.dir,
                                           *regions, *addr], os.path.join(tmp, "nlb-double.log"), env=env)
         wait_until("the NLB double's zone file", lambda: os.path.exists(layout.nlb_zone) and world.procs["nlb"].alive(), 60)
-        world.procs["policy"] = Proc("policy", [sys.executable, "-m", "sandboxlib.edge.route53_policy_double",
+        world.procs["policy"] = Proc("policy", [sys.executable, "-m", "harness.edge.route53_policy_double",
                                                 "--edge-dir", layout.dir] + [f"--client-region={r}" for r in REGIONS],
                                      os.path.join(tmp, "policy-double.log"), env=env)
         wait_until("the policy double's state", lambda: os.path.exists(layout.policy_state), 60)

@@ -80,7 +80,8 @@ def test_route53_health_checks_probe_with_sni_and_the_host_header(edge):
 
 def test_a_new_latency_name_is_served_per_region_after_the_corefile_is_regenerated(edge):
     from conftest import DNS_TTL, until
-    from sandboxlib.edge import dns as edge_dns
+
+    from harness.edge import dns as edge_dns
     r53 = edge.moto.client("route53", "us-east-1")
     name = "api." + ZONE
     r53.change_resource_record_sets(HostedZoneId=edge.ids["zone"], ChangeBatch={"Changes": [

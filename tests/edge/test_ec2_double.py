@@ -14,17 +14,18 @@ import urllib.parse
 
 import boto3
 import pytest
-from aws_world import instance_profile
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
-from conftest import ROOT, Proc, free_port, wait_until
-from moto_world import MotoServer
-from sandboxlib import ec2 as sandbox_ec2
-from sandboxlib.edge import ec2_double, ec2_metadata
-from sandboxlib.edge.common import Logger
+from conftest import Proc, free_port, wait_until
+
+from harness import ec2 as sandbox_ec2
+from harness.aws_world import instance_profile
+from harness.edge import ec2_double, ec2_metadata
+from harness.edge.common import Logger
+from harness.moto import MotoServer
 
 A, B = "us-west-2", "eu-central-1"
 NET = {A: "127.56.1", B: "127.56.2"}
@@ -77,11 +78,11 @@ def world(tmp_path_factory):
 def double(world):
     ports = {k: free_port() for k in ("api", "imds_a", "imds_b", "sts")}
     log = os.path.join(world.tmp, "ec2-double.log")
-    p = Proc("ec2", [sys.executable, "-m", "sandboxlib.edge.ec2_double", "--listen", f"127.0.0.1:{ports['api']}",
+    p = Proc("ec2", [sys.executable, "-m", "harness.edge.ec2_double", "--listen", f"127.0.0.1:{ports['api']}",
                      "--consoles", world.consoles, f"--imds={A}={NET[A]}.1:{ports['imds_a']}",
                      f"--imds={B}={NET[B]}.1:{ports['imds_b']}", "--sts", f"{NET[A]}.1:{ports['sts']}",
                      "--reconcile-interval", "0.5"],
-             log, env=world.moto.env(PYTHONPATH=os.path.join(ROOT, "sandbox")))
+             log, env=world.moto.env())
     d = {"proc": p, "api": f"http://127.0.0.1:{ports['api']}", "imds": f"{NET[A]}.1:{ports['imds_a']}",
          "imds_b": f"{NET[B]}.1:{ports['imds_b']}", "sts": f"http://{NET[A]}.1:{ports['sts']}"}
     try:

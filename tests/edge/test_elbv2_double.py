@@ -2,7 +2,6 @@
 draining for the deregistration delay, then unused), from the NLB double's data plane, while
 every other call is moto's."""
 import json
-import os
 import sys
 import time
 
@@ -10,7 +9,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import AUTH_DEREGISTRATION_DELAY, NLB_HC, ROOT, Proc, free_port, until, wait_until
+from conftest import AUTH_DEREGISTRATION_DELAY, NLB_HC, Proc, free_port, until, wait_until
 
 A = "us-west-2"
 
@@ -18,9 +17,9 @@ A = "us-west-2"
 @pytest.fixture(scope="module")
 def double(edge, tmp_path_factory):
     port = free_port()
-    env = edge.moto.env(PYTHONPATH=os.path.join(ROOT, "sandbox"))
+    env = edge.moto.env()
     log = str(tmp_path_factory.mktemp("elbv2") / "elbv2-double.log")
-    p = Proc("elbv2", [sys.executable, "-m", "sandboxlib.edge.elbv2_double", "--edge-dir", edge.layout.dir,
+    p = Proc("elbv2", [sys.executable, "-m", "harness.edge.elbv2_double", "--edge-dir", edge.layout.dir,
                        "--listen", f"127.0.0.1:{port}"], log, env=env)
     try:
         wait_until("the ELBv2 double to answer", lambda: _client(port).describe_load_balancers(), 30)
@@ -109,9 +108,9 @@ def test_a_stale_data_plane_is_refused_not_reported_healthy(edge, tmp_path):
     (tmp_path / "nlb-double.json").write_text(json.dumps({"double": "nlb-double", "updated_at": "2026-01-01T00:00:00.000Z",
                                                           "target_groups": [], "draining": []}))
     port = free_port()
-    p = Proc("stale", [sys.executable, "-m", "sandboxlib.edge.elbv2_double", "--edge-dir", str(tmp_path),
+    p = Proc("stale", [sys.executable, "-m", "harness.edge.elbv2_double", "--edge-dir", str(tmp_path),
                        "--listen", f"127.0.0.1:{port}"], str(tmp_path / "log"),
-             env=edge.moto.env(PYTHONPATH=os.path.join(ROOT, "sandbox")))
+             env=edge.moto.env())
     try:
         wait_until("the ELBv2 double to answer", lambda: _client(port).describe_load_balancers(), 30)
         with pytest.raises(ClientError) as e:
@@ -123,8 +122,8 @@ def test_a_stale_data_plane_is_refused_not_reported_healthy(edge, tmp_path):
 
 
 def test_refuses_a_non_loopback_listen_address(edge, tmp_path):
-    env = edge.moto.env(PYTHONPATH=os.path.join(ROOT, "sandbox"))
+    env = edge.moto.env()
     import subprocess
-    p = subprocess.run([sys.executable, "-m", "sandboxlib.edge.elbv2_double", "--edge-dir", str(tmp_path),
+    p = subprocess.run([sys.executable, "-m", "harness.edge.elbv2_double", "--edge-dir", str(tmp_path),
                         "--listen", "198.18.1.1:8000"], env=env, capture_output=True, text=True, timeout=30)
     assert p.returncode == 2 and "loopback only" in p.stdout

@@ -4,7 +4,8 @@ import threading
 
 import pytest
 from conftest import until
-from sandboxlib.edge.route53_policy_double import CheckState, PolicyDouble, validate_health_check
+
+from harness.edge.route53_policy_double import CheckState, PolicyDouble, validate_health_check
 
 IP, PORT = "127.55.3.5", 8080
 CHECKERS = ["us-east-1", "us-west-2", "eu-west-1"]

@@ -1,12 +1,13 @@
 """The harness's reading of cloud-init's SSH host key block from a console, and the known_hosts
-file it writes from it (sandboxlib/hostkeys.py)."""
+file it writes from it (harness/hostkeys.py)."""
 import base64
 import os
 import subprocess
 
 import pytest
 from conftest import ROOT
-from sandboxlib import hostkeys
+
+from harness import hostkeys
 
 DATA = os.path.join(ROOT, "tests", "edge", "data")
 

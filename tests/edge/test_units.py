@@ -3,10 +3,11 @@ import os
 
 import pytest
 from conftest import MotoServer
-from sandboxlib.edge import dns as edge_dns
-from sandboxlib.edge.common import EdgeError, Layout, dns_name, latency_origins
-from sandboxlib.edge.nlb_double import _validate_target_group
-from sandboxlib.edge.route53_policy_double import validate_records
+
+from harness.edge import dns as edge_dns
+from harness.edge.common import EdgeError, Layout, dns_name, latency_origins
+from harness.edge.nlb_double import _validate_target_group
+from harness.edge.route53_policy_double import validate_records
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def test_records_route53_would_refuse_are_named():
 
 
 def test_an_nlb_address_may_not_be_an_instance_address_or_shared():
-    from sandboxlib.edge.nlb_double import assign_addresses, parse_addresses
+    from harness.edge.nlb_double import assign_addresses, parse_addresses
     lbs = [{"region": r, "raw": {"LoadBalancerArn": f"arn:{r}", "LoadBalancerName": "p", "DNSName": f"p-1.{r}.elb.amazonaws.com"}}
            for r in ("us-west-2", "eu-central-1")]
     errors, unused = assign_addresses(lbs, parse_addresses(["us-west-2/p=127.55.1.21", "nope/p=127.55.1.30"]),

@@ -4,14 +4,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 
 import boto3
 import pytest
 
+from harness.moto import MotoServer, answers, free_port, record_membership, wait_until
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
-from moto_world import MotoServer, answers, free_port, record_membership, wait_until  # noqa: E402
 
 JAR = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
 SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")

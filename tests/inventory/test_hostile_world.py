@@ -16,7 +16,8 @@ import sys
 import boto3
 import pytest
 from conftest import JAR, REPO, SCRIPT, clean_env
-from moto_world import MotoServer, record_membership
+
+from harness.moto import MotoServer, record_membership
 
 CLUSTER = "hostile.example.com"
 ANSIBLE = os.path.join(os.path.dirname(sys.executable), "")  # the .venv's bin, next to this python

@@ -11,9 +11,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from harness.moto import MotoServer
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "lib"))
-from moto_world import MotoServer  # noqa: E402
 
 SCRIPT = ROOT / "packer" / "publish_ami_ids.py"
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]

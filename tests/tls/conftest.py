@@ -17,23 +17,20 @@ import re
 import socket
 import ssl
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "sandbox"))
-sys.path.insert(0, str(ROOT / "tests" / "lib"))
+from harness import checks, hosts, lab
+from harness.acme import Pebble
+from harness.edge import dns as edge_dns
+from harness.edge import nlb_double
+from harness.edge.common import Layout
+from harness.moto import MotoServer, free_port, wait_until
 
-from moto_world import MotoServer, free_port, wait_until  # noqa: E402
-from sandboxlib import checks, hosts, lab  # noqa: E402
-from sandboxlib.acme import Pebble  # noqa: E402
-from sandboxlib.edge import dns as edge_dns  # noqa: E402
-from sandboxlib.edge import nlb_double  # noqa: E402
-from sandboxlib.edge.common import Layout  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 LAB = "tls"
 CIDR = "198.18.242.0/24"

@@ -19,7 +19,8 @@ Every run uses Pebble with PEBBLE_VA_NOSLEEP=1: it validates the moment it is as
 so each issuance also shows the propagation check at work.
 """
 from conftest import CLUSTER, recap
-from sandboxlib import pki
+
+from harness import pki
 
 
 def flat_contains(run, text):

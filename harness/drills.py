@@ -20,8 +20,6 @@ from . import aws, checks, ec2, edgeworld, hosts, services, world
 from .edge.nlb_double import cli_command
 from .util import REPO, STATE_DIR, SandboxError, alive, log, run, save_state, wait_until
 
-SANDBOX_DIR = os.path.join(REPO, "sandbox")
-
 A, B = world.REGIONS
 CLIENT_INTERVAL = 0.25
 DATA_DIR = "/var/lib/teleport"
@@ -43,7 +41,7 @@ def figure(name, value, unit="", note=""):
 
 # --- clients -------------------------------------------------------------------------------
 class Client:
-    """sandboxlib.client in a region's client namespace, by name through its resolver."""
+    """harness.client in a region's client namespace, by name through its resolver."""
 
     def __init__(self, region, label, max_seconds, interval=CLIENT_INTERVAL, timeout=5.0, name=world.CLUSTER,
                  max_requests=None):
@@ -54,13 +52,12 @@ class Client:
             if os.path.exists(f):
                 os.unlink(f)
         max_requests = max_requests or int(max_seconds / interval) + 1
-        env = dict(os.environ, PYTHONPATH=SANDBOX_DIR)
         self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", region["netns"], os.path.join(REPO, ".venv", "bin", "python"), "-m", "sandboxlib.client",
+            ["ip", "netns", "exec", region["netns"], os.path.join(REPO, ".venv", "bin", "python"), "-m", "harness.client",
              "--name", name, "--cacert", edgeworld.CA_FILE, "--out", self.out, "--interval", str(interval),
              "--max-requests", str(max_requests), "--max-seconds", str(max_seconds), "--stop-file", self.stop_file,
              "--timeout", str(timeout)],
-            env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.out + ".err", "w"))
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.out + ".err", "w"))
 
     def records(self):
         try:

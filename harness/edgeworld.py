@@ -21,13 +21,11 @@ PROCS = ("nlb_double", "policy_double", "coredns", "elbv2_double")
 
 
 def _env(endpoint):
-    env = aws.aws_env(endpoint)
-    env["PYTHONPATH"] = os.path.join(REPO, "sandbox")
-    return env
+    return aws.aws_env(endpoint)
 
 
 def _py(module, *args):
-    return [os.path.join(REPO, ".venv", "bin", "python"), "-m", f"sandboxlib.edge.{module}", *args]
+    return [os.path.join(REPO, ".venv", "bin", "python"), "-m", f"harness.edge.{module}", *args]
 
 
 def coredns_binary():
@@ -141,7 +139,7 @@ def _alive_or_fail(edge, key):
 def _dns_tool(args, env):
     p = subprocess.run(_py("dns", *args), env=env, capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
-        raise SandboxError(f"sandboxlib.edge.dns {args[0]} failed: {p.stderr.strip() or p.stdout.strip()}")
+        raise SandboxError(f"harness.edge.dns {args[0]} failed: {p.stderr.strip() or p.stdout.strip()}")
 
 
 def dig(name, server, source=None, qtype="A"):

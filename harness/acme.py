@@ -1,13 +1,13 @@
 """Pebble, Let's Encrypt's ACME test server, as the certificate authority of the
 suites and the sandbox: playbooks/tls.yml orders from it exactly as it would from
 Let's Encrypt (dns-01 through Route 53), and Pebble validates the challenges by
-asking a real DNS server (CoreDNS serving moto's zones, sandboxlib.edge.dns).
+asking a real DNS server (CoreDNS serving moto's zones, harness.edge.dns).
 
 Pebble is real (v2.10.3, installed by scripts/install-deps.sh with `go install`,
 never committed). What is specific to a test CA, and what tls.yml must cope with:
 
 - its HTTPS listener needs a certificate of its own: a throwaway CA from
-  sandboxlib.pki signs one for 127.0.0.1, and tls.yml trusts that CA through
+  harness.pki signs one for 127.0.0.1, and tls.yml trusts that CA through
   tls_issuer_acme_ca_bundle;
 - the root it issues under is generated at every start and published only on its
   management API (/roots/0): tls.yml receives it as tls_issuer_ca_pem, and the
@@ -17,7 +17,7 @@ never committed). What is specific to a test CA, and what tls.yml must cope with
   issuer's own propagation check is what keeps a fresh TXT record from failing;
 - its state lives in memory: a restart forgets accounts, orders and renewal info.
 
-    python -m sandboxlib.acme run --dir DIR --dns 127.0.0.1:5354   # foreground; prints tls.yml's inputs as JSON
+    python -m harness.acme run --dir DIR --dns 127.0.0.1:5354   # foreground; prints tls.yml's inputs as JSON
 
 `sandbox up` runs it that way for the life of the sandbox (--info-out: where the drills find
 it again, Pebble.attach).

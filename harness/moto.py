@@ -1,6 +1,6 @@
 """One moto world helper for the Python tests, the benches and the sandbox.
 
-  from moto_world import MotoServer, seed_asgs, free_port, wait_until
+  from harness.moto import MotoServer, seed_asgs, free_port, wait_until
 
 MotoServer starts the real moto server (PyPI moto[server]) on a free loopback port
 and stops it; seed_asgs creates Teleport-tagged Auto Scaling groups the way an

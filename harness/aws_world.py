@@ -1,6 +1,6 @@
 """What stays the operator's in AWS, made in a moto world, for tests/aws/ and the sandbox.
 
-  from aws_world import operator_world, role_vars
+  from harness.aws_world import operator_world, role_vars
 
 The playbooks (aws-pools.yml, aws-edge.yml) make the launch templates, ASGs, load
 balancers and DNS records; before them an operator has a VPC with subnets per region, a
@@ -16,9 +16,9 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from moto_world import DUMMY_CREDS, network
+from .moto import DUMMY_CREDS, network
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 PUBLISH = ROOT / "packer" / "publish_ami_ids.py"
 
 

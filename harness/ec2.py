@@ -1,5 +1,5 @@
 """The ec2-double in the sandbox (docs/sandbox.md, "The EC2 double's interfaces"; the double itself is
-sandboxlib/edge/ec2_double.py): started after the bridges exist and before the hosts boot, it is
+harness/edge/ec2_double.py): started after the bridges exist and before the hosts boot, it is
 
   * the EC2 API endpoint the sandbox's own tools use (state["ec2_double"]["endpoint"], loopback):
     moto for every service, GetConsoleOutput from the hosts' consoles; the inventory service's
@@ -11,7 +11,7 @@ sandboxlib/edge/ec2_double.py): started after the bridges exist and before the h
     every RECONCILE_INTERVAL_S).
 
 For the next steps: console(state, h) is a host's console as EC2 returns it, and
-host_keys(state, h) the SSH host keys cloud-init printed there (sandboxlib/hostkeys.py)."""
+host_keys(state, h) the SSH host keys cloud-init printed there (harness/hostkeys.py)."""
 import http.client
 import os
 import re
@@ -34,13 +34,11 @@ def start(state, endpoint):
     port = free_port()
     api = f"http://127.0.0.1:{port}"
     sts = urllib.parse.urlsplit(world.sts_url())
-    argv = [os.path.join(REPO, ".venv", "bin", "python"), "-m", "sandboxlib.edge.ec2_double",
+    argv = [os.path.join(REPO, ".venv", "bin", "python"), "-m", "harness.edge.ec2_double",
             "--endpoint-url", endpoint, "--listen", f"127.0.0.1:{port}", "--consoles", hosts.CONSOLES,
             *[f"--imds={r['name']}={r['gateway']}:{world.IMDS_PORT}" for r in world.REGIONS],
             "--sts", sts.netloc, "--reconcile-interval", str(RECONCILE_INTERVAL_S)]
-    env = aws.aws_env(endpoint)
-    env["PYTHONPATH"] = os.path.join(REPO, "sandbox")
-    pid = spawn(argv, LOG, env=env)
+    pid = spawn(argv, LOG, env=aws.aws_env(endpoint))
     state["ec2_double"] = {"pid": pid, "endpoint": api, "log": LOG, "consoles": hosts.CONSOLES,
                            "imds": {r["name"]: world.imds_url(r["name"]) for r in world.REGIONS},
                            "sts": world.sts_url()}

@@ -22,7 +22,7 @@ health checks and records every cycle and:
 Public zones get a view per --client-region; a private zone gets one per region of the
 VPCs associated with it (Route 53 Resolver answers a VPC from that VPC's region).
 
-    python -m sandboxlib.edge.route53_policy_double --edge-dir DIR --endpoint-url URL \\
+    python -m harness.edge.route53_policy_double --edge-dir DIR --endpoint-url URL \\
         --client-region us-west-2 --client-region eu-central-1
 """
 import argparse

@@ -25,7 +25,7 @@ It writes (docs/edge.md): <edge-dir>/haproxy/haproxy.cfg, <edge-dir>/zones/nlb.d
 load balancer's DNS name as moto generated it -> its address, for CoreDNS) and
 <edge-dir>/nlb-double.json (state), and logs one line per transition.
 
-    python -m sandboxlib.edge.nlb_double --edge-dir DIR --endpoint-url URL \\
+    python -m harness.edge.nlb_double --edge-dir DIR --endpoint-url URL \\
         --region us-west-2 --region eu-central-1 --address us-west-2/NAME=198.18.1.10 ...
 """
 import argparse

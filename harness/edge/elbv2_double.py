@@ -27,7 +27,7 @@ Everything else (errors, unknown target groups, the registered set itself) is mo
 When nlb-double.json is older than --max-state-age the double answers 503 ServiceUnavailable
 rather than report health nobody measured.
 
-  python -m sandboxlib.edge.elbv2_double --edge-dir EDGE --endpoint-url http://127.0.0.1:<moto> \
+  python -m harness.edge.elbv2_double --edge-dir EDGE --endpoint-url http://127.0.0.1:<moto> \
       --listen 127.0.0.1:<port>
 """
 import argparse
@@ -94,7 +94,7 @@ class TargetHealth:
     def data_plane(self):
         state = read_json(self.layout.nlb_state)
         if not state:
-            raise EdgeError(f"{self.layout.nlb_state}: missing; start the NLB double (sandboxlib.edge.nlb_double) first")
+            raise EdgeError(f"{self.layout.nlb_state}: missing; start the NLB double (harness.edge.nlb_double) first")
         age = time.time() - _parse_time(state["updated_at"])
         if age > self.max_state_age:
             raise EdgeError(f"{self.layout.nlb_state}: last written {age:.0f} s ago (more than {self.max_state_age:.0f} s): "

@@ -7,14 +7,13 @@ import subprocess
 import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from . import moto as moto_world
+from .moto import free_port, terminate  # noqa: F401  (re-exported for the sandbox steps)
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STATE_DIR = os.environ.get("SANDBOX_STATE_DIR", os.path.join(REPO, "sandbox", "state"))
 STATE_FILE = os.path.join(STATE_DIR, "state.json")
 _T0 = time.monotonic()
-
-sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
-import moto_world  # noqa: E402
-from moto_world import free_port, terminate  # noqa: E402,F401  (re-exported for the sandbox steps)
 
 
 class SandboxError(Exception):
@@ -38,7 +37,7 @@ def run(cmd, check=True, capture=True, timeout=120, **kw):
 
 
 def wait_until(what, probe, timeout, interval=0.25):
-    """tests/lib/moto_world.wait_until (the one poll-with-a-deadline), raising SandboxError."""
+    """harness/moto.wait_until (the one poll-with-a-deadline), raising SandboxError."""
     try:
         return moto_world.wait_until(what, probe, timeout, interval)
     except TimeoutError as e:

@@ -13,14 +13,12 @@ import boto3
 import yaml
 
 from . import world
+from .aws_world import fix_soa, operator_world
 from .edge.common import Logger
 from .edge.ec2_double import NAME as EC2_DOUBLE
 from .edge.ec2_double import reconcile_instance_profiles
+from .moto import MotoServer
 from .util import REPO, STATE_DIR, SandboxError, free_port, log, spawn, wait_until
-
-sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
-from aws_world import fix_soa, operator_world  # noqa: E402  (shared with tests/aws/)
-from moto_world import MotoServer  # noqa: E402
 
 # Ansible masks every no_log value (secret key, session token) wherever it appears in
 # module output: a secret equal to "sandbox" turned the zone sandbox.test into
@@ -90,7 +88,7 @@ def seed(endpoint, state):
         f"AMIs published in SSM, zone {world.ZONE} ({made['zone_id']}), "
         f"IAM roles and instance profiles {', '.join(sorted(made['instance_profiles']))}")
     with open(AWS_VARS_FILE, "w") as f:
-        f.write("# Written by sandbox/sandbox from sandboxlib/world.py for aws-pools.yml and aws-edge.yml.\n")
+        f.write("# Written by sandbox/sandbox from harness/world.py for aws-pools.yml and aws-edge.yml.\n")
         yaml.safe_dump(world.aws_vars({r: v["subnets"] for r, v in made["regions"].items()}, AUTH_SERVER_FILE),
                        f, sort_keys=True)
     for name in PLAYBOOKS:

@@ -188,9 +188,9 @@ def start_pebble(state):
     """Pebble for the life of the sandbox, resolving dns-01 challenges through the sandbox's
     CoreDNS on this machine (the public view of moto's zone, as Let's Encrypt sees it)."""
     os.makedirs(ACME_DIR, exist_ok=True)
-    pid = spawn([os.path.join(REPO, ".venv", "bin", "python"), "-m", "sandboxlib.acme", "run", "--dir", ACME_DIR,
+    pid = spawn([os.path.join(REPO, ".venv", "bin", "python"), "-m", "harness.acme", "run", "--dir", ACME_DIR,
                  "--dns", world.DNS_LOCAL, "--info-out", ACME_INFO],
-                os.path.join(STATE_DIR, "pebble.log"), env=dict(os.environ, PYTHONPATH=os.path.join(REPO, "sandbox")))
+                os.path.join(STATE_DIR, "pebble.log"))
     state["acme"] = {"pid": pid, "info": ACME_INFO, "root": ACME_ROOT}
 
     def answering():

@@ -1,1 +1,0 @@
-"""Implementation of sandbox/sandbox (see docs/sandbox.md)."""
