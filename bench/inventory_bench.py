@@ -29,9 +29,8 @@ import urllib.request
 import boto3
 import yaml
 
-from harness.moto import DUMMY_CREDS, CountingProxy, MotoServer, answers, free_port, network, seed_asgs, wait_until
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from harness.moto import DUMMY_CREDS, CountingProxy, MotoServer, network, seed_asgs
+from harness.util import REPO, answers, free_port, wait_until
 
 JAR = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
 SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")

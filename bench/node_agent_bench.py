@@ -21,10 +21,9 @@ import sys
 import tempfile
 import time
 
-from harness import moto
-from harness.moto import free_port
+from harness import util
+from harness.util import REPO, free_port
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 JAR = os.path.join(REPO, "node-agent", "target", "node-agent.jar")
 BRIDGE = "na-bench0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -33,8 +32,8 @@ RSS_TARGET_MIB = 56
 
 def wait_until(what, condition, timeout=60):
     try:
-        moto.wait_until(what, condition, timeout)
-    except TimeoutError as e:
+        util.wait_until(what, condition, timeout)
+    except util.Timeout as e:
         sys.exit(f"bench: {e}")
 
 

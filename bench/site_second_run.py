@@ -2,29 +2,23 @@
 """site.yml's second run on a kept sandbox (a measurement, not a test).
 
   flock /tmp/teleport-sandbox.lock sandbox/sandbox test --keep     # once: up, site.yml twice, checks
-  bench/site_second_run.py [--runs 2] [--variants baseline,facts,...]
+  .venv/bin/python bench/site_second_run.py [--runs 2] [--variants baseline,facts,...]
   sandbox/sandbox down
 
-Runs site.yml again, exactly as harness/checks.py does (same inventory script, extra vars
-and environment), once per variant and run, and prints wall time, tasks run (ok + changed + skipped
-over all hosts, from the recap), SSH round trips (invocations of ssh, counted by a wrapper set as the
-connection's ssh executable; one per remote command over the multiplexed connection) and changed
-(every run must be changed=0). A variant only adds ANSIBLE_* settings to that environment."""
+Runs site.yml again, exactly as the sandbox does (harness/sandbox/plays.py: same inventory script,
+extra vars and environment), once per variant and run, and prints wall time, tasks run (ok + changed
++ skipped over all hosts, from the recap), SSH round trips (invocations of ssh, counted by a wrapper
+set as the connection's ssh executable; one per remote command over the multiplexed connection) and
+changed (every run must be changed=0). A variant only adds ANSIBLE_* settings to that environment."""
 import argparse
 import os
-import re
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 
-from harness import checks
-from harness.util import load_state
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)", re.M)
+from harness.ansible import run_playbook
+from harness.sandbox import converge, plays
+from harness.sandbox.state import load_state
 
 
 def variants(work):
@@ -51,26 +45,22 @@ def run(state, env_extra, work, label):
             f.write(f"#!/bin/sh\necho {tool} >> '{counter}'\nexec {tool} \"$@\"\n")
         os.chmod(wrappers[tool], 0o755)
     open(counter, "w").close()
-    env = checks.ansible_env(state)
+    env = plays.hosts_env(state)
     env.update(env_extra, ANSIBLE_SSH_EXECUTABLE=wrappers["ssh"], ANSIBLE_SFTP_EXECUTABLE=wrappers["sftp"],
                ANSIBLE_SCP_EXECUTABLE=wrappers["scp"])
-    cmd = ["ansible-playbook", "-i", checks.INVENTORY_SCRIPT, checks.SITE, "-e", "@" + checks.VARS_FILE]
-    t0 = time.monotonic()
-    p = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
-    wall = time.monotonic() - t0
-    if p.returncode != 0:
-        log = os.path.join(work, f"site-{label}.log")  # kept: the work directory is not removed
-        with open(log, "w") as f:
-            f.write(p.stdout + p.stderr)
-        failed = [line for line in p.stdout.splitlines() if line.startswith(("fatal:", "failed:", "TASK ["))]
+    # Its log is kept: the work directory is not removed.
+    run = run_playbook(converge.SITE, plays.INVENTORY_SCRIPT, converge.VARS_FILE, env=env,
+                       log=os.path.join(work, f"site-{label}.log"))
+    if run.rc != 0:
+        failed = [line for line in run.text.splitlines() if line.startswith(("fatal:", "failed:", "TASK ["))]
         fatal = [i for i, line in enumerate(failed) if not line.startswith("TASK [")]
-        where = "\n".join(failed[max(0, fatal[0] - 1):fatal[0] + 3]) if fatal else p.stdout[-2000:]
-        return dict(wall=wall, failed=f"exit {p.returncode}, log {log}:\n{where[:1500]}")
-    recap = RECAP.findall(p.stdout)
+        where = "\n".join(failed[max(0, fatal[0] - 1):fatal[0] + 3]) if fatal else run.tail(2000)
+        return dict(wall=run.seconds, failed=f"exit {run.rc}, log {run.log}:\n{where[:1500]}")
     with open(counter) as f:
         ssh = sum(1 for _ in f)
-    return dict(wall=wall, tasks=sum(int(r[1]) + int(r[2]) + int(r[5]) for r in recap),
-                changed=sum(int(r[2]) for r in recap), ssh=ssh, hosts=len(recap))
+    recap = run.recap.values()
+    return dict(wall=run.seconds, tasks=sum(r["ok"] + r["changed"] + r["skipped"] for r in recap),
+                changed=sum(r["changed"] for r in recap), ssh=ssh, hosts=len(recap))
 
 
 def main():

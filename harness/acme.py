@@ -35,7 +35,7 @@ import time
 import urllib.request
 
 from . import pki
-from .util import SandboxError, free_port, terminate, wait_until
+from .util import HarnessError, free_port, terminate, wait_until
 
 PEBBLE_VERSION = "v2.10.3"
 PEBBLE_BIN = os.environ.get("PEBBLE_BIN") or os.path.join(
@@ -46,7 +46,7 @@ _ORDER_LINE = re.compile(r'Added order "[^"]+" to the db')
 
 def binary():
     if not os.access(PEBBLE_BIN, os.X_OK):
-        raise SandboxError(f"{PEBBLE_BIN} is missing: run scripts/install-deps.sh (it installs Pebble {PEBBLE_VERSION} "
+        raise HarnessError(f"{PEBBLE_BIN} is missing: run scripts/install-deps.sh (it installs Pebble {PEBBLE_VERSION} "
                            "with go install), or point PEBBLE_BIN at a pebble binary")
     return PEBBLE_BIN
 
@@ -132,8 +132,8 @@ class Pebble:
                                      stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                      cwd=self.dir, start_new_session=True)
         out.close()
-        wait_until("Pebble's management API", lambda: self.proc.poll() is None and self.root_pem(), timeout)
-        wait_until("Pebble's ACME directory", lambda: '"newOrder"' in self._get(self.directory_url), timeout)
+        wait_until("Pebble's management API", lambda: self.proc.poll() is None and self.root_pem(), timeout, 0.25)
+        wait_until("Pebble's ACME directory", lambda: '"newOrder"' in self._get(self.directory_url), timeout, 0.25)
         return self
 
     def root_pem(self):
@@ -162,7 +162,7 @@ class Pebble:
         req = urllib.request.Request(f"https://{self.host}:{self.mgmt_port}/set-renewal-info/", data=body, method="POST")
         with urllib.request.urlopen(req, timeout=5, context=self._ctx()) as r:
             if r.status != 200:
-                raise SandboxError(f"Pebble refused the renewal info: HTTP {r.status}")
+                raise HarnessError(f"Pebble refused the renewal info: HTTP {r.status}")
 
     def renewal_due_now(self, cert_pem):
         """ARI says cert_pem is due: a suggested window that ended yesterday."""
@@ -202,7 +202,7 @@ def main(argv=None):
     pebble = Pebble(a.dir, a.dns, nosleep=not a.sleep)
     try:
         pebble.start()
-    except SandboxError as e:
+    except HarnessError as e:
         print(f"acme: {e}", file=sys.stderr)
         return 2
     print(json.dumps(pebble.tls_yml_vars() | {"pebble_log": pebble.log_path}), flush=True)

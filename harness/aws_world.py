@@ -9,17 +9,16 @@ packer/publish_ami_ids.py. operator_world() makes exactly that, publishing throu
 real script, so the playbooks meet what they would meet in an account.
 """
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import uuid
 from pathlib import Path
 
-from .moto import DUMMY_CREDS, network
+from .moto import network
+from .util import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-PUBLISH = ROOT / "packer" / "publish_ami_ids.py"
+PUBLISH = Path(REPO) / "packer" / "publish_ami_ids.py"
 
 
 def register_ami(moto, region, name="teleport-test-ami"):
@@ -106,17 +105,3 @@ def role_vars(cluster, auth_region, world, zone, **extra):
     }
     out.update(extra)
     return out
-
-
-def ansible_env(moto_endpoint, **extra):
-    """Environment of an ansible-playbook run against an endpoint (moto or a CountingProxy)."""
-    env = dict(os.environ)
-    env.pop("AWS_PROFILE", None)
-    env.update(DUMMY_CREDS)
-    env.update({
-        "AWS_ENDPOINT_URL": moto_endpoint, "AWS_REGION": "us-east-1",
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0", "ANSIBLE_LOCALHOST_WARNING": "0", "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-    })
-    env.update(extra)
-    return env

@@ -1,6 +1,6 @@
-"""One moto world helper for the Python tests, the benches and the sandbox.
+"""moto, the AWS of every test world: the suites, the benches and the sandbox.
 
-  from harness.moto import MotoServer, seed_asgs, free_port, wait_until
+  from harness.moto import MotoServer, seed_asgs
 
 MotoServer starts the real moto server (PyPI moto[server]) on a free loopback port
 and stops it; seed_asgs creates Teleport-tagged Auto Scaling groups the way an
@@ -14,59 +14,35 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 import urllib.request
 
+from .util import answers, free_port, terminate, wait_until
+
+# The harness's credentials for every moto (moto accepts any). Ansible masks every no_log value
+# (the secret key) wherever it appears in module output, so the secret matches no name of any world
+# (a secret "sandbox" once turned the zone sandbox.test into "********.test").
 DUMMY_CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing-secret-never-printed"}
 
 
-def free_port(host="127.0.0.1"):
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+def aws_env(endpoint, base=None, **extra):
+    """Environment for a child process (Ansible, the jars, the doubles) whose AWS is endpoint."""
+    env = dict(os.environ if base is None else base)
+    env.pop("AWS_PROFILE", None)
+    env.update(DUMMY_CREDS, AWS_ENDPOINT_URL=endpoint)
+    env.update(extra)
+    return env
 
 
-def terminate(proc, grace=10):
-    """Stops a child process we started: SIGTERM, then SIGKILL after grace seconds; reaped."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(grace)
-
-
-def wait_until(what, condition, timeout=60.0, interval=0.05):
-    """Polls condition() until it is truthy (returned) or the deadline passes.
-
-    An exception from condition() counts as "not yet" and is reported on timeout."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while True:
-        try:
-            result = condition()
-            if result:
-                return result
-        except Exception as e:  # the probe failing is why we keep polling
-            last = e
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout} s waiting for {what}" + (f" (last error: {last!r})" if last else ""))
-        time.sleep(interval)  # pause between polls, bounded by the deadline above
-
-
-def answers(url, timeout=2):
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return r.status == 200
-    except OSError:
-        return False
+def client(service, region, endpoint):
+    """A boto3 client of endpoint (moto, or a double in front of it) with the harness's credentials."""
+    import boto3
+    return boto3.client(service, region_name=region, endpoint_url=endpoint,
+                        aws_access_key_id=DUMMY_CREDS["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=DUMMY_CREDS["AWS_SECRET_ACCESS_KEY"])
 
 
 def moto_binary():
@@ -105,17 +81,10 @@ class MotoServer:
 
     def env(self, **extra):
         """Environment for a child process (ansible, the jars) that talks to this moto."""
-        env = dict(os.environ)
-        env.pop("AWS_PROFILE", None)
-        env.update(DUMMY_CREDS, AWS_ENDPOINT_URL=self.endpoint)
-        env.update(extra)
-        return env
+        return aws_env(self.endpoint, **extra)
 
     def client(self, service, region):
-        import boto3
-        return boto3.client(service, region_name=region, endpoint_url=self.endpoint,
-                            aws_access_key_id=DUMMY_CREDS["AWS_ACCESS_KEY_ID"],
-                            aws_secret_access_key=DUMMY_CREDS["AWS_SECRET_ACCESS_KEY"])
+        return client(service, region, self.endpoint)
 
     def __enter__(self):
         return self.start()

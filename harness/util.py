@@ -1,4 +1,4 @@
-"""Process, polling and state helpers shared by the sandbox steps."""
+"""Processes, polling, files and the harness's one error: what every part of the harness shares."""
 import json
 import os
 import signal
@@ -6,18 +6,22 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
+from pathlib import Path
 
-from . import moto as moto_world
-from .moto import free_port, terminate  # noqa: F401  (re-exported for the sandbox steps)
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STATE_DIR = os.environ.get("SANDBOX_STATE_DIR", os.path.join(REPO, "sandbox", "state"))
-STATE_FILE = os.path.join(STATE_DIR, "state.json")
+# The repository: the harness is installed in place (pip install -e .), so this is its checkout.
+REPO = str(Path(__file__).resolve().parents[1])
+# The repository's virtualenv (scripts/install-deps.sh): its python runs the harness, its bin Ansible.
+VENV_BIN = os.path.join(REPO, ".venv", "bin")
 _T0 = time.monotonic()
 
 
-class SandboxError(Exception):
+class HarnessError(Exception):
     """A step failed; the message says what and where to look."""
+
+
+class Timeout(HarnessError, TimeoutError):
+    """A poll's deadline passed (wait_until)."""
 
 
 def log(msg):
@@ -25,23 +29,39 @@ def log(msg):
 
 
 def run(cmd, check=True, capture=True, timeout=120, **kw):
-    """Runs a command; on failure raises SandboxError with its output."""
+    """Runs a command; on failure raises HarnessError with its output."""
     try:
         p = subprocess.run(cmd, capture_output=capture, text=True, timeout=timeout, **kw)
     except subprocess.TimeoutExpired:
-        raise SandboxError(f"{' '.join(cmd)}: no answer within {timeout}s") from None
+        raise HarnessError(f"{' '.join(cmd)}: no answer within {timeout}s") from None
     if check and p.returncode != 0:
         out = ((p.stdout or "") + (p.stderr or "")).strip()
-        raise SandboxError(f"{' '.join(cmd)} exited {p.returncode}: {out[-2000:]}")
+        raise HarnessError(f"{' '.join(cmd)} exited {p.returncode}: {out[-2000:]}")
     return p
 
 
-def wait_until(what, probe, timeout, interval=0.25):
-    """harness/moto.wait_until (the one poll-with-a-deadline), raising SandboxError."""
-    try:
-        return moto_world.wait_until(what, probe, timeout, interval)
-    except TimeoutError as e:
-        raise SandboxError(str(e)) from None
+def wait_until(what, condition, timeout=60.0, interval=0.05):
+    """Polls condition() until it is truthy (returned) or the deadline passes (Timeout).
+
+    An exception from condition() counts as "not yet" and is reported on timeout."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            result = condition()
+            if result:
+                return result
+        except Exception as e:  # the probe failing is why we keep polling
+            last = e
+        if time.monotonic() > deadline:
+            raise Timeout(f"timed out after {timeout} s waiting for {what}" + (f" (last error: {last!r})" if last else ""))
+        time.sleep(interval)  # pause between polls, bounded by the deadline above
+
+
+def free_port(host="127.0.0.1"):
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
 
 
 def tcp_open(host, port, timeout=1.0):
@@ -49,13 +69,37 @@ def tcp_open(host, port, timeout=1.0):
         return True
 
 
+def answers(url, timeout=2):
+    """Whether url answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def venv_python():
+    return os.path.join(VENV_BIN, "python")
+
+
 def spawn(cmd, log_path, env=None, cwd=None):
     """Starts a detached process (own session, stdin /dev/null) and returns its pid."""
-    logf = open(log_path, "ab")
-    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
-                         start_new_session=True, env=env, cwd=cwd)
-    logf.close()
+    with open(log_path, "ab") as logf:
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
+                             start_new_session=True, env=env, cwd=cwd)
     return p.pid
+
+
+def terminate(proc, grace=10):
+    """Stops a child process we started: SIGTERM, then SIGKILL after grace seconds; reaped."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(grace)
 
 
 def alive(pid):
@@ -85,7 +129,7 @@ def stop_pid(pid, name, grace=15.0, sig=signal.SIGTERM):
         return
     try:
         wait_until(f"{name} (pid {pid}) to exit", lambda: not alive(pid) or _reap(pid), grace, 0.1)
-    except SandboxError:
+    except Timeout:
         log(f"{name} (pid {pid}) ignored {sig.name} for {grace}s: killing it")
         try:
             os.kill(pid, signal.SIGKILL)
@@ -117,11 +161,3 @@ def save_json(path, data):
     with open(tmp, "w") as f:
         json.dump(data, f, indent=2, sort_keys=True)
     os.replace(tmp, path)
-
-
-def load_state():
-    return load_json(STATE_FILE)
-
-
-def save_state(state):
-    save_json(STATE_FILE, state)

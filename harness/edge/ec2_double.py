@@ -17,7 +17,7 @@ One process, named `ec2-double` in every line it prints, with three listeners an
   * **Instance profiles** (reconcile_instance_profiles): EC2 gives an instance launched from a
     launch template the template's IamInstanceProfile; moto's Auto Scaling does not.
 
-The sandbox's hypervisor (harness/hosts.py) tells the double where each instance's console
+The sandbox's hypervisor (harness/machines.py) tells the double where each instance's console
 is: `<consoles dir>/<instance id>` is a link to the host's console log. Nothing else is kept
 here: instances, profiles and roles are read from moto at each request.
 
@@ -179,7 +179,7 @@ def _xml_text(text):
 
 class Consoles:
     """Where each booted instance's console is: <dir>/<instance id>, a link the hypervisor
-    (harness/hosts.py) makes when it boots the instance's host."""
+    (harness/machines.py) makes when it boots the instance's host."""
 
     def __init__(self, directory):
         self.dir = directory
@@ -420,7 +420,7 @@ def main(argv=None):
 
     def build():
         if not os.path.isdir(a.consoles):
-            raise EdgeError(f"--consoles {a.consoles}: no such directory; the hypervisor (harness/hosts.py) makes it")
+            raise EdgeError(f"--consoles {a.consoles}: no such directory; the hypervisor (harness/machines.py) makes it")
         if a.reconcile_interval < 0:
             raise EdgeError(f"--reconcile-interval {a.reconcile_interval}: must be >= 0")
         return Double(endpoint_url(a.endpoint_url), _listen(a.listen, "--listen", loopback_only=True), a.consoles,

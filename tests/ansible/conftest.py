@@ -1,71 +1,56 @@
-"""Helpers for the Ansible tests: run real ansible-playbook against localhost
+"""Helpers for the Ansible tests: run real ansible-playbook (harness.ansible) against localhost
 (connection local) with a generated inventory, and find the Teleport test double."""
 import glob
 import os
-import subprocess
 import sys
 import tarfile
 from pathlib import Path
 
 import pytest
-import yaml
 from argspec_doc import ROOT
 
+from harness.ansible import ansible_env, run_playbook
+
 HERE = Path(__file__).resolve().parent
+# Ansible's controller-side temporary files for this suite, in one place.
+LOCAL_TEMP = Path(os.environ.get("TMPDIR", "/tmp")) / "ansible-tests-local"
 
 
-def ansible_env():
-    env = dict(os.environ)
-    env.update({
-        "ANSIBLE_CONFIG": str(ROOT / "ansible.cfg"),
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        "ANSIBLE_LOCAL_TEMP": str(Path(os.environ.get("TMPDIR", "/tmp")) / "ansible-tests-local"),
-    })
-    return env
+def play(playbook, inventory, tmp_path, *args, env=None):
+    """Runs a playbook with an inventory dict (harness.ansible.run_playbook, its log in tmp_path);
+    env: more variables (ANSIBLE_STDOUT_CALLBACK=json). Returns the Run."""
+    log = tmp_path / f"{Path(playbook).stem}-{len(list(tmp_path.glob(Path(playbook).stem + '-*.log')))}.log"
+    return run_playbook(playbook, inventory, None, *args, log=log, timeout=600,
+                        env=ansible_env(ANSIBLE_LOCAL_TEMP=LOCAL_TEMP, **(env or {})))
 
 
-def run_playbook(playbook, inventory, tmp_path, *args, env=None):
-    """Runs a playbook with an inventory dict; returns the CompletedProcess."""
-    inv = tmp_path / "inventory.yml"
-    inv.write_text(yaml.safe_dump(inventory))
-    cmd = [str(Path(os.environ.get("ANSIBLE_BIN_DIR", ROOT / ".venv/bin")) / "ansible-playbook"),
-           "-i", str(inv), str(playbook), *args]
-    full_env = ansible_env()
-    full_env.update(env or {})
-    return subprocess.run(cmd, cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=600)
-
-
-def _messages(json_stdout, only_failed):
-    import json
-    report = json.loads(json_stdout[json_stdout.index("{"):])
+def _messages(run, only_failed):
     out = {}
-    for play in report["plays"]:
-        for task in play["tasks"]:
+    for p in run.report["plays"]:
+        for task in p["tasks"]:
             for host, res in task["hosts"].items():
                 if "msg" in res and (res.get("failed") or not only_failed):
                     out.setdefault(host, []).append(str(res["msg"]))
     return out
 
 
-def failures_by_host(json_stdout):
-    """{host: [failure messages]} from the json stdout callback's output."""
-    return _messages(json_stdout, only_failed=True)
+def failures_by_host(run):
+    """{host: [failure messages]} from the json stdout callback's report."""
+    return _messages(run, only_failed=True)
 
 
-def messages_by_host(json_stdout):
+def messages_by_host(run):
     """{host: [every msg]} (debug warnings included)."""
-    return _messages(json_stdout, only_failed=False)
+    return _messages(run, only_failed=False)
 
 
 def run_teleport_preflight(hosts, tmp_path):
     """Runs the teleport role's preflight (render_teleport.yml) on sample hosts of one cluster;
-    returns the CompletedProcess, whose stdout is the json callback's report."""
+    returns the Run, with the json callback's report."""
     inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), teleport_cluster_name="teleport.example.com",
                                                  teleport_tarball_sha256="b" * 64),
                          "hosts": hosts}}
-    return run_playbook(HERE / "render_teleport.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    return play(HERE / "render_teleport.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
 
 
 def local_host_vars(**extra):

@@ -3,7 +3,7 @@
 import json
 import stat
 
-from conftest import HERE, local_host_vars, messages_by_host, run_playbook
+from conftest import HERE, local_host_vars, messages_by_host, play
 
 PIN = "sha256:" + "0123456789abcdef" * 4
 
@@ -22,9 +22,9 @@ def _pins(tmp_path, output, rc=0, **proxy_vars):
     inventory = {"all": {"vars": common, "children": {
         "teleport_auth": {"hosts": {"auth-1": {"teleport_role": "auth"}}},
         "teleport_proxy": {"hosts": {"proxy-1": {"teleport_role": "proxy", **proxy_vars}}}}}}
-    r = run_playbook(HERE / "read_ca_pin.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
-    assert r.returncode == 0, r.stdout[-3000:]
-    line = next(m for m in messages_by_host(r.stdout)["proxy-1"] if m.startswith("pins="))
+    r = play(HERE / "read_ca_pin.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    assert r.rc == 0, r.text[-3000:]
+    line = next(m for m in messages_by_host(r)["proxy-1"] if m.startswith("pins="))
     return json.loads(line.removeprefix("pins="))
 
 

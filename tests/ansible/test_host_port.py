@@ -4,7 +4,7 @@ a space or a port outside 1-65535 fails naming the variable, and real addresses 
 arrive as the inventory script hands them over: marked unsafe, never templated."""
 import pytest
 import yaml
-from conftest import HERE, failures_by_host, local_host_vars, run_playbook, run_teleport_preflight
+from conftest import HERE, failures_by_host, local_host_vars, play, run_teleport_preflight
 
 
 class Unsafe(str):
@@ -63,14 +63,14 @@ TELEPORT_GOOD = {
 }
 
 
-def _messages(json_stdout, host):
-    return " ".join(failures_by_host(json_stdout).get(host, []))
+def _messages(run, host):
+    return " ".join(failures_by_host(run).get(host, []))
 
 
 @pytest.fixture(scope="module")
 def teleport_outcome(tmp_path_factory):
     hosts = {**{name: hv for name, (hv, _) in TELEPORT_BAD.items()}, **TELEPORT_GOOD}
-    return run_teleport_preflight(hosts, tmp_path_factory.mktemp("host-port-teleport")).stdout
+    return run_teleport_preflight(hosts, tmp_path_factory.mktemp("host-port-teleport"))
 
 
 @pytest.mark.parametrize("host", sorted(TELEPORT_BAD))
@@ -113,8 +113,8 @@ def agent_outcome(tmp_path_factory):
                      "cases": {"hosts": {**AGENT_BAD, **AGENT_GOOD}},
                      "hostile_peers": {"hosts": readers}},
     }}
-    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
-    return result.stdout
+    result = play(HERE / "render_node_agent.yml", inventory, tmp, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    return result
 
 
 @pytest.mark.parametrize("host", sorted(AGENT_BAD))

@@ -8,7 +8,7 @@ import pwd
 
 import pytest
 import yaml
-from conftest import HERE, failures_by_host, local_host_vars, run_playbook
+from conftest import HERE, failures_by_host, local_host_vars, play
 
 # Not a real pair: the role writes what it is given; the service checks the pair when it starts.
 CERT = "-----BEGIN CERTIFICATE-----\nMIIB-test-certificate\n-----END CERTIFICATE-----\n"
@@ -22,7 +22,7 @@ def render(tmp_path, hosts):
     jar.write_bytes(b"PK")
     inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), inventory_service_jar_src=str(jar)),
                          "hosts": hosts}}
-    return run_playbook(HERE / "render_inventory_service.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    return play(HERE / "render_inventory_service.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
 
 
 def test_config_merges_extra_keys_and_points_at_the_token_and_tls_files(tmp_path):
@@ -35,7 +35,7 @@ def test_config_merges_extra_keys_and_points_at_the_token_and_tls_files(tmp_path
         "inventory_service_config": {"refresh": {"interval": "30s"}, "serve": {"listen_addr": "0.0.0.0:8791"}},
         "inventory_service_environment": {"AWS_REGION": "us-west-2"},
     }})
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.rc == 0, result.text[-3000:]
     config = yaml.safe_load((tmp_path / "mgmt.inventory-service.yaml").read_text())
     assert config == {
         "cluster": "teleport.example.com",
@@ -62,7 +62,7 @@ def test_a_loopback_listener_needs_neither_tls_nor_a_token_and_is_probed_over_ht
         "v6": {**SCOPE, "inventory_service_listen_addr": "[::1]:8790"},
         "name": {**SCOPE, "inventory_service_listen_addr": "localhost:8790"},
     })
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.rc == 0, result.text[-3000:]
     assert yaml.safe_load((tmp_path / "default.inventory-service.yaml").read_text())["serve"] == {
         "listen_addr": "127.0.0.1:8790"}
     assert json.loads((tmp_path / "v6.derived.json").read_text()) == {
@@ -83,7 +83,7 @@ def test_preflight_refuses_missing_scope_and_an_open_listener_without_tls_and_a_
         "open_with_both": {**SCOPE, **TLS, "inventory_service_listen_addr": "0.0.0.0:8790",
                            "inventory_service_token": "t"},
     })
-    failures = failures_by_host(result.stdout)
+    failures = failures_by_host(result)
     assert any("inventory_service_cluster" in m and "inventory_service_regions" in m for m in failures["no_scope"])
     both = "TLS (inventory_service_tls_cert and inventory_service_tls_key)"
     for host, addr, missing in [
@@ -113,7 +113,7 @@ def configure(tmp_path, host_vars, *args):
         inventory_service_user=user, inventory_service_group=group,
         inventory_service_config_validate_command="/bin/true %s"),
         "hosts": {"mgmt": host_vars}}}
-    return run_playbook(HERE / "configure_inventory_service.yml", inventory, tmp_path, *args), config_dir
+    return play(HERE / "configure_inventory_service.yml", inventory, tmp_path, *args), config_dir
 
 
 @pytest.fixture
@@ -121,7 +121,7 @@ def configured(tmp_path):
     result, config_dir = configure(tmp_path, {
         **SCOPE, **TLS, "inventory_service_listen_addr": "0.0.0.0:8790", "inventory_service_token": "tok-0123456789abcdef",
     }, "-vv")
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert result.rc == 0, result.text[-3000:]
     return result, config_dir
 
 
@@ -136,5 +136,5 @@ def test_the_tls_pair_lands_owned_by_the_service_user_and_the_key_readable_by_it
 
 def test_the_key_and_the_token_never_appear_in_the_output(configured):
     result, _ = configured
-    assert "secret-key-material" not in result.stdout + result.stderr
-    assert "tok-0123456789abcdef" not in result.stdout + result.stderr
+    assert "secret-key-material" not in result.text
+    assert "tok-0123456789abcdef" not in result.text

@@ -7,7 +7,7 @@ import pwd
 
 import pytest
 import yaml
-from conftest import HERE, failures_by_host, local_host_vars, run_playbook
+from conftest import HERE, failures_by_host, local_host_vars, play
 
 PUBLIC = ["teleport.example.com:443", "internal.example.com:443"]
 JAR = HERE.parents[1] / "node-agent" / "target" / "node-agent.jar"
@@ -61,8 +61,8 @@ def rendered(tmp_path_factory):
         "children": {"teleport_auth": {"hosts": {"auth-1": {"teleport_role": "auth", "ansible_host": "198.18.1.5"}}},
                      "teleport_proxy": {"hosts": proxies}},
     }}
-    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    result = play(HERE / "render_node_agent.yml", inventory, tmp)
+    assert result.rc == 0, result.text[-6000:]
     return out
 
 
@@ -154,8 +154,8 @@ def test_preflight_names_the_variable_on_bad_input(tmp_path):
     inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(jar), teleport_public_addr=PUBLIC,
                                                  teleport_tunnel_strategy="proxy_peering"),
                          "children": {"teleport_proxy": {"hosts": hosts}}}}
-    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
-    failures = failures_by_host(result.stdout)
+    result = play(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    failures = failures_by_host(result)
     assert any("node_agent_peers_self_addr" in m for m in failures["no_self_addr"])
     assert any("teleport_public_addr" in m for m in failures["no_names"])
     assert "durations" not in failures
@@ -191,8 +191,8 @@ def test_preflight_keeps_the_inventory_token_and_peer_list_safe(tmp_path):
     inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(jar), teleport_public_addr=PUBLIC,
                                                  teleport_tunnel_strategy="proxy_peering"),
                          "children": {"teleport_proxy": {"hosts": hosts}}}}
-    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
-    failures = failures_by_host(result.stdout)
+    result = play(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    failures = failures_by_host(result)
     for host, u in [("http_beyond", "http://198.18.0.1:8790/v1/peers"),
                     ("http_by_name", "http://127.0.0.1.example.com:8790/v1/peers"),
                     ("http_wildcard", "http://0.0.0.0:8790/v1/peers")]:
@@ -213,7 +213,7 @@ def test_preflight_keeps_the_inventory_token_and_peer_list_safe(tmp_path):
     assert failures["ca_with_key"] == [
         'node_agent_peers_inventory_ca_pem holds a "-----BEGIN PRIVATE KEY-----" block, but only CERTIFICATE blocks'
         " belong in it (it lands readable by every user): remove the rest."]
-    assert "c2VjcmV0" not in result.stdout + result.stderr
+    assert "c2VjcmV0" not in result.text
     assert not (tmp_path / "ca_with_key.node-agent.yaml").exists()
 
 
@@ -235,12 +235,12 @@ def configure_hosts(tmp_path, hosts, **env):
                          "node_agent_config_dir": str(tmp_path / name / "etc"),
                          "node_agent_state_dir": str(tmp_path / name / "state"), **host_vars}
                   for name, host_vars in hosts.items()}}}
-    return run_playbook(HERE / "configure_node_agent.yml", inventory, tmp_path, env=env)
+    return play(HERE / "configure_node_agent.yml", inventory, tmp_path, env=env)
 
 
 def configure(tmp_path, host_vars):
     result = configure_hosts(tmp_path, {"proxy": host_vars})
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert result.rc == 0, result.text[-6000:]
     return tmp_path / "proxy" / "etc"
 
 
@@ -265,7 +265,7 @@ def test_the_agents_own_check_judges_durations_and_the_failure_names_the_variabl
             host_vars.update(node_agent_tls_source_dir=str(tmp_path / name / "incoming"),
                              node_agent_tls_target_dir=str(tmp_path / name / "tls"))
     result = configure_hosts(tmp_path, hosts, ANSIBLE_STDOUT_CALLBACK="json")
-    failures = failures_by_host(result.stdout)
+    failures = failures_by_host(result)
     told = {host: [m for m in msgs if m != "failed to validate"] for host, msgs in failures.items()}
     said = "The node-agent refused the config this role renders from its variables (docs/node-agent.md):\n"
     assert told["slow_probe"] == [said + 'node_agent_peers_probe_timeout ("3s"): must be shorter than'
@@ -317,8 +317,8 @@ def test_a_refused_pair_is_said_to_be_where_the_agent_left_it(tmp_path, last_rot
     inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(jar)),
                          "hosts": {"auth-1": {"teleport_role": "auth", "sample_tls_status": {
                              "enabled": True, "last_rotation": {**last_rotation, "detail": "...", "at": "2026-01-01T00:00:00Z"}}}}}}
-    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path)
-    assert result.returncode == 0, result.stdout[-4000:]
+    result = play(HERE / "render_node_agent.yml", inventory, tmp_path)
+    assert result.rc == 0, result.text[-4000:]
     text = (tmp_path / "auth-1.tls-refusal.txt").read_text()
     assert says in text
     assert ("moved aside with" in text) == (last_rotation["result"] == "rolled_back" or last_rotation["reason"] == "expired")
@@ -327,8 +327,8 @@ def test_a_refused_pair_is_said_to_be_where_the_agent_left_it(tmp_path, last_rot
 def test_preflight_names_a_missing_jar(tmp_path):
     inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(tmp_path / "missing.jar")),
                          "hosts": {"auth-1": {"teleport_role": "auth"}}}}
-    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
-    assert any("node_agent_jar_src" in m and "mvn" in m for m in failures_by_host(result.stdout)["auth-1"])
+    result = play(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    assert any("node_agent_jar_src" in m and "mvn" in m for m in failures_by_host(result)["auth-1"])
 
 
 def test_auth_unit_keeps_no_capability(rendered):

@@ -4,7 +4,7 @@ rendered for the facts of Amazon Linux 2023, RHEL 9, Ubuntu 24.04 and Debian 12.
 import json
 
 import pytest
-from conftest import HERE, local_host_vars, run_playbook
+from conftest import HERE, local_host_vars, play
 
 # Facts as Ansible gathers them on each distribution.
 FACTS = {
@@ -21,8 +21,8 @@ def repos(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("repos")
     hosts = {name: {"render_facts": facts} for name, facts in FACTS.items()}
     inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp), teleport_role="auth"), "hosts": hosts}}
-    result = run_playbook(HERE / "render_package_repo.yml", inventory, tmp)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    result = play(HERE / "render_package_repo.yml", inventory, tmp)
+    assert result.rc == 0, result.text[-5000:]
     return {name: json.loads((tmp / f"{name}.json").read_text()) for name in FACTS}
 
 

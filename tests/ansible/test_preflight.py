@@ -1,7 +1,7 @@
 """Bad input fails in the teleport role's preflight with a message that names the
 variable and the fix. One ansible-playbook run, one bad host per case."""
 import pytest
-from conftest import HERE, failures_by_host, local_host_vars, messages_by_host, run_playbook, run_teleport_preflight
+from conftest import HERE, failures_by_host, local_host_vars, messages_by_host, play, run_teleport_preflight
 
 IAM_ALLOW = [{"aws_account": "123456789012", "aws_arn": "arn:aws:sts::123456789012:assumed-role/teleport-proxy/i-*"}]
 GOOD_AUTH = {
@@ -86,8 +86,8 @@ GOOD = {"good_auth": GOOD_AUTH, "good_proxy": GOOD_PROXY,
 def outcome(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("preflight")
     result = run_teleport_preflight({**{name: hv for name, (hv, _) in CASES.items()}, **GOOD}, tmp)
-    assert result.returncode != 0, "the bad hosts must fail"
-    return failures_by_host(result.stdout), messages_by_host(result.stdout)
+    assert result.rc != 0, "the bad hosts must fail"
+    return failures_by_host(result), messages_by_host(result)
 
 
 @pytest.mark.parametrize("host", sorted(CASES))
@@ -114,8 +114,8 @@ def _auth_pool_outcome(tmp_path, **pool_vars):
     inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), teleport_cluster_name="teleport.example.com",
                                                  teleport_tarball_sha256="b" * 64, **GOOD_AUTH, **pool_vars),
                          "children": {"teleport_auth": {"hosts": hosts}}}}
-    result = run_playbook(HERE / "render_teleport.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
-    return result.returncode, failures_by_host(result.stdout)
+    result = play(HERE / "render_teleport.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    return result.rc, failures_by_host(result)
 
 
 @pytest.mark.parametrize("case, pool_vars", [

@@ -6,7 +6,7 @@ validation enforces (_teleport_inv_region_slots). No hosts: the YAML, and ansibl
 import re
 
 import yaml
-from conftest import ROOT, run_playbook
+from conftest import ROOT, play
 from region_slots import PLAYBOOKS, REGIONS, SLOT_VAR, cap, stale
 
 # Which slot files each playbook rolls, in order. A playbook that imports a slot file must be here.
@@ -68,9 +68,9 @@ def test_every_playbook_that_rolls_regions_rolls_slots_1_to_the_cap_each_on_its_
     # One more group than slots: nothing may roll it.
     groups = {f"teleport_rollout_proxy_{slot}": {"hosts": {f"proxy-of-slot-{slot}": {}}} for slot in range(1, n + 2)}
     first, *more = (PLAYBOOKS / name for name in ROLLS)
-    result = run_playbook(first, {"all": {"children": groups}}, tmp_path, *map(str, more), "--list-hosts")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    listed = _plays_by_playbook(result.stdout)
+    result = play(first, {"all": {"children": groups}}, tmp_path, *map(str, more), "--list-hosts")
+    assert result.rc == 0, result.text[-6000:]
+    listed = _plays_by_playbook(result.text)
     assert sorted(listed) == sorted(ROLLS)
     for playbook, slot_files in ROLLS.items():
         wanted = []

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import HERE, local_host_vars, run_playbook
+from conftest import HERE, local_host_vars, play
 
 SHA = "a" * 64
 AUTH = {"teleport_role": "auth"}
@@ -132,8 +132,8 @@ def rendered(tmp_path_factory, teleport_double):
         common["render_validate"] = f"{teleport_double} configure --test %s"
     inventory = {"all": {"vars": local_host_vars(**common),
                          "hosts": {name: hv for name, hv in {**SCENARIOS, **EXAMPLES}.items()}}}
-    result = run_playbook(HERE / "render_teleport.yml", inventory, tmp)
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    result = play(HERE / "render_teleport.yml", inventory, tmp)
+    assert result.rc == 0, result.text[-6000:]
     docs = {name: yaml.safe_load((out / f"{name}.teleport.yaml").read_text()) for name in SCENARIOS}
     examples = {name: (out / f"{name}.teleport.yaml").read_text() for name in EXAMPLES}
     envs = {name: (out / f"{name}.env").read_text() for name in SCENARIOS}

@@ -1,10 +1,10 @@
 """site.yml's first play refuses a bad inventory before touching any host, and
 groups the proxies by region for the rollout."""
-import json
-
 import pytest
 import region_slots
-from conftest import ROOT, local_host_vars, run_playbook
+from conftest import ROOT, local_host_vars, play
+
+from harness.ansible import ansible_env, run_playbook
 
 ENV = {"ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_GATHERING": "explicit"}
 
@@ -27,13 +27,13 @@ def inventory(auth=None, proxies=None, stale=None, **extra_vars):
 
 
 def validate(tmp_path, inv):
-    result = run_playbook(ROOT / "playbooks/site.yml", inv, tmp_path, "--tags", "site_validate", env=ENV)
-    report = json.loads(result.stdout[result.stdout.index("{"):])
+    result = play(ROOT / "playbooks/site.yml", inv, tmp_path, "--tags", "site_validate", env=ENV)
+    report = result.report
     first_play = report["plays"][0]
     failed = [str(res.get("msg", "")) for task in first_play["tasks"] for res in task["hosts"].values() if res.get("failed")]
     added = [item for task in first_play["tasks"] for res in task["hosts"].values()
              for item in res.get("results", []) if "add_host" in item]
-    return result.returncode, failed, added
+    return result.rc, failed, added
 
 
 def test_a_good_inventory_passes_and_proxies_are_grouped_by_region(tmp_path):
@@ -73,14 +73,14 @@ def test_limit_without_localhost_still_validates_the_whole_inventory(tmp_path):
     bad = inventory(teleport_edition="enterprise", proxies={
         "proxy-a": {"teleport_role": "proxy", "aws_region": "us-west-2", "teleport_peer_public_addr": "a.internal:3021"},
         "proxy-b": {"teleport_role": "proxy", "aws_region": "us-west-2", "teleport_peer_public_addr": "a.internal:3021"}})
-    result = run_playbook(ROOT / "playbooks/site.yml", bad, tmp_path, "--limit", "proxy-a", "--tags", "site_validate", env=ENV)
-    assert result.returncode != 0
-    assert "is used by more than one proxy" in result.stdout
+    result = play(ROOT / "playbooks/site.yml", bad, tmp_path, "--limit", "proxy-a", "--tags", "site_validate", env=ENV)
+    assert result.rc != 0
+    assert "is used by more than one proxy" in result.text
 
 
-def _plays_and_hosts(stdout):
+def _plays_and_hosts(run):
     """{play name: sorted hosts that ran any task, over all its serial batches} from the json callback."""
-    report = json.loads(stdout[stdout.index("{"):])
+    report = run.report
     hosts = {}
     for p in report["plays"]:
         hosts.setdefault(p["play"]["name"], set()).update(h for t in p["tasks"] for h in t["hosts"])
@@ -91,13 +91,13 @@ def _plays_and_hosts(stdout):
 def test_tags_site_proxy_alone_rolls_the_proxies_of_each_region(tmp_path, limit):
     # Every role task is skipped by tag; fact gathering (always) shows which hosts each play has.
     args = ["--tags", "site_proxy", "--skip-tags", "teleport,node_agent,cluster_config"] + (["--limit", limit] if limit else [])
-    result = run_playbook(ROOT / "playbooks/site.yml", inventory(), tmp_path, *args, env=ENV)
-    assert result.returncode == 0, result.stdout[-3000:]
-    plays = _plays_and_hosts(result.stdout)
+    result = play(ROOT / "playbooks/site.yml", inventory(), tmp_path, *args, env=ENV)
+    assert result.rc == 0, result.text[-3000:]
+    plays = _plays_and_hosts(result)
     slot2 = ["proxy-c"] if limit else ["proxy-a", "proxy-c"]
     assert plays["Roll the proxies of region slot 2"] == slot2
     assert plays.get("Roll the proxies of region slot 1", []) == ([] if limit else ["proxy-b"])
-    report = json.loads(result.stdout[result.stdout.index("{"):])
+    report = result.report
     auth_tasks = [t["task"]["name"] for p in report["plays"] if p["play"]["name"] == "Roll the auth pool"
                   for t in p["tasks"] if t["task"]["name"] != "Gathering Facts" and "Validating arguments" not in t["task"]["name"]]
     assert auth_tasks == []
@@ -125,10 +125,7 @@ def test_a_failing_inventory_stops_site_yml_before_any_host(tmp_path):
     script = tmp_path / "broken_inventory.py"
     script.write_text("#!/bin/sh\necho 'inventory-service: HTTP 503' >&2\nexit 1\n")
     script.chmod(0o755)
-    import os
-    import subprocess
-    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_STDOUT_CALLBACK="json")
-    result = subprocess.run([str(ROOT / ".venv/bin/ansible-playbook"), "-i", str(script), str(ROOT / "playbooks/site.yml")],
-                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0
-    assert "The group teleport_auth is empty" in result.stdout
+    result = run_playbook("site.yml", script, None, log=tmp_path / "site.log", timeout=300,
+                          env=ansible_env(ANSIBLE_STDOUT_CALLBACK="json"))
+    assert result.rc != 0
+    assert "The group teleport_auth is empty" in result.text

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import yaml
-from conftest import ROOT, World, converged
+from aws_scenario import ROOT, World, converged
 from test_boot_policy import least_privilege_problems
 
 from harness.aws_world import instance_profile
@@ -135,7 +135,7 @@ def test_no_secret_is_in_a_parameter_the_user_data_or_the_output(world):
             for v in ec2.describe_launch_template_versions(LaunchTemplateId=lt["LaunchTemplateId"])["LaunchTemplateVersions"]:
                 texts.append(base64.b64decode(v["LaunchTemplateData"].get("UserData", "")).decode())
     verbose = world.run("config", world.cluster, "-i", str(world.inventory), "-vvv", "--diff")
-    texts += [json.dumps(r.report) + r.stderr for _, _, r in world.runs]
+    texts += [json.dumps(r.report) + r.rest for _, _, r in world.runs]
     assert verbose.rc == 0
     # Every secret value carries "never-in-ssm": none of it may be anywhere but in the secrets.
     assert all("never-in-ssm" in v for v in SECRETS.values())

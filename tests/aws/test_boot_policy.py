@@ -4,7 +4,7 @@ docs/iam/ is what the playbook attaches (tests/aws/iam_policy_docs.py)."""
 import subprocess
 import sys
 
-from conftest import ROOT
+from aws_scenario import ROOT
 from iam_policy_docs import EXAMPLE, documents, published
 
 READS = {"ssm:GetParameter", "secretsmanager:GetSecretValue", "s3:GetObject", "s3:GetObjectVersion"}

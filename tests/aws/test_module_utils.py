@@ -3,7 +3,7 @@ planning on the forms real AWS returns, and security group rule flattening."""
 import importlib.util
 
 import pytest
-from conftest import ROOT
+from aws_scenario import ROOT
 
 spec = importlib.util.spec_from_file_location("teleport_aws", ROOT / "roles/aws_cluster/module_utils/teleport_aws.py")
 ta = importlib.util.module_from_spec(spec)

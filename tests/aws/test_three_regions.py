@@ -3,8 +3,8 @@ and a database port), an internal proxy NLB per region, split DNS in a private z
 and metrics CIDRs, AMIs resolved in the play, a per-region pool size. A --check run on
 the empty world first, then converge, idempotence and check mode."""
 import pytest
+from aws_scenario import World, converged
 from aws_state import ALL_OUT, asg, health_checks, latest_template_data, listener_targets, load_balancer, mutating_actions, records, rules, security_group, tcp
-from conftest import World, converged
 
 CLUSTER = "tp.example.org"
 REGIONS = {"us-east-1": "10.11.0.0/16", "eu-west-1": "10.12.0.0/16", "ap-southeast-2": "10.13.0.0/16"}

@@ -6,6 +6,7 @@ import subprocess
 
 import pytest
 import yaml
+from aws_scenario import ROOT, World, converged
 from aws_state import (
     ALL_OUT,
     asg,
@@ -21,7 +22,6 @@ from aws_state import (
     target_group,
     tcp,
 )
-from conftest import ROOT, World, converged
 
 CLUSTER = "teleport.example.com"
 REGIONS = {"us-west-2": "10.1.0.0/16", "eu-central-1": "10.2.0.0/16"}

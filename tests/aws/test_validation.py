@@ -4,7 +4,9 @@ the variable and the fix, and without a single mutating AWS call. The runs are i
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import World
+from aws_scenario import World
+
+from harness.ansible import unfold
 
 CLUSTER = "teleport.example.com"
 REGIONS = {"us-west-2": "10.21.0.0/16", "eu-central-1": "10.22.0.0/16"}
@@ -74,5 +76,5 @@ def test_bad_input_fails_first_with_a_clear_message_and_writes_nothing(results, 
     run = results[case[0]]
     assert run.rc != 0
     assert run.mutating == []
-    text = " ".join(run.failures()) or run.stderr
-    assert case[3] in " ".join(text.split()), text[-2000:]
+    text = " ".join(run.failures()) or run.rest
+    assert case[3] in unfold(text), text[-2000:]

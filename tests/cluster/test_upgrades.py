@@ -3,24 +3,19 @@ Proxy Peering cluster on 17.7.1): the refusals of Teleport's version rules, each
 before any host is touched, and the plan in check mode. The lab has no load
 balancers: the upgrade itself, under load and drained, then site.yml with the new
 version changing nothing, and a failed gate rolled back, are the sandbox's (its
-upgrade drills in harness/drills.py and its second-run check)."""
+upgrade drills in harness/sandbox/drills/upgrade.py and its second-run check)."""
 import pytest
 
 OLD, NEW = "17.7.1", "17.8.0"
 
 
-def flat(text):
-    """The output with every run of whitespace as one space: Ansible's YAML callback folds long messages."""
-    return " ".join(text.split())
-
-
 def versions(world):
-    return {h["machine"]: world.running_version(h) for h in world.hosts}
+    return {h.machine: h.version() for h in world.hosts}
 
 
 def staged(world, version):
-    return [h["machine"] for h in world.hosts
-            if world.ssh(h, f"test -d /opt/teleport/teleport-ent-v{version}", check=False).returncode == 0]
+    return [h.machine for h in world.hosts
+            if h.run(f"test -d /opt/teleport/teleport-ent-v{version}", check=False).returncode == 0]
 
 
 @pytest.mark.parametrize("target, message", [
@@ -31,8 +26,8 @@ def test_a_major_skip_or_a_major_downgrade_is_refused_before_any_host_is_touched
     before = versions(world)
     # The refused target need not exist: the plan refuses before anything is fetched.
     p = world.playbook("upgrade.yml", world.extra_vars("enterprise", OLD, teleport_version=target))
-    assert p.returncode != 0
-    assert message in flat(p.stdout), p.stdout[-3000:]
+    assert p.rc != 0
+    assert message in p.flat, p.tail(3000)
     assert versions(world) == before
     assert staged(world, target) == []
 
@@ -41,23 +36,23 @@ def test_proxies_ahead_of_auth_are_refused(world):
     proxy = world.proxies[0]
     # One proxy runs ahead of the auth pool (site.yml forced past its own version guard).
     p = world.playbook("site.yml", world.extra_vars("enterprise", NEW, _teleport_upgrade=True), "--limit", "proxy-0")
-    assert p.returncode == 0, p.stdout[-4000:]
-    assert world.running_version(proxy) == NEW
+    assert p.rc == 0, p.tail(4000)
+    assert proxy.version() == NEW
     p = world.playbook("upgrade.yml", world.extra_vars("enterprise", NEW))
-    assert p.returncode != 0
-    assert "The proxy proxy-0 runs a newer release than the oldest auth server" in flat(p.stdout), p.stdout[-3000:]
-    assert world.running_version(world.auth) == OLD
+    assert p.rc != 0
+    assert "The proxy proxy-0 runs a newer release than the oldest auth server" in p.flat, p.tail(3000)
+    assert world.auth.version() == OLD
     p = world.playbook("site.yml", world.extra_vars("enterprise", OLD, _teleport_upgrade=True), "--limit", "proxy-0")
-    assert p.returncode == 0, p.stdout[-4000:]
-    assert world.running_version(proxy) == OLD
+    assert p.rc == 0, p.tail(4000)
+    assert proxy.version() == OLD
 
 
 def test_check_mode_prints_the_plan_and_changes_nothing(world):
     p = world.playbook("upgrade.yml", world.extra_vars("enterprise", NEW), "--check")
-    assert p.returncode == 0, p.stdout[-4000:]
-    assert "Upgrade plan to Teleport 17.8.0 (enterprise), auth first" in flat(p.stdout)
+    assert p.rc == 0, p.tail(4000)
+    assert "Upgrade plan to Teleport 17.8.0 (enterprise), auth first" in p.flat
     # One row per host, in the order the plays take them: order, host, role, region, from, to.
-    rows = [line.strip().removeprefix("- ").split() for line in p.stdout.splitlines()]
+    rows = [line.strip().removeprefix("- ").split() for line in p.text.splitlines()]
     plan = [r for r in rows if len(r) == 6 and r[0].isdigit()]
     assert plan == [["1", "auth-0", "auth", "lab-1", OLD, NEW], ["2", "proxy-0", "proxy", "lab-1", OLD, NEW],
                     ["3", "proxy-1", "proxy", "lab-1", OLD, NEW]], plan

@@ -21,9 +21,9 @@ import pytest
 
 from harness.edge import dns as edge_dns
 from harness.edge.common import Layout
-from harness.moto import MotoServer, free_port, wait_until
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness.moto import MotoServer
+from harness.util import REPO as ROOT
+from harness.util import free_port, wait_until
 
 CLUSTER = "teleport.sandbox.test"
 ZONE = "sandbox.test"

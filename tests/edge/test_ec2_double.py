@@ -21,11 +21,11 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from conftest import Proc, free_port, wait_until
 
-from harness import ec2 as sandbox_ec2
 from harness.aws_world import instance_profile
 from harness.edge import ec2_double, ec2_metadata
 from harness.edge.common import Logger
 from harness.moto import MotoServer
+from harness.sandbox import ec2 as sandbox_ec2
 
 A, B = "us-west-2", "eu-central-1"
 NET = {A: "127.56.1", B: "127.56.2"}

@@ -2,15 +2,13 @@
 real `inventory-service serve` from the packaged jar."""
 import json
 import os
-import shutil
 import subprocess
 
 import boto3
 import pytest
 
-from harness.moto import MotoServer, answers, free_port, record_membership, wait_until
-
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from harness.moto import MotoServer, record_membership
+from harness.util import REPO, answers, free_port, wait_until
 
 JAR = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
 SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")
@@ -96,13 +94,6 @@ def clean_env(**extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELEPORT_INVENTORY_")}
     env.update(extra)
     return env
-
-
-@pytest.fixture
-def ansible_inventory():
-    binary = shutil.which("ansible-inventory")
-    assert binary, "ansible-inventory is not on PATH: run scripts/install-deps.sh (make test does)"
-    return binary
 
 
 def parse(stdout):

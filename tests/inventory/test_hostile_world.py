@@ -10,17 +10,16 @@ addresses are hostile are left out and reported; a stranger group with the clust
 import json
 import os
 import re
-import subprocess
 import sys
 
 import boto3
 import pytest
 from conftest import JAR, REPO, SCRIPT, clean_env
 
+from harness.ansible import ansible, run_playbook
 from harness.moto import MotoServer, record_membership
 
 CLUSTER = "hostile.example.com"
-ANSIBLE = os.path.join(os.path.dirname(sys.executable), "")  # the .venv's bin, next to this python
 
 
 @pytest.fixture(scope="module")
@@ -98,13 +97,14 @@ def markers(world):
     return sorted(p.name for p in world["tmp"].iterdir() if p.name.startswith("pwned"))
 
 
-def run(world, *cmd, timeout=300):
-    return subprocess.run(list(cmd), env=world["env"], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          check=False)
+def play(world, book, *args):
+    """A playbook through the hostile inventory script (its log in the world's directory)."""
+    return run_playbook(book, SCRIPT, None, *args, env=world["env"], timeout=300,
+                        log=world["tmp"] / f"{os.path.basename(book)}.log")
 
 
 def test_the_inventory_leaves_hostile_hosts_out_and_hands_over_the_rest_as_unsafe_text(world):
-    r = run(world, ANSIBLE + "ansible-inventory", "-i", SCRIPT, "--list")
+    r = ansible("ansible-inventory", "-i", SCRIPT, "--list", env=world["env"])
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""
     inv = json.loads(r.stdout)
@@ -124,21 +124,20 @@ def test_the_inventory_leaves_hostile_hosts_out_and_hands_over_the_rest_as_unsaf
 
 
 def test_site_yml_validation_play_reports_them_and_evaluates_nothing(world):
-    r = run(world, ANSIBLE + "ansible-playbook", "-i", SCRIPT, os.path.join(REPO, "playbooks", "validate-inventory.yml"))
-    assert r.returncode == 0, r.stdout + r.stderr
+    r = play(world, "validate-inventory.yml")
+    assert r.rc == 0, r.text
     assert markers(world) == []
-    out = " ".join(r.stdout.split()).replace("''", "'")  # the YAML callback folds lines and doubles quotes
+    out = r.flat.replace("''", "'")  # the YAML callback folds lines and doubles quotes
     assert "WARNING: the inventory left out 4 instance(s) with the cluster's tags" in out
     assert "lookup('pipe', 'touch" in out  # shown as the text it is
 
 
 def test_upgrade_plan_and_its_auto_scaling_step_send_the_group_names_as_they_are(world, tmp_path):
-    common = ["-i", SCRIPT, "--check", "-e", "teleport_version=18.0.0", "-e", "teleport_install_method=tarball",
+    common = ["--check", "-e", "teleport_version=18.0.0", "-e", "teleport_install_method=tarball",
               "-e", "ansible_connection=local", "-e", "ansible_become=false", "-e", "teleport_diag_addr=127.0.0.1:9",
               "-e", "ansible_python_interpreter=" + sys.executable]
-    plan = run(world, ANSIBLE + "ansible-playbook", *common, "--tags", "upgrade_plan",
-               os.path.join(REPO, "playbooks", "upgrade.yml"))
-    assert plan.returncode == 0, plan.stdout + plan.stderr
+    plan = play(world, "upgrade.yml", *common, "--tags", "upgrade_plan")
+    assert plan.rc == 0, plan.text
     assert markers(world) == []
     # The step that suspends the batch's Auto Scaling processes reads the group names from the
     # inventory and sends them to AWS (moto): the hostile name is found as the literal group it is.
@@ -150,7 +149,7 @@ def test_upgrade_plan_and_its_auto_scaling_step_send_the_group_names_as_they_are
         name: teleport
         tasks_from: asg_suspend
 """)
-    r = run(world, ANSIBLE + "ansible-playbook", *common, str(book))
-    assert r.returncode == 0, r.stdout + r.stderr
+    r = play(world, book, *common)
+    assert r.rc == 0, r.text
     assert markers(world) == []
-    assert "tp-proxy-{{ lookup('pipe', 'touch" in " ".join(r.stdout.split()).replace("''", "'")
+    assert "tp-proxy-{{ lookup('pipe', 'touch" in r.flat.replace("''", "'")

@@ -5,6 +5,8 @@ import sys
 
 from conftest import SCRIPT, clean_env, parse, run
 
+from harness.ansible import ansible
+
 
 def hosts(inventory, group):
     return sorted(inventory.get(group, {}).get("hosts", []))
@@ -21,9 +23,9 @@ def unsafe_to_text(value):
     return value
 
 
-def test_ansible_inventory_lists_the_fleet_from_serve_with_no_warnings(ansible_inventory, service, world):
+def test_ansible_inventory_lists_the_fleet_from_serve_with_no_warnings(service, world):
     env = clean_env(TELEPORT_INVENTORY_URL=service["url"], TELEPORT_INVENTORY_TOKEN_FILE=service["token_file"])
-    r = run([ansible_inventory, "-i", SCRIPT, "--list"], env)
+    r = ansible("ansible-inventory", "-i", SCRIPT, "--list", env=env)
     assert r.returncode == 0, r.stderr
     assert r.stderr == ""  # AWX marks an inventory sync with stderr output as suspicious
     inv = parse(r.stdout)
@@ -51,7 +53,7 @@ def test_host_mode_returns_one_hosts_variables(service, world):
     assert json.loads(r.stdout)["teleport_role"] == {"__ansible_unsafe": "auth"}
 
 
-def test_a_wrong_token_fails_loudly_and_prints_nothing(ansible_inventory, service, tmp_path):
+def test_a_wrong_token_fails_loudly_and_prints_nothing(service, tmp_path):
     bad = tmp_path / "bad-token"
     bad.write_text("not-the-token-not-the-token\n")
     bad.chmod(0o600)
@@ -63,7 +65,7 @@ def test_a_wrong_token_fails_loudly_and_prints_nothing(ansible_inventory, servic
     assert "not-the-token" not in r.stderr
 
     # Through Ansible, with the repository's ansible.cfg setting, an unparsable inventory is fatal.
-    r = run([ansible_inventory, "-i", SCRIPT, "--list"], dict(env, ANSIBLE_INVENTORY_UNPARSED_FAILED="true"))
+    r = ansible("ansible-inventory", "-i", SCRIPT, "--list", env=dict(env, ANSIBLE_INVENTORY_UNPARSED_FAILED="true"))
     assert r.returncode != 0
     assert "HTTP 401" in r.stderr
 
@@ -86,11 +88,11 @@ def test_bad_settings_name_the_variable(tmp_path):
     assert r.returncode == 1 and "usage:" in r.stderr
 
 
-def test_without_a_service_the_script_runs_the_jar_itself(ansible_inventory, config_file, aws_env, world, tmp_path):
+def test_without_a_service_the_script_runs_the_jar_itself(config_file, aws_env, world, tmp_path):
     env = clean_env(TELEPORT_INVENTORY_CONFIG=config_file, XDG_CACHE_HOME=str(tmp_path), **aws_env)
     # The first run also writes the JVM's class-data-sharing archive; the second one uses it.
     for _attempt in (1, 2):
-        r = run([ansible_inventory, "-i", SCRIPT, "--list"], env)
+        r = ansible("ansible-inventory", "-i", SCRIPT, "--list", env=env)
         assert r.returncode == 0, r.stderr
         assert r.stderr == ""
         inv = parse(r.stdout)

@@ -3,16 +3,13 @@ from the service marked unsafe (Ansible never templates it), and dict keys Ansib
 dropped and recorded. Checked with Ansible's own JSON decoder and with real ansible runs."""
 import copy
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from ansible.parsing.ajson import AnsibleJSONDecoder
 from ansible.utils.unsafe_proxy import AnsibleUnsafeText
 from hostile_service import CLUSTER, HOST, SCRIPT, Service, fake_java, host_vars, inventory, run_script, script_env, token_file
 
-ANSIBLE_BIN = os.path.dirname(sys.executable)  # the .venv the tests run in also holds ansible-core
+from harness.ansible import ansible, run_playbook
 
 
 def serving(list_doc, host_doc=None):
@@ -291,20 +288,15 @@ def test_ansible_never_runs_what_the_service_sent(tmp_path, tmp_path_factory):
         env = script_env(URL=service.url, extra={"ANSIBLE_HOME": str(work / "home"), "ANSIBLE_INVENTORY_UNPARSED_FAILED": "true",
                                                  "ANSIBLE_NOCOLOR": "1"})
         env.pop("ANSIBLE_CONFIG", None)
-        inv = run_ansible(["ansible-inventory", "-i", SCRIPT, "--list"], env, work)
+        inv = ansible("ansible-inventory", "-i", SCRIPT, "--list", env=env, cwd=work, timeout=180)
         assert inv.returncode == 0, inv.stderr
-        play = run_ansible(["ansible-playbook", "-i", SCRIPT, str(playbook)], env, work)
-    assert [m.name for m in markers.values() if m.exists()] == [], play.stdout
-    assert play.returncode == 0, play.stdout + play.stderr
-    assert f"name={value} owner={block}" in play.stdout
-    assert "group={{ " + touch["group"] + " }}" in play.stdout
-    assert "all={{ " + touch["all"] + " }}" in play.stdout
-    assert [line.strip() for line in play.stdout.splitlines() if '"msg": "key=' in line] == [
+        play = run_playbook(playbook, SCRIPT, None, env=env, cwd=work, timeout=180, log=work / "show.log")
+    assert [m.name for m in markers.values() if m.exists()] == [], play.text
+    assert play.rc == 0, play.text
+    assert f"name={value} owner={block}" in play.text
+    assert "group={{ " + touch["group"] + " }}" in play.text
+    assert "all={{ " + touch["all"] + " }}" in play.text
+    assert [line.strip() for line in play.text.splitlines() if '"msg": "key=' in line] == [
         '"msg": "key=Name"', '"msg": "key=Owner"', '"msg": "key=Plain"']
     # ansible-inventory writes unsafe text back out in the same wrapper.
     assert json.loads(inv.stdout)["_meta"]["hostvars"][HOST]["ec2_tags"]["Name"] == {"__ansible_unsafe": value}
-
-
-def run_ansible(cmd, env, cwd):
-    return subprocess.run([os.path.join(ANSIBLE_BIN, cmd[0])] + cmd[1:], env=env, cwd=cwd, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=180, check=False)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Lint of every language but Ansible/YAML (20-ansible-static.sh) and Java (the
 # format check inside `mvn verify`): shell with shellcheck, Python with ruff,
-# Go with gofmt and go vet.
+# Go with gofmt and go vet; and the test harness's shape (tests/harness: its
+# modules import one way, nothing edits sys.path, one module runs ansible-playbook).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -15,6 +16,9 @@ echo "ok: ${#scripts[@]} shell scripts"
 
 echo "--- ruff (ruff.toml)"
 ruff check .
+
+echo "--- the harness's shape (tests/harness)"
+python -m pytest -q -p no:cacheprovider tests/harness
 
 echo "--- gofmt, go vet"
 mapfile -t modules < <(git ls-files '*go.mod' | xargs -r -n1 dirname)

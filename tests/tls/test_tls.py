@@ -18,25 +18,26 @@ is `sandbox test`'s "tls" check: there the clients go through each region's bala
 Every run uses Pebble with PEBBLE_VA_NOSLEEP=1: it validates the moment it is asked,
 so each issuance also shows the propagation check at work.
 """
-from conftest import CLUSTER, recap
+from conftest import CLUSTER
 
 from harness import pki
+from harness.ansible import unfold
 
 
 def flat_contains(run, text):
-    return " ".join(text.split()) in run.flat
+    return unfold(text) in run.flat
 
 
 def snapshot(world):
     """What a failed run must leave as it was: the installed pairs byte for byte, the drop
     directories, the agents' installed fingerprints, and the issuer's store."""
-    return {"hosts": {h["machine"]: (world.installed_bytes(h), world.drop_dirs(h),
-                                      world.tls_status(h)["installed"]["fingerprint_sha256"]) for h in world.proxies},
+    return {"hosts": {h.machine: (world.installed_bytes(h), world.drop_dirs(h), h.tls_status()["installed"]["fingerprint_sha256"])
+                      for h in world.proxies},
             "store": world.stored()["fingerprint_sha256"]}
 
 
 def logins(world):
-    return {h["machine"]: world.ssh_logins(h) for h in world.proxies}
+    return {h.machine: h.ssh_logins() for h in world.proxies}
 
 
 def no_login_since(world, before):
@@ -51,7 +52,7 @@ def ari_due_now(world):
 
 def test_a_new_cluster_gets_an_issued_certificate_on_every_proxy_before_teleport_starts(world):
     p = world.playbook("tls.yml", world.tls_vars(tls_issuer_distribute=False))
-    assert p.returncode == 0, p.stdout[-4000:]
+    assert p.rc == 0, p.tail(4000)
     world.timings["issuance only (first run, account created)"] = p.seconds
     assert "Every authoritative name server served the challenge records after" in p.flat
     stored = world.stored()
@@ -59,19 +60,19 @@ def test_a_new_cluster_gets_an_issued_certificate_on_every_proxy_before_teleport
     assert (world.store / "account.key").stat().st_mode & 0o777 == 0o600
     assert (world.store / "current" / "tls.key").stat().st_mode & 0o777 == 0o600
     assert world.challenge_records() == []
-    assert all(r["failed"] == 0 and r["changed"] == 0 for h, r in recap(p.stdout).items() if h != "localhost")
+    assert all(r["failed"] == 0 and r["changed"] == 0 for h, r in p.recap.items() if h != "localhost")
 
     p = world.playbook("site.yml", world.site_vars())
-    assert p.returncode == 0, p.stdout[-4000:]
+    assert p.rc == 0, p.tail(4000)
     world.timings["site.yml first converge (3 hosts)"] = p.seconds
     account_line = (world.store / "account.key").read_text().splitlines()[1]
     for h in world.proxies:
-        assert world.tls_status(h)["installed"]["fingerprint_sha256"] == stored["fingerprint_sha256"]
+        assert h.tls_status()["installed"]["fingerprint_sha256"] == stored["fingerprint_sha256"]
         # A client that trusts nothing but Pebble's root accepts the apex and the wildcard.
         assert world.served(h) == stored["fingerprint_sha256"]
         assert world.served(h, "app." + CLUSTER) == stored["fingerprint_sha256"]
         # The account key never reaches a proxy.
-        assert world.ssh(h, f"grep -rqsF '{account_line}' /etc /var/lib /root", check=False).returncode == 1
+        assert h.run(f"grep -rqsF '{account_line}' /etc /var/lib /root", check=False).returncode == 1
 
 
 def test_a_brought_pair_with_the_wrong_names_is_refused_on_the_controller(world, tmp_path):
@@ -80,10 +81,10 @@ def test_a_brought_pair_with_the_wrong_names_is_refused_on_the_controller(world,
     p = world.playbook("tls.yml", world.tls_vars(
         tls_issuer_byo_cert_pem=open(wrong["tls.crt"]).read(), tls_issuer_byo_key_pem=open(wrong["tls.key"]).read(),
         tls_issuer_ca_pem=open(wrong["ca.crt"]).read()), multiplex=False)
-    assert p.returncode != 0
-    assert flat_contains(p, "The pair in tls_issuer_byo_cert_pem/tls_issuer_byo_key_pem was refused on the controller"), p.stdout[-3000:]
-    assert f"does not cover [{CLUSTER}, *.{CLUSTER}]" in p.flat, p.stdout[-3000:]
-    assert "BEGIN PRIVATE KEY" not in p.stdout
+    assert p.rc != 0
+    assert flat_contains(p, "The pair in tls_issuer_byo_cert_pem/tls_issuer_byo_key_pem was refused on the controller"), p.tail(3000)
+    assert f"does not cover [{CLUSTER}, *.{CLUSTER}]" in p.flat, p.tail(3000)
+    assert "BEGIN PRIVATE KEY" not in p.text
     assert no_login_since(world, seen)
     assert snapshot(world) == before
 
@@ -94,8 +95,8 @@ def test_a_record_that_never_reaches_one_name_server_fails_before_the_ca_is_aske
     p = world.playbook("tls.yml", world.tls_vars(
         tls_issuer_force_renewal=True, tls_issuer_dns_propagation_timeout=8,
         tls_issuer_dns_nameserver_addresses={lagging_ns: world.lagging_dns, "*": world.dns}))
-    assert p.returncode != 0
-    assert "1 of 4 authoritative name servers still do not serve every challenge record" in p.flat, p.stdout[-3000:]
+    assert p.rc != 0
+    assert "1 of 4 authoritative name servers still do not serve every challenge record" in p.flat, p.tail(3000)
     assert f"{lagging_ns} ({world.lagging_dns})" in p.flat
     assert "The CA was not asked to validate" in p.flat
     assert world.pebble.orders() == orders + 1
@@ -111,11 +112,9 @@ def test_two_runs_at_once_place_one_order(world):
     old, orders = world.stored()["fingerprint_sha256"], world.pebble.orders()
     ari_due_now(world)
     vars_file = world.tls_vars(tls_issuer_distribute=False)
-    runs = [world.start("tls.yml", vars_file) for _ in range(2)]
-    for proc, _ in runs:
-        proc.wait(timeout=600)
-    outputs = [" ".join(log.read_text().split()) for _, log in runs]
-    assert [proc.returncode for proc, _ in runs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
+    runs = [run.wait(timeout=600) for run in [world.start("tls.yml", vars_file) for _ in range(2)]]
+    outputs = [run.flat for run in runs]
+    assert [run.rc for run in runs] == [0, 0], outputs[0][-2000:] + outputs[1][-2000:]
     assert world.pebble.orders() == orders + 1
     assert sum("Another run issued a certificate while this one waited for the lock" in o for o in outputs) == 1
     assert world.stored()["fingerprint_sha256"] != old
@@ -124,42 +123,42 @@ def test_two_runs_at_once_place_one_order(world):
 def test_a_rollback_fails_the_run_naming_the_proxy_and_the_next_region_stays_untouched(world):
     first, second = world.proxies
     pending = world.stored()["fingerprint_sha256"]  # stored by the previous test, not handed over yet
-    untouched, seen = snapshot(world)["hosts"][second["machine"]], logins(world)
+    untouched, seen = snapshot(world)["hosts"][second.machine], logins(world)
     # Teleport hangs: its port still accepts connections, but no handshake completes.
     freeze = "kill -{} \"$(systemctl show -p MainPID --value teleport)\""
     try:
-        world.ssh(first, freeze.format("STOP"))
+        first.run(freeze.format("STOP"))
         p = world.playbook("tls.yml", world.tls_vars(), multiplex=False)
     finally:
-        world.ssh(first, freeze.format("CONT"))
-    assert p.returncode != 0
-    assert "was not served by 1 of 1 proxies in this region" in p.flat, p.stdout[-4000:]
+        first.run(freeze.format("CONT"))
+    assert p.rc != 0
+    assert "was not served by 1 of 1 proxies in this region" in p.flat, p.tail(4000)
     assert "proxy-0: rolled_back (not_confirmed)" in p.flat
-    status = world.tls_status(first)
+    status = first.tls_status()
     assert status["installed"]["fingerprint_sha256"] != pending and status["last_rotation"]["result"] == "rolled_back"
-    assert logins(world)[second["machine"]] - seen[second["machine"]] == 1
-    assert snapshot(world)["hosts"][second["machine"]] == untouched
+    assert logins(world)[second.machine] - seen[second.machine] == 1
+    assert snapshot(world)["hosts"][second.machine] == untouched
 
     # Teleport answers again: the next run finishes the hand-over, nothing to order.
     orders = world.pebble.orders()
     p = world.playbook("tls.yml", world.tls_vars())
-    assert p.returncode == 0, p.stdout[-4000:]
+    assert p.rc == 0, p.tail(4000)
     world.timings["distribution only, 2 regions, confirmed"] = p.seconds
     assert world.pebble.orders() == orders
     for h in world.proxies:
-        assert world.tls_status(h)["served"]["fingerprint_sha256"] == pending
+        assert h.tls_status()["served"]["fingerprint_sha256"] == pending
         assert world.served(h) == pending
 
 
 def test_a_run_with_nothing_due_changes_nothing_and_logs_into_no_proxy(world):
     seen = logins(world)
     p = world.playbook("tls.yml", world.tls_vars(), multiplex=False)
-    assert p.returncode == 0, p.stdout[-4000:]
+    assert p.rc == 0, p.tail(4000)
     world.timings["nothing due"] = p.seconds
-    assert {h: r["changed"] for h, r in recap(p.stdout).items() if r["changed"]} == {}
+    assert {h: r["changed"] for h, r in p.recap.items() if r["changed"]} == {}
     assert "Nothing is due" in p.flat and "no proxy is contacted" in p.flat
     # No task ran on a proxy (the region plays end before their first task).
-    assert all(recap(p.stdout).get(f"proxy-{n}", {"ok": 0})["ok"] == 0 for n in range(len(world.proxies)))
+    assert all(p.recap.get(f"proxy-{n}", {"ok": 0})["ok"] == 0 for n in range(len(world.proxies)))
     assert no_login_since(world, seen)
 
 
@@ -167,8 +166,8 @@ def test_a_ca_that_is_down_fails_clearly_and_touches_nothing(world):
     before, seen = snapshot(world), logins(world)
     world.pebble.stop()
     p = world.playbook("tls.yml", world.tls_vars(tls_issuer_force_renewal=True), multiplex=False)
-    assert p.returncode != 0
-    assert "did not answer with an ACME directory" in p.flat, p.stdout[-3000:]
+    assert p.rc != 0
+    assert "did not answer with an ACME directory" in p.flat, p.tail(3000)
     assert "Nothing was ordered, no DNS record was written and no host was touched" in p.flat
     assert world.challenge_records() == []
     assert no_login_since(world, seen)

@@ -1,4 +1,5 @@
 """The shape of the sandbox world: one place to read and change it."""
+from ..host import NODE_AGENT_PORT
 
 CLUSTER = "teleport.sandbox.test"
 # The public hosted zone the operator owns; aws-edge.yml writes the cluster's records in it.
@@ -39,7 +40,6 @@ ASGS = [
 # Ports of the services the sandbox runs on this machine.
 INVENTORY_PORT = 8790      # on region A's bridge address, so containers reach it
 PROMETHEUS_ADDR = "127.0.0.1:9390"
-NODE_AGENT_PORT = 9810
 DNS_PORT = 53             # CoreDNS on every bridge gateway: the hosts' and clients' resolver
 DNS_LOCAL = "127.0.0.1:5354"  # the same CoreDNS for this machine's own checks
 # The ec2-double (docs/sandbox.md, "The EC2 double"): IMDSv2 on every bridge gateway, for that
@@ -63,7 +63,7 @@ EDGE_TIMING = {
     "aws_edge_deregistration_delay": 3,
 }
 # The operator's IAM roles for the pools, each with an instance profile of the same name
-# (tests/lib/aws_world.py instance_profile: trusted by ec2.amazonaws.com); aws-pools.yml's
+# (harness/aws_world.py instance_profile: trusted by ec2.amazonaws.com); aws-pools.yml's
 # launch templates name them, the ec2-double attaches them to the instances.
 INSTANCE_PROFILES = {"auth": f"{SHORT_NAME}-auth", "proxy": f"{SHORT_NAME}-proxy"}
 # moto's account: the assumed roles the proxies join with are arn:aws:sts::<it>:assumed-role/<role>/<instance id>.

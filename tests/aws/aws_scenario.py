@@ -1,36 +1,38 @@
-"""A moto world per scenario and a runner for the AWS playbooks.
+"""A moto world per scenario and a runner for the AWS playbooks (a module, not a conftest: no fixtures).
 
 Each scenario module builds its world once (module-scoped): moto behind a CountingProxy,
 the operator's part (VPCs, subnets, public zone, AMIs published by
-packer/publish_ami_ids.py), then runs the real ansible-playbook against it.
+packer/publish_ami_ids.py), then runs the real ansible-playbook against it
+(harness.ansible.run_playbook).
 """
-import json
-import subprocess
 import sys
-import time
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.aws_world import ansible_env, operator_world, role_vars
+from harness.ansible import ansible_env, run_playbook
+from harness.aws_world import operator_world, role_vars
 from harness.moto import CountingProxy, MotoServer
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-
-PLAYBOOKS = {"pools": ROOT / "playbooks/aws-pools.yml", "edge": ROOT / "playbooks/aws-edge.yml",
-             "both": HERE / "both.yml", "config": ROOT / "playbooks/cluster-config.yml"}
-ANSIBLE = ROOT / ".venv/bin/ansible-playbook"
+PLAYBOOKS = {"pools": "aws-pools.yml", "edge": "aws-edge.yml", "both": HERE / "both.yml",
+             "config": "cluster-config.yml"}
 
 
-@dataclass
 class Run:
-    rc: int
-    report: dict
-    stderr: str
-    calls: list
-    messages: list = field(default_factory=list)
-    seconds: float = 0.0
+    """One run as the scenarios read it: the json callback's report and the AWS calls it made."""
+
+    def __init__(self, run, calls):
+        self.rc, self.calls, self.seconds, self.log = run.rc, calls, run.seconds, run.log
+        self.report = run.report or {}
+        self.rest = run.rest  # Ansible's warnings and errors
+        self.messages = []
+        for play in self.report.get("plays", []):
+            for task in play["tasks"]:
+                for res in task["hosts"].values():
+                    for one in [res] + res.get("results", []):
+                        if one.get("msg"):
+                            self.messages.append((str(one["msg"]), bool(one.get("failed"))))
 
     @property
     def changed(self):
@@ -66,23 +68,13 @@ class World:
 
     def run(self, playbook, variables, *args):
         """One ansible-playbook run, through its own CountingProxy (so runs may overlap)."""
-        path = self.tmp / f"vars-{uuid.uuid4().hex}.json"
-        path.write_text(json.dumps(variables))
-        t0 = time.monotonic()
         with CountingProxy(self.moto.endpoint) as proxy:
-            env = ansible_env(proxy.endpoint, ANSIBLE_STDOUT_CALLBACK="json", ANSIBLE_LOCAL_TEMP=str(self.tmp / "ansible-tmp"))
-            p = subprocess.run([str(ANSIBLE), str(PLAYBOOKS[playbook]), "-e", f"@{path}", *args], cwd=ROOT, env=env,
-                               capture_output=True, text=True, timeout=600)
+            env = ansible_env(aws=proxy.endpoint, AWS_REGION="us-east-1", ANSIBLE_STDOUT_CALLBACK="json",
+                              ANSIBLE_LOCAL_TEMP=self.tmp / "ansible-tmp")
+            done = run_playbook(PLAYBOOKS[playbook], None, variables, *args, env=env, timeout=600,
+                                log=self.tmp / f"{playbook}-{uuid.uuid4().hex}.log")
             calls = list(proxy.calls)
-        report = json.loads(p.stdout[p.stdout.index("{"):]) if "{" in p.stdout else {}
-        messages = []
-        for play in report.get("plays", []):
-            for task in play["tasks"]:
-                for res in task["hosts"].values():
-                    for one in [res] + res.get("results", []):
-                        if one.get("msg"):
-                            messages.append((str(one["msg"]), bool(one.get("failed"))))
-        run = Run(p.returncode, report, p.stderr, calls, messages, time.monotonic() - t0)
+        run = Run(done, calls)
         self.runs.append((playbook, args, run))
         return run
 
@@ -96,5 +88,5 @@ class World:
 
 
 def converged(run):
-    assert run.rc == 0, f"run failed: {run.failures() or run.stderr[-3000:]}"
+    assert run.rc == 0, f"run failed: {run.failures() or run.rest[-3000:]}"
     return run

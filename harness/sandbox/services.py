@@ -10,10 +10,13 @@ import ssl
 import urllib.parse
 import urllib.request
 
-from . import aws, pki, world
-from .acme import Pebble
-from .edge.common import read_json
-from .util import REPO, STATE_DIR, SandboxError, alive, log, spawn, wait_until
+from .. import pki
+from ..acme import Pebble
+from ..edge.common import read_json
+from ..moto import aws_env
+from ..util import REPO, HarnessError, alive, log, spawn, venv_python, wait_until
+from . import world
+from .state import STATE_DIR
 
 JAR = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
 NODE_AGENT_JAR = os.path.join(REPO, "node-agent", "target", "node-agent.jar")
@@ -28,7 +31,7 @@ def snapshot_jars():
     out = {}
     for name, src, build in (("inventory-service", JAR, "inventory-service"), ("node-agent", NODE_AGENT_JAR, "node-agent")):
         if not os.path.exists(src):
-            raise SandboxError(f"{src} is missing: build it first with `mvn -B -ntp -pl {build} -am package -DskipTests`")
+            raise HarnessError(f"{src} is missing: build it first with `mvn -B -ntp -pl {build} -am package -DskipTests`")
         out[name] = os.path.join(ARTIFACTS, os.path.basename(src))
         shutil.copy2(src, out[name])
     return out
@@ -85,7 +88,7 @@ def java():
         return os.path.join(home, "bin", "java")
     found = shutil.which("java")
     if not found:
-        raise SandboxError("java not found: install a JRE 17 (scripts/install-deps.sh) or set JAVA_HOME")
+        raise HarnessError("java not found: install a JRE 17 (scripts/install-deps.sh) or set JAVA_HOME")
     return found
 
 
@@ -102,7 +105,7 @@ def start_inventory(state, endpoint, expected_hosts):
     jar = snapshot_jars()["inventory-service"]
     write_inventory_config(endpoint)
     pid = spawn([java(), "-Xmx256m", "-XX:+UseSerialGC", "-jar", jar, "serve", "--config", INVENTORY_CONFIG],
-                os.path.join(STATE_DIR, "inventory-service.log"), env=aws.aws_env(endpoint))
+                os.path.join(STATE_DIR, "inventory-service.log"), env=aws_env(endpoint))
     state["inventory"] = {"pid": pid, "url": inventory_url(), "config": INVENTORY_CONFIG, "token_file": TOKEN_FILE,
                           "ca_file": INVENTORY_CA}
     base = inventory_url()
@@ -120,7 +123,7 @@ def start_inventory(state, endpoint, expected_hosts):
 def start_prometheus(state):
     prom = shutil.which("prometheus")
     if not prom:
-        raise SandboxError("prometheus not found: it is in scripts/apt-packages.txt (run scripts/install-deps.sh)")
+        raise HarnessError("prometheus not found: it is in scripts/apt-packages.txt (run scripts/install-deps.sh)")
     d = os.path.join(STATE_DIR, "prometheus")
     os.makedirs(os.path.join(d, "data"), exist_ok=True)
     cfg = os.path.join(d, "prometheus.yml")
@@ -174,7 +177,7 @@ def prometheus_query(state, query):
     with urllib.request.urlopen(url, timeout=5) as r:
         body = json.load(r)
     if body.get("status") != "success":
-        raise SandboxError(f"prometheus query {query}: {body}")
+        raise HarnessError(f"prometheus query {query}: {body}")
     return body["data"]["result"]
 
 
@@ -188,14 +191,13 @@ def start_pebble(state):
     """Pebble for the life of the sandbox, resolving dns-01 challenges through the sandbox's
     CoreDNS on this machine (the public view of moto's zone, as Let's Encrypt sees it)."""
     os.makedirs(ACME_DIR, exist_ok=True)
-    pid = spawn([os.path.join(REPO, ".venv", "bin", "python"), "-m", "harness.acme", "run", "--dir", ACME_DIR,
-                 "--dns", world.DNS_LOCAL, "--info-out", ACME_INFO],
-                os.path.join(STATE_DIR, "pebble.log"))
+    pid = spawn([venv_python(), "-m", "harness.acme", "run", "--dir", ACME_DIR, "--dns", world.DNS_LOCAL,
+                 "--info-out", ACME_INFO], os.path.join(STATE_DIR, "pebble.log"))
     state["acme"] = {"pid": pid, "info": ACME_INFO, "root": ACME_ROOT}
 
     def answering():
         if not alive(pid):
-            raise SandboxError(f"Pebble exited; its logs: {STATE_DIR}/pebble.log, {ACME_DIR}/pebble.log")
+            raise HarnessError(f"Pebble exited; its logs: {STATE_DIR}/pebble.log, {ACME_DIR}/pebble.log")
         return os.path.exists(ACME_INFO)
     wait_until("Pebble's ACME directory", answering, 60, 0.2)
     p = pebble(state)

@@ -1,9 +1,9 @@
 """Region bridges on this machine, routing between them, cross-region latency."""
-import hashlib
 import ipaddress
 
+from .. import bridge
+from ..util import log, run
 from . import world
-from .util import log, run
 
 FORWARD = "/proc/sys/net/ipv4/ip_forward"
 
@@ -17,7 +17,7 @@ def up(state):
         state["ip_forward_before"] = f.read().strip()
     state["bridges"] = []
     for r in world.REGIONS:
-        add_bridge(r["bridge"], r["gateway"], _prefix(r["cidr"]))
+        bridge.add(r["bridge"], r["gateway"], _prefix(r["cidr"]))
         state["bridges"].append(r["bridge"])
     state["cross_region_delay_ms"] = _add_delay() if _netem_available() else 0
     # The machine routes between the region bridges (its connected routes).
@@ -27,29 +27,6 @@ def up(state):
     log("bridges " + ", ".join(f"{r['bridge']}={r['gateway']}" for r in world.REGIONS)
         + (f"; cross-region delay {delay} ms each way" if delay else
            "; NO cross-region delay: this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)"))
-
-
-def add_bridge(name, gateway, prefixlen):
-    """A bridge with the gateway address; a stale one of the same name is replaced."""
-    del_bridge(name)
-    # A fixed MAC: a Linux bridge without one takes the lowest MAC of its ports, so it
-    # changes whenever a host powers off or on, and every neighbour's ARP entry for the
-    # gateway (the region's resolver, its route out) goes stale for up to ~30 s. A VPC's
-    # router and resolver never change address like that.
-    run(["ip", "link", "add", name, "address", bridge_mac(name), "type", "bridge"])
-    run(["ip", "addr", "add", f"{gateway}/{prefixlen}", "dev", name])
-    run(["ip", "link", "set", name, "up"])
-
-
-def bridge_mac(name):
-    """A locally administered unicast MAC derived from the bridge's name."""
-    digest = hashlib.sha256(name.encode()).digest()
-    return ":".join(f"{b:02x}" for b in (0x02, *digest[:5]))
-
-
-def del_bridge(name):
-    if f" {name}:" in run(["ip", "-o", "link", "show"], check=False).stdout:
-        run(["ip", "link", "del", name], check=False)
 
 
 def _netem_available():
@@ -80,7 +57,7 @@ def _add_delay():
 
 def down(state):
     for br in sorted(set((state or {}).get("bridges", [])) | {r["bridge"] for r in world.REGIONS}):
-        del_bridge(br)
+        bridge.delete(br)
     before = (state or {}).get("ip_forward_before")
     if before is not None:
         with open(FORWARD, "w") as f:

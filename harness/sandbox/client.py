@@ -8,7 +8,7 @@ One JSON line per request on --out: {"n", "t" (epoch s), "address", "ok", "statu
 "error", "ms", "local_port", "sha256" (of the leaf certificate served)}; the last line is
 {"done": true, "sent", "failed"}.
 
-  ip netns exec tsbx-euc1-client .venv/bin/python -m harness.client --name teleport.sandbox.test \\
+  ip netns exec tsbx-euc1-client .venv/bin/python -m harness.sandbox.client --name teleport.sandbox.test \\
       --cacert sandbox/state/acme/root.pem --out /tmp/c.jsonl --max-requests 400 --max-seconds 120
 """
 import argparse

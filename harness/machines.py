@@ -1,25 +1,17 @@
-"""The VMs: one systemd-nspawn container per ASG instance, booted from an
-overlay over a shared Debian 12 root, at the private IP moto assigned, with
-cloud-init's NoCloud seed as its instance data (docs/sandbox.md, "Hosts")."""
+"""The machines of every test world: systemd-nspawn hosts booted from an overlay over a shared
+Debian 12 root, at a given address on a bridge, with cloud-init's NoCloud seed as their instance
+data (docs/sandbox.md, "Hosts"). The sandbox boots one per ASG instance, a lab N on its bridge;
+harness.host.Host then reaches, probes and powers each."""
 import ipaddress
 import os
 import re
 import shutil
-import time
 import uuid
 
-from . import hostkeys, world
-from .util import REPO, STATE_DIR, SandboxError, alive, log, run, spawn, stop_pid, tcp_open, wait_until
+from . import hostkeys
+from .host import Host, nspawn
+from .util import REPO, HarnessError, log, run, tcp_open, wait_until
 
-HOSTS_DIR = os.path.join(STATE_DIR, "hosts")
-# The hypervisor's side of EC2's console output: <CONSOLES>/<instance id> links to the console
-# log of the host that runs the instance (the ec2-double answers GetConsoleOutput from it).
-CONSOLES = os.path.join(STATE_DIR, "consoles")
-SSH_KEY = os.path.join(STATE_DIR, "ssh", "id_ed25519")
-# The hosts' keys as their consoles printed them (learn_host_keys), keyed by private IP.
-KNOWN_HOSTS = os.path.join(STATE_DIR, "ssh", "known_hosts")
-SSH_OPTS = ["-i", SSH_KEY, "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={KNOWN_HOSTS}",
-            "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR"]
 _HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 _INSTANCE_ID = re.compile(r"i-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 
@@ -60,7 +52,7 @@ def rootfs():
     return p.stdout.strip().splitlines()[-1]
 
 
-def ssh_key(path=SSH_KEY):
+def ssh_key(path):
     """The SSH key the hosts authorise (created once); returns the public key."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     if not os.path.exists(path):
@@ -86,26 +78,8 @@ def _hosts_file(hostname):
             f"127.0.1.1 {hostname}\n")
 
 
-def boot_all(state, instances, base, read_console):
-    """Boots a host per instance, then waits for each to print its host keys and answer SSH with
-    them. read_console(h): the host's console as EC2's GetConsoleOutput gives it."""
-    pubkey = ssh_key()
-    state["hosts"] = []
-    t0 = time.monotonic()
-    for inst in instances:
-        r = world.region(inst["region"])
-        state["hosts"].append(dict(inst, **boot(
-            inst["machine"], inst["private_ip"], r["cidr"], r["gateway"], r["bridge"],
-            inst["private_dns"].split(".")[0], base, pubkey, HOSTS_DIR, nameserver=r["gateway"],
-            instance_id=inst["instance_id"], consoles=CONSOLES)))
-    wait_ssh(state["hosts"], read_console)
-    state.setdefault("timings", {})["boot_to_ssh_seconds"] = round(time.monotonic() - t0, 1)
-    log(f"{len(state['hosts'])} hosts booted, their host keys read from their consoles, reachable over SSH "
-        f"in {time.monotonic() - t0:.1f} s")
-
-
 def console_file(h):
-    """The host's console as the hypervisor has it (for hosts outside the EC2 double: labs)."""
+    """The host's console as the hypervisor has it (a lab's: there is no EC2 to ask)."""
     try:
         with open(os.path.join(h["dir"], "console.log"), errors="replace") as f:
             return f.read()
@@ -115,14 +89,15 @@ def console_file(h):
 
 def learn_host_keys(booted, read_console, timeout=120):
     """Waits until each host's console shows cloud-init's host key block, then writes those keys
-    as the host's entry in its known_hosts file (KNOWN_HOSTS, or h["known_hosts"]): what the
-    harness's ssh then verifies the host against. Called whenever a host boots."""
+    as the host's entry in its known_hosts file (h["known_hosts"]): what the harness's ssh then
+    verifies the host against. Called whenever a host boots. read_console(h): the host's console
+    (as EC2's GetConsoleOutput gives it in the sandbox, console_file in a lab)."""
     for h in booted:
         last = {}
 
         def keys(h=h, last=last):
-            if not alive(h["pid"]):
-                raise SandboxError(f"{h['machine']}: systemd-nspawn exited during boot; console:\n{console_file(h)[-1500:]}")
+            if not Host(h).running():
+                raise HarnessError(f"{h['machine']}: systemd-nspawn exited during boot; console:\n{console_file(h)[-1500:]}")
             try:
                 return hostkeys.parse(read_console(h))
             except hostkeys.HostKeyError as e:
@@ -130,9 +105,9 @@ def learn_host_keys(booted, read_console, timeout=120):
                 return None
         try:
             found = wait_until(f"{h['machine']}'s console to show its SSH host keys", keys, timeout, 0.5)
-        except SandboxError as e:
-            raise SandboxError(f"{e}; the console's last reading: {last.get('problem')}") from None
-        hostkeys.write_known_hosts(h.get("known_hosts", KNOWN_HOSTS), {h["private_ip"]: found})
+        except HarnessError as e:
+            raise HarnessError(f"{e}; the console's last reading: {last.get('problem')}") from None
+        hostkeys.write_known_hosts(h["known_hosts"], {h["private_ip"]: found})
 
 
 def wait_ssh(booted, read_console, timeout=120):
@@ -144,9 +119,9 @@ def wait_ssh(booted, read_console, timeout=120):
 def _seed(merged, instance_id, hostname):
     """cloud-init's NoCloud seed (what EC2's IMDS gives cloud-init on an instance) and its settings."""
     if not _INSTANCE_ID.fullmatch(instance_id) and not _HOSTNAME.fullmatch(instance_id):
-        raise SandboxError(f"instance id {instance_id!r}: not an EC2 instance id (i-<hex>) nor a lab host name")
+        raise HarnessError(f"instance id {instance_id!r}: not an EC2 instance id (i-<hex>) nor a lab host name")
     if not _HOSTNAME.fullmatch(hostname):
-        raise SandboxError(f"host name {hostname!r}: not a DNS label (lower-case letters, digits, dashes)")
+        raise HarnessError(f"host name {hostname!r}: not a DNS label (lower-case letters, digits, dashes)")
     _write(merged, "/var/lib/cloud/seed/nocloud/meta-data", f"instance-id: {instance_id}\nlocal-hostname: {hostname}\n")
     _write(merged, "/var/lib/cloud/seed/nocloud/user-data",
            "#cloud-config\n# Written by sandbox/sandbox: the launch templates give no user data.\n{}\n")
@@ -154,13 +129,14 @@ def _seed(merged, instance_id, hostname):
     _write(merged, "/etc/cloud/cloud.cfg.d/99-sandbox.cfg", CLOUD_CFG)
 
 
-def boot(machine, ip, cidr, gateway, bridge, hostname, base, pubkey, hosts_dir, nameserver=None, instance_id=None,
-         consoles=None):
-    """Boots one systemd-nspawn host from an overlay over base, at ip on bridge, resolving
-    through nameserver (the region's CoreDNS, as an instance uses its VPC's resolver), as
-    instance_id (cloud-init's; a lab host is its machine name) with its console linked into
-    consoles for the ec2-double; returns {pid, dir, merged, console}. The caller waits for SSH
-    (wait_ssh)."""
+def boot(machine, ip, cidr, gateway, bridge, hostname, base, key, hosts_dir, known_hosts, nameserver=None,
+         instance_id=None, consoles=None):
+    """Boots one systemd-nspawn host from an overlay over base, at ip on bridge, authorising the
+    SSH key at key (ssh_key()), resolving through nameserver (the region's CoreDNS, as an instance
+    uses its VPC's resolver), as instance_id (cloud-init's; a lab host is its machine name) with its
+    console linked into consoles for the ec2-double; returns its record {machine, private_ip, pid,
+    dir, merged, console, bridge, ssh_key, known_hosts}. The caller waits for SSH (wait_ssh)."""
+    pubkey = ssh_key(key)
     d = os.path.join(hosts_dir, machine)
     upper, work, merged = (os.path.join(d, x) for x in ("upper", "work", "merged"))
     for x in (upper, work, merged):
@@ -187,52 +163,22 @@ def boot(machine, ip, cidr, gateway, bridge, hostname, base, pubkey, hosts_dir, 
         if os.path.lexists(link):
             os.unlink(link)
         os.symlink(console, link)
-    pid = _nspawn(machine, merged, bridge, d)
+    pid = nspawn(machine, merged, bridge, d)
     log(f"booting {machine} at {ip} on {bridge} (nspawn pid {pid})")
-    return {"machine": machine, "private_ip": ip, "pid": pid, "dir": d, "merged": merged, "console": console}
-
-
-def _nspawn(machine, merged, bridge, d):
-    return spawn(["systemd-nspawn", "-D", merged, "--register=no", "--keep-unit", "-b",
-                  f"--network-bridge={bridge}", f"--machine={machine}",
-                  "--resolv-conf=off", "--timezone=off", "--link-journal=no", "--console=read-only"],
-                 os.path.join(d, "console.log"))
-
-
-def power_off(h):
-    """Powers the host off as a lost region would (systemd-nspawn's SIGTERM: an orderly
-    poweroff); its overlay stays, so power_on boots the same disk again."""
-    stop_pid(h["pid"], f"host {h['machine']}", grace=30)
-
-
-def power_on(h):
-    """Boots a powered-off host again from its overlay; the caller waits for SSH."""
-    if alive(h["pid"]):
-        raise SandboxError(f"{h['machine']} is still running (pid {h['pid']})")
-    h["pid"] = _nspawn(h["machine"], h["merged"], world.region(h["region"])["bridge"], h["dir"])
-    log(f"booting {h['machine']} again from its overlay (nspawn pid {h['pid']})")
-    return h
+    return {"machine": machine, "private_ip": ip, "pid": pid, "dir": d, "merged": merged, "console": console,
+            "bridge": bridge, "ssh_key": key, "known_hosts": known_hosts}
 
 
 def _ssh_ready(h):
-    if not alive(h["pid"]):
-        raise SandboxError(f"{h['machine']}: systemd-nspawn exited during boot; console:\n{console_file(h)[-1500:]}")
+    host = Host(h)
+    if not host.running():
+        raise HarnessError(f"{h['machine']}: systemd-nspawn exited during boot; console:\n{console_file(h)[-1500:]}")
     tcp_open(h["private_ip"], 22)
-    p = ssh(h, "true", check=False, timeout=10)
+    p = host.run("true", check=False, timeout=10)
     if "Host key verification failed" in p.stderr or "REMOTE HOST IDENTIFICATION HAS CHANGED" in p.stderr:
-        raise SandboxError(f"{h['machine']} ({h['private_ip']}): sshd serves a host key its console did not print "
-                           f"({h.get('known_hosts', KNOWN_HOSTS)}): {p.stderr.strip()[-500:]}")
+        raise HarnessError(f"{h['machine']} ({h['private_ip']}): sshd serves a host key its console did not print "
+                           f"({h['known_hosts']}): {p.stderr.strip()[-500:]}")
     return p.returncode == 0
-
-
-def ssh_opts(h):
-    """The harness's ssh options for h: its key, and only the host keys its console printed."""
-    return ["-i", h.get("ssh_key", SSH_KEY), "-o", "StrictHostKeyChecking=yes",
-            "-o", f"UserKnownHostsFile={h.get('known_hosts', KNOWN_HOSTS)}"] + SSH_OPTS[6:]
-
-
-def ssh(h, command, check=True, timeout=60, input=None):
-    return run(["ssh", *ssh_opts(h), f"root@{h['private_ip']}", command], check=check, timeout=timeout, input=input)
 
 
 def _mounts_under(prefix):
@@ -245,10 +191,12 @@ def _mounts_under(prefix):
     return sorted(out, key=len, reverse=True)
 
 
-def down(state, hosts_dir=HOSTS_DIR):
-    # SIGTERM makes systemd-nspawn power the container off in order.
-    for h in (state or {}).get("hosts", []):
-        stop_pid(h.get("pid"), f"host {h['machine']}", grace=30)
+def down(records, hosts_dir):
+    """Powers every host off (systemd-nspawn's SIGTERM: in order), unmounts their overlays under
+    hosts_dir and removes it."""
+    for h in records:
+        if h.get("pid"):
+            Host(h).power_off()
     for mp in _mounts_under(hosts_dir):
         if run(["umount", mp], check=False).returncode != 0:
             run(["umount", "-l", mp], check=False)

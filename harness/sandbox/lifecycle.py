@@ -1,24 +1,29 @@
-"""Subcommands of sandbox/sandbox."""
-import argparse
+"""The sandbox's life: up (the world, and its first converge if asked), status, down, and the logs
+kept when a test fails."""
 import os
 import shutil
 import time
 
-from . import aws, checks, ec2, edgeworld, hosts, network, services, world
-from .util import REPO, STATE_DIR, SandboxError, alive, load_state, log, save_state, stop_pid
+from .. import machines
+from ..moto import DUMMY_CREDS
+from ..util import REPO, HarnessError, alive, log, stop_pid
+from . import aws, converge, ec2, edgeworld, network, services, world
+from .state import CONSOLES, HOSTS_DIR, KNOWN_HOSTS, SSH_KEY, STATE_DIR, load_state, save_state
 
 
-def up(args):
+def up(converged=False):
+    """Brings the world up (and converges it if asked); returns its state. Raises HarnessError if a
+    sandbox is up already; what it started before a failure stays in state.json for down."""
     if load_state():
-        raise SandboxError(f"the sandbox is already up ({STATE_DIR}/state.json); run `sandbox/sandbox down` first")
+        raise HarnessError(f"the sandbox is already up ({STATE_DIR}/state.json); run `sandbox/sandbox down` first")
     if os.geteuid() != 0:
-        raise SandboxError("run as root: the sandbox creates bridges, mounts and containers")
+        raise HarnessError("run as root: the sandbox creates bridges, mounts and containers")
     t0 = time.monotonic()
     os.makedirs(STATE_DIR, exist_ok=True)
     state = {"cluster": world.CLUSTER, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     save_state(state)
     try:
-        base = hosts.rootfs()
+        base = machines.rootfs()
         log(f"Debian root {base}")
         endpoint = aws.start_moto(state)
         save_state(state)
@@ -32,7 +37,7 @@ def up(args):
         save_state(state)
         ec2.start(state, endpoint)
         save_state(state)
-        hosts.boot_all(state, instances, base, ec2.console_reader(state))
+        boot_all(state, instances, base)
         save_state(state)
         # Its config has one endpoint for every service: the ec2-double, which is moto for all
         # but EC2's GetConsoleOutput.
@@ -42,25 +47,41 @@ def up(args):
         save_state(state)
         services.start_pebble(state)
         save_state(state)
-        checks.write_site_vars(state)
-        checks.write_tls_vars(state)
+        converge.write_site_vars(state)
+        converge.write_tls_vars(state)
     except BaseException:
         save_state(state)
         raise
     state["up_seconds"] = round(time.monotonic() - t0, 1)
     save_state(state)
     log(f"sandbox up in {state['up_seconds']} s")
-    if getattr(args, "converge", False):
-        checks.first_converge(state)
+    if converged:
+        converge.first_converge(state)
         save_state(state)
     print_env(state)
     return state
 
 
+def boot_all(state, instances, base):
+    """Boots a host per instance, then waits for each to print its host keys (read as EC2's
+    GetConsoleOutput gives them) and answer SSH with them."""
+    state["hosts"] = []
+    t0 = time.monotonic()
+    for inst in instances:
+        r = world.region(inst["region"])
+        state["hosts"].append(dict(inst, **machines.boot(
+            inst["machine"], inst["private_ip"], r["cidr"], r["gateway"], r["bridge"],
+            inst["private_dns"].split(".")[0], base, SSH_KEY, HOSTS_DIR, KNOWN_HOSTS, nameserver=r["gateway"],
+            instance_id=inst["instance_id"], consoles=CONSOLES)))
+    machines.wait_ssh(state["hosts"], ec2.console_reader(state))
+    state.setdefault("timings", {})["boot_to_ssh_seconds"] = round(time.monotonic() - t0, 1)
+    log(f"{len(state['hosts'])} hosts booted, their host keys read from their consoles, reachable over SSH "
+        f"in {time.monotonic() - t0:.1f} s")
+
+
 def print_env(state):
     inv = state.get("inventory", {})
-    from . import edgeworld
-    converged = "site_converge_seconds" in state.get("timings", {})
+    converged = "converge_seconds" in state.get("timings", {})
     print("\nThe sandbox is up" + (" and converged" if converged else "") + ".")
     print("Reach the cluster by name from a region's client network (its CoreDNS, public view, the region's NLB):")
     for r in world.REGIONS:
@@ -68,25 +89,25 @@ def print_env(state):
     proxy = next((h for h in state.get("hosts", []) if h["role"] == "proxy"), None)
     if proxy:
         print("From a host inside a VPC (split DNS: the internal NLB; Pebble's root is in its trust store after site.yml):")
-        print(f"  ssh -i {hosts.SSH_KEY} root@{proxy['private_ip']} curl -s https://{world.CLUSTER}/v1/webapi/ping")
+        print(f"  ssh -i {SSH_KEY} root@{proxy['private_ip']} curl -s https://{world.CLUSTER}/v1/webapi/ping")
     if not converged:
         print("Converge it first (or run `sandbox/sandbox up --converge`): with the exports below, tls.yml with")
         print("  -e tls_issuer_distribute=false issues the proxies' certificate into the store, then site.yml")
     print("Ansible against it:")
     print(f"  export TELEPORT_INVENTORY_URL={inv.get('url')} TELEPORT_INVENTORY_TOKEN_FILE={inv.get('token_file')} "
           f"TELEPORT_INVENTORY_CA_FILE={inv.get('ca_file')}")
-    print(f"  export ANSIBLE_REMOTE_USER=root ANSIBLE_PRIVATE_KEY_FILE={hosts.SSH_KEY}"
+    print(f"  export ANSIBLE_REMOTE_USER=root ANSIBLE_PRIVATE_KEY_FILE={SSH_KEY}"
           "   # host keys: checked against each console's, through the inventory")
     print("  export ANSIBLE_CONFIG=$PWD/ansible.cfg")
     moto = state.get("moto", {}).get("endpoint")
     elbv2 = state.get("edge", {}).get("elbv2_double", {}).get("endpoint")
     ec2_api = state.get("ec2_double", {}).get("endpoint")
     print(f"  export AWS_ENDPOINT_URL={moto} AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2={elbv2} AWS_ENDPOINT_URL_EC2={ec2_api} "
-          f"AWS_ACCESS_KEY_ID={aws.CREDS['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY={aws.CREDS['AWS_SECRET_ACCESS_KEY']}")
+          f"AWS_ACCESS_KEY_ID={DUMMY_CREDS['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY={DUMMY_CREDS['AWS_SECRET_ACCESS_KEY']}")
     print("  ansible-playbook -i playbooks/inventory/teleport_inventory.py playbooks/site.yml -e @sandbox/state/site-vars.yml")
     print("  ansible-playbook -i playbooks/inventory/teleport_inventory.py playbooks/tls.yml -e @sandbox/state/tls-vars.yml"
           "   # renews when due (Pebble)")
-    print(f"  ssh -i {hosts.SSH_KEY} -o UserKnownHostsFile={hosts.KNOWN_HOSTS} root@<private ip>"
+    print(f"  ssh -i {SSH_KEY} -o UserKnownHostsFile={KNOWN_HOSTS} root@<private ip>"
           "      # hosts: sandbox/sandbox status; their keys as their consoles printed them")
     d = state.get("ec2_double", {})
     if d:
@@ -97,12 +118,12 @@ def print_env(state):
     print("  sandbox/sandbox down")
 
 
-def down(args=None):
+def down():
     state = load_state() or {}
     t0 = time.monotonic()
     for key in ("acme", "prometheus", "inventory"):
         stop_pid(state.get(key, {}).get("pid"), key)
-    hosts.down(state)
+    machines.down(state.get("hosts", []), HOSTS_DIR)
     ec2.stop(state)
     edgeworld.stop(state)
     network.down(state)
@@ -112,7 +133,7 @@ def down(args=None):
     log(f"sandbox down in {time.monotonic() - t0:.1f} s")
 
 
-def status(args=None):
+def status():
     state = load_state()
     if not state:
         print("The sandbox is down.")
@@ -133,7 +154,6 @@ def status(args=None):
               f"STS forwarder {d.get('sts')}  {mark(d.get('pid'))}")
     edge = state.get("edge", {})
     if edge:
-        from . import edgeworld
         print(f"edge        {edge.get('dir')}")
         for key, what in (("nlb_double", "NLB double (HAProxy)"), ("policy_double", "Route 53 policy double"),
                           ("coredns", "CoreDNS " + ", ".join(edge.get("coredns", {}).get("listen", []))),
@@ -157,27 +177,6 @@ def status(args=None):
     return 0
 
 
-def test(args):
-    t0 = time.monotonic()
-    checks.select(getattr(args, "only", None))  # a misspelt --only fails before anything starts
-    if load_state():
-        log("a previous sandbox is still up: taking it down first")
-        down()
-    try:
-        state = up(args)
-        checks.run_all(state, args)
-    except BaseException:
-        keep_logs()
-        raise
-    finally:
-        if args.keep:
-            log("--keep: leaving the sandbox up; `sandbox/sandbox down` removes it")
-        else:
-            down()
-    log(f"sandbox test passed in {time.monotonic() - t0:.0f} s")
-    return 0
-
-
 def keep_logs():
     """Copies the logs out of the state dir (which down deletes) to build/sandbox-logs/."""
     dest = os.path.join(REPO, "build", "sandbox-logs", time.strftime("%Y%m%dT%H%M%S"))
@@ -192,50 +191,3 @@ def keep_logs():
                 os.makedirs(os.path.dirname(os.path.join(dest, rel)), exist_ok=True)
                 shutil.copy2(os.path.join(root, name), os.path.join(dest, rel))
     log(f"logs kept in {dest}")
-
-
-def main(argv):
-    parser = argparse.ArgumentParser(prog="sandbox/sandbox", description="Local two-region Teleport HA sandbox.")
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    u = sub.add_parser("up", help="bring the sandbox up and leave it running")
-    u.add_argument("--converge", action="store_true", help="also run site.yml (what `make sandbox` does)")
-    sub.add_parser("down", help="tear the sandbox down (idempotent)")
-    sub.add_parser("status", help="show what is running")
-    t = sub.add_parser("test", help="up, site.yml and the checks, down")
-    t.add_argument("--keep", action="store_true", help="leave the sandbox up afterwards, also on failure")
-    t.add_argument("--only", metavar="CHECK,...",
-                   help="after the converge, run only these checks, in their usual order (a developer's shortcut; "
-                        "later drills expect the earlier ones' end state, e.g. upgrade wants every host on 17.7.1)")
-    t.add_argument("--world-only", action="store_true",
-                   help="check the world (hosts, SSH through the inventory, the double) without site.yml")
-    lab = sub.add_parser("lab", help="a small world of N hosts on one bridge, for suites (prints JSON)")
-    lab_sub = lab.add_subparsers(dest="lab_cmd", required=True)
-    lab_up = lab_sub.add_parser("up")
-    lab_up.add_argument("name")
-    lab_up.add_argument("--hosts", type=int, default=1)
-    lab_up.add_argument("--cidr", default="198.18.250.0/24")
-    lab_sub.add_parser("down").add_argument("name")
-    args = parser.parse_args(argv)
-    try:
-        if args.cmd == "up":
-            if load_state():
-                # Checked here, before the teardown-on-failure below, so that a
-                # second `up` never takes down the running sandbox.
-                raise SandboxError(f"the sandbox is already up ({STATE_DIR}/state.json); run `sandbox/sandbox down` first")
-            try:
-                up(args)
-            except BaseException:
-                log("bring-up failed: tearing down what was started")
-                down()
-                raise
-            return 0
-        if args.cmd == "lab":
-            from . import lab as labmod
-            return labmod.main(args)
-        return {"down": down, "status": status, "test": test}[args.cmd](args) or 0
-    except SandboxError as e:
-        log(f"FAILED: {e}")
-        return 1
-    except KeyboardInterrupt:
-        log("interrupted")
-        return 130

@@ -2,14 +2,21 @@
 and a client network namespace on each region bridge, the NLB double (HAProxy), the Route 53
 routing-policy double, CoreDNS on every bridge gateway, and the ELBv2 target health double
 the playbooks' ELBv2 calls go through."""
+import csv
+import io
 import os
+import re
 import shutil
 import subprocess
+import time
 
-from . import aws, services, world
-from .edge import dns as edge_dns
-from .edge.common import Layout, read_json
-from .util import REPO, STATE_DIR, SandboxError, alive, free_port, log, run, spawn, stop_pid, wait_until
+from ..edge import dns as edge_dns
+from ..edge.common import Layout, read_json
+from ..edge.nlb_double import cli_command
+from ..moto import aws_env, client
+from ..util import REPO, HarnessError, alive, free_port, log, run, spawn, stop_pid, venv_python, wait_until
+from . import services, world
+from .state import STATE_DIR
 
 EDGE_DIR = os.path.join(STATE_DIR, "edge")
 LAYOUT = Layout(EDGE_DIR)
@@ -20,12 +27,8 @@ COREDNS_BUILD = os.path.join(REPO, "sandbox", "edge", "coredns", "build.sh")
 PROCS = ("nlb_double", "policy_double", "coredns", "elbv2_double")
 
 
-def _env(endpoint):
-    return aws.aws_env(endpoint)
-
-
 def _py(module, *args):
-    return [os.path.join(REPO, ".venv", "bin", "python"), "-m", f"harness.edge.{module}", *args]
+    return [venv_python(), "-m", f"harness.edge.{module}", *args]
 
 
 def coredns_binary():
@@ -95,7 +98,7 @@ def start(state, endpoint):
     edge = state.setdefault("edge", {})
     LAYOUT.make()
     edge["dir"] = EDGE_DIR
-    env = _env(endpoint)
+    env = aws_env(endpoint)
     binary = coredns_binary()
     regions = [f"--region={r['name']}" for r in world.REGIONS]
     edge["nlb_double"] = {"pid": spawn(_py("nlb_double", "--edge-dir", EDGE_DIR, *regions, *_addresses()),
@@ -124,7 +127,7 @@ def start(state, endpoint):
                                          os.path.join(STATE_DIR, "elbv2-double.log"), env=env),
                             "endpoint": f"http://127.0.0.1:{port}"}
     wait_until("the ELBv2 target health double", lambda: _alive_or_fail(edge, "elbv2_double")
-               and aws.client("elbv2", world.REGIONS[0]["name"], edge["elbv2_double"]["endpoint"]).describe_load_balancers(),
+               and client("elbv2", world.REGIONS[0]["name"], edge["elbv2_double"]["endpoint"]).describe_load_balancers(),
                30, 0.2)
     log(f"edge up: NLB double (HAProxy), Route 53 policy double, CoreDNS on {', '.join(edge['coredns']['listen'])}, "
         f"ELBv2 target health double on {edge['elbv2_double']['endpoint']}")
@@ -132,14 +135,14 @@ def start(state, endpoint):
 
 def _alive_or_fail(edge, key):
     if not alive(edge[key]["pid"]):
-        raise SandboxError(f"{key} exited; its log: {STATE_DIR}/{key.replace('_', '-')}.log")
+        raise HarnessError(f"{key} exited; its log: {STATE_DIR}/{key.replace('_', '-')}.log")
     return True
 
 
 def _dns_tool(args, env):
     p = subprocess.run(_py("dns", *args), env=env, capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
-        raise SandboxError(f"harness.edge.dns {args[0]} failed: {p.stderr.strip() or p.stdout.strip()}")
+        raise HarnessError(f"harness.edge.dns {args[0]} failed: {p.stderr.strip() or p.stdout.strip()}")
 
 
 def dig(name, server, source=None, qtype="A"):
@@ -190,3 +193,65 @@ def stop(state):
         del_client_netns(r["netns"], f"tsbx-{r['short']}-cl")
     for name in sorted(set(edge.get("netns", [])) - {r["netns"] for r in world.REGIONS}):
         del_client_netns(name)
+
+
+# --- the data plane, as the drills read it -------------------------------------------------
+def sessions():
+    """{(backend, server): sessions so far} from the NLB double's HAProxy."""
+    text = cli_command(os.path.join(EDGE_DIR, "haproxy", "admin.sock"), "show stat").lstrip("# ")
+    return {(r["pxname"], r["svname"]): int(r.get("stot") or 0) for r in csv.DictReader(io.StringIO(text)) if r.get("pxname")}
+
+
+def backend(region, kind):
+    """The HAProxy backend of a region's load balancer (kind: proxy, proxy-int, auth)."""
+    state = nlb_state()
+    lb = next(b for b in state["load_balancers"] if b["region"] == region and b["name"] == world.NLB_NAMES[kind])
+    arn = lb["listeners"][0]["target_group_arn"]
+    return next(tg["backend"] for tg in state["target_groups"] if tg["arn"] == arn)
+
+
+def served_by(state, backend, before, after):
+    """{machine: new sessions} of the servers of one backend between two sessions()."""
+    by_id = {h["instance_id"]: h for h in state["hosts"]}
+    out = {}
+    for (be, server), n in after.items():
+        if be != backend or server in ("BACKEND", "FRONTEND"):
+            continue
+        grew = n - before.get((be, server), 0)
+        if grew > 0:
+            iid = server.split("-")[0] + "-" + server.split("-")[1]
+            out[by_id[iid]["machine"] if iid in by_id else server] = grew
+    return out
+
+
+def rotation(state, since):
+    """{machine: [first deregistration, last back up]} (epoch s) from the NLB double's log since an epoch."""
+    by_id = {h["instance_id"]: h["machine"] for h in state["hosts"]}
+    out = {}
+    with open(os.path.join(STATE_DIR, "nlb-double.log")) as f:
+        for line in f:
+            m = re.match(r"(\S+) \[nlb-double\] (deregistered|target) .*?target=(i-[0-9a-f]+)[-:]\d+(.*)", line)
+            if not m or epoch(m.group(1)) < since or m.group(3) not in by_id:
+                continue
+            t, machine = epoch(m.group(1)), by_id[m.group(3)]
+            if m.group(2) == "deregistered":
+                out.setdefault(machine, [t, None])
+            elif re.search(r"transition=\S+->up", m.group(4)) and machine in out:
+                out[machine][1] = t
+    return out
+
+
+def health_check_failed(since):
+    """When (epoch s) the Route 53 policy double first saw a health check go unhealthy after since, or None."""
+    with open(os.path.join(STATE_DIR, "route53-policy-double.log")) as f:
+        for line in f:
+            m = re.match(r"(\S+) \[route53-policy-double\] health_check .*transition=healthy->unhealthy", line)
+            if m and epoch(m.group(1)) > since:
+                return epoch(m.group(1))
+    return None
+
+
+def epoch(stamp):
+    """An edge log line's UTC time stamp (2026-12-01T10:00:00.123Z) as epoch seconds."""
+    base, _, ms = stamp.rstrip("Z").partition(".")
+    return time.mktime(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) - time.timezone + int(ms or 0) / 1000

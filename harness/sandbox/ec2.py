@@ -21,8 +21,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from . import aws, hostkeys, hosts, world
-from .util import REPO, STATE_DIR, SandboxError, alive, free_port, log, spawn, stop_pid, tcp_open, wait_until
+from .. import hostkeys
+from ..moto import aws_env, client
+from ..util import HarnessError, alive, free_port, log, spawn, stop_pid, tcp_open, venv_python, wait_until
+from . import world
+from .state import CONSOLES, STATE_DIR
 
 LOG = os.path.join(STATE_DIR, "ec2-double.log")
 # New instances get their profile within this; the sandbox's own reconcile runs before the hosts boot.
@@ -30,23 +33,23 @@ RECONCILE_INTERVAL_S = 10
 
 
 def start(state, endpoint):
-    os.makedirs(hosts.CONSOLES, exist_ok=True)
+    os.makedirs(CONSOLES, exist_ok=True)
     port = free_port()
     api = f"http://127.0.0.1:{port}"
     sts = urllib.parse.urlsplit(world.sts_url())
-    argv = [os.path.join(REPO, ".venv", "bin", "python"), "-m", "harness.edge.ec2_double",
-            "--endpoint-url", endpoint, "--listen", f"127.0.0.1:{port}", "--consoles", hosts.CONSOLES,
+    argv = [venv_python(), "-m", "harness.edge.ec2_double",
+            "--endpoint-url", endpoint, "--listen", f"127.0.0.1:{port}", "--consoles", CONSOLES,
             *[f"--imds={r['name']}={r['gateway']}:{world.IMDS_PORT}" for r in world.REGIONS],
             "--sts", sts.netloc, "--reconcile-interval", str(RECONCILE_INTERVAL_S)]
-    pid = spawn(argv, LOG, env=aws.aws_env(endpoint))
-    state["ec2_double"] = {"pid": pid, "endpoint": api, "log": LOG, "consoles": hosts.CONSOLES,
+    pid = spawn(argv, LOG, env=aws_env(endpoint))
+    state["ec2_double"] = {"pid": pid, "endpoint": api, "log": LOG, "consoles": CONSOLES,
                            "imds": {r["name"]: world.imds_url(r["name"]) for r in world.REGIONS},
                            "sts": world.sts_url()}
 
     def answering():
         if not alive(pid):
-            raise SandboxError(f"the ec2-double exited; its log: {LOG}")
-        aws.client("ec2", world.REGIONS[0]["name"], api).describe_regions()
+            raise HarnessError(f"the ec2-double exited; its log: {LOG}")
+        client("ec2", world.REGIONS[0]["name"], api).describe_regions()
         for r in world.REGIONS:
             tcp_open(r["gateway"], world.IMDS_PORT)
         return tcp_open(sts.hostname, sts.port)
@@ -65,7 +68,7 @@ def console(state, h):
 
 
 def console_reader(state):
-    """console(state, ·) for hosts.wait_ssh and hosts.learn_host_keys."""
+    """console(state, ·) for machines.wait_ssh and machines.learn_host_keys."""
     return lambda h: console(state, h)
 
 

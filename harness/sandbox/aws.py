@@ -4,77 +4,36 @@ packer/publish_ami_ids.py), then the cluster's part made by the real playbooks
 (aws-pools.yml, aws-edge.yml). The instances are read back from moto afterwards."""
 import json
 import os
-import subprocess
 import sys
-import time
-import urllib.request
 
-import boto3
 import yaml
 
-from . import world
-from .aws_world import fix_soa, operator_world
-from .edge.common import Logger
-from .edge.ec2_double import NAME as EC2_DOUBLE
-from .edge.ec2_double import reconcile_instance_profiles
-from .moto import MotoServer
-from .util import REPO, STATE_DIR, SandboxError, free_port, log, spawn, wait_until
+from ..aws_world import fix_soa, operator_world
+from ..edge.common import Logger
+from ..edge.ec2_double import NAME as EC2_DOUBLE
+from ..edge.ec2_double import reconcile_instance_profiles
+from ..moto import MotoServer, client
+from ..util import HarnessError, log
+from . import plays, world
+from .state import STATE_DIR
 
-# Ansible masks every no_log value (secret key, session token) wherever it appears in
-# module output: a secret equal to "sandbox" turned the zone sandbox.test into
-# "********.test". So the dummy secrets match no name of the world.
-CREDS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "dummy-secret-key-not-a-secret",
-         "AWS_SESSION_TOKEN": "dummy-session-token-not-a-secret"}
 PLAYBOOKS = ("aws-pools.yml", "aws-edge.yml")
 AWS_VARS_FILE = os.path.join(STATE_DIR, "aws-vars.yml")
 AUTH_SERVER_FILE = os.path.join(STATE_DIR, "aws-auth-server.yml")
 
 
-def aws_env(endpoint):
-    env = dict(os.environ)
-    env.update(CREDS)
-    env["AWS_ENDPOINT_URL"] = endpoint
-    env.pop("AWS_PROFILE", None)
-    return env
-
-
 def start_moto(state):
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    moto = os.path.join(REPO, ".venv", "bin", "moto_server")
-    pid = spawn([moto, "-H", "127.0.0.1", "-p", str(port)], os.path.join(STATE_DIR, "moto.log"))
-    state["moto"] = {"pid": pid, "endpoint": endpoint}
-    wait_until("moto server to answer", lambda: urllib.request.urlopen(endpoint + "/moto-api/", timeout=2).status == 200, 30)
-    log(f"moto server on {endpoint} (pid {pid})")
-    return endpoint
+    """moto for the life of the sandbox (down stops it by its pid)."""
+    moto = MotoServer(log_path=os.path.join(STATE_DIR, "moto.log")).start()
+    state["moto"] = {"pid": moto.proc.pid, "endpoint": moto.endpoint}
+    log(f"moto server on {moto.endpoint} (pid {moto.proc.pid})")
+    return moto.endpoint
 
 
-def client(service, region, endpoint):
-    return boto3.client(service, region_name=region, endpoint_url=endpoint,
-                        aws_access_key_id=CREDS["AWS_ACCESS_KEY_ID"],
-                        aws_secret_access_key=CREDS["AWS_SECRET_ACCESS_KEY"],
-                        aws_session_token=CREDS["AWS_SESSION_TOKEN"])
-
-
-def playbook(name, endpoint, state, label=None, *extra):
-    """Runs one AWS playbook with the world's variables (and extra arguments)."""
-    label = label or name.removesuffix(".yml")
-    logfile = os.path.join(STATE_DIR, f"ansible-{label}.log")
-    env = aws_env(endpoint)
-    env.update({"ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"), "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0",
-                "AWS_REGION": world.REGIONS[0]["name"], "ANSIBLE_LOCALHOST_WARNING": "0",
-                "ANSIBLE_INVENTORY_UNPARSED_WARNING": "0",
-                "PATH": os.path.join(REPO, ".venv", "bin") + os.pathsep + env.get("PATH", "")})
-    t0 = time.monotonic()
-    with open(logfile, "w") as out:
-        p = subprocess.run(["ansible-playbook", os.path.join(REPO, "playbooks", name), "-e", "@" + AWS_VARS_FILE, *extra],
-                           cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=900)
-    took = round(time.monotonic() - t0, 1)
-    state.setdefault("timings", {})[f"{label}_seconds"] = took
-    if p.returncode != 0:
-        with open(logfile) as f:
-            raise SandboxError(f"{name} failed (exit {p.returncode}) after {took} s; log {logfile}:\n{f.read()[-4000:]}")
-    log(f"{name} ({label}) converged in {took} s (log {logfile})")
+def playbook(state, book, name=None, *args):
+    """Runs one AWS playbook with the world's variables (and more arguments); returns its Run."""
+    return plays.play(state, book, name or book.removesuffix(".yml"), *args, extra_vars=AWS_VARS_FILE, inventory=None,
+                      env=plays.aws_env(state["moto"]["endpoint"]))
 
 
 def seed(endpoint, state):
@@ -88,11 +47,11 @@ def seed(endpoint, state):
         f"AMIs published in SSM, zone {world.ZONE} ({made['zone_id']}), "
         f"IAM roles and instance profiles {', '.join(sorted(made['instance_profiles']))}")
     with open(AWS_VARS_FILE, "w") as f:
-        f.write("# Written by sandbox/sandbox from harness/world.py for aws-pools.yml and aws-edge.yml.\n")
+        f.write("# Written by sandbox/sandbox from harness/sandbox/world.py for aws-pools.yml and aws-edge.yml.\n")
         yaml.safe_dump(world.aws_vars({r: v["subnets"] for r, v in made["regions"].items()}, AUTH_SERVER_FILE),
                        f, sort_keys=True)
     for name in PLAYBOOKS:
-        playbook(name, endpoint, state)
+        playbook(state, name)
         if name == "aws-pools.yml":
             given = give_instance_profiles(endpoint)
             log(f"instance profiles of the launch templates given to {len(given)} instances (ec2-double, as EC2 does)")
@@ -139,7 +98,7 @@ def instances(endpoint):
                 })
     want = sum(a["size"] for a in world.ASGS)
     if len(out) != want:
-        raise SandboxError(f"moto holds {len(out)} instances of {world.CLUSTER}, want {want} (world.ASGS): "
+        raise HarnessError(f"moto holds {len(out)} instances of {world.CLUSTER}, want {want} (world.ASGS): "
                            f"{json.dumps([(i['asg'], i['instance_id']) for i in out])}")
     for inst in out:
         log(f"{inst['machine']}: {inst['instance_id']} {inst['private_ip']} {inst['private_dns']} ({inst['asg']}, "
