@@ -38,13 +38,13 @@ DEBIAN_FRONTEND=noninteractive chroot "$root.tmp" apt-get -o DPkg::Lock::Timeout
   echo "sandbox: installing ${pkgs[*]} into the root failed, see $cache/debootstrap-$key.log" >&2; exit 1; }
 umount "$root.tmp/proc"
 chroot "$root.tmp" systemctl enable systemd-networkd.service >/dev/null 2>&1
-# No console getty inside a container; host keys are generated per host at first boot.
+# No console getty inside a container. No host keys in the root: cloud-init makes each host's
+# own at its first boot (ssh_deletekeys, ssh_genkeytypes in its NoCloud settings, written per host
+# by sandboxlib/hosts.py) and prints them to the console; sshd starts after it (cloud-init.service
+# is Before=sshd.service) and serves exactly those.
 chroot "$root.tmp" systemctl mask console-getty.service getty@tty1.service >/dev/null 2>&1 || true
 rm -f "$root.tmp"/etc/ssh/ssh_host_*
 chroot "$root.tmp" systemctl enable ssh.service >/dev/null 2>&1
-mkdir -p "$root.tmp/etc/systemd/system/ssh.service.d"
-printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
-  > "$root.tmp/etc/systemd/system/ssh.service.d/10-hostkeys.conf"
 chroot "$root.tmp" apt-get clean
 umount_under "$root.tmp"
 touch "$root.tmp/.complete"

@@ -13,6 +13,9 @@ Environment:
   TELEPORT_INVENTORY_MAX_BYTES   largest answer accepted, in bytes (default 67108864, 64 MiB)
   TELEPORT_INVENTORY_ALLOW_PLAINTEXT  1 to send the token over plain http to a host other than this
                                  machine (trusted networks only)
+--known-hosts HOST answers OpenSSH's KnownHostsCommand with HOST's SSH host keys, which the service
+reads from the instance's console output; --list sets ansible_ssh_common_args (in all's vars) so that
+Ansible's SSH checks every host against exactly those keys.
 Without TELEPORT_INVENTORY_URL the script runs the service's `list` mode itself, which needs Java:
   TELEPORT_INVENTORY_CONFIG      inventory-service config file (default: teleport-inventory.yml here)
   TELEPORT_INVENTORY_JAR         the jar (default: inventory-service/target/inventory-service.jar in this repo)
@@ -31,6 +34,7 @@ import ipaddress
 import json
 import os
 import re
+import shlex
 import shutil
 import socket
 import ssl
@@ -62,6 +66,9 @@ GROUP_NAME = re.compile(r"[A-Za-z0-9_]+\Z")
 TEMPLATE_CHARACTERS = re.compile(r"[{}%#]")
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 TOKEN_CHARACTERS = re.compile(r"[\x21-\x7e]+\Z")
+# What OpenSSH's KnownHostsCommand %H holds for our hosts: an address or name, or [host]:port.
+SSH_SEARCHED = re.compile(r"(?:[A-Za-z0-9._-]{1,253}|\[[A-Za-z0-9.:_-]{1,253}\]:[0-9]{1,5})\Z")
+KNOWN_HOSTS_LINE = re.compile(r"\S+ (?:ssh-ed25519|ecdsa-sha2-nistp(?:256|384|521)|ssh-rsa) [A-Za-z0-9+/]+={0,2}\Z")
 
 
 class InventoryError(Exception):
@@ -95,12 +102,13 @@ def _token():
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
                 mode = stat.S_IMODE(os.fstat(f.fileno()).st_mode)  # of the file read, not of what the path names later
-                token = None if mode & stat.S_IWOTH else f.read().strip()
+                token = None if mode & (stat.S_IWOTH | stat.S_IROTH) else f.read().strip()
         except OSError as e:
             raise InventoryError(f"{source}: cannot read {path}: {e.strerror}") from None
         if token is None:
-            # Anyone could swap the token, so whatever it holds is not the operator's.
-            raise InventoryError(f"{source}: {path} is writable by every user (mode {mode:04o}): run chmod 600 {path}")
+            # Anyone could read it (it is no secret then) or swap it (it is not the operator's).
+            raise InventoryError(f"{source}: {path} is {'writable' if mode & stat.S_IWOTH else 'readable'} by every user "
+                                 f"(mode {mode:04o}): run chmod 600 {path}")
         if not token:
             raise InventoryError(f"{source}: {path} is empty")
     else:
@@ -226,7 +234,7 @@ def _parse(body, source):
         raise InventoryError(f"{source}: the response is not JSON") from None
 
 
-def fetch(base_url, path):
+def fetch(base_url, path, accept="application/json"):
     parsed = urllib.parse.urlparse(base_url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise InventoryError(f"TELEPORT_INVENTORY_URL: '{base_url}' must be an http(s) URL such as https://10.0.0.5:8790")
@@ -238,7 +246,7 @@ def fetch(base_url, path):
             f"TELEPORT_INVENTORY_URL: '{base_url}' is plain http to a host other than this machine, so the token would "
             "cross the network readable: use an https URL (TELEPORT_INVENTORY_CA_FILE names a private CA), or, on a "
             "trusted network only, set TELEPORT_INVENTORY_ALLOW_PLAINTEXT=1")
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})
+    request = urllib.request.Request(url, headers={"Accept": accept})
     if token:
         request.add_header("Authorization", "Bearer " + token)
     handlers = [_NoRedirects()]
@@ -268,7 +276,8 @@ def fetch(base_url, path):
                 raise InventoryError(late) from None
             raise InventoryError(f"{url}: cannot reach inventory-service: {reason}") from None
 
-    return _parse(_within(deadline, late, get), url)
+    body = _within(deadline, late, get)
+    return _parse(body, url) if accept == "application/json" else body
 
 
 def jvm_options(java, jar):
@@ -292,7 +301,8 @@ def jvm_options(java, jar):
         return options, None  # no writable cache: run without the archive
 
 
-def run_local():
+def _local_jar():
+    """The config, jar and java of local mode (the service's own commands, run here)."""
     config = os.environ.get("TELEPORT_INVENTORY_CONFIG") or os.path.join(HERE, "teleport-inventory.yml")
     if not os.path.isfile(config):
         raise InventoryError(
@@ -308,6 +318,11 @@ def run_local():
     if not java or not os.access(java, os.X_OK):
         raise InventoryError("no Java found for local mode: install a JRE >= 17, set JAVA_HOME or "
                              "TELEPORT_INVENTORY_JAVA, or set TELEPORT_INVENTORY_URL")
+    return config, jar, java
+
+
+def run_local():
+    config, jar, java = _local_jar()
     options, archive = jvm_options(java, jar)
     proc = subprocess.run([java] + options + ["-jar", jar, "list", "--config", config],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=False)
@@ -459,6 +474,8 @@ def list_document(doc, source):
         raise _refused(source, problems)
     out["_meta"]["teleport_inventory_script_dropped"] = unsafe.notes()
     out["all"].setdefault("vars", {})["teleport_inventory_script_dropped"] = unsafe.notes()
+    # Lowest precedence: an operator's group_vars may replace it (and then owns host-key checking).
+    out["all"]["vars"]["ansible_ssh_common_args"] = {UNSAFE: ssh_args()}
     return out
 
 
@@ -474,8 +491,40 @@ def host_document(variables, name, source):
     return out
 
 
+def ssh_args():
+    """SSH checks each host against exactly the keys its console printed at first boot (docs/security.md,
+    "Host keys"): this script answers OpenSSH's KnownHostsCommand, and no known-hosts file is consulted,
+    so an address an old instance had is checked against the new instance's keys."""
+    command = " ".join(shlex.quote(a) for a in (sys.executable, os.path.abspath(__file__), "--known-hosts", "%H"))
+    return " ".join(["-o StrictHostKeyChecking=yes", "-o UserKnownHostsFile=/dev/null",
+                     "-o GlobalKnownHostsFile=/dev/null", "-o " + shlex.quote("KnownHostsCommand=" + command)])
+
+
+def known_hosts(searched):
+    """The known_hosts lines of the host SSH connects to (KnownHostsCommand %H), from inventory-service."""
+    if not SSH_SEARCHED.match(searched):
+        raise InventoryError(f"--known-hosts: {_show(searched)} is not a host SSH would search for")
+    base = os.environ.get("TELEPORT_INVENTORY_URL")
+    if base:
+        return fetch(base, "/v1/known_hosts/" + urllib.parse.quote(searched, safe=""), accept="text/plain").decode(
+            "ascii", "replace")
+    config, jar, java = _local_jar()
+    options, _ = jvm_options(java, jar)
+    proc = subprocess.run([java] + options + ["-jar", jar, "known-hosts", "--config", config, searched],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, check=False)
+    if proc.returncode != 0:
+        raise InventoryError(proc.stderr.decode("utf-8", "replace").strip() or f"inventory-service exited {proc.returncode}")
+    return proc.stdout.decode("ascii", "replace")
+
+
 def main(argv):
     base = os.environ.get("TELEPORT_INVENTORY_URL")
+    if len(argv) == 3 and argv[1] == "--known-hosts":
+        lines = known_hosts(argv[2])
+        if not all(KNOWN_HOSTS_LINE.match(line) for line in lines.splitlines()):
+            raise InventoryError(f"--known-hosts {argv[2]}: the answer is not known_hosts lines")
+        sys.stdout.write(lines)
+        return
     if len(argv) == 2 and argv[1] == "--list":
         if base:
             document = list_document(fetch(base, "/v1/inventory"), f"{base.rstrip('/')}/v1/inventory")
@@ -491,7 +540,7 @@ def main(argv):
             list_document(inventory, "inventory-service list")  # refuses what is not an inventory
             document = host_document(inventory["_meta"]["hostvars"].get(name, {}), name, "inventory-service list")
     else:
-        raise InventoryError("usage: teleport_inventory.py --list | --host NAME")
+        raise InventoryError("usage: teleport_inventory.py --list | --host NAME | --known-hosts HOST")
     # Serialised whole before anything is written, so a failure never leaves half a document on stdout.
     text = json.dumps(document, separators=(",", ":"))
     sys.stdout.write(text + "\n")

@@ -13,6 +13,9 @@ import boto3
 import yaml
 
 from . import world
+from .edge.common import Logger
+from .edge.ec2_double import NAME as EC2_DOUBLE
+from .edge.ec2_double import reconcile_instance_profiles
 from .util import REPO, STATE_DIR, SandboxError, free_port, log, spawn, wait_until
 
 sys.path.insert(0, os.path.join(REPO, "tests", "lib"))
@@ -81,15 +84,20 @@ def seed(endpoint, state):
     and returns the instances as moto holds them (region, role, asg, instance_id,
     private_ip, private_dns, machine)."""
     moto = MotoServer(port=int(endpoint.rsplit(":", 1)[1]))  # a handle on the moto we started: clients, env
-    made = operator_world(moto, world.CLUSTER, {r["name"]: r["cidr"] for r in world.REGIONS}, world.ZONE, zones=("a",))
+    made = operator_world(moto, world.CLUSTER, {r["name"]: r["cidr"] for r in world.REGIONS}, world.ZONE, zones=("a",),
+                          instance_profiles=sorted(world.INSTANCE_PROFILES.values()))
     log(f"operator's part: VPCs {', '.join(v['vpc_id'] for v in made['regions'].values())}, "
-        f"AMIs published in SSM, zone {world.ZONE} ({made['zone_id']})")
+        f"AMIs published in SSM, zone {world.ZONE} ({made['zone_id']}), "
+        f"IAM roles and instance profiles {', '.join(sorted(made['instance_profiles']))}")
     with open(AWS_VARS_FILE, "w") as f:
         f.write("# Written by sandbox/sandbox from sandboxlib/world.py for aws-pools.yml and aws-edge.yml.\n")
         yaml.safe_dump(world.aws_vars({r: v["subnets"] for r, v in made["regions"].items()}, AUTH_SERVER_FILE),
                        f, sort_keys=True)
     for name in PLAYBOOKS:
         playbook(name, endpoint, state)
+        if name == "aws-pools.yml":
+            given = give_instance_profiles(endpoint)
+            log(f"instance profiles of the launch templates given to {len(given)} instances (ec2-double, as EC2 does)")
     # The split-DNS zone aws-edge.yml made has moto's malformed SOA too (operator_world
     # fixed the public one): fix it once, so a DNS server can serve both zones.
     r53 = moto.client("route53", "us-east-1")
@@ -102,8 +110,16 @@ def seed(endpoint, state):
     return instances(endpoint)
 
 
+def give_instance_profiles(endpoint):
+    """EC2 launches each instance with its launch template's instance profile; moto's Auto Scaling
+    does not. The ec2-double's reconciler gives it (it also runs in the double, every
+    ec2.RECONCILE_INTERVAL_S); returns [(region, instance id, profile)] given now."""
+    return reconcile_instance_profiles(endpoint, [r["name"] for r in world.REGIONS], Logger(EC2_DOUBLE, sys.stderr))
+
+
 def instances(endpoint):
-    """The cluster's ASG members in every region, read from moto (never a copy of our own)."""
+    """The cluster's ASG members in every region, read from moto (never a copy of our own), with
+    the instance profile each carries (instance_profile_arn)."""
     out = []
     for r in world.REGIONS:
         autoscaling = client("autoscaling", r["name"], endpoint)
@@ -120,6 +136,7 @@ def instances(endpoint):
                 out.append({
                     "region": r["name"], "role": role, "asg": g["AutoScalingGroupName"], "instance_id": iid,
                     "private_ip": inst["PrivateIpAddress"], "private_dns": inst["PrivateDnsName"],
+                    "instance_profile_arn": (inst.get("IamInstanceProfile") or {}).get("Arn"),
                     "machine": f"{r['short']}-{role[:4]}-{n}",
                 })
     want = sum(a["size"] for a in world.ASGS)
@@ -127,5 +144,6 @@ def instances(endpoint):
         raise SandboxError(f"moto holds {len(out)} instances of {world.CLUSTER}, want {want} (world.ASGS): "
                            f"{json.dumps([(i['asg'], i['instance_id']) for i in out])}")
     for inst in out:
-        log(f"{inst['machine']}: {inst['instance_id']} {inst['private_ip']} {inst['private_dns']} ({inst['asg']})")
+        log(f"{inst['machine']}: {inst['instance_id']} {inst['private_ip']} {inst['private_dns']} ({inst['asg']}, "
+            f"profile {(inst['instance_profile_arn'] or 'none').rsplit('/', 1)[-1]})")
     return out

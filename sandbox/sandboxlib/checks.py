@@ -9,7 +9,7 @@ import urllib.request
 
 import yaml
 
-from . import aws, hosts, pki, services, world
+from . import aws, ec2, hosts, pki, services, world
 from .edge.common import read_json
 from .util import REPO, STATE_DIR, SandboxError, log, run, wait_until
 
@@ -100,8 +100,18 @@ def write_site_vars(state):
         # What aws-edge.yml wrote: the auth NLB's DNS name, which the proxies resolve through
         # their region's DNS and reach through the NLB double.
         "teleport_auth_server": auth_server,
-        "teleport_join_method": "token",
-        "teleport_join_token": "sandbox-join-token-not-a-secret",
+        # Teleport's IAM join, as on AWS: the proxies prove their instance profile (credentials from the
+        # ec2-double's IMDS) with a signed sts:GetCallerIdentity, which the auth executes against moto's STS
+        # through the one exception the Teleport double names (TELEPORT_DOUBLE_STS_ENDPOINT_OVERRIDE).
+        # No join secret exists anywhere.
+        "teleport_join_method": "iam",
+        "teleport_join_iam_allow": [{"aws_account": world.ACCOUNT_ID,
+                                     "aws_arn": f"arn:aws:sts::{world.ACCOUNT_ID}:assumed-role/"
+                                                f"{world.INSTANCE_PROFILES['proxy']}/i-*"}],
+        "teleport_environment": (
+            "{{ {'TELEPORT_DOUBLE_STS_ENDPOINT_OVERRIDE': '%s'} if teleport_role == 'auth' else "
+            "{'AWS_EC2_METADATA_SERVICE_ENDPOINT': %s[aws_region]} }}"
+            % (world.sts_url(), json.dumps({r["name"]: world.imds_url(r["name"]) for r in world.REGIONS}))),
         "teleport_public_addr": [PUBLIC_ADDR],
         # How often Teleport re-reads its key pairs (default 1m): the node-agent confirms a rotation
         # once Teleport serves the new pair, so this bounds each region's hand-over in tls.yml.
@@ -109,6 +119,7 @@ def write_site_vars(state):
         **tls_pair(),
         "node_agent_jar_src": os.path.join(services.ARTIFACTS, "node-agent.jar"),
         "node_agent_peers_inventory_url": f"{services.inventory_url()}/v1/peers",
+        "node_agent_peers_inventory_ca_pem": "{{ lookup('ansible.builtin.file', '%s') }}" % services.INVENTORY_CA,
         "node_agent_peers_inventory_token": inventory_token,
         "node_agent_peers_probe_interval": "5s",
         "node_agent_peers_probe_timeout": "2s",
@@ -137,13 +148,18 @@ def ansible_env(state):
     env = aws.aws_env(state["moto"]["endpoint"])
     env.update({
         "AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2": state["edge"]["elbv2_double"]["endpoint"],
+        # EC2 as the ec2-double answers it (console output from the hosts, moto for the rest).
+        "AWS_ENDPOINT_URL_EC2": state["ec2_double"]["endpoint"],
         "ANSIBLE_CONFIG": os.path.join(REPO, "ansible.cfg"),
         "TELEPORT_INVENTORY_URL": state["inventory"]["url"],
         "TELEPORT_INVENTORY_TOKEN_FILE": state["inventory"]["token_file"],
+        "TELEPORT_INVENTORY_CA_FILE": services.INVENTORY_CA,
         "ANSIBLE_REMOTE_USER": "root",
         "ANSIBLE_PRIVATE_KEY_FILE": hosts.SSH_KEY,
-        "ANSIBLE_HOST_KEY_CHECKING": "False",
-        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s -o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no",
+        # The product's host-key strategy (docs/security.md): the inventory sets ansible_ssh_common_args, so SSH
+        # checks every host against exactly the keys its console printed (the script as KnownHostsCommand).
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s",
         "ANSIBLE_FORCE_COLOR": "0",
         "PATH": os.path.join(REPO, ".venv", "bin") + os.pathsep + env.get("PATH", ""),
     })
@@ -225,11 +241,23 @@ def expect_no_change(recap, name):
 
 
 def hostvars(state):
+    """Every host's variables as Ansible reads them: the service sends each string as
+    {"__ansible_unsafe": text} (docs/inventory-service.md, "Text from AWS is data")."""
     req = urllib.request.Request(state["inventory"]["url"] + "/v1/inventory")
     with open(services.TOKEN_FILE) as f:
         req.add_header("Authorization", "Bearer " + f.read().strip())
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.load(r)["_meta"]["hostvars"]
+    with urllib.request.urlopen(req, timeout=10, context=services.inventory_tls()) as r:
+        return _unsafe_as_text(json.load(r)["_meta"]["hostvars"])
+
+
+def _unsafe_as_text(value):
+    if isinstance(value, dict):
+        if set(value) == {"__ansible_unsafe"}:
+            return value["__ansible_unsafe"]
+        return {k: _unsafe_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unsafe_as_text(v) for v in value]
+    return value
 
 
 def check_teleport_yaml(state):
@@ -278,6 +306,17 @@ def check_teleport_yaml(state):
                 problems.append("https_keypairs_reload_interval missing")
             if not doc["teleport"].get("auth_server"):
                 problems.append("teleport.auth_server missing")
+            # Joined without a secret, pinned to the CA tctl status printed on an auth server.
+            if doc["teleport"].get("join_params") != {"method": "iam", "token_name": "teleport-proxy-iam"}:
+                problems.append(f"teleport.join_params {doc['teleport'].get('join_params')} (want the iam method)")
+            if not doc["teleport"].get("ca_pin"):
+                problems.append("teleport.ca_pin missing")
+        if want_auth:
+            unit = hosts.ssh(h, "systemctl show -p ExecStart --value teleport").stdout
+            if "--apply-on-startup /etc/teleport-resources.yaml" not in unit:
+                problems.append("the unit does not apply the proxies' provision token (--apply-on-startup)")
+        if hosts.ssh(h, "test -e /var/lib/teleport/join-token", check=False).returncode == 0:
+            problems.append("a join token is on disk (the iam method needs none)")
         if problems:
             raise SandboxError(f"{where}: " + "; ".join(problems))
     dup = {k: v for k, v in peers.items() if len(v) > 1}
@@ -355,9 +394,86 @@ def check_reload(state):
     log(f"systemctl reload teleport on {h['machine']}: SIGHUP re-read config and key pairs, unit still active")
 
 
+def check_host_keys(state):
+    """Every host has host keys of its own (ed25519, ECDSA, RSA), printed by cloud-init on its console
+    (read through the ec2-double's GetConsoleOutput), and its sshd serves exactly those."""
+    owners = {}
+    for h in state["hosts"]:
+        printed = ec2.host_keys(state, h)
+        scan = run(["ssh-keyscan", "-T", "5", "-t", "ed25519,ecdsa,rsa", h["private_ip"]], check=False, timeout=30)
+        served = sorted(" ".join(line.split()[1:3]) for line in scan.stdout.splitlines()
+                        if line and not line.startswith("#"))
+        if served != printed:
+            raise SandboxError(f"{h['machine']}: sshd serves {[k[:40] for k in served]}, its console printed "
+                               f"{[k[:40] for k in printed]}")
+        types = sorted(k.split()[0] for k in printed)
+        if types != ["ecdsa-sha2-nistp256", "ssh-ed25519", "ssh-rsa"]:
+            raise SandboxError(f"{h['machine']}: host key types {types}, want ed25519, ECDSA and RSA (ssh_genkeytypes)")
+        for k in printed:
+            owners.setdefault(k, []).append(h["machine"])
+    shared = {k[:40]: v for k, v in owners.items() if len(v) > 1}
+    if shared:
+        raise SandboxError(f"hosts share host keys (each instance must make its own at first boot): {shared}")
+    log(f"every host's sshd serves exactly the 3 host keys its console printed; {len(owners)} keys, none shared")
+
+
+def _imds(h, path, token=True):
+    """What h's own request to its region's IMDS answers: (HTTP status, body). The body can hold
+    credentials: never log it."""
+    url = world.imds_url(h["region"])
+    get = f"curl -s -w '\\n%{{http_code}}' {url}{path}"
+    if token:
+        get = (f"T=$(curl -sf -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' {url}/latest/api/token) && "
+               f"curl -s -w '\\n%{{http_code}}' -H \"X-aws-ec2-metadata-token: $T\" {url}{path}")
+    p = hosts.ssh(h, get, check=False)
+    if p.returncode != 0:
+        raise SandboxError(f"{h['machine']}: IMDS request for {path} failed (exit {p.returncode})")
+    body, _, status = p.stdout.rpartition("\n")
+    return int(status.strip() or 0), body
+
+
+def check_instance_identity(state):
+    """From one host per pool: IMDSv2 only (a GET without a token is 401), the instance id and the
+    pool's role from the ec2-double's IMDS; the role's credentials sign an sts:GetCallerIdentity that
+    the STS forwarder (what the auth double's TELEPORT_DOUBLE_STS_ENDPOINT_OVERRIDE names) takes to
+    moto, which answers assumed-role/<role>/<instance id>, as EC2's instance profiles give."""
+    seen = set()
+    for h in state["hosts"]:
+        if (h["role"], h["region"]) in seen:
+            continue
+        seen.add((h["role"], h["region"]))
+        status, _ = _imds(h, "/latest/meta-data/instance-id", token=False)
+        if status != 401:
+            raise SandboxError(f"{h['machine']}: an IMDSv1 GET answered {status}, want 401 (HttpTokens=required)")
+        status, iid = _imds(h, "/latest/meta-data/instance-id")
+        if (status, iid) != (200, h["instance_id"]):
+            raise SandboxError(f"{h['machine']}: IMDS instance-id {status} {iid!r}, want {h['instance_id']}")
+        role = world.INSTANCE_PROFILES[h["role"]]
+        status, roles = _imds(h, "/latest/meta-data/iam/security-credentials/")
+        if (status, roles) != (200, role):
+            raise SandboxError(f"{h['machine']}: IMDS iam/security-credentials/ {status} {roles!r}, want the role {role}")
+        status, body = _imds(h, f"/latest/meta-data/iam/security-credentials/{role}")
+        try:
+            creds = json.loads(body) if status == 200 else None
+        except ValueError:
+            creds = None
+        if not creds or creds.get("Type") != "AWS-HMAC" or creds.get("Code") != "Success":
+            raise SandboxError(f"{h['machine']}: IMDS credentials of {role}: HTTP {status}, not the credentials document")
+        status, arn, _ = ec2.get_caller_identity(state["ec2_double"]["sts"], creds, h["region"])
+        want = f":assumed-role/{role}/{h['instance_id']}"
+        if status != 200 or not (arn or "").endswith(want):
+            raise SandboxError(f"{h['machine']}: GetCallerIdentity through the STS forwarder answered {status} {arn!r}, "
+                               f"want arn:aws:sts::<account>{want}")
+    log(f"IMDSv2 and the STS forwarder: {len(seen)} pools' hosts are their instance and their pool's role "
+        "(assumed-role/<role>/<instance id>)")
+
+
 def world_checks(state):
     """What can be checked without site.yml: every host answers SSH through the
-    real inventory script (the double's own behaviour is tests/suites/30's)."""
+    real inventory script (the double's own behaviour is tests/suites/30's), with the host
+    keys its console printed; IMDS and the STS forwarder give each host its instance's identity."""
+    check_host_keys(state)
+    check_instance_identity(state)
     env = ansible_env(state)
     p = run(["ansible", "-i", INVENTORY_SCRIPT, "teleport", "-m", "ansible.builtin.ping", "-o"], env=env, cwd=REPO, timeout=300, check=False)
     if p.returncode != 0:
@@ -375,6 +491,8 @@ def steps():
     """`sandbox test`'s checks after the converge, in order, by name (`--only` picks some)."""
     from . import drills, tlsdrill
     return [
+        ("host-keys", check_host_keys),
+        ("instance-identity", check_instance_identity),
         ("teleport-yaml", check_teleport_yaml),
         ("units", check_units),
         ("peers", check_peers),

@@ -4,7 +4,7 @@ import os
 import shutil
 import time
 
-from . import aws, checks, edgeworld, hosts, network, services, world
+from . import aws, checks, ec2, edgeworld, hosts, network, services, world
 from .util import REPO, STATE_DIR, SandboxError, alive, load_state, log, save_state, stop_pid
 
 
@@ -30,9 +30,13 @@ def up(args):
         save_state(state)
         edgeworld.start(state, endpoint)
         save_state(state)
-        hosts.boot_all(state, instances, base)
+        ec2.start(state, endpoint)
         save_state(state)
-        services.start_inventory(state, endpoint, len(instances))
+        hosts.boot_all(state, instances, base, ec2.console_reader(state))
+        save_state(state)
+        # Its config has one endpoint for every service: the ec2-double, which is moto for all
+        # but EC2's GetConsoleOutput.
+        services.start_inventory(state, state["ec2_double"]["endpoint"], len(instances))
         save_state(state)
         services.start_prometheus(state)
         save_state(state)
@@ -69,17 +73,26 @@ def print_env(state):
         print("Converge it first (or run `sandbox/sandbox up --converge`): with the exports below, tls.yml with")
         print("  -e tls_issuer_distribute=false issues the proxies' certificate into the store, then site.yml")
     print("Ansible against it:")
-    print(f"  export TELEPORT_INVENTORY_URL={inv.get('url')} TELEPORT_INVENTORY_TOKEN_FILE={inv.get('token_file')}")
-    print(f"  export ANSIBLE_REMOTE_USER=root ANSIBLE_PRIVATE_KEY_FILE={hosts.SSH_KEY} ANSIBLE_HOST_KEY_CHECKING=False")
+    print(f"  export TELEPORT_INVENTORY_URL={inv.get('url')} TELEPORT_INVENTORY_TOKEN_FILE={inv.get('token_file')} "
+          f"TELEPORT_INVENTORY_CA_FILE={inv.get('ca_file')}")
+    print(f"  export ANSIBLE_REMOTE_USER=root ANSIBLE_PRIVATE_KEY_FILE={hosts.SSH_KEY}"
+          "   # host keys: checked against each console's, through the inventory")
     print("  export ANSIBLE_CONFIG=$PWD/ansible.cfg")
     moto = state.get("moto", {}).get("endpoint")
     elbv2 = state.get("edge", {}).get("elbv2_double", {}).get("endpoint")
-    print(f"  export AWS_ENDPOINT_URL={moto} AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2={elbv2} "
+    ec2_api = state.get("ec2_double", {}).get("endpoint")
+    print(f"  export AWS_ENDPOINT_URL={moto} AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2={elbv2} AWS_ENDPOINT_URL_EC2={ec2_api} "
           f"AWS_ACCESS_KEY_ID={aws.CREDS['AWS_ACCESS_KEY_ID']} AWS_SECRET_ACCESS_KEY={aws.CREDS['AWS_SECRET_ACCESS_KEY']}")
     print("  ansible-playbook -i playbooks/inventory/teleport_inventory.py playbooks/site.yml -e @sandbox/state/site-vars.yml")
     print("  ansible-playbook -i playbooks/inventory/teleport_inventory.py playbooks/tls.yml -e @sandbox/state/tls-vars.yml"
           "   # renews when due (Pebble)")
-    print(f"  ssh -i {hosts.SSH_KEY} root@<private ip>      # hosts: sandbox/sandbox status")
+    print(f"  ssh -i {hosts.SSH_KEY} -o UserKnownHostsFile={hosts.KNOWN_HOSTS} root@<private ip>"
+          "      # hosts: sandbox/sandbox status; their keys as their consoles printed them")
+    d = state.get("ec2_double", {})
+    if d:
+        print("  On the hosts (the ec2-double): AWS_EC2_METADATA_SERVICE_ENDPOINT="
+              + ", ".join(f"{u} ({r})" for r, u in d.get("imds", {}).items())
+              + f"; the auth's TELEPORT_DOUBLE_STS_ENDPOINT_OVERRIDE={d.get('sts')}")
     print(f"  Prometheus: {state.get('prometheus', {}).get('url')}   moto: {state.get('moto', {}).get('endpoint')}")
     print("  sandbox/sandbox down")
 
@@ -90,6 +103,7 @@ def down(args=None):
     for key in ("acme", "prometheus", "inventory"):
         stop_pid(state.get(key, {}).get("pid"), key)
     hosts.down(state)
+    ec2.stop(state)
     edgeworld.stop(state)
     network.down(state)
     stop_pid(state.get("moto", {}).get("pid"), "moto")
@@ -113,6 +127,10 @@ def status(args=None):
     delay = state.get("cross_region_delay_ms")
     print(f"network     {', '.join(state.get('bridges', []))}; cross-region delay "
           + (f"{delay} ms each way" if delay else "none (no netem in this kernel)"))
+    d = state.get("ec2_double", {})
+    if d:
+        print(f"ec2-double  API {d.get('endpoint')}, IMDSv2 {', '.join(d.get('imds', {}).values())}, "
+              f"STS forwarder {d.get('sts')}  {mark(d.get('pid'))}")
     edge = state.get("edge", {})
     if edge:
         from . import edgeworld

@@ -16,7 +16,7 @@ import time
 
 import yaml
 
-from . import aws, checks, edgeworld, hosts, services, world
+from . import aws, checks, ec2, edgeworld, hosts, services, world
 from .edge.nlb_double import cli_command
 from .util import REPO, STATE_DIR, SandboxError, alive, log, run, save_state, wait_until
 
@@ -315,7 +315,7 @@ def drill_region_loss(state):
         for h in lost:
             hosts.power_on(h)
         save_state(state)  # the new pids, for `down`
-        hosts.wait_ssh(lost)
+        hosts.wait_ssh(lost, ec2.console_reader(state))
         clients[B["name"]].wait_serving(B["nlb"]["proxy"], 120)
         figure("region_back_records_seconds", round(time.time() - t_back, 1), "s", "boot to DNS answering the region again")
 

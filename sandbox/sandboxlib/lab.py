@@ -29,7 +29,8 @@ def up(name, count, cidr):
     addrs = list(net.hosts())
     gateway, bridge = str(addrs[0]), f"lab-{name}"[:15]
     lab = {"name": name, "bridge": bridge, "cidr": cidr, "gateway": gateway,
-           "ssh_key": os.path.join(d, "ssh", "id_ed25519"), "hosts": []}
+           "ssh_key": os.path.join(d, "ssh", "id_ed25519"), "known_hosts": os.path.join(d, "ssh", "known_hosts"),
+           "hosts": []}
     os.makedirs(d, exist_ok=True)
     save_json(os.path.join(d, "lab.json"), lab)
     try:
@@ -40,9 +41,10 @@ def up(name, count, cidr):
             machine = f"{name}-{n}"
             booted = hosts.boot(machine, str(addrs[9 + n]), cidr, gateway, bridge, machine, base, pubkey,
                                 os.path.join(d, "hosts"))
-            lab["hosts"].append(dict(booted, ssh_key=lab["ssh_key"]))
+            lab["hosts"].append(dict(booted, ssh_key=lab["ssh_key"], known_hosts=lab["known_hosts"]))
             save_json(os.path.join(d, "lab.json"), lab)
-        hosts.wait_ssh(lab["hosts"])
+        # No EC2 here: the host keys are read from the console the hypervisor keeps.
+        hosts.wait_ssh(lab["hosts"], hosts.console_file)
     except BaseException:
         down(name)
         raise
@@ -67,7 +69,7 @@ def down(name):
 def main(args):
     if args.lab_cmd == "up":
         lab = up(args.name, args.hosts, args.cidr)
-        print(json.dumps({k: lab[k] for k in ("name", "bridge", "gateway", "ssh_key")}
+        print(json.dumps({k: lab[k] for k in ("name", "bridge", "gateway", "ssh_key", "known_hosts")}
                          | {"hosts": [{"name": h["machine"], "ip": h["private_ip"]} for h in lab["hosts"]]}))
     else:
         down(args.name)

@@ -6,10 +6,11 @@ import json
 import os
 import secrets
 import shutil
+import ssl
 import urllib.parse
 import urllib.request
 
-from . import aws, world
+from . import aws, pki, world
 from .acme import Pebble
 from .edge.common import read_json
 from .util import REPO, STATE_DIR, SandboxError, alive, log, spawn, wait_until
@@ -34,10 +35,20 @@ def snapshot_jars():
 TOKEN_FILE = os.path.join(STATE_DIR, "inventory-token")
 ALERT_RULES = os.path.join(REPO, "monitoring", "alerts.yml")
 INVENTORY_CONFIG = os.path.join(STATE_DIR, "inventory-service.yml")
+# The inventory service answers HTTPS beyond loopback (serve.tls): a pair for the bridge address
+# from a CA of the sandbox's own, which its clients (the harness, the inventory script, Prometheus,
+# the node-agents) trust alone.
+INVENTORY_TLS_DIR = os.path.join(STATE_DIR, "inventory-tls")
+INVENTORY_CA = os.path.join(INVENTORY_TLS_DIR, "ca.crt")
 
 
 def inventory_url():
-    return f"http://{world.REGIONS[0]['gateway']}:{world.INVENTORY_PORT}"
+    return f"https://{world.REGIONS[0]['gateway']}:{world.INVENTORY_PORT}"
+
+
+def inventory_tls():
+    """An SSL context trusting only the inventory service's CA."""
+    return ssl.create_default_context(cafile=INVENTORY_CA)
 
 
 def write_inventory_config(endpoint):
@@ -45,8 +56,10 @@ def write_inventory_config(endpoint):
         f.write(secrets.token_urlsafe(24) + "\n")
     os.chmod(TOKEN_FILE, 0o600)
     regions = ", ".join(r["name"] for r in world.REGIONS)
+    tls = pki.issue(INVENTORY_TLS_DIR, [world.REGIONS[0]["gateway"]])
     with open(INVENTORY_CONFIG, "w") as f:
-        f.write(f"""# Written by sandbox/sandbox: the inventory service against the sandbox's moto.
+        f.write(f"""# Written by sandbox/sandbox: the inventory service against the sandbox's moto, through the
+# ec2-double (moto for every service, EC2's GetConsoleOutput as EC2 answers it).
 cluster: {world.CLUSTER}
 regions: [{regions}]
 aws:
@@ -58,6 +71,9 @@ serve:
   # On region A's bridge so the hosts' node-agents can fetch /v1/peers.
   listen_addr: {world.REGIONS[0]['gateway']}:{world.INVENTORY_PORT}
   token_file: {TOKEN_FILE}
+  tls:
+    cert_file: {tls["tls.crt"]}
+    key_file: {tls["tls.key"]}
 node_agent:
   metrics_port: {world.NODE_AGENT_PORT}
 """)
@@ -78,7 +94,7 @@ def _get(url, token=True, timeout=5):
     if token:
         with open(TOKEN_FILE) as f:
             req.add_header("Authorization", "Bearer " + f.read().strip())
-    with urllib.request.urlopen(req, timeout=timeout) as r:
+    with urllib.request.urlopen(req, timeout=timeout, context=inventory_tls()) as r:
         return json.load(r) if "json" in r.headers.get("Content-Type", "") else r.read().decode()
 
 
@@ -87,9 +103,11 @@ def start_inventory(state, endpoint, expected_hosts):
     write_inventory_config(endpoint)
     pid = spawn([java(), "-Xmx256m", "-XX:+UseSerialGC", "-jar", jar, "serve", "--config", INVENTORY_CONFIG],
                 os.path.join(STATE_DIR, "inventory-service.log"), env=aws.aws_env(endpoint))
-    state["inventory"] = {"pid": pid, "url": inventory_url(), "config": INVENTORY_CONFIG, "token_file": TOKEN_FILE}
+    state["inventory"] = {"pid": pid, "url": inventory_url(), "config": INVENTORY_CONFIG, "token_file": TOKEN_FILE,
+                          "ca_file": INVENTORY_CA}
     base = inventory_url()
-    wait_until("inventory service /readyz", lambda: urllib.request.urlopen(base + "/readyz", timeout=2).status == 200, 90, 0.5)
+    wait_until("inventory service /readyz", lambda: urllib.request.urlopen(
+        base + "/readyz", timeout=2, context=inventory_tls()).status == 200, 90, 0.5)
 
     def all_hosts_listed():
         inv = _get(base + "/v1/inventory")
@@ -117,6 +135,9 @@ rule_files:
   - {ALERT_RULES}
 scrape_configs:
   - job_name: inventory-service
+    scheme: https
+    tls_config:
+      ca_file: {INVENTORY_CA}
     static_configs:
       - targets: ["{world.REGIONS[0]['gateway']}:{world.INVENTORY_PORT}"]
     authorization:
@@ -126,6 +147,8 @@ scrape_configs:
     http_sd_configs:
       - url: {inventory_url()}/v1/sd/node-agent
         refresh_interval: 5s
+        tls_config:
+          ca_file: {INVENTORY_CA}
         authorization:
           # Explicit: Debian's Prometheus 2.42 sends the bare token for
           # http_sd_configs unless the type is given.

@@ -42,6 +42,12 @@ PROMETHEUS_ADDR = "127.0.0.1:9390"
 NODE_AGENT_PORT = 9810
 DNS_PORT = 53             # CoreDNS on every bridge gateway: the hosts' and clients' resolver
 DNS_LOCAL = "127.0.0.1:5354"  # the same CoreDNS for this machine's own checks
+# The ec2-double (docs/sandbox.md, "The EC2 double"): IMDSv2 on every bridge gateway, for that
+# region's instances (EC2's is 169.254.169.254:80, never used here: the hosts' SDKs are pointed at
+# imds_url() with AWS_EC2_METADATA_SERVICE_ENDPOINT), and the STS forwarder for the Teleport
+# double's auth (TELEPORT_DOUBLE_STS_ENDPOINT_OVERRIDE=sts_url()) on the auth region's gateway.
+IMDS_PORT = 8791
+STS_PORT = 8792
 
 # The edge's timing in the sandbox: short, so that failovers, drains and rejoins take
 # seconds (docs/sandbox.md, "The edge's timing"). Route 53 allows only 10 or 30 s
@@ -56,12 +62,29 @@ EDGE_TIMING = {
     "aws_edge_health_check_unhealthy_threshold": 2,
     "aws_edge_deregistration_delay": 3,
 }
+# The operator's IAM roles for the pools, each with an instance profile of the same name
+# (tests/lib/aws_world.py instance_profile: trusted by ec2.amazonaws.com); aws-pools.yml's
+# launch templates name them, the ec2-double attaches them to the instances.
+INSTANCE_PROFILES = {"auth": f"{SHORT_NAME}-auth", "proxy": f"{SHORT_NAME}-proxy"}
+# moto's account: the assumed roles the proxies join with are arn:aws:sts::<it>:assumed-role/<role>/<instance id>.
+ACCOUNT_ID = "123456789012"
 # Load balancer names aws-edge.yml gives (roles/aws_cluster): <short>-proxy, -proxy-int, -auth.
 NLB_NAMES = {"proxy": f"{SHORT_NAME}-proxy", "proxy-int": f"{SHORT_NAME}-proxy-int", "auth": f"{SHORT_NAME}-auth"}
 
 
 def region(name):
     return next(r for r in REGIONS if r["name"] == name)
+
+
+def imds_url(region_name):
+    """AWS_EC2_METADATA_SERVICE_ENDPOINT for the hosts of a region: the ec2-double's IMDSv2."""
+    return f"http://{region(region_name)['gateway']}:{IMDS_PORT}"
+
+
+def sts_url():
+    """TELEPORT_DOUBLE_STS_ENDPOINT_OVERRIDE for the auth hosts: the ec2-double's STS forwarder to moto."""
+    auth = next(a for a in ASGS if a["role"] == "auth")
+    return f"http://{region(auth['region'])['gateway']}:{STS_PORT}"
 
 
 def aws_vars(subnets, auth_server_file):
@@ -77,6 +100,8 @@ def aws_vars(subnets, auth_server_file):
         # moto keeps resolve:ssm: unresolved at launch, so the play writes the AMI id.
         "aws_pools_image_resolution": "play",
         "aws_pools_auth_instance_type": "t3.small",
+        "aws_pools_auth_instance_profile": INSTANCE_PROFILES["auth"],
+        "aws_pools_proxy_instance_profile": INSTANCE_PROFILES["proxy"],
         "aws_pools_auth_min_size": auth["size"], "aws_pools_auth_max_size": auth["size"],
         "aws_pools_auth_desired_capacity": auth["size"],
         "aws_pools_proxy_instance_type": "t3.small",

@@ -59,6 +59,15 @@ def messages_by_host(json_stdout):
     return _messages(json_stdout, only_failed=False)
 
 
+def run_teleport_preflight(hosts, tmp_path):
+    """Runs the teleport role's preflight (render_teleport.yml) on sample hosts of one cluster;
+    returns the CompletedProcess, whose stdout is the json callback's report."""
+    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), teleport_cluster_name="teleport.example.com",
+                                                 teleport_tarball_sha256="b" * 64),
+                         "hosts": hosts}}
+    return run_playbook(HERE / "render_teleport.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+
+
 def local_host_vars(**extra):
     """Host vars that make a sample host run on this machine (connection local)."""
     base = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}

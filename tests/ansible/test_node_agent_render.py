@@ -1,10 +1,37 @@
 """Renders roles/node_agent's config (the contract with node-agent) and peers file
 through real Ansible for an auth host and proxies in two regions."""
+import datetime
+import grp
+import os
+import pwd
+
 import pytest
 import yaml
-from conftest import HERE, local_host_vars, run_playbook
+from conftest import HERE, failures_by_host, local_host_vars, run_playbook
 
 PUBLIC = ["teleport.example.com:443", "internal.example.com:443"]
+JAR = HERE.parents[1] / "node-agent" / "target" / "node-agent.jar"
+
+
+def ca_pem(name="Inventory Test CA"):
+    """A self-signed CA certificate as PEM (no key kept: only its shape matters here)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=30))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+CA = ca_pem()
+KEY_PEM = "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA==\n-----END PRIVATE KEY-----\n"
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +47,11 @@ def rendered(tmp_path_factory):
                     "render_facts": {"default_ipv4": {"address": "198.18.1.10"}}},
         "proxy-b": {"teleport_role": "proxy", "ansible_host": "i-0bbbbbbbbbbbbbbbb", "teleport_peer_public_addr": "198.18.2.10:3021",
                     "render_facts": {"default_ipv4": {"address": "198.18.2.10"}},
+                    "node_agent_peers_inventory_url": "https://inventory.internal:8790/v1/peers",
+                    "node_agent_peers_inventory_token": "s3cret", "node_agent_peers_inventory_ca_pem": CA},
+        "proxy-c": {"teleport_role": "proxy", "teleport_peer_public_addr": "198.18.2.12:3021",
                     "node_agent_peers_inventory_url": "http://198.18.0.1:8790/v1/peers",
-                    "node_agent_peers_inventory_token": "s3cret"},
+                    "node_agent_peers_inventory_token": "s3cret", "node_agent_peers_inventory_allow_plaintext": True},
         "mesh-proxy": {"teleport_role": "proxy", "teleport_tunnel_strategy": "agent_mesh",
                        "teleport_peer_public_addr": "198.18.2.11:3021"},
     }
@@ -67,16 +97,26 @@ def test_proxy_config_follows_the_contract(rendered):
     }
 
 
-def test_inventory_url_and_token_file_when_configured(rendered):
+def test_inventory_url_token_file_and_ca_file_when_configured(rendered):
     peers = load(rendered, "proxy-b")["peers"]
-    assert peers["inventory_url"] == "http://198.18.0.1:8790/v1/peers"
+    assert peers["inventory_url"] == "https://inventory.internal:8790/v1/peers"
     assert peers["inventory_token_file"] == "/etc/node-agent/inventory-token"
-    assert "s3cret" not in (rendered / "proxy-b.node-agent.yaml").read_text()
+    assert peers["inventory_ca_file"] == "/etc/node-agent/inventory-ca.pem"
+    assert "inventory_allow_plaintext" not in peers
+    text = (rendered / "proxy-b.node-agent.yaml").read_text()
+    assert "s3cret" not in text and "BEGIN CERTIFICATE" not in text
+
+
+def test_plain_http_beyond_the_proxy_only_when_allowed_and_said_so_in_the_config(rendered):
+    peers = load(rendered, "proxy-c")["peers"]
+    assert peers["inventory_url"] == "http://198.18.0.1:8790/v1/peers"
+    assert peers["inventory_allow_plaintext"] is True
+    assert "inventory_ca_file" not in peers
 
 
 def test_peers_file_lists_every_proxy_of_the_inventory(rendered):
     lines = [line for line in (rendered / "proxy-a.peers.txt").read_text().splitlines() if line and not line.startswith("#")]
-    assert lines == ["198.18.1.10:3021", "198.18.2.10:3021", "198.18.2.11:3021"]
+    assert lines == ["198.18.1.10:3021", "198.18.2.10:3021", "198.18.2.11:3021", "198.18.2.12:3021"]
 
 
 def test_an_agent_mesh_proxy_probes_no_peers(rendered):
@@ -102,7 +142,6 @@ def test_unit_is_fully_hardened(rendered):
 
 
 def test_preflight_names_the_variable_on_bad_input(tmp_path):
-    from conftest import failures_by_host
     jar = tmp_path / "node-agent.jar"
     jar.write_bytes(b"PK")
     proxy = {"teleport_role": "proxy", "ansible_host": "198.18.1.10", "teleport_peer_public_addr": "a.internal:3021"}
@@ -121,8 +160,116 @@ def test_preflight_names_the_variable_on_bad_input(tmp_path):
     assert any("teleport_public_addr" in m for m in failures["no_names"])
 
 
+def test_preflight_keeps_the_inventory_token_and_peer_list_safe(tmp_path):
+    jar = tmp_path / "node-agent.jar"
+    jar.write_bytes(b"PK")
+    proxy = {"teleport_role": "proxy", "ansible_host": "198.18.1.10", "teleport_peer_public_addr": "a.internal:3021",
+             "node_agent_peers_inventory_token": "s3cret"}
+
+    def url(u, **more):
+        return {**proxy, "node_agent_peers_inventory_url": u, **more}
+
+    hosts = {
+        "http_beyond": url("http://198.18.0.1:8790/v1/peers"),
+        # A name that merely starts like a loopback address is a name.
+        "http_by_name": url("http://127.0.0.1.example.com:8790/v1/peers"),
+        "http_wildcard": url("http://0.0.0.0:8790/v1/peers"),
+        "http_loopback": url("http://127.0.0.1:8790/v1/peers"),
+        "http_loopback_v6": url("http://[::1]:8790/v1/peers"),
+        "http_localhost": url("http://localhost:8790/v1/peers"),
+        "http_no_token": url("http://198.18.0.1:8790/v1/peers", node_agent_peers_inventory_token=""),
+        "http_allowed": url("http://198.18.0.1:8790/v1/peers", node_agent_peers_inventory_allow_plaintext=True),
+        "https_ca": url("https://inventory.internal:8790/v1/peers", node_agent_peers_inventory_ca_pem=CA),
+        "ca_over_http": url("http://127.0.0.1:8790/v1/peers", node_agent_peers_inventory_ca_pem=CA),
+        "ca_without_url": {**proxy, "node_agent_peers_inventory_ca_pem": CA},
+        "ca_not_pem": url("https://inventory.internal:8790/v1/peers", node_agent_peers_inventory_ca_pem="not a certificate"),
+        "ca_with_key": url("https://inventory.internal:8790/v1/peers", node_agent_peers_inventory_ca_pem=CA + KEY_PEM),
+    }
+    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(jar), teleport_public_addr=PUBLIC,
+                                                 teleport_tunnel_strategy="proxy_peering"),
+                         "children": {"teleport_proxy": {"hosts": hosts}}}}
+    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    failures = failures_by_host(result.stdout)
+    for host, u in [("http_beyond", "http://198.18.0.1:8790/v1/peers"),
+                    ("http_by_name", "http://127.0.0.1.example.com:8790/v1/peers"),
+                    ("http_wildcard", "http://0.0.0.0:8790/v1/peers")]:
+        assert failures[host] == [
+            f'node_agent_peers_inventory_url "{u}" is plain http to a host other than the proxy itself, so the inventory'
+            " token (node_agent_peers_inventory_token) would cross the network readable: use an https URL (with"
+            " node_agent_peers_inventory_ca_pem for a private CA), or, on a trusted test network only, set"
+            " node_agent_peers_inventory_allow_plaintext to true."], host
+    for host in ["http_loopback", "http_loopback_v6", "http_localhost", "http_no_token", "http_allowed", "https_ca"]:
+        assert host not in failures, (host, failures.get(host))
+    assert failures["ca_over_http"] == [
+        'node_agent_peers_inventory_ca_pem is set, but node_agent_peers_inventory_url "http://127.0.0.1:8790/v1/peers"'
+        " is not https, so no CA protects it: use an https URL, or remove node_agent_peers_inventory_ca_pem."]
+    assert any("node_agent_peers_inventory_ca_pem is set, but node_agent_peers_inventory_url \"\"" in m
+               for m in failures["ca_without_url"])
+    assert any("node_agent_peers_inventory_ca_pem holds no '-----BEGIN CERTIFICATE-----' block" in m
+               for m in failures["ca_not_pem"])
+    assert failures["ca_with_key"] == [
+        'node_agent_peers_inventory_ca_pem holds a "-----BEGIN PRIVATE KEY-----" block, but only CERTIFICATE blocks'
+        " belong in it (it lands readable by every user): remove the rest."]
+    assert "c2VjcmV0" not in result.stdout + result.stderr
+    assert not (tmp_path / "ca_with_key.node-agent.yaml").exists()
+
+
+def configure(tmp_path, host_vars):
+    if os.geteuid() != 0:
+        pytest.fail("the role's configure tasks give files to root: run as root")
+    assert JAR.exists(), f"{JAR} is missing: build it with mvn -B -ntp -pl node-agent -am package"
+    stub = tmp_path / "node-agent.jar"
+    stub.write_bytes(b"PK")
+    config_dir = tmp_path / "etc"
+    inventory = {"all": {"vars": local_host_vars(
+        node_agent_jar_src=str(stub), node_agent_config_dir=str(config_dir), node_agent_state_dir=str(tmp_path / "state"),
+        # The role's own validate command runs the jar Maven built: the jar accepts what the role writes.
+        node_agent_install_dir=str(JAR.parent),
+        node_agent_user=pwd.getpwuid(os.getuid()).pw_name, node_agent_group=grp.getgrgid(os.getgid()).gr_name,
+        node_agent_tls_enabled=False, teleport_tunnel_strategy="proxy_peering"),
+        "hosts": {"proxy": {"teleport_role": "proxy", "teleport_peer_public_addr": "198.18.1.10:3021", **host_vars}}}}
+    result = run_playbook(HERE / "configure_node_agent.yml", inventory, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    return config_dir
+
+
+def test_the_inventory_ca_lands_beside_the_config_root_owned_readable_and_accepted_by_the_jar(tmp_path):
+    https = {"node_agent_peers_inventory_url": "https://inventory.internal:8790/v1/peers",
+             "node_agent_peers_inventory_token": "s3cret-token"}
+    config_dir = configure(tmp_path, {**https, "node_agent_peers_inventory_ca_pem": CA})
+    ca = config_dir / "inventory-ca.pem"
+    assert ca.read_text() == CA
+    assert (oct(ca.stat().st_mode & 0o777), ca.stat().st_uid, ca.stat().st_gid) == ("0o644", 0, 0)
+    config = yaml.safe_load((config_dir / "node-agent.yaml").read_text())
+    assert config["peers"]["inventory_ca_file"] == str(ca)
+
+    # Without the CA the config no longer names it, and the file goes.
+    config_dir = configure(tmp_path, https)
+    assert "inventory_ca_file" not in yaml.safe_load((config_dir / "node-agent.yaml").read_text())["peers"]
+    assert not ca.exists()
+
+
+@pytest.mark.parametrize("last_rotation, says", [
+    ({"result": "rejected", "reason": "unreadable"}, "left in place in /var/lib/node-agent/tls-incoming, not moved aside"),
+    ({"result": "rejected", "reason": "hard_link"}, "left in place in /var/lib/node-agent/tls-incoming, not moved aside"),
+    ({"result": "rejected", "reason": "expired"}, "moved aside with a REASON file to /var/lib/node-agent/tls-incoming-rejected/"),
+    ({"result": "rolled_back", "reason": "not_confirmed"}, "moved aside with a REASON file"),
+    ({"result": "failed", "reason": None}, "left it in /var/lib/node-agent/tls-incoming, to be tried again"),
+])
+def test_a_refused_pair_is_said_to_be_where_the_agent_left_it(tmp_path, last_rotation, says):
+    jar = tmp_path / "node-agent.jar"
+    jar.write_bytes(b"PK")
+    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(jar)),
+                         "hosts": {"auth-1": {"teleport_role": "auth", "sample_tls_status": {
+                             "enabled": True, "last_rotation": {**last_rotation, "detail": "...", "at": "2026-01-01T00:00:00Z"}}}}}}
+    result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path)
+    assert result.returncode == 0, result.stdout[-4000:]
+    text = (tmp_path / "auth-1.tls-refusal.txt").read_text()
+    assert says in text
+    assert ("moved aside with" in text) == (last_rotation["result"] == "rolled_back" or last_rotation["reason"] == "expired")
+
+
 def test_preflight_names_a_missing_jar(tmp_path):
-    from conftest import failures_by_host
     inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(tmp_path / "missing.jar")),
                          "hosts": {"auth-1": {"teleport_role": "auth"}}}}
     result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})

@@ -1,6 +1,7 @@
-"""Renders roles/teleport's teleport.yaml (and unit environment) for representative
-auth and proxy hosts through real Ansible, asserts the YAML structure, and has the
-Teleport test double's strict `configure --test` accept every rendered file."""
+"""Renders roles/teleport's teleport.yaml (and unit and its environment) for representative
+auth and proxy hosts through real Ansible, asserts the YAML structure and the unit's
+confinement, and has the Teleport test double's strict `configure --test` accept every
+rendered file and `systemd-analyze verify` every rendered unit."""
 import shutil
 import subprocess
 
@@ -13,8 +14,10 @@ AUTH = {"teleport_role": "auth"}
 PROXY = {
     "teleport_role": "proxy",
     "teleport_auth_server": "auth.teleport.internal:3025",
+    "teleport_join_method": "token",
     "teleport_join_token": "not-a-real-token",
 }
+IAM_ALLOW = [{"aws_account": "123456789012", "aws_arn": "arn:aws:sts::123456789012:assumed-role/teleport-proxy/i-*"}]
 
 # The examples in docs/examples/ are these two renders (test_docs_examples_are_the_rendered_files).
 EXAMPLES = {
@@ -31,6 +34,8 @@ EXAMPLES = {
     },
     "example_proxy": {
         **PROXY,
+        "teleport_join_method": "iam",
+        "teleport_join_token": "",
         "teleport_edition": "enterprise",
         "teleport_auth_server": "teleport-auth-0123456789abcdef.elb.us-west-2.amazonaws.com:3025",
         "teleport_public_addr": ["teleport.example.com:443"],
@@ -43,6 +48,8 @@ EXAMPLES = {
 SCENARIOS = {
     "auth_dynamodb": {
         **AUTH,
+        # The token method: the auth pool carries the proxies' token as a static token (read from a file).
+        "teleport_join_method": "token",
         "teleport_storage_type": "dynamodb",
         "teleport_storage_region": "us-west-2",
         "teleport_dynamodb_table_name": "teleport-state",
@@ -118,8 +125,8 @@ def rendered(tmp_path_factory, teleport_double):
         "teleport_tarball_sha256": SHA,
         # Every sample host is a machine whose default route leaves from 198.18.9.9.
         "render_facts": {"default_ipv4": {"address": "198.18.9.9"}},
-        # The auth hosts carry the proxies' token as a static token (read from a file).
         "teleport_join_token": "not-a-real-token",
+        "teleport_join_iam_allow": IAM_ALLOW,
     }
     if teleport_double:
         common["render_validate"] = f"{teleport_double} configure --test %s"
@@ -131,7 +138,10 @@ def rendered(tmp_path_factory, teleport_double):
     examples = {name: (out / f"{name}.teleport.yaml").read_text() for name in EXAMPLES}
     envs = {name: (out / f"{name}.env").read_text() for name in SCENARIOS}
     units = {name: (out / f"{name}.service").read_text() for name in SCENARIOS}
-    return {"docs": docs, "envs": envs, "units": units, "dir": out, "double": teleport_double, "examples": examples}
+    resources = {name: yaml.safe_load(path.read_text()) for name in SCENARIOS
+                 if (path := out / f"{name}.resources.yaml").exists()}
+    return {"docs": docs, "envs": envs, "units": units, "resources": resources, "dir": out, "double": teleport_double,
+            "examples": examples}
 
 
 def test_every_file_is_v3_with_the_ssh_service_on_and_diag_on_the_private_address(rendered):
@@ -169,6 +179,21 @@ def test_auth_with_dynamodb_stores_state_and_audit_events_and_recordings_in_s3(r
     assert doc["proxy_service"] == {"enabled": False}
     assert "auth_server" not in doc["teleport"]
     assert "not-a-real-token" not in (rendered["dir"] / "auth_dynamodb.teleport.yaml").read_text()
+
+
+def test_an_auth_pool_of_the_iam_method_applies_the_proxies_provision_token_and_holds_no_secret(rendered):
+    # auth_cockroach_enterprise joins its proxies with the default method, iam.
+    doc = rendered["docs"]["auth_cockroach_enterprise"]
+    assert "tokens" not in doc["auth_service"]
+    assert rendered["resources"]["auth_cockroach_enterprise"] == {
+        "kind": "token", "version": "v2", "metadata": {"name": "teleport-proxy-iam"},
+        "spec": {"roles": ["Proxy", "Node"], "join_method": "iam", "allow": IAM_ALLOW}}
+    unit = rendered["units"]["auth_cockroach_enterprise"]
+    assert "--apply-on-startup /etc/teleport-resources.yaml\n" in unit
+    # The token method's auth pool and every proxy start without it: Teleport reads the file even there.
+    assert "--apply-on-startup" not in rendered["units"]["auth_dynamodb"]
+    assert "--apply-on-startup" not in rendered["units"]["proxy_separate_multi"]
+    assert set(rendered["resources"]) == {"auth_cockroach_enterprise", "auth_postgres_certs", "auth_etcd_separate"}
 
 
 def test_auth_with_postgres_uses_conn_string_and_certificate_environment(rendered):

@@ -3,6 +3,7 @@ groups the proxies by region for the rollout."""
 import json
 
 import pytest
+import region_slots
 from conftest import ROOT, local_host_vars, run_playbook
 
 ENV = {"ANSIBLE_STDOUT_CALLBACK": "json", "ANSIBLE_GATHERING": "explicit"}
@@ -102,12 +103,20 @@ def test_tags_site_proxy_alone_rolls_the_proxies_of_each_region(tmp_path, limit)
     assert auth_tasks == []
 
 
-def test_site_yml_has_one_proxy_play_per_region_slot_the_validation_allows():
-    import yaml
-    plays = yaml.safe_load((ROOT / "playbooks/site.yml").read_text())
-    slots = [p["vars"]["_site_proxy_slot"] for p in plays if p.get("ansible.builtin.import_playbook") == "proxy-region.yml"]
-    role_vars = yaml.safe_load((ROOT / "roles/teleport/vars/main.yml").read_text())
-    assert slots == list(range(1, role_vars["_teleport_inv_region_slots"] + 1))
+def test_more_proxy_regions_than_region_slots_fail_naming_the_cap_and_how_to_raise_it(tmp_path):
+    # The slots themselves: test_region_slots.py.
+    slots = region_slots.cap()
+    regions = [f"xx-test-{n}" for n in range(1, slots + 2)]
+    proxies = {f"proxy-{n}": {"teleport_role": "proxy", "aws_region": r, "teleport_peer_public_addr": f"p{n}.internal:3021"}
+               for n, r in enumerate(regions, 1)}
+    rc, failed, added = validate(tmp_path, inventory(proxies=proxies))
+    assert rc != 0 and added == []
+    assert any(f"The proxies span {slots + 1} regions" in m and f"the playbooks roll at most {slots}" in m
+               and "raise _teleport_inv_region_slots" in m and "region_slots.py --write" in m for m in failed), failed
+
+    rc, failed, added = validate(tmp_path, inventory(proxies=dict(list(proxies.items())[:slots])))
+    assert rc == 0 and failed == []
+    assert sorted(g for r in added for g in r["add_host"]["groups"]) == sorted(f"teleport_rollout_proxy_{n}" for n in range(1, slots + 1))
 
 
 def test_a_failing_inventory_stops_site_yml_before_any_host(tmp_path):

@@ -77,6 +77,7 @@ class World:
             "teleport_storage_audit_events_uri": ["dynamodb://lab-events"],
             "teleport_storage_audit_sessions_uri": "s3://lab-sessions/records",
             "teleport_auth_server": f"{self.auth['private_ip']}:3025",
+            "teleport_join_method": "token",
             "teleport_join_token": "lab-join-token-not-a-secret",
             "teleport_public_addr": [f"{CLUSTER}:443"],
             "node_agent_jar_src": str(ROOT / "node-agent/target/node-agent.jar"),

@@ -41,6 +41,14 @@ def test_a_fresh_oss_cluster_converges_on_the_agent_mesh(world):
         assert listening(world, h, 3022) is (n == 0), f"{h['machine']}: SSH Service listener"
         # Joined its auth (the double's proxy stays not ready until it has).
         assert world.ssh(h, f"curl -sf http://{h['private_ip']}:3000/readyz", check=False).returncode == 0
+    # No teleport_ca_pin was given: each proxy pinned the CA that `tctl status` on the auth server printed,
+    # and, joined, holds no join token any more (only the auth pool keeps its static copy).
+    pin = next(line.split()[2] for line in world.ssh(world.auth, "tctl status -c /etc/teleport.yaml").stdout.splitlines()
+               if line.startswith("CA pin"))
+    for h in world.proxies:
+        assert teleport_yaml(world, h)["teleport"]["ca_pin"] == [pin]
+        assert world.ssh(h, "test -e /var/lib/teleport/join-token", check=False).returncode == 1
+        assert world.ssh(h, "test -e /var/lib/teleport/.joined", check=False).returncode == 0
 
 
 def test_the_cluster_moves_to_enterprise_still_on_the_agent_mesh(world):

@@ -54,6 +54,7 @@ def test_host_mode_returns_one_hosts_variables(service, world):
 def test_a_wrong_token_fails_loudly_and_prints_nothing(ansible_inventory, service, tmp_path):
     bad = tmp_path / "bad-token"
     bad.write_text("not-the-token-not-the-token\n")
+    bad.chmod(0o600)
     env = clean_env(TELEPORT_INVENTORY_URL=service["url"], TELEPORT_INVENTORY_TOKEN_FILE=str(bad))
     r = run([sys.executable, SCRIPT, "--list"], env)
     assert r.returncode == 1

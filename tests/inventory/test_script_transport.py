@@ -170,6 +170,15 @@ def test_a_world_writable_token_file_is_refused_and_nothing_is_sent(tmp_path):
     assert service.requests == []
 
 
+def test_a_world_readable_token_file_is_refused_and_nothing_is_sent(tmp_path):
+    path = token_file(tmp_path, mode=0o644)
+    with Service(answers_inventory) as service:
+        r = run_script(["--list"], script_env(URL=service.url, TOKEN_FILE=path))
+    assert r.returncode == 1 and r.stdout == ""
+    assert f"TELEPORT_INVENTORY_TOKEN_FILE: {path} is readable by every user (mode 0644): run chmod 600 {path}" in r.stderr
+    assert service.requests == []
+
+
 def test_an_unreadable_token_file_is_one_clear_line(tmp_path):
     with Service(answers_inventory) as service:
         r = run_script(["--list"], script_env(URL=service.url, TOKEN_FILE=str(tmp_path)))

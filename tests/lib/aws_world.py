@@ -62,8 +62,27 @@ def fix_soa(moto, zone_id):
     return value
 
 
-def operator_world(moto, cluster, regions, zone, zones=("a", "b"), publish=True):
-    """regions: {name: VPC CIDR}. Returns {"regions": {name: {"vpc_id", "subnets", "ami"}}, "zone_id"}."""
+# Who may assume an instance profile's role: EC2, for the instance (IAM user guide, "Using an IAM
+# role to grant permissions to applications running on Amazon EC2 instances").
+EC2_TRUST_POLICY = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+
+def instance_profile(moto, name):
+    """An IAM role `name` that EC2 may assume and an instance profile of the same name holding it, as an
+    operator makes one per pool (aws-pools.yml's launch template names the profile). moto enforces no
+    policy, so the role has none. Returns {"arn", "role_arn"}."""
+    iam = moto.client("iam", "us-east-1")
+    role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(EC2_TRUST_POLICY),
+                           Description=f"The {name} instances' role (operator's, for the cluster's pools)")["Role"]
+    profile = iam.create_instance_profile(InstanceProfileName=name)["InstanceProfile"]
+    iam.add_role_to_instance_profile(InstanceProfileName=name, RoleName=name)
+    return {"arn": profile["Arn"], "role_arn": role["Arn"]}
+
+
+def operator_world(moto, cluster, regions, zone, zones=("a", "b"), publish=True, instance_profiles=()):
+    """regions: {name: VPC CIDR}; instance_profiles: names of the role + instance profile pairs to make.
+    Returns {"regions": {name: {"vpc_id", "subnets", "ami"}}, "zone_id", "instance_profiles": {name: {"arn", "role_arn"}}}."""
     made = {}
     for region, cidr in regions.items():
         vpc, subnets = network(moto, region, cidr, zones)
@@ -73,7 +92,8 @@ def operator_world(moto, cluster, regions, zone, zones=("a", "b"), publish=True)
     r53 = moto.client("route53", "us-east-1")
     zone_id = r53.create_hosted_zone(Name=zone, CallerReference=f"operator-{zone}-{uuid.uuid4().hex}")["HostedZone"]["Id"].split("/")[-1]
     fix_soa(moto, zone_id)
-    return {"regions": made, "zone_id": zone_id}
+    profiles = {name: instance_profile(moto, name) for name in instance_profiles}
+    return {"regions": made, "zone_id": zone_id, "instance_profiles": profiles}
 
 
 def role_vars(cluster, auth_region, world, zone, **extra):

@@ -132,6 +132,7 @@ class World:
             "teleport_storage_audit_events_uri": ["dynamodb://tls-lab-events"],
             "teleport_storage_audit_sessions_uri": "s3://tls-lab-sessions/records",
             "teleport_auth_server": f"{self.auth['private_ip']}:3025",
+            "teleport_join_method": "token",
             "teleport_join_token": "tls-lab-join-token-not-a-secret",
             "teleport_public_addr": [f"{CLUSTER}:443"],
             "teleport_https_keypairs_reload_interval": "2s",

@@ -7,6 +7,9 @@ traffic (docs/edge.md).
   defined, latency routing per client region, written as zone files for CoreDNS.
 - nlb_double: the NLB data plane moto lacks: Debian's HAProxy rendered from moto's load
   balancers, listeners, target groups and targets, with deregistration draining.
+- elbv2_double: DescribeTargetHealth from the NLB double's data plane.
+- ec2_double (+ ec2_metadata): EC2 beyond moto for the hosts and the harness: GetConsoleOutput
+  from the hosts' consoles, IMDSv2, the launch template's instance profile, an STS forwarder.
 
-The two doubles say so in their names and in every line they print.
+The doubles say so in their names and in every line they print.
 """

@@ -183,6 +183,12 @@ def zone_file(origin, soa, rrs, header):
     return "\n".join(lines) + "\n"
 
 
+def header(headers, name):
+    """The first value of a header in [(name, value)] (names compared case-insensitively), or None."""
+    name = name.lower()
+    return next((v for k, v in headers if k.lower() == name), None)
+
+
 def endpoint_url(given):
     url = given or os.environ.get("AWS_ENDPOINT_URL")
     if not url:

@@ -3,6 +3,7 @@ package ops.teleportha.inventory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import ops.teleportha.config.BuildVersion;
@@ -10,21 +11,30 @@ import ops.teleportha.config.ConfigException;
 import ops.teleportha.config.ExitCode;
 import ops.teleportha.inventory.config.ConfigLoader;
 import ops.teleportha.inventory.config.InventoryConfig;
+import ops.teleportha.inventory.config.SecretFile;
 import ops.teleportha.inventory.discovery.AwsClients;
 import ops.teleportha.inventory.discovery.Discovery;
+import ops.teleportha.inventory.hostkeys.HostKeyStore;
+import ops.teleportha.inventory.hostkeys.KnownHosts;
 import ops.teleportha.inventory.http.BearerToken;
 import ops.teleportha.inventory.http.InventoryServer;
 import ops.teleportha.inventory.inventory.InventoryService;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
+import ops.teleportha.inventory.tls.ServingCertificate;
 
 /** {@code inventory-service (list|serve|check) --config FILE}: parses arguments, loads config, wires objects. */
 public final class Main {
     static final String USAGE = """
             usage: inventory-service list  --config FILE   print the Ansible inventory JSON once
-                   inventory-service serve --config FILE   serve it over HTTP, refreshed in the background
+                   inventory-service serve --config FILE   serve it over HTTP(S), refreshed in the background
                    inventory-service check --config FILE   validate the config and exit; no AWS call
+                   inventory-service known-hosts --config FILE HOST
+                                                           print HOST's SSH host keys from its console output
                    inventory-service version               print the version (also --version)
             exit codes: 0 ok, 1 runtime failure (AWS, rendering, listening), 2 usage or config error""";
+
+    /** How often serve.tls's files are checked for a new pair. */
+    static final Duration TLS_POLL_INTERVAL = Duration.ofSeconds(5);
 
     private Main() {}
 
@@ -41,8 +51,9 @@ public final class Main {
             System.out.println(USAGE);
             return ExitCode.OK;
         }
-        if (args.length != 3
-                || !(args[0].equals("list") || args[0].equals("serve") || args[0].equals("check"))
+        boolean knownHosts = args.length == 4 && args[0].equals("known-hosts");
+        if ((args.length != 3 && !knownHosts)
+                || !(args[0].equals("list") || args[0].equals("serve") || args[0].equals("check") || knownHosts)
                 || !args[1].equals("--config")) {
             System.err.println(USAGE);
             return ExitCode.INVALID;
@@ -64,6 +75,7 @@ public final class Main {
                 yield ExitCode.OK;
             }
             case "list" -> list(config);
+            case "known-hosts" -> knownHosts(config, args[3]);
             default -> serve(config);
         };
     }
@@ -95,23 +107,51 @@ public final class Main {
         }
     }
 
+    /** One discovery, then the host's keys from its console: for SSH's KnownHostsCommand without serve. */
+    private static int knownHosts(InventoryConfig config, String host) {
+        try (AwsClients clients = new AwsClients(config);
+                InventoryService service = new InventoryService(
+                        config,
+                        new Discovery(config, clients, Clock.systemUTC()),
+                        new InventoryMetrics(version()),
+                        Clock.systemUTC())) {
+            InventoryService.Current c = service.refresh();
+            if (c.inventory() == null) {
+                System.err.println("inventory-service: " + c.error());
+                return ExitCode.FAILURE;
+            }
+            KnownHosts.Answer a = new KnownHosts(new HostKeyStore(HostKeyStore.ec2(clients), Clock.systemUTC()))
+                    .answer(c.inventory(), host);
+            if (!a.found()) {
+                System.err.println("inventory-service: known-hosts: " + a.problem());
+                return ExitCode.FAILURE;
+            }
+            System.out.print(a.lines());
+            System.out.flush();
+            return ExitCode.OK;
+        } catch (RuntimeException e) {
+            System.err.println("inventory-service: " + e.getMessage());
+            return ExitCode.FAILURE;
+        }
+    }
+
     private static int serve(InventoryConfig config) {
+        // The config already refused a listener beyond loopback without TLS and a token; these read the files.
         Optional<BearerToken> token;
+        Optional<ServingCertificate> tls;
         try {
-            token = config.serve().tokenFile().map(BearerToken::new);
+            SecretFile rules = SecretFile.forThisProcess();
+            token = config.serve().tokenFile().map(f -> new BearerToken(f, rules));
+            tls = config.serve().tls().map(t -> new ServingCertificate(t, rules, Clock.systemUTC()));
         } catch (ConfigException e) {
             return configError(e);
-        }
-        if (token.isEmpty() && !isLoopback(config.serve().listenHost())) {
-            System.err.println(
-                    "inventory-service: warning: serving on " + config.serve().listenHost()
-                            + " without serve.token_file; anyone who can reach it can read the inventory");
         }
         AwsClients clients = new AwsClients(config);
         InventoryMetrics metrics = new InventoryMetrics(version()).withJvmMetrics();
         InventoryService service = new InventoryService(
                 config, new Discovery(config, clients, Clock.systemUTC()), metrics, Clock.systemUTC());
-        InventoryServer server = new InventoryServer(service::current, metrics, token);
+        InventoryServer server = new InventoryServer(service::current, metrics, token, tls)
+                .withKnownHosts(new KnownHosts(new HostKeyStore(HostKeyStore.ec2(clients), Clock.systemUTC())));
         try {
             server.start(config.serve().listenHost(), config.serve().listenPort());
         } catch (RuntimeException e) {
@@ -121,30 +161,29 @@ public final class Main {
             clients.close();
             return ExitCode.FAILURE;
         }
+        tls.ifPresent(t -> t.watch(TLS_POLL_INTERVAL));
         service.startBackgroundRefresh();
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {
                             server.close();
+                            tls.ifPresent(ServingCertificate::close);
                             service.close();
                             clients.close();
                             stopped.countDown();
                         },
                         "shutdown"));
-        System.err.println(
-                "inventory-service: serving cluster " + config.cluster() + " (" + String.join(", ", config.regions())
-                        + ") on http://" + config.serve().listenHost() + ":" + server.port());
+        String host = config.serve().listenHost();
+        System.err.println("inventory-service: serving cluster " + config.cluster() + " ("
+                + String.join(", ", config.regions()) + ") on " + (tls.isPresent() ? "https" : "http") + "://"
+                + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port());
         try {
             stopped.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         return ExitCode.OK;
-    }
-
-    private static boolean isLoopback(String host) {
-        return host.equals("localhost") || host.startsWith("127.") || host.equals("::1");
     }
 
     private static String rootMessage(Throwable t) {

@@ -21,6 +21,7 @@ import java.util.regex.Pattern;
 import ops.teleportha.config.ConfigException;
 import ops.teleportha.config.GoDuration;
 import ops.teleportha.config.HostPort;
+import ops.teleportha.config.Loopback;
 import ops.teleportha.config.Section;
 
 /**
@@ -225,7 +226,7 @@ public final class ConfigLoader {
         Optional<Path> tokenFile = serveSec.optionalString("token_file").map(Path::of);
         boolean tlsGiven = serveSec.keys().contains("tls");
         Optional<InventoryConfig.Tls> tls = tlsGiven ? serveTls(serveSec.section("tls")) : Optional.empty();
-        if (listen != null && !InventoryConfig.Serve.isLoopback(listen.host()) && (!tlsGiven || tokenFile.isEmpty())) {
+        if (listen != null && !Loopback.is(listen.host()) && (!tlsGiven || tokenFile.isEmpty())) {
             // The bearer token must never cross a network in clear text, and the inventory (every host's
             // addresses and tags) must not be open to whoever reaches the port.
             List<String> missing = new ArrayList<>();

@@ -1,14 +1,12 @@
 package ops.teleportha.inventory.config;
 
-import java.net.InetAddress;
 import java.net.URI;
-import java.net.UnknownHostException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.regex.Pattern;
+import ops.teleportha.config.Loopback;
 
 /** The whole configuration, immutable and validated by {@link ConfigLoader}. */
 public record InventoryConfig(
@@ -53,28 +51,8 @@ public record InventoryConfig(
     public record Serve(String listenHost, int listenPort, Optional<Path> tokenFile, Optional<Tls> tls) {
         /** The listen host is 127.0.0.0/8, ::1 or localhost; a wildcard (0.0.0.0, ::) or any other name is not. */
         public boolean loopback() {
-            return isLoopback(listenHost);
+            return Loopback.is(listenHost);
         }
-
-        /** Literal addresses only, so that no name is resolved to decide: any name but localhost counts as open. */
-        public static boolean isLoopback(String host) {
-            if (host.equals("localhost")) {
-                return true;
-            }
-            if (!IPV4.matcher(host).matches() && !IPV6.matcher(host).matches()) {
-                return false;
-            }
-            try {
-                return InetAddress.getByName(host).isLoopbackAddress(); // a literal: no lookup
-            } catch (UnknownHostException e) {
-                return false;
-            }
-        }
-
-        private static final Pattern IPV4 =
-                Pattern.compile("(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)(\\.(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)){3}");
-        // Hex digits, colons and dots only, so InetAddress parses it and never looks it up.
-        private static final Pattern IPV6 = Pattern.compile("[0-9a-f.]*:[0-9a-f:.]*");
     }
 
     /** PEM files: the certificate (leaf first, then its chain) and its private key. */

@@ -18,9 +18,12 @@ import java.util.Map;
 import java.util.Optional;
 import ops.teleportha.inventory.config.ConfigLoader;
 import ops.teleportha.inventory.config.InventoryConfig;
+import ops.teleportha.inventory.config.SecretFile;
 import ops.teleportha.inventory.discovery.DiscoveredHost;
 import ops.teleportha.inventory.discovery.Discovery.Outcome;
 import ops.teleportha.inventory.discovery.RegionResult;
+import ops.teleportha.inventory.hostkeys.HostKeyStore;
+import ops.teleportha.inventory.hostkeys.KnownHosts;
 import ops.teleportha.inventory.inventory.Inventory;
 import ops.teleportha.inventory.inventory.InventoryBuilder;
 import ops.teleportha.inventory.inventory.InventoryService.Current;
@@ -245,5 +248,31 @@ class InventoryServerTest {
                 .endsWith(":3021");
         assertThat(get("/metrics", null).headers().firstValue("Content-Type"))
                 .hasValueSatisfying(v -> assertThat(v).startsWith("text/plain; version=0.0.4"));
+    }
+
+    @Test
+    void knownHostsAnswersSshWithTheHostsConsoleKeysBehindTheToken() throws Exception {
+        current = new Current(inventory(), null);
+        String key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIM/Uq/BdmQ35WzH/VcglLQhMRWCjuAE9U3vTj/F3GbhT";
+        server = new InventoryServer(
+                        () -> current,
+                        metrics,
+                        Optional.of(new BearerToken(tokenFile("t0123456789abcdef0"), SecretFile.forThisProcess())))
+                .withKnownHosts(new KnownHosts(new HostKeyStore(
+                        (region, id) -> "-----BEGIN SSH HOST KEY KEYS-----\n" + key + " root@x\n"
+                                + "-----END SSH HOST KEY KEYS-----\n",
+                        java.time.Clock.systemUTC())))
+                .start("127.0.0.1", 0);
+        assertThat(get("/v1/known_hosts/198.18.1.10", null).statusCode()).isEqualTo(401);
+        HttpResponse<String> r = get("/v1/known_hosts/198.18.1.10", "t0123456789abcdef0");
+        assertThat(r.statusCode()).isEqualTo(200);
+        assertThat(r.body()).isEqualTo("198.18.1.10 " + key + "\n");
+        assertThat(r.headers().firstValue("Content-Type"))
+                .hasValueSatisfying(v -> assertThat(v).startsWith("text/plain"));
+        assertThat(get("/v1/known_hosts/%5B198.18.1.10%5D:2222", "t0123456789abcdef0")
+                        .body())
+                .isEqualTo("[198.18.1.10]:2222 " + key + "\n");
+        assertThat(get("/v1/known_hosts/198.18.9.9", "t0123456789abcdef0").statusCode())
+                .isEqualTo(404);
     }
 }

@@ -14,9 +14,11 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Function;
+import ops.teleportha.agent.inventory.CaBundle;
 import ops.teleportha.config.ConfigException;
 import ops.teleportha.config.GoDuration;
 import ops.teleportha.config.HostPort;
+import ops.teleportha.config.Loopback;
 import ops.teleportha.config.Section;
 import org.yaml.snakeyaml.LoaderOptions;
 import org.yaml.snakeyaml.Yaml;
@@ -166,6 +168,11 @@ public final class ConfigLoader {
         Path token = tokenText == null || tokenText.isBlank()
                 ? null
                 : s.convert("inventory_token_file", tokenText, ConfigLoader::absolutePath);
+        String caText = s.value("inventory_ca_file", "", Function.identity());
+        Path ca = caText == null || caText.isBlank()
+                ? null
+                : s.convert("inventory_ca_file", caText, ConfigLoader::absolutePath);
+        boolean allowPlaintext = s.bool("inventory_allow_plaintext", false);
         String fileText = s.value("file", "", Function.identity());
         Path file =
                 fileText == null || fileText.isBlank() ? null : s.convert("file", fileText, ConfigLoader::absolutePath);
@@ -177,6 +184,23 @@ public final class ConfigLoader {
                 s.problem(
                         "inventory_url", "set peers.inventory_url or peers.file (or both) when peers.enabled is true");
             }
+            // The inventory script's rule (TELEPORT_INVENTORY_ALLOW_PLAINTEXT): a token goes over plain http only to
+            // this machine, where no network sees it.
+            if (url != null
+                    && url.getScheme().equals("http")
+                    && token != null
+                    && !Loopback.is(url.getHost())
+                    && !allowPlaintext) {
+                s.problem(
+                        "inventory_url",
+                        "'" + url + "' is plain http to a host other than this machine, so the bearer token"
+                                + " (peers.inventory_token_file) would cross the network readable: use an https URL"
+                                + " (peers.inventory_ca_file names the service's CA when it is a private one), or, on"
+                                + " a trusted network only, set peers.inventory_allow_plaintext: true");
+            }
+            if (ca != null) {
+                checkCaFile(s, ca, url);
+            }
             if (interval != null && timeout != null && timeout.compareTo(interval) >= 0) {
                 s.problem(
                         "probe_timeout",
@@ -184,7 +208,26 @@ public final class ConfigLoader {
             }
         }
         s.done();
-        return new PeersConfig(enabled, self, url, token, file, refresh, interval, timeout);
+        return new PeersConfig(enabled, self, url, token, ca, allowPlaintext, file, refresh, interval, timeout);
+    }
+
+    private static void checkCaFile(Section s, Path ca, URI url) {
+        if (url == null) {
+            s.problem(
+                    "inventory_ca_file",
+                    "is set, but there is no peers.inventory_url to trust it for: set an https peers.inventory_url"
+                            + " or remove peers.inventory_ca_file");
+        } else if (!url.getScheme().equals("https")) {
+            s.problem(
+                    "inventory_ca_file",
+                    "is set, but peers.inventory_url '" + url + "' is plain http, which no CA protects: use"
+                            + " https:// (the CA is then the only one trusted for it)");
+        }
+        try {
+            CaBundle.read(ca);
+        } catch (IOException e) {
+            s.problem("inventory_ca_file", e.getMessage());
+        }
     }
 
     private static void checkAccount(Section s, String key, String name, boolean group) {

@@ -33,7 +33,7 @@ public final class AgentHttpServer implements AutoCloseable {
             Duration.ofSeconds(5), // request head (and body) read deadline, from accept
             Duration.ofSeconds(10), // answer write deadline; /metrics is tens of KiB
             Duration.ofSeconds(1), // wait for the client's close after the answer
-            8 * 1024, // request line + headers, like nginx's and Jetty's default buffers
+            8 * 1024, // request line + headers: Jetty's default requestHeaderSize
             4 * 1024, // request body; the endpoints read none
             32, // open connections
             4); // worker threads

@@ -1,8 +1,6 @@
 package ops.teleportha.agent.peers;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.net.HttpURLConnection;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.ArrayList;
@@ -11,6 +9,7 @@ import java.util.Map;
 import java.util.TreeSet;
 import ops.teleportha.agent.Log;
 import ops.teleportha.agent.config.PeersConfig;
+import ops.teleportha.agent.inventory.InventoryClient;
 import ops.teleportha.agent.metrics.AgentMetrics;
 import ops.teleportha.config.HostPort;
 import org.yaml.snakeyaml.LoaderOptions;
@@ -23,24 +22,25 @@ import org.yaml.snakeyaml.error.YAMLException;
  * merged, without this host's own address. When a source fails, its last good list is kept.
  */
 public final class PeerSource {
-    private static final int HTTP_TIMEOUT_MILLIS = 10_000;
-    private static final int MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
-
     private final PeersConfig config;
     private final AgentMetrics metrics;
+    private final InventoryClient inventory;
     private List<HostPort> lastInventory = List.of();
     private List<HostPort> lastFile = List.of();
 
     public PeerSource(PeersConfig config, AgentMetrics metrics) {
         this.config = config;
         this.metrics = metrics;
+        this.inventory = config.inventoryUrl() == null
+                ? null
+                : new InventoryClient(config.inventoryUrl(), config.inventoryTokenFile(), config.inventoryCaFile());
     }
 
     /** Re-reads every source; returns the sorted, de-duplicated peers without self. */
     public synchronized List<HostPort> refresh() {
-        if (config.inventoryUrl() != null) {
+        if (inventory != null) {
             try {
-                lastInventory = fromInventory();
+                lastInventory = parsePeers(inventory.fetch());
             } catch (IOException | RuntimeException e) {
                 metrics.peerListError("inventory");
                 Log.warn(
@@ -93,37 +93,6 @@ public final class PeerSource {
             }
         }
         return out;
-    }
-
-    private List<HostPort> fromInventory() throws IOException {
-        HttpURLConnection c = (HttpURLConnection) config.inventoryUrl().toURL().openConnection();
-        c.setConnectTimeout(HTTP_TIMEOUT_MILLIS);
-        c.setReadTimeout(HTTP_TIMEOUT_MILLIS);
-        c.setInstanceFollowRedirects(false);
-        c.setRequestProperty("Accept", "application/json");
-        if (config.inventoryTokenFile() != null) {
-            // Re-read every time so that a rotated token is picked up; never logged.
-            String token = Files.readString(config.inventoryTokenFile(), StandardCharsets.UTF_8)
-                    .strip();
-            c.setRequestProperty("Authorization", "Bearer " + token);
-        }
-        try {
-            int status = c.getResponseCode();
-            if (status != 200) {
-                throw new IOException("HTTP " + status
-                        + (status == 401 || status == 403 ? " (check peers.inventory_token_file)" : ""));
-            }
-            byte[] body;
-            try (InputStream in = c.getInputStream()) {
-                body = in.readNBytes(MAX_RESPONSE_BYTES + 1);
-            }
-            if (body.length > MAX_RESPONSE_BYTES) {
-                throw new IOException("response larger than " + MAX_RESPONSE_BYTES + " bytes");
-            }
-            return parsePeers(new String(body, StandardCharsets.UTF_8));
-        } finally {
-            c.disconnect();
-        }
     }
 
     /** Parses {@code {"peers":[{"addr":"host:port",...}]}}; JSON is read with the YAML parser (JSON is YAML). */

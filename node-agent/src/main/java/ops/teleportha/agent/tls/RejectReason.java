@@ -10,6 +10,8 @@ public enum RejectReason {
     TOO_LARGE,
     SYMLINK_OUTSIDE_SOURCE,
     NOT_A_REGULAR_FILE,
+    HARD_LINK,
+    UNREADABLE,
     DER_NOT_PEM,
     MALFORMED_PEM,
     ENCRYPTED_KEY,

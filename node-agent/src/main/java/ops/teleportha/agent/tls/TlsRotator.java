@@ -6,7 +6,6 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardWatchEventKinds;
@@ -20,6 +19,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneOffset;
 import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Executors;
@@ -44,6 +44,8 @@ public final class TlsRotator implements AutoCloseable {
         UNCHANGED,
         INSTALLED,
         REJECTED,
+        /** The drop refused last time, left in place, is still there unchanged: not judged (nor reported) again. */
+        STILL_REFUSED,
         ROLLED_BACK,
         UNCONFIRMED,
         FAILED
@@ -63,6 +65,9 @@ public final class TlsRotator implements AutoCloseable {
     private WatchService watcher;
     private Thread watchThread;
     private volatile RejectedCandidate lastRejection;
+    /** A refused drop left in place, as it was when refused: not judged again while it stays so. */
+    private CandidateReader.DropState refused;
+
     private volatile Instant lastCheck;
     /** Replaced, never changed in place, by prepare() and check() (both synchronized); read by HTTP requests. */
     private volatile TlsStatus status = TlsStatus.NONE;
@@ -138,28 +143,37 @@ public final class TlsRotator implements AutoCloseable {
         lastCheck = now;
         status = status.withCheckedAt(now);
         metrics.tlsChecked(now);
-        if (!reader.present()) {
+        CandidateReader.DropState seen = reader.state();
+        if (!seen.present()) {
+            refused = null;
             return Outcome.NOTHING;
         }
-        Instant quietSince = reader.lastModified().plus(config.settleTime());
+        Instant quietSince = seen.lastChanged().plus(config.settleTime());
         if (now.isBefore(quietSince)) {
-            worker.schedule(
-                    this::checkLogged, Duration.between(now, quietSince).toMillis() + 50, TimeUnit.MILLISECONDS);
+            recheckIn(Duration.between(now, quietSince));
             return Outcome.SETTLING;
+        }
+        if (seen.equals(refused)) {
+            return Outcome.STILL_REFUSED;
         }
         CandidateReader.RawPair raw;
         PemPair pair;
         X509Certificate installed = installedLeaf();
         try {
             raw = reader.read();
+            if (!reader.state().equals(seen)) {
+                return changedWhileRead();
+            }
             pair = validator.validate(raw, installed);
             if (installed != null && pair.leafFingerprint().equals(PemPair.fingerprint(installed))) {
                 consume(raw);
                 return Outcome.UNCHANGED;
             }
         } catch (RejectedCandidate r) {
-            reject(r);
-            rotated("rejected", r.reason(), r.getMessage());
+            if (!reader.state().equals(seen)) {
+                return changedWhileRead(); // the verdict is about files that are no longer there
+            }
+            rotated("rejected", r.reason(), reject(r, seen));
             return Outcome.REJECTED;
         } catch (IOException e) {
             Log.error("tls", "cannot read candidate in " + config.sourceDir() + ": " + e.getMessage());
@@ -167,10 +181,22 @@ public final class TlsRotator implements AutoCloseable {
             rotated("failed", null, "cannot read candidate in " + config.sourceDir() + ": " + e.getMessage());
             return Outcome.FAILED;
         }
-        return installAndConfirm(raw, pair, installed != null);
+        return installAndConfirm(raw, pair, installed != null, seen);
     }
 
-    private Outcome installAndConfirm(CandidateReader.RawPair raw, PemPair pair, boolean hadPrevious) {
+    /** A writer was at work while the files were read: let it finish, then judge what it wrote. */
+    private Outcome changedWhileRead() {
+        recheckIn(config.settleTime());
+        return Outcome.SETTLING;
+    }
+
+    private void recheckIn(Duration d) {
+        worker.schedule(this::checkLogged, d.toMillis() + 50, TimeUnit.MILLISECONDS);
+    }
+
+    /** @param judged the drop as found before it was read: only those files are moved aside if it is rolled back */
+    private Outcome installAndConfirm(
+            CandidateReader.RawPair raw, PemPair pair, boolean hadPrevious, CandidateReader.DropState judged) {
         String fp = pair.leafFingerprint();
         String version;
         try {
@@ -257,7 +283,7 @@ public final class TlsRotator implements AutoCloseable {
                         + " did not serve the new certificate (sha256 " + fp + ") within tls.verify.timeout ("
                         + config.verify().timeout().toSeconds() + "s); last seen: " + seen
                         + "; rolled back to the previous pair");
-        reject(notConfirmed);
+        reject(notConfirmed, judged);
         metrics.rotation("rolled_back");
         rotated("rolled_back", notConfirmed.reason(), notConfirmed.getMessage());
         return Outcome.ROLLED_BACK;
@@ -312,31 +338,62 @@ public final class TlsRotator implements AutoCloseable {
         return "tls.verify.addr " + config.verify().addr();
     }
 
-    private void reject(RejectedCandidate r) {
+    /**
+     * Moves the judged files aside with a REASON, or, for a drop the agent will not read, leaves it in place and
+     * remembers it so that it is reported once, not on every check. Only files that are still the ones judged
+     * are moved: a pair that landed meanwhile (during a rollback's wait, above all) is the next check's to judge,
+     * not this one's to move aside under this reason.
+     *
+     * @return what the status says about it
+     */
+    private String reject(RejectedCandidate r, CandidateReader.DropState judged) {
         lastRejection = r;
         metrics.rejection(r.reason().label());
+        if (r.reason() == RejectReason.UNREADABLE || r.reason() == RejectReason.HARD_LINK) {
+            refused = judged;
+            String detail = r.getMessage() + "; left in place and not looked at again until it changes";
+            Log.warn("tls", "refused candidate (" + r.reason().label() + "): " + detail);
+            return detail;
+        }
         Path dest = config.rejectedDir()
                 .resolve(STAMP.format(clock.instant()) + "-" + r.reason().label());
+        List<String> notes = new ArrayList<>();
         try {
             Files.createDirectories(dest);
             for (String name : new String[] {CandidateReader.CERT, CandidateReader.KEY}) {
-                Path src = config.sourceDir().resolve(name);
-                if (Files.exists(src, LinkOption.NOFOLLOW_LINKS)) {
-                    Files.move(src, dest.resolve(name), StandardCopyOption.ATOMIC_MOVE);
+                CandidateReader.FileState was = judged.of(name);
+                if (!was.exists()) {
+                    continue;
                 }
+                if (!reader.state(name).equals(was)) {
+                    notes.add(name + " was replaced before it could be moved aside; left in place for the next check");
+                    continue;
+                }
+                Files.move(config.sourceDir().resolve(name), dest.resolve(name), StandardCopyOption.ATOMIC_MOVE);
             }
-            String text = "reason: " + r.reason().label() + "\ndetail: " + r.getMessage() + "\nrejected_at: "
-                    + clock.instant() + "\n";
+            StringBuilder text = new StringBuilder()
+                    .append("reason: ")
+                    .append(r.reason().label())
+                    .append("\ndetail: ")
+                    .append(r.getMessage())
+                    .append("\nrejected_at: ")
+                    .append(clock.instant())
+                    .append('\n');
+            notes.forEach(n -> text.append("note: ").append(n).append('\n'));
             Files.writeString(dest.resolve("REASON"), text, StandardCharsets.UTF_8);
             AtomicInstaller.syncDir(dest);
             Log.warn(
-                    "tls", "rejected candidate (" + r.reason().label() + "): " + r.getMessage() + "; moved to " + dest);
+                    "tls",
+                    "rejected candidate (" + r.reason().label() + "): " + r.getMessage() + "; moved to " + dest
+                            + (notes.isEmpty() ? "" : "; " + String.join("; ", notes)));
         } catch (IOException e) {
+            refused = judged; // what could not be moved is not rejected again on every check
             Log.error(
                     "tls",
                     "rejected candidate (" + r.reason().label() + "): " + r.getMessage() + "; could not move it to "
-                            + dest + " (" + e + "), leaving it in place");
+                            + dest + " (" + e + "), leaving it in place until it changes");
         }
+        return r.getMessage();
     }
 
     /**

@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import ops.teleportha.agent.testing.TestPki;
 import ops.teleportha.config.ConfigException;
 import ops.teleportha.config.GoDuration;
 import ops.teleportha.config.HostPort;
@@ -106,6 +107,118 @@ class ConfigLoaderTest {
         assertThat(p).contains("peers.probe_timeout: must be shorter than peers.probe_interval (15s)");
         assertThat(p).contains("tls.reload.command: must name a command when reload.mode is 'command'");
         assertThat(p).anyMatch(s -> s.startsWith("tls.required_names: '*.com' is a wildcard over a top-level domain"));
+    }
+
+    private static String inventory(String url, String... more) {
+        return """
+                tls:
+                  enabled: false
+                peers:
+                  inventory_url: %s
+                """.formatted(url)
+                + String.join(
+                        "", List.of(more).stream().map(m -> "  " + m + "\n").toList());
+    }
+
+    private static final String TOKEN = "inventory_token_file: /etc/node-agent/inventory-token";
+
+    @Test
+    void refusesToSendTheTokenOverPlainHttpBeyondThisMachine() throws Exception {
+        for (String url : List.of(
+                "http://10.0.0.5:8790/v1/peers",
+                "http://inventory.internal:8790/v1/peers",
+                "http://127.0.0.1.example.com:8790/v1/peers",
+                "http://[::ffff:127.0.0.1]:8790/v1/peers",
+                "http://0.0.0.0:8790/v1/peers")) {
+            assertThat(problems(inventory(url, TOKEN)))
+                    .as(url)
+                    .containsExactly(
+                            "peers.inventory_url: '" + url + "' is plain http to a host other than this machine,"
+                                    + " so the bearer token (peers.inventory_token_file) would cross the network readable: use"
+                                    + " an https URL (peers.inventory_ca_file names the service's CA when it is a private one),"
+                                    + " or, on a trusted network only, set peers.inventory_allow_plaintext: true");
+        }
+    }
+
+    @Test
+    void plainHttpIsFineOnThisMachineWithoutATokenOrWhenAllowed() throws Exception {
+        for (String url : List.of(
+                "http://127.0.0.1:8790/v1/peers",
+                "http://127.1.2.3:8790/v1/peers",
+                "http://localhost:8790/v1/peers",
+                "http://LocalHost:8790/v1/peers",
+                "http://[::1]:8790/v1/peers",
+                "http://[0:0:0:0:0:0:0:1]:8790/v1/peers")) {
+            assertThat(load(inventory(url, TOKEN)).peers().inventoryUrl()).hasToString(url);
+        }
+        assertThat(load(inventory("http://10.0.0.5:8790/v1/peers")).peers().inventoryTokenFile())
+                .as("no token, nothing to leak")
+                .isNull();
+        PeersConfig allowed = load(inventory("http://10.0.0.5:8790/v1/peers", TOKEN, "inventory_allow_plaintext: true"))
+                .peers();
+        assertThat(allowed.inventoryAllowPlaintext()).isTrue();
+        assertThat(load(inventory("https://10.0.0.5:8790/v1/peers", TOKEN))
+                        .peers()
+                        .inventoryAllowPlaintext())
+                .isFalse();
+    }
+
+    @Test
+    void checksTheInventoryCaFileWhenLoaded() throws Exception {
+        TestPki pki = TestPki.create();
+        Path good = pki.writeTrustBundle(tmp.resolve("inventory-ca.pem"));
+        String https = "https://inventory.internal:8790/v1/peers";
+        assertThat(load(inventory(https, TOKEN, "inventory_ca_file: " + good))
+                        .peers()
+                        .inventoryCaFile())
+                .isEqualTo(good);
+
+        Path missing = tmp.resolve("missing.pem");
+        assertThat(problems(inventory(https, "inventory_ca_file: " + missing)))
+                .containsExactly("peers.inventory_ca_file: cannot read " + missing + ": no such file");
+
+        Path withKey = Files.writeString(
+                tmp.resolve("with-key.pem"),
+                TestPki.pem(pki.root.cert()) + TestPki.keyPem(pki.root.keys().getPrivate(), TestPki.KeyFormat.PKCS8));
+        assertThat(problems(inventory(https, "inventory_ca_file: " + withKey)))
+                .singleElement()
+                .asString()
+                .isEqualTo("peers.inventory_ca_file: " + withKey + " holds a 'PRIVATE KEY' block, but only CERTIFICATE"
+                        + " blocks belong in a CA bundle (remove the key: this file is not secret)");
+
+        Path der = Files.write(tmp.resolve("ca.der"), pki.root.cert().getEncoded());
+        assertThat(problems(inventory(https, "inventory_ca_file: " + der)))
+                .singleElement()
+                .asString()
+                .startsWith(
+                        "peers.inventory_ca_file: " + der + " is binary DER, not PEM: convert it with openssl x509");
+
+        Path empty = Files.writeString(tmp.resolve("empty.pem"), "# nothing here\n");
+        assertThat(problems(inventory(https, "inventory_ca_file: " + empty)))
+                .singleElement()
+                .asString()
+                .startsWith("peers.inventory_ca_file: " + empty + " holds no '-----BEGIN CERTIFICATE-----' block");
+
+        assertThat(problems(inventory(https, "inventory_ca_file: inventory-ca.pem")))
+                .containsExactly("peers.inventory_ca_file: must be an absolute path, not 'inventory-ca.pem'");
+    }
+
+    @Test
+    void refusesAnInventoryCaFileThatProtectsNothing() throws Exception {
+        Path ca = TestPki.create().writeTrustBundle(tmp.resolve("inventory-ca.pem"));
+        assertThat(problems(inventory("http://127.0.0.1:8790/v1/peers", "inventory_ca_file: " + ca)))
+                .containsExactly("peers.inventory_ca_file: is set, but peers.inventory_url"
+                        + " 'http://127.0.0.1:8790/v1/peers' is plain http, which no CA protects: use https:// (the CA"
+                        + " is then the only one trusted for it)");
+        assertThat(problems("""
+                        tls:
+                          enabled: false
+                        peers:
+                          file: /etc/node-agent/peers.txt
+                          inventory_ca_file: %s
+                        """.formatted(ca)))
+                .containsExactly("peers.inventory_ca_file: is set, but there is no peers.inventory_url to trust it"
+                        + " for: set an https peers.inventory_url or remove peers.inventory_ca_file");
     }
 
     @Test

@@ -72,6 +72,8 @@ class PeerMonitorTest {
                 new HostPort("self.internal", 3021),
                 url,
                 token,
+                null,
+                false,
                 file,
                 Duration.ofMinutes(1),
                 Duration.ofSeconds(15),

@@ -67,7 +67,14 @@ public final class AgentProcess implements AutoCloseable {
 
     /** Starts the agent; does not wait for it. */
     public static AgentProcess start(Path config, int port, Path log) throws IOException {
-        Process p = new ProcessBuilder(command(config))
+        return start(List.of(), config, port, log);
+    }
+
+    /** @param prefix run the agent through this, as {@code setpriv --reuid=...} to run it as another user */
+    public static AgentProcess start(List<String> prefix, Path config, int port, Path log) throws IOException {
+        List<String> cmd = new ArrayList<>(prefix);
+        cmd.addAll(command(config));
+        Process p = new ProcessBuilder(cmd)
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                 .start();
