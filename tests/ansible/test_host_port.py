@@ -45,6 +45,7 @@ PROXY = {
     "teleport_public_addr": ["teleport.example.com:443"],
     "teleport_peer_public_addr": "p1.internal:3021",
     "teleport_auth_server": "auth.internal:3025",
+    "teleport_join_method": "token",
     "teleport_join_token": "t",
 }
 # host -> (host vars, the variable its failure must name)

@@ -146,18 +146,21 @@ def test_preflight_names_the_variable_on_bad_input(tmp_path):
     jar.write_bytes(b"PK")
     proxy = {"teleport_role": "proxy", "ansible_host": "198.18.1.10", "teleport_peer_public_addr": "a.internal:3021"}
     hosts = {
-        "slow_probe": {**proxy, "node_agent_peers_probe_interval": "2s", "node_agent_peers_probe_timeout": "3s"},
         "no_self_addr": {**proxy, "teleport_peer_public_addr": ""},
         "no_names": {**proxy, "teleport_public_addr": []},
+        # Durations are the agent's to judge (its check, at configure): the preflight passes them through.
+        "durations": {**proxy, "node_agent_peers_probe_interval": "2s", "node_agent_peers_probe_timeout": "1h30x"},
     }
     inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), node_agent_jar_src=str(jar), teleport_public_addr=PUBLIC,
                                                  teleport_tunnel_strategy="proxy_peering"),
                          "children": {"teleport_proxy": {"hosts": hosts}}}}
     result = run_playbook(HERE / "render_node_agent.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
     failures = failures_by_host(result.stdout)
-    assert any("node_agent_peers_probe_timeout (3s) must be shorter" in m for m in failures["slow_probe"])
     assert any("node_agent_peers_self_addr" in m for m in failures["no_self_addr"])
     assert any("teleport_public_addr" in m for m in failures["no_names"])
+    assert "durations" not in failures
+    peers = load(tmp_path, "durations")["peers"]
+    assert (peers["probe_interval"], peers["probe_timeout"]) == ("2s", "1h30x")
 
 
 def test_preflight_keeps_the_inventory_token_and_peer_list_safe(tmp_path):
@@ -214,23 +217,75 @@ def test_preflight_keeps_the_inventory_token_and_peer_list_safe(tmp_path):
     assert not (tmp_path / "ca_with_key.node-agent.yaml").exists()
 
 
-def configure(tmp_path, host_vars):
+def configure_hosts(tmp_path, hosts, **env):
+    """Runs the role's configure tasks for proxies {name: host vars}, each into tmp_path/<name>/etc;
+    returns the CompletedProcess."""
     if os.geteuid() != 0:
         pytest.fail("the role's configure tasks give files to root: run as root")
     assert JAR.exists(), f"{JAR} is missing: build it with mvn -B -ntp -pl node-agent -am package"
     stub = tmp_path / "node-agent.jar"
     stub.write_bytes(b"PK")
-    config_dir = tmp_path / "etc"
     inventory = {"all": {"vars": local_host_vars(
-        node_agent_jar_src=str(stub), node_agent_config_dir=str(config_dir), node_agent_state_dir=str(tmp_path / "state"),
+        node_agent_jar_src=str(stub),
         # The role's own validate command runs the jar Maven built: the jar accepts what the role writes.
         node_agent_install_dir=str(JAR.parent),
         node_agent_user=pwd.getpwuid(os.getuid()).pw_name, node_agent_group=grp.getgrgid(os.getgid()).gr_name,
         node_agent_tls_enabled=False, teleport_tunnel_strategy="proxy_peering"),
-        "hosts": {"proxy": {"teleport_role": "proxy", "teleport_peer_public_addr": "198.18.1.10:3021", **host_vars}}}}
-    result = run_playbook(HERE / "configure_node_agent.yml", inventory, tmp_path)
+        "hosts": {name: {"teleport_role": "proxy", "teleport_peer_public_addr": "198.18.1.10:3021",
+                         "node_agent_config_dir": str(tmp_path / name / "etc"),
+                         "node_agent_state_dir": str(tmp_path / name / "state"), **host_vars}
+                  for name, host_vars in hosts.items()}}}
+    return run_playbook(HERE / "configure_node_agent.yml", inventory, tmp_path, env=env)
+
+
+def configure(tmp_path, host_vars):
+    result = configure_hosts(tmp_path, {"proxy": host_vars})
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    return config_dir
+    return tmp_path / "proxy" / "etc"
+
+
+def test_the_agents_own_check_judges_durations_and_the_failure_names_the_variables(tmp_path):
+    """One duration grammar, Go's, in the agent (config-support's GoDuration): the role passes values through,
+    the template's validate runs the agent's check, and its refusal is told by the role's variables."""
+    tls = {"node_agent_tls_enabled": True, "node_agent_tls_owner": "root", "node_agent_tls_group": "root",
+           "teleport_public_addr": PUBLIC}
+    hosts = {
+        "slow_probe": {"node_agent_peers_probe_interval": "2s", "node_agent_peers_probe_timeout": "3s"},
+        # Go's syntax beyond one number and unit: the relation still holds.
+        "slow_probe_go": {"node_agent_peers_probe_interval": "1m", "node_agent_peers_probe_timeout": "1m0.5s"},
+        "not_durations": {"node_agent_peers_probe_interval": "15 seconds", "node_agent_peers_refresh_interval": "1h30x"},
+        "tls_durations": {**tls, "node_agent_tls_min_validity": "1w", "node_agent_tls_verify_timeout": "60"},
+        "go_durations": {"node_agent_peers_probe_interval": "1m30s", "node_agent_peers_probe_timeout": "1.5s",
+                         "node_agent_peers_refresh_interval": "2m0.5s"},
+        # Any other failure of the check is reported as Ansible saw it.
+        "no_jar": {"node_agent_install_dir": str(tmp_path / "nowhere")},
+    }
+    for name, host_vars in hosts.items():
+        if host_vars.get("node_agent_tls_enabled"):
+            host_vars.update(node_agent_tls_source_dir=str(tmp_path / name / "incoming"),
+                             node_agent_tls_target_dir=str(tmp_path / name / "tls"))
+    result = configure_hosts(tmp_path, hosts, ANSIBLE_STDOUT_CALLBACK="json")
+    failures = failures_by_host(result.stdout)
+    told = {host: [m for m in msgs if m != "failed to validate"] for host, msgs in failures.items()}
+    said = "The node-agent refused the config this role renders from its variables (docs/node-agent.md):\n"
+    assert told["slow_probe"] == [said + 'node_agent_peers_probe_timeout ("3s"): must be shorter than'
+                                         " node_agent_peers_probe_interval (2s)"]
+    assert told["slow_probe_go"] == [said + 'node_agent_peers_probe_timeout ("1m0.5s"): must be shorter than'
+                                            " node_agent_peers_probe_interval (1m)"]
+    units = "use a number with a unit (ns, us, ms, s, m, h), for example 500ms, 30s, 5m or 168h"
+    assert sorted(told["not_durations"][0].removeprefix(said).splitlines()) == [
+        f"node_agent_peers_probe_interval (\"15 seconds\"): '15 seconds' is not a duration (unknown unit ' seconds'); {units}",
+        f"node_agent_peers_refresh_interval (\"1h30x\"): '1h30x' is not a duration (unknown unit 'x'); {units}"]
+    assert sorted(told["tls_durations"][0].removeprefix(said).splitlines()) == [
+        f"node_agent_tls_min_validity (\"1w\"): '1w' is not a duration (unknown unit 'w'); {units}",
+        f"node_agent_tls_verify_timeout (\"60\"): '60' is not a duration (missing unit); {units}"]
+    assert len(told["no_jar"]) == 1 and told["no_jar"][0].startswith("failed to validate: ")
+    assert "nowhere/node-agent.jar" in told["no_jar"][0]
+    assert "go_durations" not in failures
+    peers = yaml.safe_load((tmp_path / "go_durations/etc/node-agent.yaml").read_text())["peers"]
+    assert (peers["probe_interval"], peers["probe_timeout"], peers["refresh_interval"]) == ("1m30s", "1.5s", "2m0.5s")
+    # A refused config never lands.
+    assert sorted(p.parent.parent.name for p in tmp_path.glob("*/etc/node-agent.yaml")) == ["go_durations"]
 
 
 def test_the_inventory_ca_lands_beside_the_config_root_owned_readable_and_accepted_by_the_jar(tmp_path):

@@ -17,7 +17,7 @@ import software.amazon.awssdk.core.exception.SdkException;
 public record RegionFailure(String region, String reason, String message) {
     /** Every reason {@link #of} gives. */
     public static final Set<String> REASONS =
-            Set.of("throttled", "auth", "unreachable", "timeout", "api_error", "error");
+            Set.of("throttled", "auth", "unreachable", "timeout", "api_error", "membership", "error");
 
     public RegionFailure {
         if (!REASONS.contains(reason)) {
@@ -27,6 +27,10 @@ public record RegionFailure(String region, String reason, String message) {
     }
 
     public static RegionFailure of(String region, Throwable t) {
+        if (t instanceof MembershipException m) {
+            // Our own words (the parameter, the region, the fix): nothing of AWS's in them.
+            return new RegionFailure(region, "membership", m.getMessage());
+        }
         Throwable cause = t;
         while (cause.getCause() != null && !(cause instanceof SdkException)) {
             cause = cause.getCause();

@@ -146,6 +146,9 @@ class MembershipIT {
         assertThat(cur.error())
                 .contains("membership record /teleport/tp.example.com/membership in sa-east-1 does not exist")
                 .contains("aws-pools.yml writes it");
+        assertThat(metrics.scrape())
+                .contains(
+                        "teleport_inventory_region_refresh_failures_total{region=\"sa-east-1\",reason=\"membership\",} 1.0");
 
         world.putMembership("sa-east-1", CLUSTER, "{\"version\": 2, \"cluster\": \"other\", \"groups\": {}, \"x\": 1}");
         cur = refresh("sa-east-1");
