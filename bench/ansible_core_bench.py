@@ -23,18 +23,15 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = ("syntax", "render", "pytest-ansible", "aws")
 
-# Prints the render inventory of the tree it runs in: test_render's hosts and common variables.
-RENDER_INVENTORY = """
-import json, sys
-sys.path.insert(0, "tests/ansible")
-import test_render
-from conftest import local_host_vars
-common = {"render_dir": sys.argv[1], "teleport_cluster_name": "teleport.example.com",
-          "teleport_tarball_sha256": test_render.SHA, "teleport_join_token": "not-a-real-token",
-          "render_facts": {"default_ipv4": {"address": "198.18.9.9"}}}
-hosts = {**test_render.SCENARIOS, **test_render.EXAMPLES}
-print(json.dumps({"all": {"vars": local_host_vars(**common), "hosts": hosts}}))
-"""
+
+def render_inventory(tree, out):
+    """tests/ansible/test_render.py's inventory (this checkout's, so both trees render the same
+    hosts), run with the tree's own Python."""
+    sys.path.insert(0, os.path.join(REPO, "tests", "ansible"))
+    import test_render  # here: it needs pytest and the test helpers, only the render case does
+    inventory = test_render.render_inventory(out)
+    inventory["all"]["vars"]["ansible_python_interpreter"] = os.path.join(tree, ".venv", "bin", "python")
+    return inventory
 
 
 def tree_env(tree):
@@ -54,10 +51,8 @@ def command(case, tree, work):
         out = os.path.join(work, "render-out")
         os.makedirs(out, exist_ok=True)
         inv = os.path.join(work, "render-inventory.json")
-        doc = subprocess.run([py, "-c", RENDER_INVENTORY, out], cwd=tree, env=tree_env(tree), check=True,
-                             capture_output=True, text=True).stdout
         with open(inv, "w") as f:
-            f.write(doc)
+            json.dump(render_inventory(tree, out), f)
         return [os.path.join(tree, ".venv", "bin", "ansible-playbook"), "-i", inv, "tests/ansible/render_teleport.yml"]
     if case == "pytest-ansible":
         return [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/ansible"]
