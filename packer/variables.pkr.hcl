@@ -42,10 +42,10 @@ variable "teleport_tarball_sha256" {
 variable "bake_extra_vars" {
   type        = map(string)
   default     = {}
-  description = "Further role variables for the bake playbook (for example node_agent_jar_src); teleport_* values above win."
+  description = "Further role variables for the bake playbook (for example node_agent_jar_src, boot_kit_pip_index_url); teleport_* values above win."
   validation {
-    condition     = length([for k in keys(var.bake_extra_vars) : k if k != "" && regex_replace(k, "^(teleport|node_agent)_[a-z0-9_]+$", "") == ""]) == length(var.bake_extra_vars)
-    error_message = "The bake_extra_vars keys must be public role variables named teleport_* or node_agent_*."
+    condition     = length([for k in keys(var.bake_extra_vars) : k if k != "" && regex_replace(k, "^(teleport|node_agent|boot_kit)_[a-z0-9_]+$", "") == ""]) == length(var.bake_extra_vars)
+    error_message = "The bake_extra_vars keys must be public role variables named teleport_*, node_agent_* or boot_kit_*."
   }
 }
 

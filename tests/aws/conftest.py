@@ -20,7 +20,7 @@ from aws_world import ansible_env, operator_world, role_vars  # noqa: E402
 from moto_world import CountingProxy, MotoServer  # noqa: E402
 
 PLAYBOOKS = {"pools": ROOT / "playbooks/aws-pools.yml", "edge": ROOT / "playbooks/aws-edge.yml",
-             "both": HERE / "both.yml"}
+             "both": HERE / "both.yml", "config": ROOT / "playbooks/cluster-config.yml"}
 ANSIBLE = ROOT / ".venv/bin/ansible-playbook"
 
 

@@ -74,7 +74,7 @@ def test_launch_templates_use_the_published_ami_with_imdsv2_and_an_encrypted_roo
             assert tags(lt["Tags"]) == {"TeleportCluster": CLUSTER, "TeleportRole": role}
 
 
-def test_asgs_are_tagged_health_checked_by_the_nlb_and_attached_to_the_edge(world):
+def test_asgs_are_tagged_health_checked_by_ec2_hooked_and_attached_to_the_edge(world):
     for region in REGIONS:
         autoscaling = world.client("autoscaling", region)
         elbv2 = world.client("elbv2", region)
@@ -84,7 +84,12 @@ def test_asgs_are_tagged_health_checked_by_the_nlb_and_attached_to_the_edge(worl
             assert g["LaunchTemplate"]["LaunchTemplateName"] == f"teleport-{role}" and g["LaunchTemplate"]["Version"] == "$Latest"
             assert {t["Key"]: (t["Value"], t["PropagateAtLaunch"]) for t in g["Tags"]} == {
                 "TeleportCluster": (CLUSTER, True), "TeleportRole": (role, True), "Name": (f"teleport-{role}-{region}", True)}
-            assert g["HealthCheckType"] == "ELB" and g["HealthCheckGracePeriod"] == 600
+            # EC2 health: a shared dependency down (auth, its NLB) never replaces the fleet (docs/boot.md).
+            assert g["HealthCheckType"] == "EC2" and g["HealthCheckGracePeriod"] == 600
+            hooks = {h["LifecycleHookName"]: (h["LifecycleTransition"], h["DefaultResult"], h["HeartbeatTimeout"])
+                     for h in autoscaling.describe_lifecycle_hooks(AutoScalingGroupName=g["AutoScalingGroupName"])["LifecycleHooks"]}
+            assert hooks == {"teleport-launch": ("autoscaling:EC2_INSTANCE_LAUNCHING", "ABANDON", 1200),
+                             "teleport-terminate": ("autoscaling:EC2_INSTANCE_TERMINATING", "CONTINUE", 360)}
             assert sorted(g["VPCZoneIdentifier"].split(",")) == sorted(world.made["regions"][region]["subnets"])
             assert (g["MinSize"], g["DesiredCapacity"], g["MaxSize"]) == ((2, 2, 3) if role == "auth" else (2, 2, 4))
             attached = {elbv2.describe_target_groups(TargetGroupArns=[a])["TargetGroups"][0]["TargetGroupName"]
@@ -229,6 +234,14 @@ def test_each_region_records_its_pools_as_the_clusters_members(world):
         assert record == {"version": 1, "cluster": CLUSTER, "region": region, "groups": [
             {"name": f"teleport-{role}-{region}", "role": role, "launch_template_id": ids[f"teleport-{role}"],
              "instance_profile_arn": ""} for role in roles]}
+
+
+def test_the_first_run_created_each_group_with_its_hooks(world):
+    creates = [c for c in world.first_pools.calls if c[1] == "CreateAutoScalingGroup"]
+    assert len(creates) == 3
+    # The hooks go with CreateAutoScalingGroup (moto drops them, so the run also puts them: PutLifecycleHook twice per
+    # group, never on a second run, which test_a_second_run_changes_nothing... proves).
+    assert mutating_actions(world.first_pools).count("PutLifecycleHook") == 6
 
 
 def test_a_group_pointed_at_another_launch_template_is_refused_not_recorded(world):

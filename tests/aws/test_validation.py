@@ -30,6 +30,8 @@ CASES = [
      "aws_cluster_short_name is 'a-very-long-cluster-name'"),
     ("AMI not published", "pools", {"aws_pools_image_parameter": "/teleport/other/ami/x86_64"},
      "SSM parameter /teleport/other/ami/x86_64 is missing in us-west-2"),
+    ("launch hook timeout Auto Scaling refuses", "pools", {"aws_pools_launch_hook_timeout": 10},
+     "aws_pools_launch_hook_timeout is 10 s; PutLifecycleHook accepts a HeartbeatTimeout of 30 to 7200 s"),
     ("pool sizes out of order", "pools", {"aws_pools_proxy_by_region": {"eu-central-1": {"min_size": 3, "desired_capacity": 2}}},
      "The proxy pool in eu-central-1 has min_size 3, desired_capacity 2"),
     ("hosted zone that does not exist", "edge", {"aws_edge_hosted_zone": "example.net", "aws_cluster_name": "teleport.example.net"},

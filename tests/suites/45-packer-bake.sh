@@ -34,11 +34,18 @@ DOUBLE_DIR=$(bash tests/teleport-double/build.sh | tail -n1)
 VERSION=$(cat "$DOUBLE_DIR/VERSION")
 TARBALL=$DOUBLE_DIR/teleport-v$VERSION-linux-amd64-bin.tar.gz
 SHA=$(cut -d' ' -f1 "$TARBALL.sha256")
+INVENTORY_JAR=$ROOT/inventory-service/target/inventory-service.jar
+[[ -f $INVENTORY_JAR ]] || { echo "45-packer-bake: $INVENTORY_JAR missing: run 'mvn -B -ntp -DskipTests package'" >&2; exit 1; }
+# The boot kit's venv from wheels (the sandbox's hosts reach no package index).
+boot_kit_wheelhouse "$WORK/wheels" || die "could not download the boot kit's wheels"
 tree=$(packer_tree "$ROOT/packer" "$WORK/packer")
 bake_vars=$(echo 'jsonencode(local.bake_vars)' | packer console \
   -var teleport_version="$VERSION" -var teleport_tarball_sha256="$SHA" -var teleport_tarball_src="$TARBALL" \
-  -var "bake_extra_vars={\"node_agent_jar_src\"=\"$JAR\"}" "$tree")
+  -var "bake_extra_vars={\"node_agent_jar_src\"=\"$JAR\",\"boot_kit_wheelhouse_src\"=\"$WORK/wheels\",\"boot_kit_inventory_service_jar_src\"=\"$INVENTORY_JAR\"}" "$tree")
 echo "bake vars from the template: $bake_vars"
+# The sandbox's root has Python 3.11 without python3-venv (no mirror to install it from): a venv without pip,
+# which a wheelhouse needs, is all it takes. A list, which Packer's map(string) cannot carry.
+kit_vars='{"boot_kit_python_packages": []}'
 
 # --- one host from the sandbox root, booted by the sandbox's own code -------------
 lab=$(sandbox/sandbox lab up "$LAB" --hosts 1 --cidr 198.18.250.0/24) || die "could not boot the bake host"
@@ -54,7 +61,7 @@ bake() {
   ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_ROLES_PATH=$ROOT/roles ansible-playbook \
     -i "$HOST_IP," -u root --private-key "$KEY" \
     --ssh-common-args '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' \
-    --extra-vars "$bake_vars" packer/bake.yml
+    --extra-vars "$bake_vars" --extra-vars "$kit_vars" packer/bake.yml
 }
 recap() { grep -E "^$HOST_IP +:" <<<"$1" | tail -n1; }
 start=$SECONDS
@@ -119,5 +126,15 @@ for unit in teleport node-agent; do
 done
 check "no Teleport configuration baked" "test ! -e /etc/teleport.yaml"
 check "no node-agent configuration baked" "test ! -e /etc/node-agent/node-agent.yaml"
+
+# --- the boot kit (docs/boot.md) ----------------------------------------------------
+check "the kit's venv runs the controller's ansible-core" \
+  "/opt/teleport-ha/venv/bin/ansible-playbook --version | grep -F 'core $(sed -n 's/^boot_kit_ansible_core_version: "\(.*\)"$/\1/p' roles/boot_kit/defaults/main.yml)]'"
+check "the kit's venv has boto3" "/opt/teleport-ha/venv/bin/python3 -c 'import boto3'"
+check "teleport-ha-boot installed" "/opt/teleport-ha/bin/teleport-ha-boot --help | grep -q watch-termination"
+check "the collections the controller runs" "test -f /opt/teleport-ha/collections/ansible_collections/community/general/MANIFEST.json"
+check "the inventory service's jar, same bytes" "test \"\$(sha256sum /opt/teleport-ha/inventory-service.jar | cut -d' ' -f1)\" = $(sha256sum "$INVENTORY_JAR" | cut -d' ' -f1)"
+check "the drain unit enabled, waiting for boot.json" "systemctl is-enabled --quiet teleport-ha-lifecycle.service && ! systemctl is-active --quiet teleport-ha-lifecycle.service"
+check "the teleport unit reports a failure past its start limit" "systemctl show -p OnFailure teleport.service | grep -q teleport-ha-unhealthy.service"
 
 suite_end packer-bake

@@ -2,7 +2,8 @@
 # AWS suite: aws-pools.yml and aws-edge.yml against a moto server, for a two-region and a
 # three-region cluster (every resource read back with boto3, idempotence with zero
 # mutating calls, check mode, steering a region off and back, validation failures), and
-# the inventory service's list mode on the world the playbooks made.
+# the inventory service's list mode on the world the playbooks made; what new hosts boot
+# from (the config buckets, the boot policies, the user data, cluster-config.yml's publishing).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -17,7 +18,7 @@ jar=inventory-service/target/inventory-service.jar
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 pids=()
-for t in test_module_utils test_validation test_two_regions test_three_regions; do
+for t in test_module_utils test_boot_policy test_validation test_two_regions test_three_regions test_boot_config; do
   python -m pytest -q -p no:cacheprovider "tests/aws/$t.py" >"$logs/$t.log" 2>&1 &
   pids+=("$!:$t")
 done

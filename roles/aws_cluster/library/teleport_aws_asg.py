@@ -27,6 +27,14 @@ options:
   health_check_grace_period: {type: int, description: Seconds after launch before health checks count.}
   tags: {type: dict, description: Tags added or updated, all propagated at launch; never removed.}
   target_group_arns: {type: list, elements: str, description: Target groups attached when missing; never detached.}
+  lifecycle_hooks:
+    type: list
+    elements: dict
+    description:
+      - "Hooks by name: transition (launch or terminate), default_result (CONTINUE or ABANDON), heartbeat_timeout
+        (30-7200 s). Given to CreateAutoScalingGroup with the group, so no instance ever launches without them; on a
+        group that exists, missing or different hooks are put (instances already launching miss them). Hooks not
+        listed are left alone."
 extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
 
@@ -43,6 +51,8 @@ except ImportError:
 from ansible.module_utils.teleport_aws import any_pending, owner_conflict, result
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
+
+TRANSITIONS = {"launch": "autoscaling:EC2_INSTANCE_LAUNCHING", "terminate": "autoscaling:EC2_INSTANCE_TERMINATING"}
 
 SCALARS = (("min_size", "MinSize"), ("max_size", "MaxSize"), ("desired_capacity", "DesiredCapacity"),
            ("health_check_type", "HealthCheckType"), ("health_check_grace_period", "HealthCheckGracePeriod"))
@@ -63,6 +73,37 @@ def view(group):
     }
 
 
+def hook_specs(hooks):
+    """The wanted hooks in the API's terms, by name, checked as Auto Scaling checks them."""
+    out = {}
+    for h in hooks or []:
+        name, transition = h.get("name"), h.get("transition")
+        if transition not in TRANSITIONS:
+            raise ValueError("lifecycle_hooks: %s: transition must be launch or terminate, not %r" % (name, transition))
+        result_ = h.get("default_result", "ABANDON")
+        if result_ not in ("CONTINUE", "ABANDON"):
+            raise ValueError("lifecycle_hooks: %s: default_result must be CONTINUE or ABANDON" % name)
+        timeout = int(h.get("heartbeat_timeout", 3600))
+        if not 30 <= timeout <= 7200:  # PutLifecycleHook: HeartbeatTimeout 30-7200
+            raise ValueError("lifecycle_hooks: %s: heartbeat_timeout must be 30-7200 s, not %d" % (name, timeout))
+        out[name] = {"LifecycleHookName": name, "LifecycleTransition": TRANSITIONS[transition],
+                     "DefaultResult": result_, "HeartbeatTimeout": timeout}
+    return out
+
+
+def hooks_to_put(client, name, wanted):
+    """The wanted hooks the group lacks or has otherwise, and the group's current ones (by name)."""
+    have = {h["LifecycleHookName"]: {k: h.get(k) for k in ("LifecycleHookName", "LifecycleTransition", "DefaultResult",
+                                                            "HeartbeatTimeout")}
+            for h in client.describe_lifecycle_hooks(aws_retry=True, AutoScalingGroupName=name)["LifecycleHooks"]}
+    return [spec for hook, spec in sorted(wanted.items()) if have.get(hook) != spec], have
+
+
+def put_hooks(client, name, specs):
+    for spec in specs:
+        client.put_lifecycle_hook(aws_retry=True, AutoScalingGroupName=name, **spec)
+
+
 def main():
     module = AnsibleAWSModule(
         argument_spec=dict(
@@ -77,6 +118,7 @@ def main():
             health_check_grace_period=dict(type="int"),
             tags=dict(type="dict"),
             target_group_arns=dict(type="list", elements="str"),
+            lifecycle_hooks=dict(type="list", elements="dict"),
         ),
         supports_check_mode=True,
     )
@@ -88,6 +130,10 @@ def main():
         lt = {"name": p["launch_template"]["name"], "version": str(p["launch_template"].get("version") or "$Latest")}
     tags = {k: str(v) for k, v in (p["tags"] or {}).items()}
     tgs = sorted(set(p["target_group_arns"] or []))
+    try:
+        hooks = hook_specs(p["lifecycle_hooks"])
+    except ValueError as e:
+        module.fail_json(msg=str(e))
     if any_pending(tgs) and not module.check_mode:
         module.fail_json(msg="target_group_arns holds check-mode placeholders %s outside check mode" % tgs)
 
@@ -114,10 +160,20 @@ def main():
             args.update({api: p[k] for k, api in SCALARS if p[k] is not None and k not in ("min_size", "max_size")})
             if tgs:
                 args["TargetGroupARNs"] = tgs
+            if hooks:
+                # With the group, never after it: an instance launched before its hook exists is never held
+                # (Auto Scaling user guide, "Add lifecycle hooks": hooks added later miss instances already launching).
+                args["LifecycleHookSpecificationList"] = [dict(s) for _, s in sorted(hooks.items())]
             try:
                 client.create_auto_scaling_group(aws_retry=True, **args)
+                # Auto Scaling keeps the hooks given at creation; moto drops them (shared/notes): put what is
+                # missing, which on AWS is nothing.
+                if hooks:
+                    put_hooks(client, name, hooks_to_put(client, name, hooks)[0])
             except (BotoCoreError, ClientError) as e:
                 module.fail_json_aws(e, msg="creating Auto Scaling group %s" % name)
+        if hooks:
+            after["lifecycle_hooks"] = sorted(hooks)
         module.exit_json(**result(True, None, after, name=name, target_group_arns=tgs))
 
     group = found[0]
@@ -145,7 +201,14 @@ def main():
         before["target_group_arns"] = have["target_group_arns"]
         after["target_group_arns"] = sorted(have["target_group_arns"] + attach)
 
-    changed = bool(update or put_tags or attach)
+    try:
+        hooks_missing, hooks_have = hooks_to_put(client, name, hooks) if hooks else ([], {})
+    except (BotoCoreError, ClientError) as e:
+        module.fail_json_aws(e, msg="describing the lifecycle hooks of Auto Scaling group %s" % name)
+    if hooks_missing:
+        before["lifecycle_hooks"] = {h: hooks_have.get(h) for h in sorted(s["LifecycleHookName"] for s in hooks_missing)}
+        after["lifecycle_hooks"] = {s["LifecycleHookName"]: s for s in hooks_missing}
+    changed = bool(update or put_tags or attach or hooks_missing)
     if changed and not module.check_mode:
         try:
             if update:
@@ -156,6 +219,7 @@ def main():
                      "ResourceType": "auto-scaling-group"} for k, v in sorted(put_tags.items())])
             if attach:
                 client.attach_load_balancer_target_groups(aws_retry=True, AutoScalingGroupName=name, TargetGroupARNs=attach)
+            put_hooks(client, name, hooks_missing)
         except (BotoCoreError, ClientError) as e:
             module.fail_json_aws(e, msg="updating Auto Scaling group %s" % name)
     module.exit_json(**result(changed, before, after, name=name,

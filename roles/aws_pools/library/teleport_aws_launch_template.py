@@ -28,6 +28,11 @@ options:
   root_volume_type: {type: str, default: gp3, description: Root volume type.}
   root_volume_kms_key_id: {type: str, default: "", description: KMS key for the root volume (empty for the account's default EBS key).}
   instance_tags: {type: dict, default: {}, description: Tags of the instances' volumes (the ASG propagates instance tags).}
+  user_data:
+    type: str
+    default: ""
+    description: "User data (plain text; sent base64), run by cloud-init at first boot. Never a secret: anyone with
+      ec2:DescribeLaunchTemplateVersions reads it."
   tags: {type: dict, default: {}, description: Tags of the template itself (added, never removed).}
 extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.modules, amazon.aws.boto3]
 """
@@ -36,6 +41,8 @@ RETURN = r"""
 launch_template_id: {description: Template id (a placeholder in check mode when it would be created), type: str, returned: always}
 latest_version: {description: Latest version number after the run, type: int, returned: always}
 """
+
+import base64
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -69,6 +76,8 @@ def template_data(p):
         data["IamInstanceProfile"] = {key: p["iam_instance_profile"]}
     if p["key_name"]:
         data["KeyName"] = p["key_name"]
+    if p["user_data"]:
+        data["UserData"] = base64.b64encode(p["user_data"].encode()).decode()
     if p["instance_tags"]:
         data["TagSpecifications"] = [{"ResourceType": "volume", "Tags": tag_list(p["instance_tags"])}]
     return data
@@ -107,6 +116,7 @@ def main():
             root_volume_kms_key_id=dict(type="str", default="", no_log=False),
             instance_tags=dict(type="dict", default={}),
             tags=dict(type="dict", default={}),
+            user_data=dict(type="str", default=""),
         ),
         supports_check_mode=True,
     )

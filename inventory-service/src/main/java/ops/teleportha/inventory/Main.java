@@ -1,5 +1,6 @@
 package ops.teleportha.inventory;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Clock;
@@ -14,15 +15,18 @@ import ops.teleportha.inventory.config.InventoryConfig;
 import ops.teleportha.inventory.config.SecretFile;
 import ops.teleportha.inventory.discovery.AwsClients;
 import ops.teleportha.inventory.discovery.Discovery;
+import ops.teleportha.inventory.discovery.RegionDiscoverer;
 import ops.teleportha.inventory.hostkeys.HostKeyStore;
 import ops.teleportha.inventory.hostkeys.KnownHosts;
 import ops.teleportha.inventory.http.BearerToken;
 import ops.teleportha.inventory.http.InventoryServer;
+import ops.teleportha.inventory.inventory.HostLookup;
+import ops.teleportha.inventory.inventory.InventoryBuilder;
 import ops.teleportha.inventory.inventory.InventoryService;
 import ops.teleportha.inventory.metrics.InventoryMetrics;
 import ops.teleportha.inventory.tls.ServingCertificate;
 
-/** {@code inventory-service (list|serve|check) --config FILE}: parses arguments, loads config, wires objects. */
+/** {@code inventory-service (list|serve|check|known-hosts|host) --config FILE ...}: parses arguments, loads config, wires objects. */
 public final class Main {
     static final String USAGE = """
             usage: inventory-service list  --config FILE   print the Ansible inventory JSON once
@@ -30,6 +34,10 @@ public final class Main {
                    inventory-service check --config FILE   validate the config and exit; no AWS call
                    inventory-service known-hosts --config FILE HOST
                                                            print HOST's SSH host keys from its console output
+                   inventory-service host --config FILE --instance-id ID
+                                                           print one instance's name and host variables (as
+                                                           /v1/hosts/{name}), discovering it alone: for the instance
+                                                           itself at boot, before it is in service
                    inventory-service version               print the version (also --version)
             exit codes: 0 ok, 1 runtime failure (AWS, rendering, listening), 2 usage or config error""";
 
@@ -52,8 +60,9 @@ public final class Main {
             return ExitCode.OK;
         }
         boolean knownHosts = args.length == 4 && args[0].equals("known-hosts");
-        if ((args.length != 3 && !knownHosts)
-                || !(args[0].equals("list") || args[0].equals("serve") || args[0].equals("check") || knownHosts)
+        boolean host = args.length == 5 && args[0].equals("host") && args[3].equals("--instance-id");
+        if ((args.length != 3 && !knownHosts && !host)
+                || !(args[0].equals("list") || args[0].equals("serve") || args[0].equals("check") || knownHosts || host)
                 || !args[1].equals("--config")) {
             System.err.println(USAGE);
             return ExitCode.INVALID;
@@ -76,6 +85,7 @@ public final class Main {
             }
             case "list" -> list(config);
             case "known-hosts" -> knownHosts(config, args[3]);
+            case "host" -> host(config, args[4]);
             default -> serve(config);
         };
     }
@@ -103,6 +113,32 @@ public final class Main {
             return ExitCode.OK;
         } catch (RuntimeException e) {
             System.err.println("inventory-service: " + e.getMessage());
+            return ExitCode.FAILURE;
+        }
+    }
+
+    /**
+     * {@code {"name": ..., "hostvars": {...}}} of one instance, its variables exactly as {@code /v1/hosts/{name}}
+     * serves them: what teleport-ha-boot names the instance with before it is in service (docs/boot.md).
+     */
+    private static int host(InventoryConfig config, String instanceId) {
+        if (!instanceId.matches("i-[0-9a-f]{8,17}")) {
+            System.err.println(
+                    "inventory-service: host: --instance-id " + instanceId + " is not an instance id (i-...)");
+            return ExitCode.INVALID;
+        }
+        try (AwsClients clients = new AwsClients(config)) {
+            HostLookup.Found found = new HostLookup(
+                            config, new RegionDiscoverer(config, clients, Clock.systemUTC()), Clock.systemUTC())
+                    .find(instanceId);
+            ObjectNode out = InventoryBuilder.JSON.createObjectNode();
+            out.put("name", found.name());
+            out.set("hostvars", found.hostvars());
+            System.out.println(InventoryBuilder.JSON.writeValueAsString(out));
+            System.out.flush();
+            return ExitCode.OK;
+        } catch (RuntimeException | com.fasterxml.jackson.core.JsonProcessingException e) {
+            System.err.println("inventory-service: host: " + e.getMessage());
             return ExitCode.FAILURE;
         }
     }

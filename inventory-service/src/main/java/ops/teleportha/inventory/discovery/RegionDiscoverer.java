@@ -108,63 +108,8 @@ public final class RegionDiscoverer {
 
         List<DiscoveredHost> hosts = new ArrayList<>();
         for (var e : asgInstance.entrySet()) {
-            String id = e.getKey();
-            var ai = e.getValue();
-            String asg = groupOfInstance.get(id);
-            Instance i = ec2.get(id);
-            if (i == null) {
-                // Listed by Auto Scaling but not (yet) visible in EC2: keep it visible, never configurable.
-                hosts.add(new DiscoveredHost(
-                        region,
-                        roleByGroup.get(asg),
-                        asg,
-                        id,
-                        ai.availabilityZone(),
-                        ai.lifecycleStateAsString(),
-                        ai.healthStatus(),
-                        "unknown",
-                        null,
-                        null,
-                        null,
-                        null,
-                        ai.instanceType(),
-                        null,
-                        Map.of()));
-                continue;
-            }
-            Map<String, String> tags = new HashMap<>();
-            for (Tag t : i.tags()) {
-                tags.put(t.key(), t.value());
-            }
-            Membership.Refusal refusal = membership.checkInstance(
-                    asg,
-                    ai.launchTemplate() == null ? null : ai.launchTemplate().launchTemplateId(),
-                    tags.get(EC2_LAUNCH_TEMPLATE_TAG),
-                    i.iamInstanceProfile() == null
-                            ? null
-                            : i.iamInstanceProfile().arn());
-            if (refusal != null) {
-                excluded.add(excluded(region, id, asg, roleByGroup.get(asg), refusal));
-                continue;
-            }
-            hosts.add(new DiscoveredHost(
-                    region,
-                    roleByGroup.get(asg),
-                    asg,
-                    id,
-                    i.placement() != null && i.placement().availabilityZone() != null
-                            ? i.placement().availabilityZone()
-                            : ai.availabilityZone(),
-                    ai.lifecycleStateAsString(),
-                    ai.healthStatus(),
-                    i.state() == null ? "unknown" : i.state().nameAsString(),
-                    blankToNull(i.privateIpAddress()),
-                    blankToNull(i.publicIpAddress()),
-                    blankToNull(i.privateDnsName()),
-                    blankToNull(i.publicDnsName()),
-                    i.instanceTypeAsString(),
-                    i.imageId(),
-                    tags));
+            String asg = groupOfInstance.get(e.getKey());
+            join(region, asg, roleByGroup.get(asg), membership, e.getValue(), ec2.get(e.getKey()), hosts, excluded);
         }
         hosts.sort((a, b) -> a.instanceId().compareTo(b.instanceId()));
         excluded.sort((a, b) -> a.instanceId().compareTo(b.instanceId()));
@@ -177,6 +122,126 @@ public final class RegionDiscoverer {
                     e.detail());
         }
         return new RegionResult(region, hosts, excluded, roleByGroup.size(), skipped, clock.instant());
+    }
+
+    /**
+     * One instance of a member group, as Auto Scaling and EC2 describe it, checked against the membership record:
+     * added to {@code hosts}, or to {@code excluded} with why.
+     */
+    private static void join(
+            String region,
+            String asg,
+            String role,
+            Membership membership,
+            software.amazon.awssdk.services.autoscaling.model.Instance ai,
+            Instance i,
+            List<DiscoveredHost> hosts,
+            List<ExcludedHost> excluded) {
+        String id = ai.instanceId();
+        if (i == null) {
+            // Listed by Auto Scaling but not (yet) visible in EC2: keep it visible, never configurable.
+            hosts.add(new DiscoveredHost(
+                    region,
+                    role,
+                    asg,
+                    id,
+                    ai.availabilityZone(),
+                    ai.lifecycleStateAsString(),
+                    ai.healthStatus(),
+                    "unknown",
+                    null,
+                    null,
+                    null,
+                    null,
+                    ai.instanceType(),
+                    null,
+                    Map.of()));
+            return;
+        }
+        Map<String, String> tags = new HashMap<>();
+        for (Tag t : i.tags()) {
+            tags.put(t.key(), t.value());
+        }
+        Membership.Refusal refusal = membership.checkInstance(
+                asg,
+                ai.launchTemplate() == null ? null : ai.launchTemplate().launchTemplateId(),
+                tags.get(EC2_LAUNCH_TEMPLATE_TAG),
+                i.iamInstanceProfile() == null ? null : i.iamInstanceProfile().arn());
+        if (refusal != null) {
+            excluded.add(excluded(region, id, asg, role, refusal));
+            return;
+        }
+        hosts.add(new DiscoveredHost(
+                region,
+                role,
+                asg,
+                id,
+                i.placement() != null && i.placement().availabilityZone() != null
+                        ? i.placement().availabilityZone()
+                        : ai.availabilityZone(),
+                ai.lifecycleStateAsString(),
+                ai.healthStatus(),
+                i.state() == null ? "unknown" : i.state().nameAsString(),
+                blankToNull(i.privateIpAddress()),
+                blankToNull(i.publicIpAddress()),
+                blankToNull(i.privateDnsName()),
+                blankToNull(i.publicDnsName()),
+                i.instanceTypeAsString(),
+                i.imageId(),
+                tags));
+    }
+
+    /**
+     * One instance by id, with the same checks as {@link #discover}: its group must carry the cluster's tags and be
+     * recorded for that role, and the instance must have been launched as the pool launches. For the instance
+     * itself at boot ({@code inventory-service host}), which is not in service yet: only Describe calls on its own
+     * group and itself, and the region's membership record.
+     *
+     * @return the region with that one host, or with it excluded, or with neither when no group holds it
+     */
+    public RegionResult discoverInstance(String region, String instanceId) {
+        var found = clients.autoscaling(region)
+                .describeAutoScalingInstances(r -> r.instanceIds(instanceId))
+                .autoScalingInstances();
+        if (found.isEmpty()) {
+            return new RegionResult(region, List.of(), 0, 0, clock.instant());
+        }
+        var details = found.get(0);
+        String asg = details.autoScalingGroupName();
+        List<AutoScalingGroup> groups = clients.autoscaling(region)
+                .describeAutoScalingGroups(r -> r.autoScalingGroupNames(asg))
+                .autoScalingGroups();
+        AutoScalingGroup g = groups.isEmpty() ? null : groups.get(0);
+        String role = g == null ? null : tag(g.tags(), config.tags().role());
+        if (g == null || !config.cluster().equals(tag(g.tags(), config.tags().cluster())) || !ROLES.contains(role)) {
+            return new RegionResult(region, List.of(), 0, g == null ? 0 : 1, clock.instant());
+        }
+        Membership membership = membership(region);
+        List<DiscoveredHost> hosts = new ArrayList<>();
+        List<ExcludedHost> excluded = new ArrayList<>();
+        Membership.Refusal refusal = membership.checkGroup(asg, role);
+        if (refusal != null) {
+            excluded.add(excluded(region, instanceId, asg, role, refusal));
+            return new RegionResult(region, hosts, excluded, 0, 0, clock.instant());
+        }
+        var ai = software.amazon.awssdk.services.autoscaling.model.Instance.builder()
+                .instanceId(details.instanceId())
+                .availabilityZone(details.availabilityZone())
+                .lifecycleState(details.lifecycleState())
+                .healthStatus(details.healthStatus())
+                .launchTemplate(details.launchTemplate())
+                .instanceType(details.instanceType())
+                .build();
+        Instance i = null;
+        for (var res : clients.ec2(region)
+                .describeInstances(r -> r.instanceIds(instanceId))
+                .reservations()) {
+            for (Instance x : res.instances()) {
+                i = x;
+            }
+        }
+        join(region, asg, role, membership, ai, i, hosts, excluded);
+        return new RegionResult(region, hosts, excluded, 1, 0, clock.instant());
     }
 
     /** The region's membership record. @throws MembershipException when it is missing or malformed */

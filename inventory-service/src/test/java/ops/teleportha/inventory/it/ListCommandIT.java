@@ -44,6 +44,11 @@ class ListCommandIT {
     }
 
     static Run run(Map<String, String> env, String... args) throws Exception {
+        return run(moto.endpoint(), env, args);
+    }
+
+    /** The packaged jar with args, against the moto at endpoint, with env. */
+    static Run run(String endpoint, Map<String, String> env, String... args) throws Exception {
         String jar = System.getProperty("inventory.jar");
         assertThat(jar).as("the failsafe configuration passes inventory.jar").isNotNull();
         List<String> cmd = new ArrayList<>(
@@ -52,7 +57,7 @@ class ListCommandIT {
         ProcessBuilder pb = new ProcessBuilder(cmd);
         pb.environment().put("AWS_ACCESS_KEY_ID", "AKIDLIST");
         pb.environment().put("AWS_SECRET_ACCESS_KEY", "list-secret-never-printed");
-        pb.environment().put("AWS_ENDPOINT_URL", moto.endpoint());
+        pb.environment().put("AWS_ENDPOINT_URL", endpoint);
         pb.environment().putAll(env);
         Process p = pb.start();
         p.getOutputStream().close();

@@ -69,7 +69,10 @@ class CrashConsistencyIT {
                             + Duration.ofMillis(300 + random.nextInt(1700)).toNanos();
                     while (System.nanoTime() < killAt) {
                         dropAtomically(dirs, pki, leaf(pki, base, dropped++));
-                        Thread.sleep(random.nextInt(150));
+                        // Up to settle_time + a rescan apart: the agent judges a drop once it has been quiet for
+                        // settle_time (ctime counts, so a pair renamed in is not judged half-landed), so some drops
+                        // must stay long enough to reach the swap while others replace a drop being judged.
+                        Thread.sleep(random.nextInt(300));
                     }
                 }
                 agent.kill();

@@ -1,0 +1,211 @@
+# -*- coding: utf-8 -*-
+"""The published cluster configuration (docs/boot.md): its names, its documents, the boot kit and
+the read-only IAM policy each pool's instances need.
+
+Pure functions (the kit builder alone reads files), shared by the cluster_config module that
+publishes, the aws_pools modules that make the config bucket and attach the boot policies, and
+tests/aws/iam_policy_docs.py, which writes docs/iam/. teleport-ha-boot reads what these write.
+"""
+import gzip
+import hashlib
+import io
+import json
+import os
+import re
+import tarfile
+
+FORMAT_VERSION = 1
+ROLES = ("auth", "proxy")
+# The kit's one key in each region's config bucket; the bucket is versioned and the parameter names
+# the version, so an instance reads exactly the kit its parameter describes.
+KIT_KEY = "boot-kit/kit.tar.gz"
+# Auto Scaling, EC2 and the host's own discovery: AWS authorizes these Describe calls only on "*"
+# (Service Authorization Reference: no resource types for DescribeAutoScalingInstances,
+# DescribeAutoScalingGroups, DescribeInstances).
+DESCRIBE_ONLY_ON_STAR = ("autoscaling:DescribeAutoScalingGroups", "autoscaling:DescribeAutoScalingInstances",
+                         "ec2:DescribeInstances")
+_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-[0-9]+\Z")
+_ACCOUNT = re.compile(r"^[0-9]{12}\Z")
+
+
+def canonical(doc):
+    """The bytes a document is compared and digested as: sorted keys, no spaces, UTF-8."""
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def digest(doc):
+    return sha256_hex(canonical(doc))
+
+
+def parameter_name(prefix, role):
+    return "%s/%s" % (prefix.rstrip("/"), role)
+
+
+def secret_name(prefix, role):
+    return "%s/%s" % (prefix.rstrip("/"), role)
+
+
+def bucket_name(short_name, account_id, region):
+    """<short>-config-<account>-<region>: S3 names are global, so the account makes it this account's,
+    and one bucket per region keeps the kit in the region its instances read from."""
+    if not _ACCOUNT.match(str(account_id)):
+        raise ValueError("account id %r is not 12 digits" % (account_id,))
+    if not _REGION.match(region):
+        raise ValueError("region %r is not an AWS region name" % (region,))
+    name = "%s-config-%s-%s" % (short_name, account_id, region)
+    if len(name) > 63 or not re.match(r"^[a-z0-9][a-z0-9-]*[a-z0-9]\Z", name):
+        raise ValueError("bucket name %r is not a valid S3 bucket name (3-63 lower-case letters, digits and dashes): "
+                         "shorten aws_cluster_short_name" % name)
+    return name
+
+
+def tls_only_policy(partition, bucket):
+    """The config bucket's policy: every request without TLS is denied (aws:SecureTransport false)."""
+    arn = "arn:%s:s3:::%s" % (partition, bucket)
+    return {"Version": "2012-10-17", "Statement": [{
+        "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+        "Resource": [arn, arn + "/*"], "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}
+
+
+def parameter_document(cluster, role, region, release, variables, inventory, kit, secret):
+    """The SSM parameter's value: everything a new host of this pool reads, but the secrets, whose
+    document is only named and digested here. `digest` covers everything else in it."""
+    doc = {
+        "version": FORMAT_VERSION,
+        "cluster": cluster,
+        "role": role,
+        "region": region,
+        "teleport_version": release["teleport_version"],
+        "release": {k: v for k, v in sorted(release.items()) if k != "teleport_version"},
+        "vars": variables,
+        "inventory": inventory,
+        "kit": kit,
+        "secret": secret,
+    }
+    doc["digest"] = digest(doc)
+    return doc
+
+
+def secret_document(cluster, role, variables, files):
+    return {"version": FORMAT_VERSION, "cluster": cluster, "role": role, "vars": variables, "files": files}
+
+
+# --- the boot kit ------------------------------------------------------------------------------
+
+def _skipped(rel, exclude):
+    parts = rel.split("/")
+    if any(p in ("__pycache__", ".git", ".pytest_cache") for p in parts) or rel.endswith((".pyc", ".retry")):
+        return True
+    return any(rel == e or rel.startswith(e.rstrip("/") + "/") for e in exclude)
+
+
+def kit_members(root, include, exclude, extra_files):
+    """(path in the kit, source path) of every file, sorted: the directories and files of include
+    under root (less exclude and caches), plus extra_files {path in the kit: source path}."""
+    out = {}
+    for item in include:
+        src = os.path.join(root, item)
+        if os.path.isfile(src):
+            out[item] = src
+            continue
+        if not os.path.isdir(src):
+            raise ValueError("%s is missing from %s: the boot kit needs it" % (item, root))
+        for dirpath, dirnames, filenames in os.walk(src):
+            dirnames.sort()
+            for f in sorted(filenames):
+                path = os.path.join(dirpath, f)
+                rel = os.path.relpath(path, root).replace(os.sep, "/")
+                if not _skipped(rel, exclude):
+                    out[rel] = path
+    for rel, path in extra_files.items():
+        if not os.path.isfile(path):
+            raise ValueError("%s (for %s in the boot kit) does not exist" % (path, rel))
+        out[rel] = path
+    return sorted(out.items())
+
+
+def build_kit(root, include, exclude, extra_files, dest):
+    """Writes the kit as a reproducible tar.gz at dest: sorted members, no times, owners or
+    modes but the executable bit. Returns its sha256 (what an instance verifies), the sha256 of the
+    uncompressed tar (what decides whether to upload: gzip's bytes may differ between zlib
+    versions for the same content), its size and member count."""
+    raw = io.BytesIO()
+    members = kit_members(root, include, exclude, extra_files)
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        dirs = set()
+        for rel, path in members:
+            parts = rel.split("/")[:-1]
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o755
+                    tar.addfile(info)
+            info = tarfile.TarInfo(rel)
+            with open(path, "rb") as f:
+                data = f.read()
+            info.size = len(data)
+            info.mode = 0o755 if os.stat(path).st_mode & 0o111 else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    content = raw.getvalue()
+    packed = io.BytesIO()
+    with gzip.GzipFile(fileobj=packed, mode="wb", compresslevel=6, mtime=0, filename="") as gz:
+        gz.write(content)
+    blob = packed.getvalue()
+    with open(dest, "wb") as f:
+        f.write(blob)
+    return {"sha256": sha256_hex(blob), "content_sha256": sha256_hex(content), "size": len(blob),
+            "files": len(members)}
+
+
+# --- what an instance of a pool may read ----------------------------------------------------
+
+def _arn(partition, service, region, account, resource):
+    return "arn:%s:%s:%s:%s:%s" % (partition, service, region, account, resource)
+
+
+def boot_policy(partition, account_id, pools, parameter_prefix, secret_prefix, membership_parameter, short_name,
+                kit_key=KIT_KEY):
+    """The IAM policy document of one pool role's instances. pools: [{"role", "region", "asg"}] of that
+    role (the same instance profile serves them all). Every statement names the cluster's own
+    resources of that role, but the Describe calls AWS allows only on "*"."""
+    roles = {p["role"] for p in pools}
+    if len(roles) != 1 or not roles <= set(ROLES):
+        raise ValueError("pools must all have one role, auth or proxy; got %s" % sorted(roles))
+    (role,) = roles
+    pools = sorted(pools, key=lambda p: p["region"])
+    regions = [p["region"] for p in pools]
+
+    def ssm_parameter(region, name):
+        return _arn(partition, "ssm", region, account_id, "parameter/" + name.lstrip("/"))
+
+    statements = [
+        {"Sid": "ReadThePublishedConfiguration", "Effect": "Allow", "Action": "ssm:GetParameter",
+         "Resource": [ssm_parameter(r, parameter_name(parameter_prefix, role)) for r in regions]},
+        {"Sid": "ReadTheMembershipRecord", "Effect": "Allow", "Action": "ssm:GetParameter",
+         "Resource": [ssm_parameter(r, membership_parameter) for r in regions]},
+        # Secrets Manager appends six random characters to a secret's ARN.
+        {"Sid": "ReadThePoolSecret", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+         "Resource": [_arn(partition, "secretsmanager", r, account_id,
+                           "secret:%s-??????" % secret_name(secret_prefix, role)) for r in regions]},
+        # GetObjectVersion: the parameter names the kit's version.
+        {"Sid": "ReadTheBootKit", "Effect": "Allow", "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+         "Resource": ["arn:%s:s3:::%s/%s" % (partition, bucket_name(short_name, account_id, r), kit_key)
+                      for r in regions]},
+        {"Sid": "ReportOnItsOwnGroup", "Effect": "Allow",
+         "Action": ["autoscaling:CompleteLifecycleAction", "autoscaling:RecordLifecycleActionHeartbeat",
+                    "autoscaling:SetInstanceHealth"],
+         "Resource": [_arn(partition, "autoscaling", p["region"], account_id,
+                           "autoScalingGroup:*:autoScalingGroupName/" + p["asg"]) for p in pools]},
+        {"Sid": "DiscoverItself", "Effect": "Allow", "Action": list(DESCRIBE_ONLY_ON_STAR), "Resource": "*"},
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def policy_name(role):
+    return "teleport-ha-boot-%s" % role
