@@ -1,7 +1,7 @@
-"""The boot kit an AMI carries runs the roles with what the controller runs them with: its ansible-core and boto3
-defaults are requirements-dev.txt's pins (a new pin fails here until roles/boot_kit follows it), and the bake
-refuses a Python that ansible-core cannot run its controller on, since the kit runs ansible-playbook on the
-instance."""
+"""The boot kit an AMI carries runs the roles with what the controller runs them with: its ansible-core, boto3
+and cryptography defaults are requirements-dev.txt's pins (a new pin fails here until roles/boot_kit follows it),
+and the bake refuses a Python that ansible-core cannot run its controller on, since the kit runs ansible-playbook
+on the instance."""
 import importlib.metadata
 import re
 
@@ -23,9 +23,11 @@ def defaults():
     return yaml.safe_load((ROOT / "roles/boot_kit/defaults/main.yml").read_text())
 
 
-def test_the_kit_pins_the_controllers_ansible_core_and_boto3():
+def test_the_kit_pins_the_controllers_ansible_core_boto3_and_cryptography():
     assert defaults()["boot_kit_ansible_core_version"] == pins()["ansible-core"]
     assert defaults()["boot_kit_boto3_version"] == pins()["boto3"] == pins()["botocore"]
+    # Unpinned, the kit's ansible-core would get the newest cryptography, whose warning the controller's pin avoids.
+    assert defaults()["boot_kit_cryptography_version"] == pins()["cryptography"]
 
 
 def test_the_kits_minimum_python_is_what_its_ansible_core_requires():

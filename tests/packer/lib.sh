@@ -28,11 +28,12 @@ packer_tree() {
 
 # boot_kit_wheelhouse DIR: the wheels of the boot kit's venv at roles/boot_kit's pins (pip itself among
 # them, which installs the others), downloaded here from the package registry for hosts that reach none.
-# The sandbox's hosts run Debian 12's Python 3.11, as the controller's venv does, so its wheels fit.
+# They are for the controller's Python (3.12, the venv's).
 boot_kit_wheelhouse() {
-  local dir=$1 core boto
+  local dir=$1 core boto crypto
   core=$(sed -n 's/^boot_kit_ansible_core_version: "\(.*\)"$/\1/p' roles/boot_kit/defaults/main.yml)
   boto=$(sed -n 's/^boot_kit_boto3_version: "\(.*\)"$/\1/p' roles/boot_kit/defaults/main.yml)
+  crypto=$(sed -n 's/^boot_kit_cryptography_version: "\(.*\)"$/\1/p' roles/boot_kit/defaults/main.yml)
   python -m pip download -q --disable-pip-version-check --only-binary=:all: -d "$dir" \
-    pip "ansible-core==$core" "boto3==$boto" "botocore==$boto"
+    pip "ansible-core==$core" "boto3==$boto" "botocore==$boto" "cryptography==$crypto"
 }
