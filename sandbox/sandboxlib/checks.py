@@ -312,9 +312,10 @@ def check_teleport_yaml(state):
             if not doc["teleport"].get("ca_pin"):
                 problems.append("teleport.ca_pin missing")
         if want_auth:
-            unit = hosts.ssh(h, "systemctl show -p ExecStart --value teleport").stdout
-            if "--apply-on-startup /etc/teleport-resources.yaml" not in unit:
-                problems.append("the unit does not apply the proxies' provision token (--apply-on-startup)")
+            # What the running process was started with (the unit takes it from its environment file).
+            argv = hosts.ssh(h, "tr '\\0' ' ' </proc/$(systemctl show -p MainPID --value teleport)/cmdline").stdout
+            if "--apply-on-startup /etc/teleport-resources.yaml" not in argv:
+                problems.append(f"teleport runs as {argv.strip()!r}, without the proxies' provision token (--apply-on-startup)")
         if hosts.ssh(h, "test -e /var/lib/teleport/join-token", check=False).returncode == 0:
             problems.append("a join token is on disk (the iam method needs none)")
         if problems:

@@ -54,8 +54,8 @@ def network_up(state):
 def add_client_netns(r, name, ip, prefix):
     """A network namespace on the region bridge, resolving through the region's CoreDNS
     (`ip netns exec` bind-mounts /etc/netns/<name>/resolv.conf over /etc/resolv.conf)."""
-    del_client_netns(name)
     veth = f"tsbx-{r['short']}-cl"
+    del_client_netns(name, veth)
     run(["ip", "netns", "add", name])
     run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", name])
     run(["ip", "link", "set", veth, "master", r["bridge"], "up"])
@@ -68,9 +68,19 @@ def add_client_netns(r, name, ip, prefix):
                 "options timeout:1 attempts:2\n")
 
 
-def del_client_netns(name):
+def del_client_netns(name, veth=None):
+    """Removes the namespace, first killing what still runs in it: a namespace a process holds outlives
+    `ip netns del`, and so does its veth pair, whose host end then refuses the next world's
+    `ip link add` with "File exists"."""
     if name in run(["ip", "netns", "list"], check=False).stdout.split():
+        pids = run(["ip", "netns", "pids", name], check=False).stdout.split()
+        if pids:
+            run(["kill", "-KILL", *pids], check=False)
+            wait_until(f"the processes left in namespace {name} to exit",
+                       lambda: not run(["ip", "netns", "pids", name], check=False).stdout.split(), 10)
         run(["ip", "netns", "del", name], check=False)
+    if veth and run(["ip", "link", "show", veth], check=False).returncode == 0:
+        run(["ip", "link", "del", veth], check=False)
     shutil.rmtree(f"/etc/netns/{name}", ignore_errors=True)
 
 
@@ -178,5 +188,7 @@ def stop(state):
     edge = (state or {}).get("edge", {})
     for key in reversed(PROCS):
         stop_pid(edge.get(key, {}).get("pid"), key.replace("_", "-"))
-    for name in sorted(set(edge.get("netns", [])) | {r["netns"] for r in world.REGIONS}):
+    for r in world.REGIONS:
+        del_client_netns(r["netns"], f"tsbx-{r['short']}-cl")
+    for name in sorted(set(edge.get("netns", [])) - {r["netns"] for r in world.REGIONS}):
         del_client_netns(name)

@@ -66,10 +66,17 @@ CASES = {
     "pid_file_dot_dot": ({**GOOD_AUTH, "teleport_pid_file": "/run/../teleport.pid"}, "teleport_pid_file is"),
     "sha_newline": ({**GOOD_AUTH, "teleport_tarball_sha256": "a" * 64 + "\n"}, "teleport_tarball_sha256 must be"),
     "ca_pin_newline": ({**GOOD_PROXY, "teleport_ca_pin": ["sha256:" + "d" * 64 + "\n"]}, "teleport_ca_pin must be a list"),
+    # One KEY=value per line of the unit's environment file: a newline would add a variable of its own.
+    "env_newline": ({**GOOD_AUTH, "teleport_environment": {"AWS_REGION": "us-west-2\nTELEPORT_HA_START_FLAGS=--debug"}},
+                    "teleport_environment must map"),
+    "env_own_flags": ({**GOOD_AUTH, "teleport_environment": {"TELEPORT_HA_START_FLAGS": "--debug"}},
+                      "teleport_environment must map"),
+    "env_bad_name": ({**GOOD_AUTH, "teleport_environment": {"AWS REGION": "x"}}, "teleport_environment must map"),
 }
 GOOD = {"good_auth": GOOD_AUTH, "good_proxy": GOOD_PROXY,
         "iam_proxy": {**GOOD_PROXY, "teleport_join_method": "iam", "teleport_join_token": "", "teleport_join_iam_allow": IAM_ALLOW},
         "iam_arn_only": {**GOOD_AUTH, "teleport_join_iam_allow": [{"aws_arn": "arn:aws:sts::*:assumed-role/teleport-proxy/*"}]},
+        "plain_env": {**GOOD_AUTH, "teleport_environment": {"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required"}},
         "one_connection": {**GOOD_AUTH, **ENTERPRISE, "teleport_agent_connection_count": 1},
         "pinned_proxy": {**GOOD_PROXY, "teleport_ca_pin": ["sha256:" + "d" * 64]},
         "mesh_proxy_no_peer_addr": {**GOOD_PROXY, "teleport_peer_public_addr": ""}}

@@ -193,11 +193,16 @@ def test_an_auth_pool_of_the_iam_method_applies_the_proxies_provision_token_and_
     assert rendered["resources"]["auth_cockroach_enterprise"] == {
         "kind": "token", "version": "v2", "metadata": {"name": "teleport-proxy-iam"},
         "spec": {"roles": ["Proxy", "Node"], "join_method": "iam", "allow": IAM_ALLOW}}
-    unit = rendered["units"]["auth_cockroach_enterprise"]
-    assert "--apply-on-startup /etc/teleport-resources.yaml\n" in unit
+    # One unit for every host (the baked one): the flags come from the environment file.
+    # An auth server of the iam method, a proxy, and a token method's auth server: the same unit.
+    assert rendered["units"]["auth_cockroach_enterprise"] == rendered["units"]["proxy_peering_enterprise"]
+    assert rendered["units"]["auth_dynamodb"] == rendered["units"]["proxy_separate_multi"]
+    assert " $TELEPORT_HA_START_FLAGS\n" in rendered["units"]["auth_cockroach_enterprise"]
+    assert "\nTELEPORT_HA_START_FLAGS=--apply-on-startup /etc/teleport-resources.yaml\n" in \
+        rendered["envs"]["auth_cockroach_enterprise"]
     # The token method's auth pool and every proxy start without it: Teleport reads the file even there.
-    assert "--apply-on-startup" not in rendered["units"]["auth_dynamodb"]
-    assert "--apply-on-startup" not in rendered["units"]["proxy_separate_multi"]
+    assert "TELEPORT_HA_START_FLAGS" not in rendered["envs"]["auth_dynamodb"]
+    assert "TELEPORT_HA_START_FLAGS" not in rendered["envs"]["proxy_separate_multi"]
     assert set(rendered["resources"]) == {"auth_cockroach_enterprise", "auth_postgres_certs", "auth_etcd_separate"}
 
 

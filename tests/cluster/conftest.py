@@ -81,6 +81,8 @@ class World:
             "teleport_join_token": "lab-join-token-not-a-secret",
             "teleport_public_addr": [f"{CLUSTER}:443"],
             "node_agent_jar_src": str(ROOT / "node-agent/target/node-agent.jar"),
+            # No Auto Scaling group launches a lab host: nothing to publish (cluster_config_enabled, docs/boot.md).
+            "cluster_config_enabled": False,
             # A drill's failing gate need not take the default three minutes.
             "teleport_health_timeout": 40,
             "node_agent_peers_probe_interval": "2s",

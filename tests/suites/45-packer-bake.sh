@@ -119,7 +119,7 @@ if out=$(ANSIBLE_CONFIG=$ROOT/ansible.cfg ANSIBLE_HOST_KEY_CHECKING=False ansibl
   pass "site.yml (install tags) on the baked host changes nothing ($((SECONDS - start)) s)"
 else
   fail "site.yml must find everything installed on the baked host" \
-    "$(grep -E -A6 "changed:|FAILED|fatal|ERROR" <<<"$out" | head -n 30; grep -E "^baked-auth +:" <<<"$out")"
+    "$(grep -E -B3 -A6 "changed:|FAILED|fatal|ERROR" <<<"$out" | head -n 40; grep -E "^baked-auth +:" <<<"$out")"
 fi
 
 # --- what the image holds -------------------------------------------------------

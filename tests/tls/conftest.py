@@ -147,6 +147,8 @@ class World:
         return self._vars_file("site", v)
 
     def _vars_file(self, kind, v):
+        # No Auto Scaling group launches a lab host: nothing to publish (cluster_config_enabled, docs/boot.md).
+        v = {"cluster_config_enabled": False, **v}
         path = self.tmp / f"{kind}-vars-{len(list(self.tmp.glob(kind + '-vars-*')))}.json"
         path.write_text(json.dumps(v))
         return path
