@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything the test suite needs on a fresh Debian 12 machine:
-# Debian packages (Packer among them) and a Python virtualenv with pinned tools.
+# Debian packages (Packer among them) and a Python virtualenv with pinned tools,
+# made with Python 3.12 (pyenv or TELEPORT_HA_PYTHON; Debian 12 has only 3.11).
 # Safe to re-run: every step is a no-op when already satisfied.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,14 +21,44 @@ if ((${#missing[@]})); then
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The controller Python: ansible-core (requirements-dev.txt) runs on Python >= 3.12, which
+# Debian 12 does not package (its python3 is 3.11). TELEPORT_HA_PYTHON names one; else
+# python3.12 on PATH, else the newest pyenv 3.12 (this machine kind has 3.12.1).
+PY_MINOR=3.12
+PY_SUPPORTED='3.12 3.13 3.14' # ansible-core 2.21's controller Pythons
+py_version() { "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null; }
+find_python() {
+  local c v pyenv
+  if [[ -n ${TELEPORT_HA_PYTHON:-} ]]; then
+    v=$(py_version "$TELEPORT_HA_PYTHON") || v=
+    [[ " $PY_SUPPORTED " == *" $v "* ]] || {
+      echo "install-deps.sh: TELEPORT_HA_PYTHON=$TELEPORT_HA_PYTHON is Python ${v:-that does not run}; ansible-core needs one of $PY_SUPPORTED" >&2
+      return 1
+    }
+    "$TELEPORT_HA_PYTHON" -c 'import sys; print(sys.executable)'
+    return
+  fi
+  # A pyenv shim named python3.12 exists even when it cannot run, hence the version check.
+  mapfile -t pyenv < <(printf '%s\n' "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$PY_MINOR".*/bin/"python$PY_MINOR" | sort -rV)
+  for c in "$(command -v "python$PY_MINOR" || true)" "${pyenv[@]}"; do
+    [[ -n $c && $(py_version "$c") == "$PY_MINOR" ]] && { "$c" -c 'import sys; print(sys.executable)'; return; }
+  done
+  echo "install-deps.sh: no Python $PY_MINOR found (ansible-core needs >= 3.12 on the controller; Debian 12's python3 is 3.11)." >&2
+  echo "  Install it (pyenv install $PY_MINOR, or python$PY_MINOR from your distribution) or set TELEPORT_HA_PYTHON=/path/to/python3.12." >&2
+  return 1
+}
+PYTHON=$(find_python)
+
 VENV=$ROOT/.venv
 stamp=$VENV/.requirements.sha256
-# The test harness (harness/, pyproject.toml) goes in editable mode, found from this checkout: the
-# stamp covers both files and the checkout's path, so a moved checkout installs it again.
-want=$( (sha256sum requirements-dev.txt pyproject.toml; echo "$ROOT") | sha256sum | cut -d' ' -f1)
+# The venv is rebuilt from scratch when the requirements, the interpreter or the harness change. The test
+# harness (harness/, pyproject.toml) goes in editable mode, found from this checkout: the stamp covers the
+# checkout's path too, so a moved checkout installs it again.
+want=$( (sha256sum requirements-dev.txt pyproject.toml; echo "$ROOT"; echo "$PYTHON"; "$PYTHON" -VV) | sha256sum | cut -d' ' -f1)
 if [[ ! -x $VENV/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-  log "python: creating $VENV from requirements-dev.txt, and the harness (pip install -e .)"
-  python3 -m venv "$VENV"
+  log "python: creating $VENV with $PYTHON ($("$PYTHON" -V)) from requirements-dev.txt, and the harness (pip install -e .)"
+  rm -f "$stamp"
+  "$PYTHON" -m venv --clear "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r requirements-dev.txt
   "$VENV/bin/pip" install -q --disable-pip-version-check -e .
   echo "$want" > "$stamp"

@@ -114,11 +114,9 @@ SCENARIOS = {
 }
 
 
-@pytest.fixture(scope="module")
-def rendered(tmp_path_factory, teleport_double):
-    tmp = tmp_path_factory.mktemp("render")
-    out = tmp / "out"
-    out.mkdir()
+def render_inventory(out, teleport_double=None):
+    """The inventory render_teleport.yml renders every sample host from, into out (bench/ansible_core_bench.py
+    times the same render)."""
     common = {
         "render_dir": str(out),
         "teleport_cluster_name": "teleport.example.com",
@@ -130,9 +128,16 @@ def rendered(tmp_path_factory, teleport_double):
     }
     if teleport_double:
         common["render_validate"] = f"{teleport_double} configure --test %s"
-    inventory = {"all": {"vars": local_host_vars(**common),
-                         "hosts": {name: hv for name, hv in {**SCENARIOS, **EXAMPLES}.items()}}}
-    result = play(HERE / "render_teleport.yml", inventory, tmp)
+    return {"all": {"vars": local_host_vars(**common),
+                    "hosts": {name: hv for name, hv in {**SCENARIOS, **EXAMPLES}.items()}}}
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory, teleport_double):
+    tmp = tmp_path_factory.mktemp("render")
+    out = tmp / "out"
+    out.mkdir()
+    result = play(HERE / "render_teleport.yml", render_inventory(out, teleport_double), tmp)
     assert result.rc == 0, result.text[-6000:]
     docs = {name: yaml.safe_load((out / f"{name}.teleport.yaml").read_text()) for name in SCENARIOS}
     examples = {name: (out / f"{name}.teleport.yaml").read_text() for name in EXAMPLES}

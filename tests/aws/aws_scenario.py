@@ -32,7 +32,7 @@ class Run:
                 for res in task["hosts"].values():
                     for one in [res] + res.get("results", []):
                         if one.get("msg"):
-                            self.messages.append((str(one["msg"]), bool(one.get("failed"))))
+                            self.messages.append((str(one["msg"]), item_failed(one)))
 
     @property
     def changed(self):
@@ -85,6 +85,13 @@ class World:
     def stop(self):
         print(f"\n{self.cluster}: {self.timings()}", file=sys.stderr)
         self.moto.stop()
+
+
+def item_failed(result):
+    """Whether one result of the json callback failed. ansible-core 2.21 no longer hands a loop
+    item's `failed` to callbacks (the json callback adds it only to the task's result); a failed
+    item, whether fail_json, a failed assert, failed_when or a non-zero rc, carries `exception`."""
+    return bool(result.get("failed")) or "exception" in result
 
 
 def converged(run):

@@ -43,9 +43,12 @@ bake_vars=$(echo 'jsonencode(local.bake_vars)' | packer console \
   -var teleport_version="$VERSION" -var teleport_tarball_sha256="$SHA" -var teleport_tarball_src="$TARBALL" \
   -var "bake_extra_vars={\"node_agent_jar_src\"=\"$JAR\",\"boot_kit_wheelhouse_src\"=\"$WORK/wheels\",\"boot_kit_inventory_service_jar_src\"=\"$INVENTORY_JAR\"}" "$tree")
 echo "bake vars from the template: $bake_vars"
-# The sandbox's root has Python 3.11 without python3-venv (no mirror to install it from): a venv without pip,
-# which a wheelhouse needs, is all it takes. A list, which Packer's map(string) cannot carry.
-kit_vars='{"boot_kit_python_packages": []}'
+# The kit's ansible-core needs Python >= 3.12 to run its controller; the sandbox's root has Debian 12's 3.11 and
+# no mirror to install another from, so the host gets the controller's own 3.12, which the wheels are for (copied
+# once the host is up). No package installs it: a venv without pip, which a wheelhouse needs, is all it takes. A
+# list, which Packer's map(string) cannot carry.
+read -r KIT_PY_PREFIX KIT_PY < <(boot_kit_python_interpreter) || die "no Python 3.12 of its own prefix for the bake host"
+kit_vars=$(jq -cn --arg py "$KIT_PY" '{boot_kit_python_packages: [], boot_kit_python: $py}')
 
 # --- one host from the sandbox root, booted by the sandbox's own code -------------
 lab=$(sandbox/sandbox lab up "$LAB" --hosts 1 --cidr 198.18.250.0/24) || die "could not boot the bake host"
@@ -55,6 +58,16 @@ SSH=(ssh -i "$KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -
   -o ConnectTimeout=3 -o LogLevel=ERROR "root@$HOST_IP")
 on_host() { "${SSH[@]}" "$@"; }
 pass "sandbox host booted (systemd, sshd) at $HOST_IP"
+# The premise: were the root's python3 new enough, the copy would be needless (the bake's default takes python3).
+stdlib=${KIT_PY_PREFIX#/}/lib/python${KIT_PY##*/python} out=
+if on_host "python3 -c 'import sys; sys.exit(sys.version_info >= (3, 12))'" \
+  && tar -C / --exclude="$stdlib/test" --exclude="$stdlib/idlelib" --exclude="$stdlib/config-*" \
+    -czf - "${KIT_PY_PREFIX#/}" | on_host tar -C / -xzf - \
+  && out=$(on_host "$KIT_PY -c 'import ssl, ctypes, venv; print(ssl.OPENSSL_VERSION)'" 2>&1); then
+  pass "the host's python3 is older than 3.12; the controller's Python copied: $KIT_PY ($out)"
+else
+  fail "copy the controller's Python $KIT_PY_PREFIX to the bake host" "${out:-python3 on the host is 3.12 or later, or the copy failed}"
+fi
 
 # --- the bake, twice ------------------------------------------------------------
 bake() {
@@ -131,6 +144,8 @@ check "no node-agent configuration baked" "test ! -e /etc/node-agent/node-agent.
 check "the kit's venv runs the controller's ansible-core" \
   "/opt/teleport-ha/venv/bin/ansible-playbook --version | grep -F 'core $(sed -n 's/^boot_kit_ansible_core_version: "\(.*\)"$/\1/p' roles/boot_kit/defaults/main.yml)]'"
 check "the kit's venv has boto3" "/opt/teleport-ha/venv/bin/python3 -c 'import boto3'"
+check "the kit's ansible-core starts with nothing on stderr (cryptography pinned)" \
+  "test -z \"\$(/opt/teleport-ha/venv/bin/ansible-playbook --version 2>&1 >/dev/null)\""
 check "teleport-ha-boot installed" "/opt/teleport-ha/bin/teleport-ha-boot --help | grep -q watch-termination"
 check "the collections the controller runs" "test -f /opt/teleport-ha/collections/ansible_collections/community/general/MANIFEST.json"
 check "the inventory service's jar, same bytes" "test \"\$(sha256sum /opt/teleport-ha/inventory-service.jar | cut -d' ' -f1)\" = $(sha256sum "$INVENTORY_JAR" | cut -d' ' -f1)"
