@@ -7,7 +7,7 @@ import re
 
 import pytest
 import yaml
-from conftest import HERE, ROOT, failures_by_host, local_host_vars, run_playbook
+from conftest import HERE, ROOT, failures_by_host, local_host_vars, play
 
 
 def pins():
@@ -58,9 +58,9 @@ def test_the_bake_refuses_a_python_the_kits_ansible_core_cannot_run_on(tmp_path,
     }
     inventory = {"all": {"vars": local_host_vars(boot_kit_python_packages=[]),
                          "hosts": hosts}}
-    r = run_playbook(HERE / "boot_kit_python.yml", inventory, tmp_path, *(["--check"] if check else []),
-                     env={"ANSIBLE_STDOUT_CALLBACK": "json"})
-    failures = failures_by_host(r.stdout)
+    r = play(HERE / "boot_kit_python.yml", inventory, tmp_path, *(["--check"] if check else []),
+             env={"ANSIBLE_STDOUT_CALLBACK": "json"})
+    failures = failures_by_host(r)
     core = defaults()["boot_kit_ansible_core_version"]
     for host, version in (("py311", "3.11"), ("py39", "3.9")):
         msg = " ".join(failures.get(host, []))
