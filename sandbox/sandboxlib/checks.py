@@ -34,6 +34,7 @@ def build_double(edition="enterprise", version=None):
 
 
 TLS = os.path.join(REPO, "playbooks", "tls.yml")
+CLUSTER_CONFIG = os.path.join(REPO, "playbooks", "cluster-config.yml")
 TLS_VARS_FILE = os.path.join(STATE_DIR, "tls-vars.yml")
 # The issuer's store on this machine, the management host (docs/tls.md "One store").
 TLS_STORE = os.path.join(STATE_DIR, "tls-issuer")
@@ -191,10 +192,25 @@ def playbook(state, name, *extra, book=SITE, vars_file=VARS_FILE):
     return recap
 
 
+def tls_playbook(state, name, *extra):
+    """tls.yml as the sandbox runs it, with tls-vars.yml only: the cluster's variables are site.yml's
+    extra vars here, which would override the pair tls.yml hands each node-agent (include_role vars rank
+    below extra vars). Without them tls.yml's publishing play would publish another configuration, and
+    refuses to (cluster_config: no teleport_version), so it is skipped here and publish() runs
+    cluster-config.yml with the cluster's variables, as an operator whose variables live elsewhere does."""
+    return playbook(state, name, "--skip-tags", "cluster_config", *extra, book=TLS, vars_file=TLS_VARS_FILE)
+
+
+def publish(state, name):
+    """playbooks/cluster-config.yml with the cluster's variables (docs/boot.md)."""
+    return playbook(state, name, book=CLUSTER_CONFIG)
+
+
 def issue(state):
     """Step 1 of docs/tls.md's first converge: tls.yml issues into the store, no host touched."""
     write_tls_vars(state)
-    recap = playbook(state, "issue", "-e", "tls_issuer_distribute=false", book=TLS, vars_file=TLS_VARS_FILE)
+    # site.yml, next, publishes the whole configuration, the CA pin of the auth pool it starts included.
+    recap = tls_playbook(state, "issue", "-e", "tls_issuer_distribute=false")
     # validate-inventory.yml's tasks count as ok on a host without connecting to it.
     touched = {h: r["changed"] for h, r in recap.items() if h != "localhost" and r["changed"]}
     if touched:
