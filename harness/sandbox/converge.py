@@ -15,6 +15,7 @@ from .state import STATE_DIR, hosts
 
 SITE = "site.yml"
 TLS = "tls.yml"
+CLUSTER_CONFIG = "cluster-config.yml"
 VARS_FILE = os.path.join(STATE_DIR, "site-vars.yml")
 TLS_VARS_FILE = os.path.join(STATE_DIR, "tls-vars.yml")
 # The issuer's store on this machine, the management host (docs/tls.md "One store").
@@ -108,7 +109,17 @@ def site_yml(state, name, *args, check=True, extra_vars=()):
 
 
 def tls_yml(state, name, *args):
-    return plays.play(state, TLS, name, *args, extra_vars=TLS_VARS_FILE)
+    """tls.yml as the sandbox runs it, with tls-vars.yml only: the cluster's variables are site.yml's
+    extra vars here, which would override the pair tls.yml hands each node-agent (include_role vars rank
+    below extra vars). Without them tls.yml's publishing play would publish another configuration, and
+    refuses to (cluster_config: no teleport_version), so it is skipped here and publish() runs
+    cluster-config.yml with the cluster's variables, as an operator whose variables live elsewhere does."""
+    return plays.play(state, TLS, name, "--skip-tags", "cluster_config", *args, extra_vars=TLS_VARS_FILE)
+
+
+def publish(state, name):
+    """playbooks/cluster-config.yml with the cluster's variables (docs/boot.md)."""
+    return plays.play(state, CLUSTER_CONFIG, name, extra_vars=VARS_FILE)
 
 
 def issue(state):

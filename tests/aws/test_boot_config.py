@@ -151,6 +151,16 @@ def test_a_second_run_writes_nothing_and_a_check_run_writes_nothing(world):
     assert parameter(world, "us-west-2", "auth")["vars"].get("teleport_log_severity") is None
 
 
+def test_a_run_without_the_clusters_release_publishes_nothing(world):
+    # tls.yml or upgrade.yml given only their own variables: the role's default release would reach every new host.
+    bare = {k: v for k, v in world.cluster.items() if k != "teleport_version"}
+    before = parameter(world, "us-west-2", "proxy")
+    run = world.run("config", bare, "-i", str(world.inventory))
+    assert run.rc != 0 and run.mutating == []
+    assert any("no teleport_version for the" in m and "Nothing was published" in m for m in run.failures()), run.failures()
+    assert parameter(world, "us-west-2", "proxy") == before
+
+
 def test_a_limited_run_publishes_every_pools_whole_configuration(world):
     # Limited to one proxy, a change of the auth pool's variables is published all the same: the configuration is the
     # cluster's, not the hosts'.

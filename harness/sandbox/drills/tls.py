@@ -51,6 +51,8 @@ class TlsRenewal(Drill):
         self.load = Load("tls", RENEWAL_CLIENT_SECONDS)
         self.load.wait_serving()
         self.run = converge.tls_yml(self.state, "renew")
+        # New hosts get the renewed pair (the next site.yml would publish it too, and report the change).
+        converge.publish(self.state, "publish-renewed")
 
     def verify(self):
         results, old, run = self.load.stop(), self.old, self.run
