@@ -14,9 +14,9 @@ dns-01, the one type tls.yml answers. acme_certificate_order_validate and
 acme_certificate_order_finalize work unchanged: they only look up the dns-01
 challenge by type.
 """
-from ansible_collections.community.crypto.plugins.module_utils.acme.acme import create_backend, create_default_argspec
-from ansible_collections.community.crypto.plugins.module_utils.acme.certificate import ACMECertificateClient
-from ansible_collections.community.crypto.plugins.module_utils.acme.errors import ModuleFailException
+from ansible_collections.community.crypto.plugins.module_utils._acme.acme import create_backend, create_default_argspec
+from ansible_collections.community.crypto.plugins.module_utils._acme.certificate import ACMECertificateClient
+from ansible_collections.community.crypto.plugins.module_utils._acme.errors import ModuleFailException
 
 DOCUMENTATION = r"""
 module: tls_issuer_acme_order
@@ -40,10 +40,11 @@ def dns_challenges(client, order):
         identifiers.append({"identifier": authz.identifier, "status": authz.status})
         if authz.status == "valid":
             continue  # an authorization the CA reused: nothing to prove
-        challenge = authz.find_challenge(DNS01)
+        challenge = authz.find_challenge(challenge_type=DNS01)
         if challenge is None or not challenge.token:
             raise ModuleFailException(f"the CA offers no dns-01 challenge with a token for {authz.identifier}")
-        data = challenge.get_validation_data(client.client, authz.identifier_type, authz.identifier)
+        data = challenge.get_validation_data(client=client.client, identifier_type=authz.identifier_type,
+                                            identifier=authz.identifier)
         data_dns.setdefault(data["record"], []).append(data["resource_value"])
     return data_dns, identifiers
 
@@ -61,9 +62,9 @@ def main():
     module = argument_spec.create_ansible_module()
     if module.params["acme_version"] != 2:
         module.fail_json(msg="acme_version: only ACME v2 (RFC 8555) is supported")
-    backend = create_backend(module, False)
+    backend = create_backend(module, needs_acme_v2=False)
     try:
-        client = ACMECertificateClient(module, backend)
+        client = ACMECertificateClient(module=module, backend=backend)
         profile = module.params["profile"]
         if profile is not None:
             profiles = (client.client.directory.get("meta") or {}).get("profiles") or {}
@@ -81,7 +82,7 @@ def main():
         module.exit_json(changed=True, order_uri=order.url, account_uri=client.client.account_uri,
                          challenge_data_dns=data_dns, identifiers=identifiers)
     except ModuleFailException as e:
-        e.do_fail(module)
+        e.do_fail(module=module)
 
 
 if __name__ == "__main__":
