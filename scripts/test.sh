@@ -26,7 +26,8 @@ run_suite() {
 }
 
 # Java: unit and integration tests of every module, and the runnable jars.
-run_suite maven mvn -B -ntp verify
+# --fail-at-end: a failing test in one module still builds the others (their jars are what every later suite runs)
+run_suite maven mvn -B -ntp --fail-at-end verify
 for s in tests/suites/*.sh; do
   [[ -e $s ]] || continue
   run_suite "$(basename "$s" .sh)" bash "$s"
