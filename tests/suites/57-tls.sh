@@ -2,6 +2,8 @@
 # playbooks/tls.yml (docs/tls.md): Pebble v2.10.3 as the ACME CA, validating dns-01 through
 # CoreDNS serving moto's Route 53 zone, the DynamoDB lock in moto, and a lab of real systemd
 # hosts (one auth, a proxy in each of two regions on 198.18.242.0/24) converged by site.yml.
+# after 50-cluster-lab, beside the main lane and the sandbox (scripts/test.sh, "Lanes"):
+# lane: labs
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH=$PWD/.venv/bin:$PATH

@@ -2,6 +2,8 @@
 # End to end: the two-region sandbox on this machine, site.yml through
 # the real inventory script, and the checks after converge (docs/sandbox.md).
 # The sandbox is torn down at the end, also on failure.
+# its own lane, beside the others (scripts/test.sh, "Lanes"): it is the longest suite and keeps about one core busy:
+# lane: sandbox
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 # The maven suite builds the jars before this one; build them when run alone.
