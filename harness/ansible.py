@@ -4,7 +4,7 @@ prints to one log, and returns its exit code, its recap and that log. Nothing el
 the tests or the benches starts ansible-playbook; ansible() runs the other tools (ansible-inventory,
 ad-hoc ansible).
 
-  run = run_playbook("site.yml", inventory, {"teleport_version": "17.8.0"}, "--limit", "proxy-0",
+  run = run_playbook("site.yml", inventory, {"teleport_version": "18.11.2"}, "--limit", "proxy-0",
                      log=tmp / "site.log", env=ansible_env(ssh="unchecked"))
   run.rc, run.recap["proxy-0"]["changed"], run.log, run.flat
 """

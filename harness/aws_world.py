@@ -28,7 +28,7 @@ def register_ami(moto, region, name="teleport-test-ami"):
         BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}])["ImageId"]
 
 
-def publish_amis(moto, cluster, amis, version="17.7.1", edition="oss"):
+def publish_amis(moto, cluster, amis, version="18.11.1", edition="oss"):
     """Writes a Packer manifest for amis ({region: ami id}) and runs publish_ami_ids.py on it."""
     run_uuid = str(uuid.uuid4())
     manifest = {"last_run_uuid": run_uuid, "builds": [{

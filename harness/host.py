@@ -3,7 +3,7 @@ harness's key, checked against the host keys its console printed, the probes eve
 reads like sentences, and its power switch.
 
   host = Host(record)            # a host of lab.json or of the sandbox's state.json
-  host.version()                 # "17.7.1": the release its Teleport reports
+  host.version()                 # "18.11.1": the release its Teleport reports
   host.peer_status()             # its node-agent's /v1/peers/status
   host.resolve("teleport.example.test")
   host.power_off(); host.power_on()

@@ -19,7 +19,7 @@ def main(argv):
     t.add_argument("--keep", action="store_true", help="leave the sandbox up afterwards, also on failure")
     t.add_argument("--only", metavar="CHECK,...",
                    help="after the converge, run only these checks, in their usual order (a developer's shortcut; "
-                        "later drills expect the earlier ones' end state, e.g. upgrade wants every host on 17.7.1)")
+                        "later drills expect the earlier ones' end state, e.g. upgrade wants every host on 18.11.1)")
     t.add_argument("--world-only", action="store_true",
                    help="check the world (hosts, SSH through the inventory, the double) without site.yml")
     lab_parser = sub.add_parser("lab", help="a small world of N hosts on one bridge, for suites (prints JSON)")

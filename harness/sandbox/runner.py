@@ -1,7 +1,7 @@
 """`sandbox test`: up, the first converge, the checks and drills in their order (or the ones --only
 names), their figures written to build/sandbox-figures.json, and down, also on failure (the logs
 copied out first). The drills run on one world, so each starts from the state the ones before it
-leave: upgrade wants every host on 17.7.1, which region-loss and steering keep."""
+leave: upgrade wants every host on 18.11.1, which region-loss and steering keep."""
 import os
 import time
 

@@ -13,7 +13,8 @@ FACTS = {
     "ubuntu2404": {"distribution": "Ubuntu", "os_family": "Debian", "distribution_major_version": "24", "distribution_release": "noble"},
     "debian12": {"distribution": "Debian", "os_family": "Debian", "distribution_major_version": "12", "distribution_release": "bookworm"},
 }
-CHANNEL = "stable/v17"
+# The channel of the role's default release (teleport_version 18.11.1).
+CHANNEL = "stable/v18"
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
 """playbooks/upgrade.yml on the lab (after test_editions.py left it an Enterprise
-Proxy Peering cluster on 17.7.1): the refusals of Teleport's version rules, each
+Proxy Peering cluster on 18.11.1): the refusals of Teleport's version rules, each
 before any host is touched, and the plan in check mode. The lab has no load
 balancers: the upgrade itself, under load and drained, then site.yml with the new
 version changing nothing, and a failed gate rolled back, are the sandbox's (its
 upgrade drills in harness/sandbox/drills/upgrade.py and its second-run check)."""
 import pytest
 
-OLD, NEW = "17.7.1", "17.8.0"
+OLD, NEW = "18.11.1", "18.11.2"
 
 
 def versions(world):
@@ -19,8 +19,8 @@ def staged(world, version):
 
 
 @pytest.mark.parametrize("target, message", [
-    ("19.0.0", "skips a major: the cluster runs major 17"),
-    ("16.9.0", "is a major downgrade from 17.x"),
+    ("20.0.0", "skips a major: the cluster runs major 18"),
+    ("17.9.0", "is a major downgrade from 18.x"),
 ])
 def test_a_major_skip_or_a_major_downgrade_is_refused_before_any_host_is_touched(world, target, message):
     before = versions(world)
@@ -50,7 +50,7 @@ def test_proxies_ahead_of_auth_are_refused(world):
 def test_check_mode_prints_the_plan_and_changes_nothing(world):
     p = world.playbook("upgrade.yml", world.extra_vars("enterprise", NEW), "--check")
     assert p.rc == 0, p.tail(4000)
-    assert "Upgrade plan to Teleport 17.8.0 (enterprise), auth first" in p.flat
+    assert f"Upgrade plan to Teleport {NEW} (enterprise), auth first" in p.flat
     # One row per host, in the order the plays take them: order, host, role, region, from, to.
     rows = [line.strip().removeprefix("- ").split() for line in p.text.splitlines()]
     plan = [r for r in rows if len(r) == 6 and r[0].isdigit()]

@@ -12,8 +12,8 @@ nice go test -count=1 ./...
 out=$(./build.sh)
 default=$(cat "$out/VERSION")
 mapfile -t versions < "$out/VERSIONS"
-[[ $default == 17.7.1 && ${versions[*]} == "17.7.1 17.8.0 18.0.0" ]] || {
-  echo "VERSION=$default VERSIONS=${versions[*]}, want 17.7.1 and 17.7.1 17.8.0 18.0.0" >&2; exit 1; }
+[[ $default == 18.11.1 && ${versions[*]} == "18.11.1 18.11.2 19.0.0" ]] || {
+  echo "VERSION=$default VERSIONS=${versions[*]}, want 18.11.1 and 18.11.1 18.11.2 19.0.0" >&2; exit 1; }
 
 tmp=$(mktemp -d)
 pids=()

@@ -8,7 +8,7 @@
 #   build/teleport-double/VERSIONS   every version built, one a line
 #   build/teleport-double/VERSION    the default version (the first one)
 # Usage: tests/teleport-double/build.sh [VERSION...]
-#   (default: $TELEPORT_DOUBLE_VERSIONS or "17.7.1 17.8.0 18.0.0")
+#   (default: $TELEPORT_DOUBLE_VERSIONS or "18.11.1 18.11.2 19.0.0")
 # Prints the output directory. Rebuilds only when a source file or the version
 # list changed.
 set -euo pipefail
@@ -17,11 +17,11 @@ root=$(cd "$here/../.." && pwd)
 if (($# > 0)); then
   versions=("$@")
 else
-  read -r -a versions <<<"${TELEPORT_DOUBLE_VERSIONS:-17.7.1 17.8.0 18.0.0}"
+  read -r -a versions <<<"${TELEPORT_DOUBLE_VERSIONS:-18.11.1 18.11.2 19.0.0}"
 fi
 for v in "${versions[@]}"; do
   if [[ ! $v =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.]+)?$ ]]; then
-    echo "build.sh: '$v' is not a Teleport version (expected MAJOR.MINOR.PATCH, e.g. 17.7.1)" >&2
+    echo "build.sh: '$v' is not a Teleport version (expected MAJOR.MINOR.PATCH, e.g. 18.11.1)" >&2
     exit 2
   fi
 done

@@ -1,4 +1,4 @@
-"""upgrade.yml under load: every host from 17.7.1 to 17.8.0 with no failed request, each drained from
+"""upgrade.yml under load: every host from 18.11.1 to 18.11.2 with no failed request, each drained from
 and back in its balancers; then a release that fails its gate on the first proxy of the rollout,
 stopped there and rolled back."""
 import os
@@ -14,7 +14,7 @@ from ..drill import Drill
 from ..load import Load, summary
 from ..state import hosts
 
-OLD, NEW, BAD = "17.7.1", "17.8.0", "18.0.0"
+OLD, NEW, BAD = "18.11.1", "18.11.2", "19.0.0"
 FAULT_FILE = "/var/lib/teleport/test-double-fail-readyz"
 PLAN = os.path.join(REPO, "build", "sandbox-upgrade-plan.txt")
 # The gate's wait in the failure drill: the double is ready within seconds, so a shorter
@@ -33,7 +33,7 @@ def rollout_order(state):
 
 
 class Upgrade(Drill):
-    """upgrade.yml 17.7.1 -> 17.8.0 under load in both regions: auth first, then the proxies region by region."""
+    """upgrade.yml 18.11.1 -> 18.11.2 under load in both regions: auth first, then the proxies region by region."""
 
     requires = f"every host on {OLD}"
 
@@ -88,8 +88,8 @@ def _save_plan(text):
 
 
 class UpgradeFailure(Drill):
-    """18.0.0 made to fail its gate on the first proxy of the rollout: the run stops there, that proxy
-    is rolled back and serving, the auth pool (which moves first) is on 18.0.0, and no other proxy changed."""
+    """19.0.0 made to fail its gate on the first proxy of the rollout: the run stops there, that proxy
+    is rolled back and serving, the auth pool (which moves first) is on 19.0.0, and no other proxy changed."""
 
     requires = f"every host serving one version below {BAD}"
 
