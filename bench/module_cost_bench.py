@@ -17,7 +17,7 @@ interpreter (Debian 12's /usr/bin/python3, as on the sandbox's hosts and the AMI
 
 Each round runs the anchor and this tree alternately (which goes first alternates), so a load
 change on the shared machine falls on both; medians over the rounds, and this tree over the
-anchor. The anchor is installed once into build/bench/ansible-core-<version> (pip, PyPI)."""
+anchor. The anchor is installed once into build/bench/ansible-core-<version> (harness.ansible.anchor_core)."""
 import argparse
 import os
 import shutil
@@ -28,19 +28,11 @@ import tempfile
 import time
 import zipfile
 
+from harness.ansible import anchor_core, ansible_env, run_playbook
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HOST_PYTHON = "/usr/bin/python3"
 TASKS = 20
-
-
-def anchor_venv(version):
-    venv = os.path.join(REPO, "build", "bench", f"ansible-core-{version}")
-    python = os.path.join(venv, "bin", "python")
-    if not os.path.exists(os.path.join(venv, "bin", "ansible-playbook")):
-        print(f"installing ansible-core {version} into {venv}", flush=True)
-        subprocess.run([sys.executable, "-m", "venv", "--clear", venv], check=True)
-        subprocess.run([python, "-m", "pip", "install", "-q", f"ansible-core=={version}"], check=True)
-    return venv
 
 
 def site_packages(python):
@@ -67,9 +59,9 @@ def module_utils_zip(sp, path):
     return path
 
 
-def timed(cmd, env=None):
+def timed(cmd):
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - t0
 
 
@@ -92,7 +84,7 @@ def main():
     args = ap.parse_args()
     if not os.access(HOST_PYTHON, os.X_OK):
         sys.exit(f"bench: {HOST_PYTHON} (the hosts' interpreter) is missing")
-    trees = {"anchor": os.path.join(anchor_venv(args.anchor), "bin"),
+    trees = {"anchor": str(anchor_core(args.anchor)),
              "this": os.path.join(REPO, ".venv", "bin")}
     work = tempfile.mkdtemp(prefix="module-cost-")
     try:
@@ -102,7 +94,7 @@ def main():
             versions[name] = version_of(py)
             zips[name] = module_utils_zip(site_packages(py), os.path.join(work, f"{name}.zip"))
         book, inv = stat_playbook(work)
-        env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+        env = ansible_env()
         rows = {(n, c): [] for n in trees for c in ("import", "stat")}
         for r in range(args.rounds):
             order = list(trees) if r % 2 == 0 else list(reversed(trees))
@@ -111,8 +103,10 @@ def main():
                 imp = timed([HOST_PYTHON, "-c", f"import sys; sys.path.insert(0, {zips[name]!r}); import ansible.module_utils.basic"])
                 rows[(name, "import")].append((imp - start) * 1000)
                 if r < max(3, args.rounds // 3):  # the playbook is slow: a third of the rounds, at least 3
-                    pb = timed([os.path.join(trees[name], "ansible-playbook"), "-i", inv, book], env=env)
-                    rows[(name, "stat")].append(pb / TASKS * 1000)
+                    run = run_playbook(book, inv, env=env, bin_dir=trees[name], log=os.path.join(work, f"stat-{name}-{r}.log"))
+                    if run.rc != 0:
+                        sys.exit(f"bench: the stat playbook failed with {name}'s ansible-core; log {run.log}:\n{run.tail(2000)}")
+                    rows[(name, "stat")].append(run.seconds / TASKS * 1000)
         print(f"\nhost interpreter {HOST_PYTHON} ({subprocess.run([HOST_PYTHON, '-V'], capture_output=True, text=True).stdout.strip()}), "
               f"{args.rounds} rounds, medians")
         print(f"{'case':<8} {'anchor ' + versions['anchor']:>16} {'this ' + versions['this']:>16} {'this/anchor':>12}")

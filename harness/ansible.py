@@ -64,7 +64,7 @@ def ansible_env(*, aws=None, ssh=None, multiplex=True, base=None, **extra):
     return env
 
 
-def run_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=None, cwd=REPO, timeout=1800):
+def run_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=None, cwd=REPO, timeout=1800, bin_dir=None):
     """Runs ansible-playbook and waits for it; returns its Run (the exit code, the recap, the log).
 
     book       a path, or a file name in playbooks/ ("site.yml")
@@ -74,11 +74,12 @@ def run_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=Non
     args       more arguments (--limit, --tags, --check, ...)
     log        where the output goes (stdout and stderr as printed); a new temporary file if None
     env        the environment (ansible_env(...)); ansible_env() if None
+    bin_dir    another Ansible's bin directory (a bench's anchor: anchor_core()); the venv's if None
     """
-    return start_playbook(book, inventory, extra_vars, *args, log=log, env=env, cwd=cwd).wait(timeout)
+    return start_playbook(book, inventory, extra_vars, *args, log=log, env=env, cwd=cwd, bin_dir=bin_dir).wait(timeout)
 
 
-def start_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=None, cwd=REPO):
+def start_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=None, cwd=REPO, bin_dir=None):
     """run_playbook without the wait: two runs at once (wait() gives each its Run)."""
     book = Path(book) if os.sep in str(book) else PLAYBOOKS / book
     if log is None:
@@ -87,7 +88,7 @@ def start_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=N
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
     env = ansible_env() if env is None else dict(env)
-    cmd = [str(BIN / "ansible-playbook")]
+    cmd = [str(Path(bin_dir or BIN) / "ansible-playbook")]
     if isinstance(inventory, dict):
         cmd += ["-i", str(_beside(log, "inventory.yml", yaml.safe_dump(inventory)))]
     elif inventory is not None:
@@ -101,6 +102,28 @@ def start_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=N
         cmd += ["-e", f"@{path}"]
     cmd += [str(a) for a in args]
     return Running(cmd, log, env, cwd)
+
+
+def anchor_core(version):
+    """The bin directory of a virtualenv holding ansible-core `version` alone (a bench's anchor), made
+    once in build/bench/ansible-core-<version> with this venv's Python and pip (PyPI). It runs the
+    repository's playbooks with this venv's collections: see anchor_env()."""
+    if not re.fullmatch(r"\d+\.\d+\.\d+", version):
+        raise HarnessError(f"anchor ansible-core {version!r}: give a release, e.g. 2.18.19")
+    venv = Path(REPO) / "build" / "bench" / f"ansible-core-{version}"
+    if not (venv / "bin" / "ansible-playbook").exists():
+        python = Path(VENV_BIN) / "python"
+        subprocess.run([str(python), "-m", "venv", "--clear", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", f"ansible-core=={version}"], check=True)
+    return venv / "bin"
+
+
+def anchor_env(env):
+    """env for an anchor_core() Ansible: the collections this venv's bundle installed (the anchor has
+    none of its own), searched first."""
+    import ansible_collections  # the bundle's collections, in this venv's site-packages
+    here = os.path.dirname(list(ansible_collections.__path__)[0])
+    return {**env, "ANSIBLE_COLLECTIONS_PATH": os.pathsep.join([here, env.get("ANSIBLE_COLLECTIONS_PATH", "")]).rstrip(os.pathsep)}
 
 
 def _beside(log, suffix, text):
