@@ -20,6 +20,8 @@ import sys
 import tempfile
 import time
 
+from harness.ansible import run_playbook
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = ("syntax", "render", "pytest-ansible", "aws")
 
@@ -45,17 +47,19 @@ def tree_env(tree):
 
 
 def command(case, tree, work):
+    """What a case runs in a tree: ("playbook", book, inventory, args) for ansible-playbook, which the
+    harness's runner starts with the tree's own Ansible (run_playbook's bin_dir and cwd), or a command."""
     py = os.path.join(tree, ".venv", "bin", "python")
     if case == "syntax":
         playbooks = sorted(os.path.join("playbooks", f) for f in os.listdir(os.path.join(tree, "playbooks")) if f.endswith(".yml"))
-        return [os.path.join(tree, ".venv", "bin", "ansible-playbook"), "--syntax-check", "-i", "localhost,", *playbooks]
+        return ("playbook", playbooks, "localhost,", ["--syntax-check"])
     if case == "render":
         out = os.path.join(work, "render-out")
         os.makedirs(out, exist_ok=True)
         inv = os.path.join(work, "render-inventory.json")
         with open(inv, "w") as f:
             json.dump(render_inventory(tree, out), f)
-        return [os.path.join(tree, ".venv", "bin", "ansible-playbook"), "-i", inv, "tests/ansible/render_teleport.yml"]
+        return ("playbook", os.path.join("tests", "ansible", "render_teleport.yml"), inv, [])
     if case == "pytest-ansible":
         return [py, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/ansible"]
     if case == "aws":
@@ -66,8 +70,13 @@ def command(case, tree, work):
 def timed(cmd, tree, log):
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
-    with open(log, "w") as f:
-        rc = subprocess.run(cmd, cwd=tree, env=tree_env(tree), stdout=f, stderr=subprocess.STDOUT, check=False).returncode
+    if isinstance(cmd, tuple):
+        _, book, inventory, args = cmd
+        rc = run_playbook(book, inventory, None, *args, log=log, env=tree_env(tree), cwd=tree,
+                          bin_dir=os.path.join(tree, ".venv", "bin"), timeout=3600).rc
+    else:
+        with open(log, "w") as f:
+            rc = subprocess.run(cmd, cwd=tree, env=tree_env(tree), stdout=f, stderr=subprocess.STDOUT, check=False).returncode
     wall = time.monotonic() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -94,8 +103,8 @@ def main():
         sys.exit(f"--cases: unknown {', '.join(unknown)}; choose from {', '.join(CASES)}")
     trees = {"anchor": os.path.abspath(args.anchor), "this": REPO}
     for name, tree in trees.items():
-        if not os.access(os.path.join(tree, ".venv", "bin", "ansible-playbook"), os.X_OK):
-            sys.exit(f"{name} tree {tree}: no .venv/bin/ansible-playbook; run scripts/install-deps.sh there (or link a venv as .venv)")
+        if not os.access(os.path.join(tree, ".venv", "bin", "ansible"), os.X_OK):
+            sys.exit(f"{name} tree {tree}: no Ansible in .venv/bin; run scripts/install-deps.sh there (or link a venv as .venv)")
     for name, tree in trees.items():
         print(f"{name:6} {tree}: {version(tree)}")
     figures = {c: {t: [] for t in trees} for c in cases}

@@ -67,7 +67,7 @@ def ansible_env(*, aws=None, ssh=None, multiplex=True, base=None, **extra):
 def run_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=None, cwd=REPO, timeout=1800, bin_dir=None):
     """Runs ansible-playbook and waits for it; returns its Run (the exit code, the recap, the log).
 
-    book       a path, or a file name in playbooks/ ("site.yml")
+    book       a path, or a file name in playbooks/ ("site.yml"), or a list of them (one run, in order)
     inventory  a path (the inventory script, a file), a dict (written beside the log), or None
                (Ansible's implicit localhost, without its warnings)
     extra_vars a dict (written beside the log, mode 0600), a path ("@path"), or a list of them
@@ -81,9 +81,9 @@ def run_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=Non
 
 def start_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=None, cwd=REPO, bin_dir=None):
     """run_playbook without the wait: two runs at once (wait() gives each its Run)."""
-    book = Path(book) if os.sep in str(book) else PLAYBOOKS / book
+    books = [Path(b) if os.sep in str(b) else PLAYBOOKS / b for b in (book if isinstance(book, (list, tuple)) else [book])]
     if log is None:
-        fd, log = tempfile.mkstemp(prefix=f"ansible-{book.stem}-", suffix=".log")
+        fd, log = tempfile.mkstemp(prefix=f"ansible-{books[0].stem}-", suffix=".log")
         os.close(fd)
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -95,7 +95,7 @@ def start_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=N
         cmd += ["-i", str(inventory)]
     else:
         env.update(ANSIBLE_LOCALHOST_WARNING="0", ANSIBLE_INVENTORY_UNPARSED_WARNING="0")
-    cmd.append(str(book))
+    cmd += [str(b) for b in books]
     given = extra_vars if isinstance(extra_vars, list) else [] if extra_vars is None else [extra_vars]
     for n, v in enumerate(given):
         path = _beside(log, f"vars-{n}.json", json.dumps(v)) if isinstance(v, dict) else v
