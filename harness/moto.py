@@ -226,7 +226,10 @@ class CountingProxy:
                 for k, v in resp.getheaders():
                     if k.lower() not in ("transfer-encoding", "connection", "content-length"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                # A HEAD answer has no body but the Content-Length of the GET it stands for (RFC 9110, 9.3.2):
+                # S3's HeadObject gives an object's size there, and 0 here made the publisher's unchanged kit 0 bytes.
+                upstream_length = resp.getheader("Content-Length") if self.command == "HEAD" else None
+                self.send_header("Content-Length", upstream_length if upstream_length is not None else str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
                 conn.close()
