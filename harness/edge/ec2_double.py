@@ -16,6 +16,14 @@ One process, named `ec2-double` in every line it prints, with three listeners an
     (`TELEPORT_DOUBLE_STS_ENDPOINT_OVERRIDE`): STS requests passed to moto byte for byte.
   * **Instance profiles** (reconcile_instance_profiles): EC2 gives an instance launched from a
     launch template the template's IamInstanceProfile; moto's Auto Scaling does not.
+  * **Auto Scaling lifecycle** (opt-in, --autoscaling-lifecycle; harness/edge/autoscaling_double.py):
+    the API answers CompleteLifecycleAction, RecordLifecycleActionHeartbeat and
+    TerminateInstanceInAutoScalingGroup as Auto Scaling does with lifecycle hooks, and shows
+    Pending:Wait and Terminating:Wait in DescribeAutoScalingGroups/Instances; IMDS serves
+    `autoscaling/target-lifecycle-state`. Without the flag, Auto Scaling is moto's, unchanged.
+
+The API listens on loopback or on a sandbox bridge address (198.18.0.0/15), where instances reach
+it as they reach AWS's regional endpoints.
 
 The sandbox's hypervisor (harness/machines.py) tells the double where each instance's console
 is: `<consoles dir>/<instance id>` is a link to the host's console log. Nothing else is kept
@@ -23,7 +31,7 @@ here: instances, profiles and roles are read from moto at each request.
 
   python -m harness.edge.ec2_double --endpoint-url http://127.0.0.1:<moto> --listen 127.0.0.1:<port> \\
       --consoles DIR [--imds us-west-2=198.18.1.1:8791 ...] [--sts 198.18.1.1:8792] \\
-      [--region us-west-2 ... --reconcile-interval 10]
+      [--region us-west-2 ... --reconcile-interval 10] [--autoscaling-lifecycle]
 """
 import argparse
 import base64
@@ -40,6 +48,7 @@ import urllib.parse
 import uuid
 import xml.etree.ElementTree as ET
 
+from . import autoscaling_double
 from .common import EdgeError, Logger, client, endpoint_url, header, paginate, parse_hostport, start_double
 
 NAME = "ec2-double"
@@ -215,12 +224,17 @@ def console_output_response(instance_id, data, mtime, now=None):
 
 
 class Api:
-    def __init__(self, upstream, consoles, log):
-        self.upstream, self.consoles, self.log = upstream, consoles, log
+    def __init__(self, upstream, consoles, log, lifecycle=None):
+        self.upstream, self.consoles, self.log, self.lifecycle = upstream, consoles, log, lifecycle
 
     def handle(self, method, path, headers, body, peer):
         params = query_params(path, headers, body)
-        if params.get("Action") != "GetConsoleOutput" or credential_scope(headers, params)[1] != "ec2":
+        region, service = credential_scope(headers, params)
+        if (self.lifecycle is not None and service == "autoscaling" and region
+                and params.get("Action") in autoscaling_double.ACTIONS):
+            return self.lifecycle.handle(region, params, lambda: forward(self.upstream, method, path, headers, body,
+                                                                         keep_host=False))
+        if params.get("Action") != "GetConsoleOutput" or service != "ec2":
             return forward(self.upstream, method, path, headers, body, keep_host=False)
         latest = params.get("Latest")
         if latest is not None and latest.lower() not in ("true", "false"):
@@ -332,27 +346,32 @@ def reconcile_instance_profiles(endpoint, regions, log):
 
 # --- The process -----------------------------------------------------------------------------------
 
-def _listen(text, where, loopback_only=False):
+def _listen(text, where):
+    """host, port for a listener: loopback, or the sandbox's bridges (198.18.0.0/15, RFC 2544's
+    benchmarking block, which is nobody's network); any other address is refused."""
     host, port = parse_hostport(text, where)
     ip = ipaddress.ip_address(host)
-    ok = ip.is_loopback if loopback_only else (ip.is_loopback or ip in ipaddress.ip_network("198.18.0.0/15"))
-    if not ok:
-        raise EdgeError(f"{where} {text}: the double serves only " + ("loopback (127.0.0.1:<port>)" if loopback_only
-                        else "loopback or the sandbox's bridges (198.18.0.0/15)"))
+    if not (ip.is_loopback or ip in ipaddress.ip_network("198.18.0.0/15")):
+        raise EdgeError(f"{where} {text}: the double serves only loopback or the sandbox's bridges (198.18.0.0/15)")
     return host, port
 
 
 class Double:
-    def __init__(self, endpoint, listen, consoles, imds=(), sts=None, regions=(), reconcile_interval=0.0, log=None):
+    def __init__(self, endpoint, listen, consoles, imds=(), sts=None, regions=(), reconcile_interval=0.0, log=None,
+                 autoscaling_lifecycle=False, lifecycle_tick=0.5):
         from .ec2_metadata import Metadata
         self.log = log or Logger(NAME)
         self.endpoint = endpoint
         upstream = urllib.parse.urlsplit(endpoint)
         self.regions = list(regions) or [r for r, _ in imds]
         self.reconcile_interval = reconcile_interval
-        self.servers = [("api", serve(listen, Api(upstream, Consoles(consoles), self.log).handle, self.log, "api"))]
+        self.lifecycle_tick = lifecycle_tick
+        self.lifecycle = autoscaling_double.Lifecycle(endpoint, self.log, regions=self.regions) \
+            if autoscaling_lifecycle else None
+        self.servers = [("api", serve(listen, Api(upstream, Consoles(consoles), self.log, self.lifecycle).handle,
+                                      self.log, "api"))]
         for region, addr in imds:
-            md = Metadata(region, endpoint, self.log)
+            md = Metadata(region, endpoint, self.log, lifecycle=self.lifecycle)
             self.servers.append((f"imds {region}", serve(addr, md.handle, self.log, f"imds {region}")))
         if sts:
             self.servers.append(("sts", serve(sts, StsForwarder(upstream, self.log).handle, self.log, "sts")))
@@ -374,6 +393,11 @@ class Double:
             threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True).start()
         if self.reconcile_interval > 0:
             threading.Thread(target=self._reconcile_loop, daemon=True).start()
+        if self.lifecycle is not None:
+            threading.Thread(target=self.lifecycle.run, args=(self.stop, self.lifecycle_tick), daemon=True).start()
+            self.log("start", part=autoscaling_double.NAME, tick_s=self.lifecycle_tick,
+                     note="Auto Scaling lifecycle DOUBLE: Pending:Wait, Terminating:Wait, lifecycle actions as AWS "
+                          "documents them, over moto's groups and hooks")
         self.log("start", upstream=self.endpoint, reconcile_interval_s=self.reconcile_interval,
                  **{k.replace(" ", "_"): v for k, v in self.addresses().items()},
                  note="EC2 double: moto's APIs; console output, IMDSv2, instance profiles as EC2; an STS forwarder")
@@ -407,7 +431,8 @@ def _region_addr(text):
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="ec2_double", description=__doc__.split("\n\n")[0])
     ap.add_argument("--endpoint-url", help="moto's endpoint (default: $AWS_ENDPOINT_URL)")
-    ap.add_argument("--listen", required=True, help="IPv4:port for the EC2 API (loopback)")
+    ap.add_argument("--listen", required=True,
+                    help="IPv4:port for the EC2 API (loopback, or a sandbox bridge address in 198.18.0.0/15)")
     ap.add_argument("--consoles", required=True, help="directory of <instance id> links to each booted host's console log")
     ap.add_argument("--imds", action="append", default=[], metavar="REGION=IP:PORT",
                     help="serve IMDSv2 for REGION's instances on IP:PORT (the region's gateway); repeatable")
@@ -415,6 +440,11 @@ def main(argv=None):
     ap.add_argument("--region", action="append", default=[], help="a region to reconcile (default: the --imds regions)")
     ap.add_argument("--reconcile-interval", type=float, default=0.0,
                     help="seconds between instance-profile reconciliations (0: never; the sandbox also calls it once)")
+    ap.add_argument("--autoscaling-lifecycle", action="store_true",
+                    help="the Auto Scaling lifecycle double (harness/edge/autoscaling_double.py): lifecycle hooks "
+                         "hold instances in Pending:Wait and Terminating:Wait as on AWS (default: moto's, InService at once)")
+    ap.add_argument("--lifecycle-tick", type=float, default=0.5,
+                    help="seconds between the lifecycle double's reads of moto (discovery and timeouts)")
     a = ap.parse_args(argv)
     log = Logger(NAME)
 
@@ -423,9 +453,11 @@ def main(argv=None):
             raise EdgeError(f"--consoles {a.consoles}: no such directory; the hypervisor (harness/machines.py) makes it")
         if a.reconcile_interval < 0:
             raise EdgeError(f"--reconcile-interval {a.reconcile_interval}: must be >= 0")
-        return Double(endpoint_url(a.endpoint_url), _listen(a.listen, "--listen", loopback_only=True), a.consoles,
+        if not 0 < a.lifecycle_tick <= 5:
+            raise EdgeError(f"--lifecycle-tick {a.lifecycle_tick}: give 0 < seconds <= 5 (AWS's shortest hook timeout is 30 s)")
+        return Double(endpoint_url(a.endpoint_url), _listen(a.listen, "--listen"), a.consoles,
                       [_region_addr(x) for x in a.imds], _listen(a.sts, "--sts") if a.sts else None, a.region,
-                      a.reconcile_interval, log)
+                      a.reconcile_interval, log, a.autoscaling_lifecycle, a.lifecycle_tick)
     return start_double(log, build, lambda double: double.run(), errors=(EdgeError, OSError))
 
 

@@ -18,6 +18,9 @@ and "How Instance Metadata Service Version 2 works"
     `iam/info` and `iam/security-credentials/[<role>]` (only for an instance with an instance
     profile; otherwise 404, as EC2 has no iam/ then), and `dynamic/instance-identity/document`.
     Directories answer their listing, one entry a line, sub-directories ending in "/".
+  * `meta-data/autoscaling/target-lifecycle-state` when the ec2-double runs with
+    --autoscaling-lifecycle: the Auto Scaling lifecycle double's answer (autoscaling_double.py:
+    InService, Terminated); 404 without the flag or for an instance it holds nothing for.
   * The role's credentials are moto STS AssumeRole(RoleArn=<the profile's role>,
     RoleSessionName=<instance id>), so that GetCallerIdentity with them answers
     arn:aws:sts::<account>:assumed-role/<role>/<instance id> as on EC2; they are kept until five
@@ -86,8 +89,9 @@ class RoleCredentials:
 
 
 class Metadata:
-    def __init__(self, region, endpoint, log, clock=time.time):
+    def __init__(self, region, endpoint, log, clock=time.time, lifecycle=None):
         self.region, self.endpoint, self.log, self.clock = region, endpoint, log, clock
+        self.lifecycle = lifecycle  # autoscaling_double.Lifecycle, or None: no autoscaling/ here
         self.lock = threading.Lock()
         self.tokens = {}  # token -> (source address, instance id, expires at)
         self.credentials = RoleCredentials(region, endpoint, clock)
@@ -184,9 +188,10 @@ class Metadata:
             self.tokens[token] = (peer, inst["InstanceId"], now + int(ttl))
         return (*_answer(200, token, [(TTL_HEADER, str(int(ttl)))]), inst["InstanceId"])
 
-    def _tree(self, inst, with_iam):
+    def _tree(self, inst, with_iam, with_autoscaling=False):
         """Every leaf this IMDS serves for inst: path under /latest/ -> text, or a callable giving it.
-        The iam/ part (two more moto calls) only when with_iam."""
+        The iam/ part (two more moto calls) only when with_iam, the autoscaling/ part (the lifecycle
+        double's) only when with_autoscaling."""
         iid = inst["InstanceId"]
         az = inst["Placement"]["AvailabilityZone"]
         tree = {
@@ -200,6 +205,10 @@ class Metadata:
                 "instanceType": inst.get("InstanceType"), "pendingTime": _iso(inst["LaunchTime"].timestamp()),
                 "privateIp": inst["PrivateIpAddress"], "region": self.region, "version": "2017-09-30"}, indent=2),
         }
+        target = self.lifecycle.target_lifecycle_state(self.region, iid) \
+            if with_autoscaling and self.lifecycle is not None else None
+        if target:
+            tree["meta-data/autoscaling/target-lifecycle-state"] = target
         profile = self.profile(iid) if with_iam else None
         if profile:
             arn, profile_id, role_arn = profile
@@ -218,7 +227,9 @@ class Metadata:
         if not path.startswith("/latest/"):
             return None
         rel = path[len("/latest/"):]
-        tree = self._tree(inst, rel in ("", "meta-data/") or rel.startswith("meta-data/iam"))
+        listing = rel in ("", "meta-data/")
+        tree = self._tree(inst, listing or rel.startswith("meta-data/iam"),
+                          listing or rel.startswith("meta-data/autoscaling"))
         if rel in tree and not rel.endswith("/"):
             v = tree[rel]
             return v() if callable(v) else v
