@@ -1,0 +1,462 @@
+"""The Auto Scaling lifecycle double (harness/edge/autoscaling_double.py) in front of a real moto:
+groups made with both hooks through boto3 pointed at the ec2-double's API, instances held in
+Pending:Wait and Terminating:Wait, lifecycle actions completed, heartbeated and timed out (an
+injected clock, driven with tick()), AWS's refusals, IMDS target-lifecycle-state, the boot agent's
+own calls, and the ec2-double without --autoscaling-lifecycle answering as moto does."""
+import http.client
+import importlib.util
+import os
+import sys
+import threading
+import urllib.parse
+
+import boto3
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+from conftest import Proc, free_port, wait_until
+
+from harness.edge import autoscaling_double, ec2_double, ec2_metadata
+from harness.edge.common import EdgeError, Logger
+from harness.moto import MotoServer
+from harness.util import REPO
+
+A = "us-west-2"
+NET = "127.57.1"  # the instances' private IPs: loopback addresses stand for a region bridge
+LAUNCH, TERMINATE = "teleport-launch", "teleport-terminate"
+T0 = 1_000_000.0
+
+
+@pytest.fixture(scope="module")
+def moto(tmp_path_factory):
+    m = MotoServer(log_path=str(tmp_path_factory.mktemp("asg") / "moto.log")).start()
+    try:
+        yield m
+    finally:
+        m.stop()
+
+
+def _client(service, endpoint):
+    return boto3.client(service, region_name=A, endpoint_url=endpoint, aws_access_key_id="testing",
+                        aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}))
+
+
+class Rig:
+    """A fresh moto world (a subnet, a launch template) and the ec2-double's API with the lifecycle
+    double, in this process on a thread, with a clock the test moves."""
+
+    def __init__(self, moto, tmp):
+        moto.reset()
+        self.moto, self.now, self.lines = moto, [T0], []
+        ec2 = moto.client("ec2", A)
+        vpc = ec2.create_vpc(CidrBlock=f"{NET}.0/24")["Vpc"]["VpcId"]
+        self.subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{NET}.0/24", AvailabilityZone=A + "a")["Subnet"]["SubnetId"]
+        self.lt = ec2.create_launch_template(LaunchTemplateName="proxy-lt", LaunchTemplateData={
+            "ImageId": "ami-12c6146b", "InstanceType": "t3.small"})["LaunchTemplate"]["LaunchTemplateId"]
+
+        def log(event, **fields):
+            self.lines.append((event, fields))
+        self.lc = autoscaling_double.Lifecycle(moto.endpoint, log, clock=lambda: self.now[0], regions=[A])
+        os.makedirs(os.path.join(tmp, "consoles"), exist_ok=True)
+        api = ec2_double.Api(urllib.parse.urlsplit(moto.endpoint), ec2_double.Consoles(os.path.join(tmp, "consoles")),
+                             log, self.lc)
+        self.server = ec2_double.serve(("127.0.0.1", 0), api.handle, Logger("test"), "api")
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        self.endpoint = "http://127.0.0.1:%d" % self.server.server_address[1]
+        self.asg = _client("autoscaling", self.endpoint)
+
+    def group(self, name="proxy", desired=2, launch_timeout=1200, terminate_timeout=360, launch_default="ABANDON"):
+        """A group made as roles/aws_pools makes it: both hooks given with CreateAutoScalingGroup."""
+        self.asg.create_auto_scaling_group(
+            AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateId": self.lt, "Version": "1"}, MinSize=0,
+            MaxSize=4, DesiredCapacity=desired, VPCZoneIdentifier=self.subnet, LifecycleHookSpecificationList=[
+                {"LifecycleHookName": LAUNCH, "LifecycleTransition": autoscaling_double.LAUNCHING,
+                 "HeartbeatTimeout": launch_timeout, "DefaultResult": launch_default},
+                {"LifecycleHookName": TERMINATE, "LifecycleTransition": autoscaling_double.TERMINATING,
+                 "HeartbeatTimeout": terminate_timeout, "DefaultResult": "CONTINUE"}])
+        return sorted(self.states(name))
+
+    def states(self, name="proxy"):
+        """{instance: LifecycleState} as DescribeAutoScalingGroups through the double answers."""
+        g = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        return {i["InstanceId"]: i["LifecycleState"] for i in g["Instances"]}
+
+    def motos(self, name="proxy"):
+        g = self.moto.client("autoscaling", A).describe_auto_scaling_groups(
+            AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+        return {i["InstanceId"]: i["LifecycleState"] for i in g["Instances"]}, g["DesiredCapacity"]
+
+    def ec2_state(self, iid):
+        inst = self.moto.client("ec2", A).describe_instances(InstanceIds=[iid])["Reservations"][0]["Instances"][0]
+        return inst["State"]["Name"]
+
+    def complete(self, iid, result="CONTINUE", hook=LAUNCH, name="proxy"):
+        self.asg.complete_lifecycle_action(LifecycleHookName=hook, AutoScalingGroupName=name,
+                                           LifecycleActionResult=result, InstanceId=iid)
+
+    def later(self, seconds):
+        self.now[0] += seconds
+        self.lc.tick()
+
+    def transitions(self, iid):
+        return [f["transition"] for e, f in self.lines if e == "asg_lifecycle" and f.get("instance") == iid
+                and "transition" in f]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def rig(moto, tmp_path):
+    r = Rig(moto, str(tmp_path))
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def _refused(call, message):
+    with pytest.raises(ClientError) as e:
+        call()
+    err = e.value.response["Error"]
+    assert (err["Code"], err["Message"]) == ("ValidationError", message), err
+    assert e.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+# --- launch ----------------------------------------------------------------------------------------
+
+def test_new_instances_wait_in_pending_wait_until_continue_puts_them_in_service(rig):
+    a, b = rig.group()
+    assert rig.states() == {a: "Pending:Wait", b: "Pending:Wait"}
+    assert rig.motos()[0] == {a: "InService", b: "InService"}, "moto's gap, measured: the double holds the wait"
+    hooks = rig.moto.client("autoscaling", A).describe_lifecycle_hooks(AutoScalingGroupName="proxy")["LifecycleHooks"]
+    assert sorted(h["LifecycleHookName"] for h in hooks) == [LAUNCH, TERMINATE], "the hooks given at creation, in moto"
+    listed = rig.asg.describe_auto_scaling_instances(InstanceIds=[a, b])["AutoScalingInstances"]
+    assert {i["InstanceId"]: i["LifecycleState"] for i in listed} == {a: "Pending:Wait", b: "Pending:Wait"}
+    rig.complete(a)
+    assert rig.states() == {a: "InService", b: "Pending:Wait"}
+    assert rig.transitions(a) == ["new->Pending:Wait", "Pending:Wait->InService"]
+    why = [f["why"] for e, f in rig.lines if f.get("instance") == a and f.get("transition") == "Pending:Wait->InService"]
+    assert why == [f"CompleteLifecycleAction {LAUNCH} CONTINUE"]
+
+
+def test_every_launch_hook_must_continue(rig):
+    (a,) = rig.group(desired=1)
+    rig.moto.client("autoscaling", A).put_lifecycle_hook(
+        AutoScalingGroupName="proxy", LifecycleHookName="second-launch", HeartbeatTimeout=60,
+        LifecycleTransition=autoscaling_double.LAUNCHING, DefaultResult="ABANDON")
+    rig.asg.set_desired_capacity(AutoScalingGroupName="proxy", DesiredCapacity=2)
+    (b,) = set(rig.states()) - {a}
+    assert rig.states()[b] == "Pending:Wait"
+    rig.complete(b)
+    assert rig.states()[b] == "Pending:Wait", "second-launch has not continued yet"
+    rig.complete(b, hook="second-launch")
+    assert rig.states()[b] == "InService"
+    assert rig.states()[a] == "Pending:Wait", "a hook added later does not hold an instance already launching"
+    _refused(lambda: rig.complete(a, hook="second-launch"), f"No active Lifecycle Action found with instance ID {a}")
+
+
+def test_a_heartbeat_restarts_the_timeout_which_then_takes_the_default_result(rig):
+    a, b = rig.group(launch_timeout=30)
+    rig.complete(b)
+    rig.later(20)
+    rig.asg.record_lifecycle_action_heartbeat(LifecycleHookName=LAUNCH, AutoScalingGroupName="proxy", InstanceId=a)
+    rig.later(25)  # 45 s after launch, 25 s after the heartbeat
+    assert rig.states()[a] == "Pending:Wait"
+    rig.later(5)   # 30 s after the heartbeat: DefaultResult ABANDON
+    members, desired = rig.motos()
+    assert a not in members and rig.ec2_state(a) in ("shutting-down", "terminated")
+    assert desired == 2 and len(members) == 2, "abandoned, not decremented: moto launched a replacement"
+    (c,) = set(members) - {b}
+    assert rig.states() == {b: "InService", c: "Pending:Wait"}, "the replacement is new and waits"
+    assert rig.transitions(a) == ["new->Pending:Wait", "Pending:Wait->Terminated"]
+    assert any("heartbeat timeout (30 s): DefaultResult ABANDON" in f.get("why", "") for _, f in rig.lines)
+
+
+def test_heartbeats_cannot_outlast_the_global_timeout(rig):
+    (a,) = rig.group(desired=1, launch_timeout=30, launch_default="CONTINUE")
+    for _ in range(99):  # 100 x 30 s = 3000 s, less than 48 h
+        rig.later(30 - 0.5)
+        rig.asg.record_lifecycle_action_heartbeat(LifecycleHookName=LAUNCH, AutoScalingGroupName="proxy", InstanceId=a)
+    assert rig.states()[a] == "Pending:Wait"
+    rig.later(3000 - 99 * 29.5)
+    assert rig.states()[a] == "InService", "the global timeout took DefaultResult CONTINUE"
+    assert any("global timeout: DefaultResult CONTINUE" in f.get("why", "") for _, f in rig.lines)
+
+
+def test_abandon_terminates_through_moto_without_the_termination_hook_and_the_replacement_waits(rig):
+    a, b = rig.group()
+    rig.complete(a, "ABANDON")
+    members, desired = rig.motos()
+    assert a not in members and rig.ec2_state(a) in ("shutting-down", "terminated")
+    (c,) = set(members) - {b}
+    assert desired == 2 and rig.states() == {b: "Pending:Wait", c: "Pending:Wait"}
+    assert rig.transitions(a) == ["new->Pending:Wait", "Pending:Wait->Terminated"], "no Terminating:Wait"
+    _refused(lambda: rig.complete(a, hook=TERMINATE), f"No active Lifecycle Action found with instance ID {a}")
+
+
+# --- termination -----------------------------------------------------------------------------------
+
+def test_terminate_waits_in_terminating_wait_until_the_hook_continues(rig):
+    a, b = rig.group()
+    rig.complete(a)
+    rig.complete(b)
+    act = rig.asg.terminate_instance_in_auto_scaling_group(InstanceId=a, ShouldDecrementDesiredCapacity=True)["Activity"]
+    assert (act["AutoScalingGroupName"], act["Description"], act["StatusCode"]) == (
+        "proxy", f"Terminating EC2 instance: {a}", "InProgress")
+    assert act["Cause"].endswith(f"instance {a} was taken out of service in response to a user request, "
+                                 "shrinking the capacity from 2 to 1.")
+    assert rig.states() == {a: "Terminating:Wait", b: "InService"}
+    assert rig.lc.target_lifecycle_state(A, a) == "Terminated"
+    assert rig.lc.target_lifecycle_state(A, b) == "InService"
+    assert rig.ec2_state(a) == "running" and a in rig.motos()[0], "moto is told only when the hook completes"
+    again = rig.asg.terminate_instance_in_auto_scaling_group(InstanceId=a, ShouldDecrementDesiredCapacity=True)
+    assert again["Activity"]["StatusCode"] == "InProgress" and rig.states()[a] == "Terminating:Wait"
+    rig.asg.record_lifecycle_action_heartbeat(LifecycleHookName=TERMINATE, AutoScalingGroupName="proxy", InstanceId=a)
+    rig.complete(a, hook=TERMINATE)
+    members, desired = rig.motos()
+    assert (members, desired) == ({b: "InService"}, 1), "ShouldDecrementDesiredCapacity honoured"
+    assert rig.ec2_state(a) in ("shutting-down", "terminated")
+    assert rig.transitions(a)[-2:] == ["InService->Terminating:Wait", "Terminating:Wait->Terminated"]
+    assert rig.lc.target_lifecycle_state(A, a) is None
+
+
+def test_the_termination_hooks_timeout_terminates_and_moto_replaces_without_decrement(rig):
+    a, b = rig.group(terminate_timeout=60)
+    rig.complete(a)
+    rig.complete(b)
+    rig.asg.terminate_instance_in_auto_scaling_group(InstanceId=a, ShouldDecrementDesiredCapacity=False)
+    rig.later(59)
+    assert rig.states()[a] == "Terminating:Wait"
+    rig.later(1)
+    members, desired = rig.motos()
+    assert a not in members and desired == 2 and len(members) == 2
+    (c,) = set(members) - {b}
+    assert rig.states() == {b: "InService", c: "Pending:Wait"}
+
+
+def test_a_group_without_a_termination_hook_terminates_at_once(rig):
+    rig.asg.create_auto_scaling_group(AutoScalingGroupName="plain", LaunchTemplate={"LaunchTemplateId": rig.lt},
+                                      MinSize=0, MaxSize=2, DesiredCapacity=1, VPCZoneIdentifier=rig.subnet)
+    (a,) = rig.states("plain")
+    assert rig.states("plain") == {a: "InService"}, "no launch hook: in service at once"
+    rig.asg.terminate_instance_in_auto_scaling_group(InstanceId=a, ShouldDecrementDesiredCapacity=True)
+    assert rig.motos("plain") == ({}, 0) and rig.ec2_state(a) in ("shutting-down", "terminated")
+
+
+# --- refusals ----------------------------------------------------------------------------------------
+
+def _signed(endpoint, params):
+    """A raw Auto Scaling query request signed as boto3 signs it (boto3 would refuse it first)."""
+    body = urllib.parse.urlencode({"Version": "2011-01-01", **params})
+    req = AWSRequest(method="POST", url=endpoint + "/", data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    SigV4Auth(Credentials("testing", "testing"), "autoscaling", A).add_auth(req)
+    url = urllib.parse.urlsplit(endpoint)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    try:
+        conn.request("POST", "/", body=body, headers=dict(req.headers))
+        r = conn.getresponse()
+        return r.status, r.read().decode()
+    finally:
+        conn.close()
+
+
+def test_lifecycle_calls_are_refused_as_aws_refuses_them(rig):
+    a, b = rig.group()
+    asg = rig.asg
+
+    def complete(**kw):
+        args = {"LifecycleHookName": LAUNCH, "AutoScalingGroupName": "proxy", "LifecycleActionResult": "CONTINUE",
+                "InstanceId": a} | kw
+        return lambda: asg.complete_lifecycle_action(**{k: v for k, v in args.items() if v is not None})
+    _refused(complete(AutoScalingGroupName="nope"), "AutoScalingGroup name not found - AutoScalingGroup 'nope' not found")
+    _refused(complete(LifecycleHookName="nope"), "No Lifecycle Hook found with name 'nope' for group 'proxy'")
+    _refused(complete(LifecycleActionResult="MAYBE"), "Invalid LifecycleActionResult 'MAYBE': specify CONTINUE or ABANDON")
+    _refused(complete(InstanceId=None), "Either an InstanceId or a LifecycleActionToken must be specified")
+    _refused(complete(LifecycleHookName=TERMINATE), f"No active Lifecycle Action found with instance ID {a}")
+    wrong = "00000000-0000-4000-8000-000000000000"
+    _refused(complete(InstanceId=None, LifecycleActionToken=wrong), f"No active Lifecycle Action found with token {wrong}")
+    token_b = rig.lc.token(A, b, LAUNCH)
+    _refused(complete(LifecycleActionToken=token_b), f"No active Lifecycle Action found with token {token_b}")
+    asg.record_lifecycle_action_heartbeat(LifecycleHookName=LAUNCH, AutoScalingGroupName="proxy",
+                                          LifecycleActionToken=token_b)
+    complete(InstanceId=None, LifecycleActionToken=token_b)()
+    assert rig.states()[b] == "InService"
+    complete()()
+    _refused(complete(), f"No active Lifecycle Action found with instance ID {a}")  # completed twice
+    _refused(lambda: asg.record_lifecycle_action_heartbeat(LifecycleHookName=LAUNCH, AutoScalingGroupName="proxy",
+                                                           InstanceId=a),
+             f"No active Lifecycle Action found with instance ID {a}")  # in service: nothing to heartbeat
+    _refused(lambda: asg.terminate_instance_in_auto_scaling_group(InstanceId="i-0123456789abcdef0",
+                                                                  ShouldDecrementDesiredCapacity=False),
+             "Instance Id not found - No managed instance found for instance ID: i-0123456789abcdef0")
+    status, body = _signed(rig.endpoint, {"Action": "CompleteLifecycleAction", "AutoScalingGroupName": "proxy",
+                                          "InstanceId": a})
+    assert status == 400 and "<Code>ValidationError</Code>" in body and (
+        "2 validation errors detected: Value null at 'lifecycleHookName' failed to satisfy constraint: Member must "
+        "not be null; Value null at 'lifecycleActionResult'") in body, body
+    refusals = [f for e, f in rig.lines if "refused" in f]
+    assert len(refusals) == 11 and all(f["refused"] == "ValidationError" for f in refusals)
+
+
+# --- IMDS ------------------------------------------------------------------------------------------
+
+def test_imds_serves_the_target_lifecycle_state_of_the_lifecycle_double(rig):
+    a, b = rig.group()
+    md = ec2_metadata.Metadata(A, rig.moto.endpoint, lambda *x, **k: None, lifecycle=rig.lc)
+    bare = ec2_metadata.Metadata(A, rig.moto.endpoint, lambda *x, **k: None)
+    servers = [ec2_double.serve((f"{NET}.1", 0), m.handle, Logger("test"), "imds") for m in (md, bare)]
+    for s in servers:
+        threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    ip = {i["InstanceId"]: i["PrivateIpAddress"] for r in rig.moto.client("ec2", A).describe_instances()["Reservations"]
+          for i in r["Instances"]}
+
+    def target(iid, server=0):
+        conn = lambda: http.client.HTTPConnection(f"{NET}.1", servers[server].server_address[1], timeout=10,  # noqa: E731
+                                                  source_address=(ip[iid], 0))
+        c = conn()
+        c.request("PUT", "/latest/api/token", headers={"X-aws-ec2-metadata-token-ttl-seconds": "60"})
+        token = c.getresponse().read().decode()
+        c.close()
+        c = conn()
+        c.request("GET", "/latest/meta-data/autoscaling/target-lifecycle-state",
+                  headers={"X-aws-ec2-metadata-token": token})
+        r = c.getresponse()
+        out = (r.status, r.read().decode())
+        c.close()
+        return out
+    try:
+        # AWS: "the state that the instance is transitioning to": InService already in Pending:Wait.
+        assert target(a) == (200, "InService")
+        rig.complete(a)
+        assert target(a) == (200, "InService")
+        rig.asg.terminate_instance_in_auto_scaling_group(InstanceId=a, ShouldDecrementDesiredCapacity=False)
+        assert target(a) == (200, "Terminated")
+        assert target(a, server=1)[0] == 404, "no lifecycle double: no autoscaling/ in IMDS"
+        plain = rig.moto.client("ec2", A).run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1,
+                                                        SubnetId=rig.subnet)["Instances"][0]
+        ip[plain["InstanceId"]] = plain["PrivateIpAddress"]
+        assert target(plain["InstanceId"])[0] == 404, "not in a group: nothing to say"
+    finally:
+        for s in servers:
+            s.shutdown()
+            s.server_close()
+
+
+# --- the boot agent's own calls ------------------------------------------------------------------------
+
+def _boot_agent():
+    spec = importlib.util.spec_from_file_location("teleport_ha_boot_for_asg_double",
+                                                  os.path.join(REPO, "roles/boot_kit/files/teleport_ha_boot.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_boot_agents_complete_and_watch_termination_pass_the_double(rig, tmp_path):
+    boot = _boot_agent()
+    a, _ = rig.group()
+    cfg = {"launch_hook": LAUNCH, "terminate_hook": TERMINATE, "asg": "proxy", "region": A,
+           "terminate_heartbeat_seconds": 30, "drain_seconds": 0}
+
+    class Log:
+        def __call__(self, msg):
+            pass
+        loud = __call__
+
+    agent = boot.Boot(cfg, None, None, None, Log(), asg=rig.asg)
+    agent.instance_id = a
+    agent.complete("CONTINUE")
+    assert rig.states()[a] == "InService"
+
+    class Imds:
+        def instance_id(self):
+            return a
+
+        def target_lifecycle_state(self):
+            return rig.lc.target_lifecycle_state(A, a)
+
+    class Host:
+        def systemctl(self, *args):
+            return 0
+
+    class Paths:
+        booted = str(tmp_path / "booted.json")
+
+    def sleep(_):  # the agent's poll: the instance leaves service meanwhile
+        if rig.states().get(a) == "InService":
+            rig.asg.terminate_instance_in_auto_scaling_group(InstanceId=a, ShouldDecrementDesiredCapacity=False)
+    assert boot.watch_termination(cfg, Imds(), Paths(), Host(), Log(), asg=rig.asg, sleep=sleep) == 0
+    assert a not in rig.motos()[0] and rig.transitions(a)[-1] == "Terminating:Wait->Terminated"
+
+
+# --- the process and its flag ----------------------------------------------------------------------------
+
+def test_listen_takes_loopback_or_a_sandbox_bridge_and_nothing_else():
+    assert ec2_double._listen("198.18.1.1:8790", "--listen") == ("198.18.1.1", 8790)
+    assert ec2_double._listen("198.19.255.1:8790", "--listen") == ("198.19.255.1", 8790)
+    assert ec2_double._listen("127.0.0.1:8790", "--listen") == ("127.0.0.1", 8790)
+    for other in ("10.0.0.1:8790", "0.0.0.0:8790", "198.20.0.1:8790", "192.168.1.1:8790"):
+        with pytest.raises(EdgeError, match="loopback or the sandbox's bridges"):
+            ec2_double._listen(other, "--listen")
+
+
+def _double(moto, tmp_path, *flags):
+    port = free_port()
+    os.makedirs(tmp_path / "consoles", exist_ok=True)
+    log = str(tmp_path / f"ec2-double-{port}.log")
+    p = Proc("ec2", [sys.executable, "-m", "harness.edge.ec2_double", "--listen", f"127.0.0.1:{port}",
+                     "--consoles", str(tmp_path / "consoles"), "--region", A, *flags], log, env=moto.env())
+    endpoint = f"http://127.0.0.1:{port}"
+    wait_until("the ec2-double to answer", lambda: p.alive() and _client("ec2", endpoint).describe_regions(), 30)
+    return p, endpoint
+
+
+def test_without_the_flag_auto_scaling_is_motos(moto, tmp_path):
+    rig = Rig(moto, str(tmp_path))
+    rig.close()
+    p, endpoint = _double(moto, tmp_path)
+    try:
+        rig.asg = _client("autoscaling", endpoint)
+        a, b = rig.group()
+        assert rig.states() == {a: "InService", b: "InService"}
+        with pytest.raises(Exception, match="500 Internal Server Error"):  # moto: "not implemented"
+            rig.complete(a)
+        rig.asg.terminate_instance_in_auto_scaling_group(InstanceId=a, ShouldDecrementDesiredCapacity=True)
+        assert a not in rig.motos()[0], "moto terminates at once"
+        assert "asg_lifecycle" not in p.text()
+    finally:
+        p.stop()
+
+
+def test_with_the_flag_the_process_holds_new_instances_and_logs_each_transition(moto, tmp_path):
+    rig = Rig(moto, str(tmp_path))
+    rig.close()
+    p, endpoint = _double(moto, tmp_path, "--autoscaling-lifecycle", "--lifecycle-tick", "0.2")
+    try:
+        rig.asg = _client("autoscaling", endpoint)
+        # Made behind the double's back: its tick finds the instances on its own.
+        moto.client("autoscaling", A).create_auto_scaling_group(
+            AutoScalingGroupName="proxy", LaunchTemplate={"LaunchTemplateId": rig.lt}, MinSize=0, MaxSize=2,
+            DesiredCapacity=1, VPCZoneIdentifier=rig.subnet, LifecycleHookSpecificationList=[])
+        (first,) = rig.motos()[0]
+        wait_until("the tick to see the group", lambda: f"instance={first} group=proxy transition=new->InService"
+                   in p.text(), 10, 0.1)
+        rig.asg.put_lifecycle_hook(AutoScalingGroupName="proxy", LifecycleHookName=LAUNCH, HeartbeatTimeout=30,
+                                   LifecycleTransition=autoscaling_double.LAUNCHING, DefaultResult="ABANDON")
+        rig.asg.set_desired_capacity(AutoScalingGroupName="proxy", DesiredCapacity=2)
+        (a,) = set(rig.motos()[0]) - {first}
+        assert rig.states() == {first: "InService", a: "Pending:Wait"}
+        rig.complete(a)
+        assert rig.states()[a] == "InService"
+        text = p.text()
+        assert "[ec2-double] start part=autoscaling-lifecycle-double" in text
+        assert f"[ec2-double] asg_lifecycle region={A} instance={a} group=proxy transition=new->Pending:Wait" in text
+        assert f"instance={a} group=proxy transition=Pending:Wait->InService" in text
+    finally:
+        p.stop()
