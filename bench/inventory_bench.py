@@ -39,7 +39,8 @@ CLUSTER = "teleport.example.com"
 LIST_TARGET = 1.3
 # The environment the role's unit gives serve (roles/inventory_service/templates/inventory-service.service.j2).
 SERVE_ENV = {"MALLOC_ARENA_MAX": "2"}
-RSS_TARGET_MIB = 128
+RSS_TARGET_MIB = 128  # at 900 hosts
+RSS_SCALE_MIB = 256  # at 10,000 hosts, by the per-host slope
 
 
 def role_jvm_opts():
@@ -129,6 +130,13 @@ def get(url, token, timeout=30):
     return time.monotonic() - start, body
 
 
+def fit(xs, ys):
+    """Least-squares line through (xs, ys): (slope, intercept)."""
+    mx, my = statistics.mean(xs), statistics.mean(ys)
+    m = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+    return m, my - m * mx
+
+
 def percentile(values, p):
     s = sorted(values)
     return s[min(len(s) - 1, math.ceil(p / 100 * len(s)) - 1)]
@@ -149,8 +157,10 @@ def measure(size, args, moto, proxy, work, with_aws_ec2):
     with open(config, "w") as f:
         f.write(f"cluster: {CLUSTER}\nregions: [{', '.join(REGIONS)}]\n")
     r = dict(size=size, seeded=seeded, expect=expect)
+    runs_here = args.runs_at.get(size, args.runs)
+    r["runs"] = runs_here
 
-    floors = [floor(moto.endpoint) for _ in range(args.runs)]
+    floors = [floor(moto.endpoint) for _ in range(runs_here)]
     r["floor"] = statistics.median(s for s, _ in floors)
     r["floor_hosts"] = floors[0][1]
     proxy.reset()
@@ -163,7 +173,7 @@ def measure(size, args, moto, proxy, work, with_aws_ec2):
     if not os.path.exists(archive):
         timed(jvm + [f"-XX:ArchiveClassesAtExit={archive}", "-jar", JAR, "list", "--config", config], env)
     cmd = jvm + [f"-XX:SharedArchiveFile={archive}", "-jar", JAR, "list", "--config", config]
-    runs = [timed(cmd, env) for _ in range(args.runs)]
+    runs = [timed(cmd, env) for _ in range(runs_here)]
     r["list"] = statistics.median(w for w, _, _ in runs)
     r["list_rss"] = max(m for _, m, _ in runs)
     r["list_hosts"] = hosts_in(runs[0][2])
@@ -189,7 +199,7 @@ keyed_groups:
     prefix: region
 """)
         runs = [timed(["ansible-inventory", "-i", plugin, "--list"], dict(env, AWS_ENDPOINT_URL=moto.endpoint))
-                for _ in range(args.runs)]
+                for _ in range(runs_here)]
         r["aws_ec2"] = statistics.median(w for w, _, _ in runs)
         r["aws_ec2_rss"] = max(m for _, m, _ in runs)
         r["aws_ec2_hosts"] = hosts_in(runs[0][2])
@@ -208,12 +218,24 @@ keyed_groups:
     with open(serve_config, "w") as f:
         f.write(f"cluster: {CLUSTER}\nregions: [{', '.join(REGIONS)}]\nrefresh:\n  interval: 20s\n"
                 f"serve:\n  listen_addr: 127.0.0.1:{port}\n  token_file: {token_file}\n")
-    serve = subprocess.Popen(["java", *args.serve_jvm_opts, "-jar", JAR, "serve", "--config", serve_config],
-                             env=dict(env, **SERVE_ENV),
-                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, f"serve-{size}.log"), "w"))
+    with open(os.path.join(work, f"serve-{size}.log"), "w") as log:
+        # stdout too: the JVM says "Terminating due to java.lang.OutOfMemoryError" there.
+        serve = subprocess.Popen(["java", *args.serve_jvm_opts, "-jar", JAR, "serve", "--config", serve_config],
+                                 env=dict(env, **SERVE_ENV), stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
+    serve_log = os.path.join(work, f"serve-{size}.log")
+
+    def alive():
+        if serve.poll() is not None:
+            with open(serve_log, errors="replace") as f:
+                tail = "".join(f.readlines()[-15:])
+            meaning = " (OutOfMemoryError under -XX:+ExitOnOutOfMemoryError: raise -Xmx)" if serve.returncode == 3 else ""
+            sys.exit(f"bench: serve exited ({serve.returncode}){meaning} at {size} hosts; the end of its log:\n{tail}")
+        return True
+    # moto's DescribeInstances is worse than linear in a region's instances: ~1 min per refresh at 10,000 hosts.
+    refresh_timeout = max(300, size // 10)
     try:
-        wait_until("serve /readyz", lambda: serve.poll() is None and answers(url + "/readyz"), timeout=300)
+        wait_until("serve /readyz", lambda: alive() and answers(url + "/readyz"), timeout=refresh_timeout)
 
         def region_seconds():
             """Per region: (refreshes so far, seconds they took in all), from the serve's histogram."""
@@ -226,11 +248,12 @@ keyed_groups:
                         out.setdefault(region, [0.0, 0.0])[i] = float(line.split()[-1])
             return out
         def refreshed(times):
+            alive()
             seen = region_seconds()
             return len(seen) == len(REGIONS) and all(c >= times for c, _ in seen.values())
-        wait_until("serve's first refresh", lambda: refreshed(1), timeout=300)
+        wait_until("serve's first refresh", lambda: refreshed(1), timeout=refresh_timeout)
         cold = region_seconds()
-        wait_until("serve's second refresh", lambda: refreshed(2), timeout=300)
+        wait_until("serve's second refresh", lambda: refreshed(2), timeout=refresh_timeout)
         warm = region_seconds()
         # Regions are discovered in parallel: a refresh lasts as long as its slowest region.
         r["serve_refresh"] = max(warm[k][1] - cold[k][1] for k in warm)
@@ -243,7 +266,7 @@ keyed_groups:
         # What Ansible and AWX run: the inventory script against the warm serve.
         senv = dict(env, TELEPORT_INVENTORY_URL=url, TELEPORT_INVENTORY_TOKEN_FILE=token_file)
         timed([sys.executable, SCRIPT, "--list"], senv)
-        runs = [timed([sys.executable, SCRIPT, "--list"], senv) for _ in range(args.runs)]
+        runs = [timed([sys.executable, SCRIPT, "--list"], senv) for _ in range(runs_here)]
         r["script"] = statistics.median(w for w, _, _ in runs)
         r["script_hosts"] = hosts_in(runs[0][2])
         if os.environ.get("BENCH_DETAIL"):  # where serve's RSS is; NMT lines need -XX:NativeMemoryTracking=summary
@@ -265,9 +288,12 @@ def main():
     ap.add_argument("--sizes", default="300,900,3000", help="Teleport hosts per world (default 300,900,3000; add 10000)")
     ap.add_argument("--aws-ec2-sizes", default="900", help="sizes at which aws_ec2 runs too (default 900)")
     ap.add_argument("--runs", type=int, default=3, help="runs per timing; the median is reported (default 3)")
+    ap.add_argument("--runs-at", default="", metavar="SIZE=N,...",
+                    help="other runs per timing at some sizes, e.g. 10000=1 (moto needs ~1 min per refresh there)")
     ap.add_argument("--requests", type=int, default=200, help="/v1/inventory requests for the latency (default 200)")
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
+    args.runs_at = {int(k): int(v) for k, v in (x.split("=") for x in args.runs_at.split(",") if x)}
     aws_ec2_sizes = {int(x) for x in args.aws_ec2_sizes.split(",") if x}
     args.serve_jvm_opts = os.environ.get("BENCH_SERVE_JAVA_OPTS", "").split() or role_jvm_opts()
     for tool in ("ansible-inventory", "java"):
@@ -295,7 +321,9 @@ def main():
     moto_v = subprocess.run([sys.executable, "-c", "import moto; print(moto.__version__)"], capture_output=True, text=True).stdout.strip()
     java = subprocess.run(["java", "-version"], capture_output=True, text=True).stderr.splitlines()[0]
     print(f"\ninventory-service vs its floor and aws_ec2: {len(REGIONS)} regions, as many unrelated instances as "
-          f"Teleport hosts; median of {args.runs} runs; moto {moto_v}; {java}")
+          f"Teleport hosts; median of {args.runs} runs"
+          + "".join(f", {n} at {k} hosts" for k, n in sorted(args.runs_at.items()) if k in sizes)
+          + f"; moto {moto_v}; {java}")
     print(f"serve JVM: {' '.join(args.serve_jvm_opts)}; {' '.join(f'{k}={v}' for k, v in SERVE_ENV.items())}")
     print(f"\n{'hosts':>6} {'script s':>8} {'floor s':>8} {'list s':>7} {'list/floor':>10} {'aws_ec2 s':>9} {'aws_ec2/floor':>13} "
           f"{'list RSS':>8} {'warm refresh s':>14} {'serve RSS':>9} {'HWM':>5} {'inv p50 ms':>10} {'p99 ms':>7} "
@@ -326,6 +354,23 @@ def main():
               f"x{b['serve_rss'] / a['serve_rss']:.2f} (+{(b['serve_rss'] - a['serve_rss']) * 1024 / (b['size'] - a['size']):.1f} "
               f"KiB/host), /v1/inventory p50 x{b['latency_p50'] / a['latency_p50']:.1f}, /v1/peers "
               f"x{b['peers_bytes'] / a['peers_bytes']:.1f} ({b['peers_bytes'] / b['size']:.0f} B/host)")
+    if len(results) >= 3:
+        xs = [r["size"] for r in results]
+        print(f"\nper-host slope (least squares over {', '.join(map(str, xs))} hosts; intercept at 0 hosts):")
+        for label, key, scale, unit in (("serve RSS", "serve_rss", 1024, "KiB/host"), ("serve peak RSS (VmHWM)", "serve_hwm", 1024, "KiB/host"),
+                                        ("list", "list", 1000, "ms/host"), ("floor", "floor", 1000, "ms/host"),
+                                        ("serve warm refresh", "serve_refresh", 1000, "ms/host")):
+            m, c = fit(xs, [r[key] for r in results])
+            extra = ""
+            if key in ("serve_rss", "serve_hwm"):
+                at = c + m * 10000
+                extra = (f"   -> {at:.0f} MiB at 10,000 hosts (target < {RSS_SCALE_MIB} MiB: "
+                         f"{'met' if at < RSS_SCALE_MIB else 'NOT met'})")
+            print(f"  {label:<24} {m * scale:8.3f} {unit:<9} intercept {c:8.2f}{extra}")
+    print(f"\nlist / floor at every size (target <= {LIST_TARGET}):")
+    for r in results:
+        v = r["list"] / r["floor"]
+        print(f"  {r['size']:>6} hosts {v:6.2f}x  {'met' if v <= LIST_TARGET else 'NOT met'}")
     for r in results:
         if r["size"] == 900:
             print(f"\ntargets at 900 hosts{'':<28} {'measured':>9} {'target':>8} {'ratio':>6}")

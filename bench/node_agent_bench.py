@@ -67,16 +67,26 @@ def metric(text, name):
     return float(m.group(1)) if m else None
 
 
-class Side:
-    """One probing process: its pid and what the steady-state window saw."""
+# Why a JVM exits on its own: -XX:+ExitOnOutOfMemoryError (the role's) exits with 3.
+EXIT_MEANING = {3: "OutOfMemoryError under -XX:+ExitOnOutOfMemoryError: its heap (-Xmx) is too small for this size"}
 
-    def __init__(self, name, proc):
-        self.name, self.proc = name, proc
+
+class Side:
+    """One probing process: its pid, its log, and what the steady-state window saw."""
+
+    def __init__(self, name, proc, log=None):
+        self.name, self.proc, self.log = name, proc, log
         self.cycles, self.rss_max, self.up = [], 0, 0
 
     def sample(self):
         if self.proc.poll() is not None:
-            sys.exit(f"bench: {self.name} exited ({self.proc.returncode})")
+            code = self.proc.returncode
+            tail = ""
+            if self.log:
+                with open(self.log, errors="replace") as f:
+                    tail = "".join(f.readlines()[-15:])
+            sys.exit(f"bench: {self.name} exited ({code}: {EXIT_MEANING.get(code, 'see its log')}); "
+                     f"the end of its log:\n{tail}")
         self.rss_max = max(self.rss_max, status_kib(self.proc.pid, "VmRSS"))
 
 
@@ -131,14 +141,17 @@ peers:
         shutil.copy(f"{work}/proxy.crt", f"{work}/incoming-{n}/tls.crt")
         shutil.copy(f"{work}/proxy.key", f"{work}/incoming-{n}/tls.key")
         t0 = time.monotonic()
-        agent = subprocess.Popen(["java", *java_opts, "-jar", JAR, "--config", config], env=env,
-                                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, f"agent-{n}.log"), "w"))
+        agent_log = os.path.join(work, f"agent-{n}.log")
+        with open(agent_log, "w") as log:
+            # stdout too: the JVM says "Terminating due to java.lang.OutOfMemoryError" there.
+            agent = subprocess.Popen(["java", *java_opts, "-jar", JAR, "--config", config], env=env,
+                                     stdout=log, stderr=subprocess.STDOUT)
         procs.append(agent)
         bb = subprocess.Popen(["prometheus-blackbox-exporter", f"--config.file={work}/blackbox.yml",
                                f"--web.listen-address=127.0.0.1:{bb_port}", "--log.level=error"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         procs.append(bb)
-        a, b = Side("node-agent", agent), Side("blackbox_exporter", bb)
+        a, b = Side("node-agent", agent, agent_log), Side("blackbox_exporter", bb)
 
         def agent_cycled():
             a.sample()
