@@ -380,10 +380,11 @@ class Lifecycle:
         hooks = [h for h in self._hooks(region, group) if h.get("LifecycleTransition") == TERMINATING]
         st = self.instances[(region, iid)]
         if not hooks:
-            del self.instances[(region, iid)]
             status, headers, body = forward()
-            self._transition(region, iid, group, st.state, "Terminated",
-                             "TerminateInstanceInAutoScalingGroup; the group has no termination hook (moto's, at once)")
+            if status == 200:
+                del self.instances[(region, iid)]
+                self._transition(region, iid, group, st.state, "Terminated",
+                                 "TerminateInstanceInAutoScalingGroup; the group has no termination hook (moto's, at once)")
             return status, headers, body
         desired = g.get("DesiredCapacity", 0)
         if st.state != "Terminating:Wait":
