@@ -52,8 +52,12 @@ def seed(moto, hosts):
     """hosts Teleport hosts over the regions, and as many unrelated instances; returns per-region counts."""
     per_region = [hosts // len(REGIONS) + (1 if i < hosts % len(REGIONS) else 0) for i in range(len(REGIONS))]
     for n, (region, count) in enumerate(zip(REGIONS, per_region, strict=True), start=1):
-        # A /18 per region in 198.18.0.0/15, a /20 per zone: room for 10,000 hosts and as many others.
+        # A /18 per region in 198.18.0.0/15, a /20 (4,091 addresses) per zone. moto launches all of a
+        # group's instances in the first subnet it names (autoscaling replace_autoscaling_group_instances),
+        # so the Teleport groups have the first zone to themselves and the others go to the other two:
+        # room for ~12,000 Teleport hosts and as many others.
         _, subnets = network(moto, region, f"198.18.{n * 64}.0/18", zones=("a", "b", "c"))
+        others = subnets[1:]
         auth = max(3, count // 10)
         proxies = count - auth
         seed_asgs(moto, CLUSTER, [
@@ -64,14 +68,14 @@ def seed(moto, hosts):
         asg = moto.client("autoscaling", region)
         asg.create_auto_scaling_group(
             AutoScalingGroupName=f"web-{region}", LaunchTemplate={"LaunchTemplateName": "teleport"}, MinSize=0,
-            MaxSize=count, DesiredCapacity=count // 2, VPCZoneIdentifier=",".join(subnets),
+            MaxSize=count, DesiredCapacity=count // 2, VPCZoneIdentifier=",".join(others),
             Tags=[{"Key": "App", "Value": "web", "PropagateAtLaunch": True}])
         ec2 = moto.client("ec2", region)
         left = count - count // 2
         while left > 0:
             batch = min(left, 100)
             ec2.run_instances(ImageId="ami-12c6146b", InstanceType="t3.micro", MinCount=batch, MaxCount=batch,
-                              SubnetId=subnets[(left // 100) % len(subnets)],
+                              SubnetId=others[(left // 100) % len(others)],
                               TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "App", "Value": "batch"}]}])
             left -= batch
     return per_region
@@ -304,6 +308,7 @@ def main():
 
     work = tempfile.mkdtemp(prefix="inventory-bench-")
     results = []
+    stopped = None
     try:
         with MotoServer() as moto:
             proxy = CountingProxy(moto.endpoint).start()
@@ -312,7 +317,15 @@ def main():
                     print(f"... {size} hosts", flush=True)
                     results.append(measure(size, args, moto, proxy, work, size in aws_ec2_sizes))
                     r = results[-1]
-                    print(f"    seeded in {r['seeded']:.0f} s", flush=True)
+                    # As it goes: a later size that fails must not take the earlier figures with it.
+                    print(f"    seeded in {r['seeded']:.0f} s; floor {r['floor']:.2f} s, list {r['list']:.2f} s "
+                          f"({r['list'] / r['floor']:.2f}x), serve RSS {r['serve_rss']:.0f} MiB, peak {r['serve_hwm']:.0f} MiB, "
+                          f"warm refresh {r['serve_refresh']:.2f} s", flush=True)
+            except (Exception, SystemExit) as e:  # noqa: BLE001 -- reported below with the sizes measured so far
+                stopped = f"bench: stopped at {size} hosts: {type(e).__name__}: {str(e)[-1500:]}"
+                print(stopped, flush=True)
+                if not results:
+                    raise
             finally:
                 proxy.stop()
     finally:
@@ -390,6 +403,8 @@ def main():
                       f"{'met' if speedup >= 20 else 'NOT met'}")
             print(f"  hosts listed: floor {r['floor_hosts']}, list {r['list_hosts']}"
                   + (f", aws_ec2 {r['aws_ec2_hosts']} (every running tagged instance)" if "aws_ec2" in r else ""))
+    if stopped:
+        sys.exit(stopped)
 
 
 if __name__ == "__main__":
