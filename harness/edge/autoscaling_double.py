@@ -64,6 +64,7 @@ import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
+import zlib
 
 from botocore.exceptions import ClientError
 
@@ -326,7 +327,15 @@ class Lifecycle:
                     return self.create_group(region, params, forward)
                 self.sync(region)
                 status, headers, body = forward()
-                return status, headers, self.rewrite(region, body) if status == 200 else body
+                if status != 200:
+                    return status, headers, body
+                out = self.rewrite(region, body)
+                if out is not body:
+                    # moto signs its bodies with x-amz-crc32, which the AWS SDKs check (the Java SDK refuses a
+                    # mismatch): an answer rewritten here carries the checksum of what it now says.
+                    headers = [(k, v) for k, v in headers if k.lower() != "x-amz-crc32"]
+                    headers.append(("x-amz-crc32", str(zlib.crc32(out))))
+                return status, headers, out
         except LifecycleError as e:
             self.log("asg_lifecycle", region=region, action=action, refused=e.code, message=str(e))
             return error_response(e)

@@ -9,6 +9,7 @@ import os
 import sys
 import threading
 import urllib.parse
+import zlib
 
 import boto3
 import pytest
@@ -128,6 +129,17 @@ def _refused(call, message):
 
 
 # --- launch ----------------------------------------------------------------------------------------
+
+def test_a_rewritten_answer_carries_the_checksum_of_what_it_says(rig):
+    """moto signs every body with x-amz-crc32 and the AWS SDK for Java checks it: the inventory service
+    refused a DescribeAutoScalingGroups answer whose LifecycleState the double had rewritten ("Expected
+    ... as the Crc32 checksum") until the header followed the body."""
+    a, _ = rig.group()
+    headers = {}
+    status, body = _signed(rig.endpoint, {"Action": "DescribeAutoScalingGroups",
+                                          "AutoScalingGroupNames.member.1": "proxy"}, headers)
+    assert status == 200 and "Pending:Wait" in body, body[:500]
+    assert headers.get("x-amz-crc32") == str(zlib.crc32(body.encode())), headers
 
 def test_new_instances_wait_in_pending_wait_until_continue_puts_them_in_service(rig):
     a, b = rig.group()
@@ -250,8 +262,9 @@ def test_a_group_without_a_termination_hook_terminates_at_once(rig):
 
 # --- refusals ----------------------------------------------------------------------------------------
 
-def _signed(endpoint, params):
-    """A raw Auto Scaling query request signed as boto3 signs it (boto3 would refuse it first)."""
+def _signed(endpoint, params, answer=None):
+    """A raw Auto Scaling query request signed as boto3 signs it (boto3 would refuse it first); answer,
+    a dict, gets the response's headers."""
     body = urllib.parse.urlencode({"Version": "2011-01-01", **params})
     req = AWSRequest(method="POST", url=endpoint + "/", data=body,
                      headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
@@ -261,6 +274,8 @@ def _signed(endpoint, params):
     try:
         conn.request("POST", "/", body=body, headers=dict(req.headers))
         r = conn.getresponse()
+        if answer is not None:
+            answer.update({k.lower(): v for k, v in r.getheaders()})
         return r.status, r.read().decode()
     finally:
         conn.close()
