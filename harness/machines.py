@@ -116,32 +116,40 @@ def wait_ssh(booted, read_console, timeout=120):
         wait_until(f"sshd on {h['machine']} ({h['private_ip']})", lambda h=h: _ssh_ready(h), timeout, 0.5)
 
 
-def _seed(merged, instance_id, hostname):
-    """cloud-init's NoCloud seed (what EC2's IMDS gives cloud-init on an instance) and its settings."""
+def _seed(merged, instance_id, hostname, user_data=None):
+    """cloud-init's NoCloud seed (what EC2's IMDS gives cloud-init on an instance) and its settings:
+    user_data is the instance's user data as EC2 hands it to cloud-init (its launch template's,
+    base64-decoded), None for none."""
     if not _INSTANCE_ID.fullmatch(instance_id) and not _HOSTNAME.fullmatch(instance_id):
         raise HarnessError(f"instance id {instance_id!r}: not an EC2 instance id (i-<hex>) nor a lab host name")
     if not _HOSTNAME.fullmatch(hostname):
         raise HarnessError(f"host name {hostname!r}: not a DNS label (lower-case letters, digits, dashes)")
     _write(merged, "/var/lib/cloud/seed/nocloud/meta-data", f"instance-id: {instance_id}\nlocal-hostname: {hostname}\n")
     _write(merged, "/var/lib/cloud/seed/nocloud/user-data",
-           "#cloud-config\n# Written by sandbox/sandbox: the launch templates give no user data.\n{}\n")
+           user_data if user_data is not None else "#cloud-config\n# Written by the harness: no user data.\n{}\n", 0o600)
     # 99: read after the package's 90_dpkg.cfg (its datasource_list from debconf), so ours wins.
     _write(merged, "/etc/cloud/cloud.cfg.d/99-sandbox.cfg", CLOUD_CFG)
 
 
 def boot(machine, ip, cidr, gateway, bridge, hostname, base, key, hosts_dir, known_hosts, nameserver=None,
-         instance_id=None, consoles=None):
+         instance_id=None, consoles=None, image=None, user_data=None, files=None):
     """Boots one systemd-nspawn host from an overlay over base, at ip on bridge, authorising the
     SSH key at key (ssh_key()), resolving through nameserver (the region's CoreDNS, as an instance
     uses its VPC's resolver), as instance_id (cloud-init's; a lab host is its machine name) with its
     console linked into consoles for the ec2-double; returns its record {machine, private_ip, pid,
-    dir, merged, console, bridge, ssh_key, known_hosts}. The caller waits for SSH (wait_ssh)."""
+    dir, merged, console, bridge, ssh_key, known_hosts}. The caller waits for SSH (wait_ssh).
+
+    image: a baked image's layer (the upper directory of a host packer/bake.yml ran on, saved by
+    save_image), laid over base as an AMI's volume is the base OS plus what the bake wrote;
+    user_data: the instance's user data for cloud-init; files: {path: (content, mode)} the hypervisor
+    adds (the emulator's endpoints, which a real instance does not need)."""
     pubkey = ssh_key(key)
     d = os.path.join(hosts_dir, machine)
     upper, work, merged = (os.path.join(d, x) for x in ("upper", "work", "merged"))
     for x in (upper, work, merged):
         os.makedirs(x, exist_ok=True)
-    run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={base},upperdir={upper},workdir={work}", merged])
+    lower = f"{image}:{base}" if image else base
+    run(["mount", "-t", "overlay", "overlay", "-o", f"lowerdir={lower},upperdir={upper},workdir={work}", merged])
     prefix = ipaddress.ip_network(cidr).prefixlen
     _write(merged, "/etc/hostname", hostname + "\n")
     _write(merged, "/etc/hosts", _hosts_file(hostname))
@@ -149,7 +157,9 @@ def boot(machine, ip, cidr, gateway, bridge, hostname, base, key, hosts_dir, kno
         _write(merged, "/etc/resolv.conf", f"# Written by sandbox/sandbox: the region's resolver (CoreDNS).\n"
                f"nameserver {nameserver}\noptions timeout:1 attempts:2\n")
     _write(merged, "/etc/machine-id", uuid.uuid4().hex + "\n", 0o444)
-    _seed(merged, instance_id or machine, hostname)
+    _seed(merged, instance_id or machine, hostname, user_data)
+    for path, (content, mode) in (files or {}).items():
+        _write(merged, path, content, mode)
     _write(merged, "/root/.ssh/authorized_keys", pubkey, 0o600)
     os.chmod(os.path.join(merged, "root", ".ssh"), 0o700)
     # Sorts before systemd's 80-container-host0.network, which would otherwise win.
@@ -167,6 +177,19 @@ def boot(machine, ip, cidr, gateway, bridge, hostname, base, key, hosts_dir, kno
     log(f"booting {machine} at {ip} on {bridge} (nspawn pid {pid})")
     return {"machine": machine, "private_ip": ip, "pid": pid, "dir": d, "merged": merged, "console": console,
             "bridge": bridge, "ssh_key": key, "known_hosts": known_hosts}
+
+
+def save_image(h, dest):
+    """A powered-off host's own layer (what was written on it over the shared root: a bake's work)
+    copied to dest as an image for boot(image=): overlayfs's whiteouts and opaque directories are
+    kept (cp -a: device nodes, xattrs), so what the bake deleted stays deleted."""
+    if Host(h).running():
+        raise HarnessError(f"{h['machine']}: power it off before saving its image")
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    run(["cp", "-a", os.path.join(h["dir"], "upper"), dest], timeout=600)
+    return dest
 
 
 def _ssh_ready(h):

@@ -10,6 +10,11 @@
 #
 # Needs root, systemd-nspawn, debootstrap and Go (the double), and the jar from
 # the maven suite. Addresses: 198.18.250.0/24 on a bridge the lab makes (sandbox/sandbox lab).
+#
+# Then the image (the bake host's own layer) is launched as an Auto Scaling group's instance: cloud-init runs
+# the launch template's user data, teleport-ha-boot configures the instance and completes the launch hook, and
+# site.yml finds nothing to change on it (tests/boot/launch_image.py).
+# lane: labs
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -24,7 +29,12 @@ JAR=$ROOT/node-agent/target/node-agent.jar
 
 WORK=$(mktemp -d /var/tmp/packer-bake.XXXXXX)
 LAB=pkbake
-cleanup() { sandbox/sandbox lab down "$LAB" >/dev/null 2>&1 || true; rm -rf "$WORK"; }
+cleanup() {
+  sandbox/sandbox lab down "$LAB" >/dev/null 2>&1 || true
+  # A launched instance's overlay, should the launch script have been killed before its own clean-up.
+  findmnt -rn -o TARGET | grep "^$WORK/" | sort -r | xargs -r umount -l 2>/dev/null || true
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 # shellcheck source=tests/lib/suite.sh
 source tests/lib/suite.sh
@@ -47,7 +57,11 @@ echo "bake vars from the template: $bake_vars"
 # no mirror to install another from, so the host gets the controller's own 3.12, which the wheels are for (copied
 # once the host is up). No package installs it: a venv without pip, which a wheelhouse needs, is all it takes. A
 # list, which Packer's map(string) cannot carry.
-read -r KIT_PY_PREFIX KIT_PY < <(boot_kit_python_interpreter) || die "no Python 3.12 of its own prefix for the bake host"
+read -r KIT_PY_PREFIX KIT_PY_SRC < <(boot_kit_python_interpreter) || die "no Python 3.12 of its own prefix for the bake host"
+# Relocated to a system path: pyenv's prefix is under /root, which the kit's units cannot see (ProtectHome=true),
+# so the copy lives where an image's own Python would, with its RUNPATH made relative to the interpreter.
+KIT_PY_DIR=/opt/teleport-ha-python${KIT_PY_SRC##*/python}
+KIT_PY=$KIT_PY_DIR/bin/${KIT_PY_SRC##*/}
 kit_vars=$(jq -cn --arg py "$KIT_PY" '{boot_kit_python_packages: [], boot_kit_python: $py}')
 
 # --- one host from the sandbox root, booted by the sandbox's own code -------------
@@ -59,10 +73,14 @@ SSH=(ssh -i "$KEY" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -
 on_host() { "${SSH[@]}" "$@"; }
 pass "sandbox host booted (systemd, sshd) at $HOST_IP"
 # The premise: were the root's python3 new enough, the copy would be needless (the bake's default takes python3).
-stdlib=${KIT_PY_PREFIX#/}/lib/python${KIT_PY##*/python} out=
+stdlib=lib/python${KIT_PY_SRC##*/python} out=
+mkdir -p "$WORK/kit-python"
+# shellcheck disable=SC2016 # $ORIGIN is the dynamic loader's, not the shell's
 if on_host "python3 -c 'import sys; sys.exit(sys.version_info >= (3, 12))'" \
-  && tar -C / --exclude="$stdlib/test" --exclude="$stdlib/idlelib" --exclude="$stdlib/config-*" \
-    -czf - "${KIT_PY_PREFIX#/}" | on_host tar -C / -xzf - \
+  && tar -C "$KIT_PY_PREFIX" --exclude="$stdlib/test" --exclude="$stdlib/idlelib" --exclude="$stdlib/config-*" -cf - . \
+    | tar -C "$WORK/kit-python" -xf - \
+  && patchelf --set-rpath '$ORIGIN/../lib' "$WORK/kit-python/bin/${KIT_PY_SRC##*/}" \
+  && tar -C "$WORK/kit-python" -czf - . | on_host "mkdir -p $KIT_PY_DIR && tar -C $KIT_PY_DIR -xzf -" \
   && out=$(on_host "$KIT_PY -c 'import ssl, ctypes, venv; print(ssl.OPENSSL_VERSION)'" 2>&1); then
   pass "the host's python3 is older than 3.12; the controller's Python copied: $KIT_PY ($out)"
 else
@@ -151,5 +169,13 @@ check "the collections the controller runs" "test -f /opt/teleport-ha/collection
 check "the inventory service's jar, same bytes" "test \"\$(sha256sum /opt/teleport-ha/inventory-service.jar | cut -d' ' -f1)\" = $(sha256sum "$INVENTORY_JAR" | cut -d' ' -f1)"
 check "the drain unit enabled, waiting for boot.json" "systemctl is-enabled --quiet teleport-ha-lifecycle.service && ! systemctl is-active --quiet teleport-ha-lifecycle.service"
 check "the teleport unit reports a failure past its start limit" "systemctl show -p OnFailure teleport.service | grep -q teleport-ha-unhealthy.service"
+
+# --- an instance launched from the image configures itself (docs/boot.md, "Proven here") ----
+start=$SECONDS
+if python tests/boot/launch_image.py --lab "$LAB" --work "$WORK/launch"; then
+  pass "an instance launched from the image configured itself, site.yml agreed, the drain ended it ($((SECONDS - start)) s)"
+else
+  fail "launch from the image (tests/boot/launch_image.py, above)"
+fi
 
 suite_end packer-bake
