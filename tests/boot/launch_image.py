@@ -24,10 +24,13 @@ Teleport (the double) and the node-agent. In order:
 Prints one line per check (ok/FAIL) with its figure; exits 1 when a check failed.
 """
 import argparse
+import functools
+import http.server
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 from harness import lab, machines
@@ -46,6 +49,7 @@ ZONE = "example.com"
 GROUP = f"{SHORT}-auth-{REGION}"
 PROFILE = f"{SHORT}-auth"
 RESULTS = {"passed": 0, "failed": 0}
+INVENTORY_SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")
 # Instances this world boots at most: a boot that keeps failing makes the group replace its instance every few
 # seconds here (a host boots in seconds), and the launcher stops that loop with an error naming it.
 MAX_LAUNCHES = 12
@@ -95,6 +99,13 @@ class World:
     def client(self, service):
         return client(service, REGION, self.api)
 
+    def inventory_env(self, **extra):
+        config = os.path.join(self.work, "teleport-inventory.yml")
+        if not os.path.exists(config):
+            with open(config, "w") as f:
+                f.write(f"cluster: {CLUSTER}\nregions: [{REGION}]\n")
+        return aws_env(self.api, TELEPORT_INVENTORY_CONFIG=config, **extra)
+
     def lifecycle(self):
         """{instance id: LifecycleState} of the group, as Auto Scaling (the double) answers."""
         groups = self.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"]
@@ -107,6 +118,20 @@ class World:
         self.launcher.down()
         stop_pid(self.double, "ec2-double")
         self.moto.stop()
+
+
+def inventory(world):
+    """The product's inventory, as site.yml gets it: playbooks/inventory/teleport_inventory.py --list in local
+    mode (the inventory service's `list`), its AWS the ec2-double (lifecycle states, console output)."""
+    p = subprocess.run([venv_python(), INVENTORY_SCRIPT, "--list"], env=world.inventory_env(), cwd=REPO,
+                       capture_output=True, text=True, timeout=180)
+    if p.returncode != 0:
+        raise HarnessError(f"the inventory script failed: {p.stderr.strip()[-1500:]}")
+    return json.loads(p.stdout)
+
+
+def groups_of(inv, host):
+    return sorted(g for g, v in inv.items() if isinstance(v, dict) and host in (v.get("hosts") or []))
 
 
 def wait_state(world, what, predicate, timeout, launch_too=True):
@@ -139,20 +164,22 @@ def main(argv):
                             check=True).stdout.strip().splitlines()[-1]
     with open(os.path.join(double, "VERSION")) as f:
         version = f.read().strip()
+    with open(os.path.join(double, "VERSIONS")) as f:
+        # The next patch release the double builds: a release this AMI does not hold.
+        new_version = [v for v in f.read().split() if v != version and v.split(".")[0] == version.split(".")[0]][0]
     tarball = os.path.join(double, f"teleport-v{version}-linux-amd64-bin.tar.gz")
     with open(tarball + ".sha256") as f:
         sha = f.read().split()[0]
-    inventory_jar = os.path.join(REPO, "inventory-service/target/inventory-service.jar")
 
     world = World(state, work, image)
     try:
-        return run(world, work, version, tarball, sha, inventory_jar, state)
+        return run(world, work, double, version, new_version, tarball, sha, state)
     finally:
         world.stop()
         print(f"launch-image: {RESULTS['passed']} passed, {RESULTS['failed']} failed", flush=True)
 
 
-def run(world, work, version, tarball, sha, inventory_jar, state):
+def run(world, work, double, version, new_version, tarball, sha, state):
     made = operator_world(world.moto, CLUSTER, {REGION: state["cidr"]}, ZONE, zones=("a",), instance_profiles=[PROFILE])
     cluster = role_vars(CLUSTER, REGION, made, ZONE, aws_cluster_short_name=SHORT,
                         aws_pools_auth_instance_profile=PROFILE,
@@ -182,8 +209,10 @@ def run(world, work, version, tarball, sha, inventory_jar, state):
     t0 = time.monotonic()
     first = wait_state(world, "the first instance to be Pending:Wait",
                        lambda s: [i for i, st in s.items() if st == "Pending:Wait"] or None, 60)[0]
-    check(f"the group's instance {first} waits in Pending:Wait (the launch hook), never InService before ready",
-          world.lifecycle().get(first) == "Pending:Wait")
+    pending_groups = groups_of(inventory(world), first)
+    check(f"the group's instance {first} waits in Pending:Wait (the launch hook); the inventory keeps it out of "
+          f"the pool's groups meanwhile (its groups: {', '.join(pending_groups) or 'none'})",
+          world.lifecycle().get(first) == "Pending:Wait" and not any(g.startswith("teleport_auth") for g in pending_groups))
     try:
         wait_state(world, f"{first} InService", lambda s: s.get(first, "gone") not in ("Pending:Wait", "Pending"), 900)
     except HarnessError as e:
@@ -203,37 +232,20 @@ def run(world, work, version, tarball, sha, inventory_jar, state):
           ran.stdout + ran.stderr)
 
     # --- 3. site.yml on the same host: changed=0 ---------------------------------------------------------
-    with open(os.path.join(work, "inv.yml"), "w") as f:
-        f.write(f"cluster: {CLUSTER}\nregions: [{REGION}]\n")
-    found = subprocess.run(["java", "-jar", inventory_jar, "host", "--config", os.path.join(work, "inv.yml"),
-                            "--instance-id", first], capture_output=True, text=True, env=world.moto.env(), timeout=300)
-    if not check("the inventory service names the instance (its host mode)", found.returncode == 0, found.stderr):
-        return 1
-    named = json.loads(found.stdout)
-    hostvars = dict(named["hostvars"], ansible_host=h["private_ip"], ansible_user="root",
-                    ansible_ssh_private_key_file=state["ssh_key"])
-    inventory = {
-        "_meta": {"hostvars": {named["name"]: hostvars}},
-        "all": {"vars": {"teleport_inventory_cluster": CLUSTER, "teleport_inventory_regions": [REGION],
-                         "teleport_inventory_stale_regions": [], "teleport_inventory_excluded": []},
-                "children": ["teleport"]},
-        "teleport": {"children": ["teleport_auth"]},
-        "teleport_auth": {"hosts": [named["name"]]}}
-    # As an inventory script, as playbooks/inventory/teleport_inventory.py gives it: Ansible's script plugin
-    # reads the service's {"__ansible_unsafe": ...} values as unsafe strings (a YAML inventory would not).
-    inventory_script = os.path.join(work, "inventory.sh")
-    with open(inventory_script, "w") as f:
-        f.write("#!/bin/sh\n# The inventory service's answer for the launched instance (tests/boot/launch_image.py).\n"
-                "cat <<'EOF'\n" + json.dumps(inventory) + "\nEOF\n")
-    os.chmod(inventory_script, 0o700)
-    site_env = ansible_env(aws=world.moto.endpoint, ssh="unchecked", AWS_REGION=REGION)
-    r = run_playbook("site.yml", inventory_script, vars_file, log=os.path.join(work, "site.log"), env=site_env)
+    # Through the product's inventory script, and SSH checked the product's way (the host keys its console
+    # printed, read back through EC2's GetConsoleOutput).
+    ready_groups = groups_of(inventory(world), first)
+    check(f"in service, the inventory puts it in the pool's groups ({', '.join(ready_groups)})",
+          "teleport_auth" in ready_groups or any(g.startswith("teleport_auth_") for g in ready_groups), ready_groups)
+    site_env = ansible_env(ssh="checked", base=world.inventory_env(AWS_REGION=REGION))
+    r = run_playbook("site.yml", INVENTORY_SCRIPT, vars_file, "-u", "root", "--private-key", state["ssh_key"],
+                     log=os.path.join(work, "site.log"), env=site_env)
     on_it = [line for line in r.text.splitlines() if line.startswith("changed:") and "-> localhost]" not in line]
     check(f"site.yml on the self-configured host changes nothing on it ({r.seconds:.0f} s): boot and site.yml agree",
           r.rc == 0 and on_it == [], "\n".join(on_it) + "\n" + r.tail(3000))
 
     # --- 4. a broken publication: ABANDON, never in service; publishing again heals the pool --------------
-    broken_launches(world, env, vars_file, work, first)
+    broken_launches(world, env, cluster, work, first, double, new_version)
 
     # --- 5. termination: Terminating:Wait, the drain, power-off -------------------------------------------
     asg = world.client("autoscaling")
@@ -268,51 +280,96 @@ def transitions(world, iid):
     return out
 
 
-def broken_launches(world, env, vars_file, work, first):
-    """A parameter changed by hand (its digest no longer matches what it says) and one more instance wanted:
-    each launch is ABANDONed with the reason on its console and never serves, the group keeps launching, and
-    cluster-config.yml (which writes what differs) heals the pool with no other action."""
+def abandoned(world, reason, seen, timeout):
+    """Waits for a launch the group has not had before (not in seen) to end ABANDONed with reason on its
+    console; returns its instance id, after checking it never went InService."""
+    t0 = time.monotonic()
+
+    def found():
+        for i in list(world.launcher.hosts):
+            if i not in seen and i not in world.lifecycle() and transitions(world, i)[-1:] == ["Pending:Wait->Terminated"]:
+                if f"ABANDON {reason}" in world.console(i):
+                    return i
+                seen.add(i)  # a launch that read the publication before this one: its own reason
+        return None
+    try:
+        iid = wait_state(world, f"a launch to be ABANDONed ({reason})", lambda s: found(), timeout)
+    except HarnessError as e:
+        check(f"a launch is ABANDONed ({reason})", False, f"{e}\n{world.lifecycle()}")
+        return None
+    seen.add(iid)
+    console = world.console(iid)
+    line = next((x for x in console.splitlines() if f"ABANDON {reason}" in x), "")
+    check(f"the launch is ABANDONed ({time.monotonic() - t0:.0f} s), never InService; its console says: "
+          f"{line.split('teleport-ha-boot: ', 1)[-1][:160]}",
+          bool(line) and not any(t.endswith("->InService") for t in transitions(world, iid)),
+          f"{transitions(world, iid)}\n{console[-3000:]}")
+    return iid
+
+
+def broken_launches(world, env, cluster, work, first, double, new_version):
+    """Publications a new instance cannot boot from, each ABANDONing the launches with its reason while the
+    group keeps launching, then one it can: the pool heals with no other action, on the published release.
+
+      a. the parameter changed by hand (its digest no longer matches what it says): config_invalid;
+      b. a release the AMI does not hold, from a path on the publishing controller: version;
+      c. the same release from a mirror the instance reaches (an https URL in production): the next
+         instance installs it over the AMI's and serves, on the published version, not the AMI's.
+    """
     ssm = world.client("ssm")
     name = f"/teleport/{CLUSTER}/config/auth"
     doc = json.loads(ssm.get_parameter(Name=name)["Parameter"]["Value"])
     doc["vars"]["teleport_log_severity"] = "DEBUG"   # by hand: the digest no longer matches
     ssm.put_parameter(Name=name, Value=json.dumps(doc), Type="String", Overwrite=True)
     world.client("autoscaling").set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=2)
-    t0 = time.monotonic()
+    seen = {first}
+    abandoned(world, "config_invalid", seen, 300)
 
-    def abandoned():
-        return [i for i in world.launcher.hosts if i != first and i not in world.lifecycle()
-                and transitions(world, i)[-1:] == ["Pending:Wait->Terminated"]]
+    tarball = os.path.join(double, f"teleport-v{new_version}-linux-amd64-bin.tar.gz")
+    with open(tarball + ".sha256") as f:
+        sha = f.read().split()[0]
+    release = dict(cluster, teleport_version=new_version, teleport_tarball_sha256=sha, teleport_tarball_src=tarball)
+    r = run_playbook("cluster-config.yml", None, release, log=os.path.join(work, "publish-path.log"), env=env)
+    check(f"cluster-config.yml publishes Teleport {new_version} from a controller path ({r.seconds:.0f} s)",
+          r.rc == 0, r.tail())
+    abandoned(world, "version", seen, 300)
+
+    # A mirror on the bridge: what an https URL (Teleport's CDN, a private mirror) is to an instance.
+    handler = functools.partial(QuietFiles, directory=double)
+    mirror = http.server.ThreadingHTTPServer((world.state["gateway"], 0), handler)
+    threading.Thread(target=mirror.serve_forever, daemon=True).start()
     try:
-        gone = wait_state(world, "a launch with the hand-changed parameter to be ABANDONed",
-                          lambda s: abandoned() or None, 300)
-    except HarnessError as e:
-        check("a launch with a hand-changed parameter is ABANDONed", False, f"{e}\n{world.lifecycle()}")
-        return
-    bad = gone[0]
-    console = world.console(bad)
-    check(f"a launch with a hand-changed parameter is ABANDONed ({time.monotonic() - t0:.0f} s), never InService, "
-          f"its console names the reason", "ABANDON config_invalid" in console
-          and "its digest does not match its content" in console
-          and not any(t.endswith("->InService") for t in transitions(world, bad)),
-          f"{transitions(world, bad)}\n{console[-3000:]}")
-    r = run_playbook("cluster-config.yml", None, vars_file, log=os.path.join(work, "publish-again.log"), env=env)
-    check(f"cluster-config.yml publishes again, the parameter rewritten ({r.seconds:.0f} s)", r.rc == 0, r.tail())
-    t1 = time.monotonic()
-    try:
-        wait_state(world, "the pool healed: two instances InService",
-                   lambda s: sorted(s.values()) == ["InService", "InService"], 600)
-        healed = True
-    except HarnessError as e:
-        healed = False
-        late = [i for i in world.launcher.hosts if i not in (first, bad)]
-        check("the pool heals once published again", False, f"{e}\n{world.lifecycle()}\n"
-              + (world.console(late[-1])[-3000:] if late else ""))
-    if healed:
-        failed = [i for i in world.launcher.hosts if i != first and i not in world.lifecycle()]
-        check(f"the pool healed with no other action: a new instance InService {time.monotonic() - t1:.0f} s after "
-              f"publishing; {len(failed)} launch(es) ABANDONed before, none ever in service",
-              all(not any(t.endswith("->InService") for t in transitions(world, i)) for i in failed))
+        url = f"http://{world.state['gateway']}:{mirror.server_address[1]}/{os.path.basename(tarball)}"
+        r = run_playbook("cluster-config.yml", None, dict(release, teleport_tarball_src=url),
+                         log=os.path.join(work, "publish-url.log"), env=env)
+        check(f"cluster-config.yml publishes Teleport {new_version} from a URL the instances reach ({r.seconds:.0f} s)",
+              r.rc == 0, r.tail())
+        t1 = time.monotonic()
+        try:
+            wait_state(world, "the pool healed: two instances InService",
+                       lambda s: sorted(s.values()) == ["InService", "InService"], 600)
+        except HarnessError as e:
+            late = [i for i in world.launcher.hosts if i not in seen]
+            check("the pool heals once a bootable release is published", False, f"{e}\n{world.lifecycle()}\n"
+                  + (world.console(late[-1])[-3000:] if late else ""))
+            return
+    finally:
+        mirror.shutdown()
+        mirror.server_close()
+    (healed,) = [i for i, st in world.lifecycle().items() if i != first and st == "InService"]
+    h = world.launcher.hosts[healed]
+    machines.wait_ssh([h], lambda h: world.console(h["instance_id"]))
+    ran = Host(h).run("/usr/local/bin/teleport version", check=False).stdout
+    failed = [i for i in world.launcher.hosts if i != first and i not in world.lifecycle()]
+    check(f"the pool healed with no other action: {healed} InService {time.monotonic() - t1:.0f} s after publishing, "
+          f"running the published Teleport {new_version} over the AMI's; {len(failed)} launch(es) ABANDONed before, "
+          f"none ever in service", f"v{new_version}" in ran
+          and all(not any(t.endswith("->InService") for t in transitions(world, i)) for i in failed), ran)
+
+
+class QuietFiles(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
 
 
 if __name__ == "__main__":
