@@ -284,9 +284,17 @@ def main():
 """)
         blackholes, made_bridge = blackhole_bridge(round(max(sizes) * 0.10))
         results = {}
+        stopped = None
         for n in sizes:
             print(f"... {n} peers: {args.seconds} s of steady state at a {args.interval} s interval", flush=True)
-            results[n] = measure(n, args, work, blackholes, java_opts, env)
+            try:
+                results[n] = measure(n, args, work, blackholes, java_opts, env)
+            except SystemExit as e:  # a larger size failing must not take the smaller sizes' figures with it
+                stopped = f"bench: stopped at {n} peers: {e}"
+                print(stopped, flush=True)
+                if not results:
+                    raise
+                break
     finally:
         if made_bridge:
             subprocess.run(["ip", "link", "del", BRIDGE], stderr=subprocess.DEVNULL)
@@ -308,6 +316,7 @@ def main():
         a, b = r["node-agent"], r["blackbox_exporter"]
         print(f"{'':>5}  {'agent / blackbox':<18} {a['rss_end'] / b['rss_end']:>11.2f} {a['rss_max'] / b['rss_max']:>8.2f} "
               f"{a['cpu'] / b['cpu'] if b['cpu'] else float('inf'):>10.2f} {a['cycle'] / b['cycle']:>11.2f}")
+    sizes = list(results)
     if len(sizes) >= 2:
         print(f"\nper-peer slope (least squares over {', '.join(map(str, sizes))} peers):")
         for name in ("node-agent", "blackbox_exporter"):
@@ -324,6 +333,8 @@ def main():
         for label, v, t in rows:
             print(f"  {label:<42} {v:>10.2f} {t:>10.2f} {v / t if t else float('inf'):>7.2f}  {'met' if v <= t else 'NOT met'}")
         print(f"  {'start-up to the first probe cycle done (s)':<42} {a['first_cycle_s']:>10.2f}")
+    if stopped:
+        sys.exit(stopped)
 
 
 if __name__ == "__main__":
