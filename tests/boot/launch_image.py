@@ -9,15 +9,20 @@ booting a host for each instance moto holds, with the instance's user data run b
 on the instance is the product: cloud-init, teleport-ha-boot, ansible-playbook with the roles, systemd,
 Teleport (the double) and the node-agent. In order:
 
-  1. aws-pools.yml makes the auth pool (its launch template's user data, its lifecycle hooks) and
-     cluster-config.yml publishes what a new auth host gets;
-  2. the group's instance boots, cloud-init runs its user data, teleport-ha-boot converges it and completes
-     the launch hook: the instance goes Pending:Wait -> InService, timed from launch;
-  3. site.yml from this controller on the same host: changed=0 (boot and site.yml configure a host alike);
-  4. a parameter changed by hand (its digest no longer matches): the next launch is ABANDONed with the reason
-     on its console, never InService, and the group launches again; publishing again heals the pool;
-  5. TerminateInstanceInAutoScalingGroup: Terminating:Wait, the drain stops Teleport and completes the
-     terminate hook, and the machine is powered off.
+  1. aws-pools.yml makes the auth and proxy pools (their launch templates' user data, their lifecycle hooks) and
+     cluster-config.yml publishes what a new host of each gets;
+  2. the auth group's instance boots, cloud-init runs its user data, teleport-ha-boot converges it and completes
+     the launch hook: Pending:Wait (out of the inventory's pool groups) -> InService (in them), timed from launch;
+  3. what a proxy gets is published again with the auth's address and the CA pin read on it, and the proxy
+     group scales out: the proxy joins by IAM and installs its HTTPS pair from Secrets Manager by itself;
+  4. site.yml from this controller on both, through the product's inventory script with SSH checked against
+     the consoles' host keys: changed=0 (boot and site.yml configure a host alike);
+  5. publications a new instance cannot boot from (a parameter changed by hand; a release the AMI does not hold,
+     from a path on the controller): each launch is ABANDONed with its reason on its console, never InService,
+     and the group launches again; the release published from a URL the instance reaches heals the pool, on
+     the published version, not the AMI's;
+  6. TerminateInstanceInAutoScalingGroup on the proxy: Terminating:Wait, the drain completes the terminate hook,
+     and the machine is powered off.
 
   python tests/boot/launch_image.py --lab NAME --work DIR
 
@@ -28,12 +33,17 @@ import functools
 import http.server
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
 import time
 
-from harness import lab, machines
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from harness import lab, machines, pki, site
 from harness.ansible import ansible_env, run_playbook
 from harness.aws_world import operator_world, role_vars
 from harness.host import Host
@@ -47,7 +57,13 @@ SHORT = "tpboot"
 REGION = "us-west-2"
 ZONE = "example.com"
 GROUP = f"{SHORT}-auth-{REGION}"
+PROXY_GROUP = f"{SHORT}-proxy-{REGION}"
 PROFILE = f"{SHORT}-auth"
+PROXY_PROFILE = f"{SHORT}-proxy"
+ACCOUNT = "123456789012"   # moto's
+# teleport_auth_server before the auth instance exists: an address only proxies use (none is launched before
+# the auth pool serves). In production it is the auth NLB's name (aws-edge.yml); this world has no NLB.
+NO_AUTH_YET = "auth.tpboot.invalid:3025"
 RESULTS = {"passed": 0, "failed": 0}
 INVENTORY_SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")
 # Instances this world boots at most: a boot that keeps failing makes the group replace its instance every few
@@ -71,15 +87,16 @@ class World:
         self.work, self.state = work, state
         gw = state["gateway"]
         self.moto = MotoServer(log_path=os.path.join(work, "moto.log")).start()
-        api_port, imds_port = free_port(gw), free_port(gw)
+        api_port, imds_port, sts_port = free_port(gw), free_port(gw), free_port(gw)
         self.api = f"http://{gw}:{api_port}"
         self.imds = f"http://{gw}:{imds_port}"
+        self.sts = f"http://{gw}:{sts_port}"
         consoles = os.path.join(work, "consoles")
         os.makedirs(consoles, exist_ok=True)
         self.double_log = os.path.join(work, "ec2-double.log")
         self.double = spawn([venv_python(), "-m", "harness.edge.ec2_double", "--endpoint-url", self.moto.endpoint,
                              "--listen", f"{gw}:{api_port}", "--consoles", consoles,
-                             f"--imds={REGION}={gw}:{imds_port}", "--reconcile-interval", "2",
+                             f"--imds={REGION}={gw}:{imds_port}", "--sts", f"{gw}:{sts_port}", "--reconcile-interval", "2",
                              "--autoscaling-lifecycle"],
                             self.double_log, env=aws_env(self.moto.endpoint))
 
@@ -94,7 +111,7 @@ class World:
         net = {"bridge": state["bridge"], "cidr": state["cidr"], "gateway": gw}
         self.launcher = Launcher(self.api, REGION, net, machines.rootfs(), image, state["ssh_key"],
                                  os.path.join(work, "instances"), os.path.join(work, "known_hosts"), consoles,
-                                 groups=[GROUP], files={"/etc/teleport-ha/environment": (env, 0o600)}, limit=MAX_LAUNCHES)
+                                 groups=[GROUP, PROXY_GROUP], files={"/etc/teleport-ha/environment": (env, 0o600)}, limit=MAX_LAUNCHES)
 
     def client(self, service):
         return client(service, REGION, self.api)
@@ -106,18 +123,20 @@ class World:
                 f.write(f"cluster: {CLUSTER}\nregions: [{REGION}]\n")
         return aws_env(self.api, TELEPORT_INVENTORY_CONFIG=config, **extra)
 
-    def lifecycle(self):
+    def lifecycle(self, group=GROUP):
         """{instance id: LifecycleState} of the group, as Auto Scaling (the double) answers."""
-        groups = self.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"]
+        groups = self.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
         return {i["InstanceId"]: i["LifecycleState"] for g in groups for i in g.get("Instances", [])}
 
     def console(self, iid):
         return console_output(self.api, REGION, iid)
 
     def stop(self):
-        self.launcher.down()
-        stop_pid(self.double, "ec2-double")
-        self.moto.stop()
+        try:
+            self.launcher.down()
+        finally:
+            stop_pid(self.double, "ec2-double")
+            self.moto.stop()
 
 
 def inventory(world):
@@ -134,13 +153,13 @@ def groups_of(inv, host):
     return sorted(g for g, v in inv.items() if isinstance(v, dict) and host in (v.get("hosts") or []))
 
 
-def wait_state(world, what, predicate, timeout, launch_too=True):
+def wait_state(world, what, predicate, timeout, launch_too=True, group=GROUP):
     """Polls the group's lifecycle states (launching hosts for new instances meanwhile) until predicate
     holds; returns its value."""
     def step():
         if launch_too:
             world.launcher.reconcile()
-        return predicate(world.lifecycle())
+        return predicate(world.lifecycle(group))
     return wait_until(what, step, timeout, 1.0)
 
 
@@ -149,6 +168,8 @@ def main(argv):
     a.add_argument("--lab", required=True)
     a.add_argument("--work", required=True)
     args = a.parse_args(argv)
+    # A suite stopped by its deadline still powers its instances off and stops the doubles (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     work = os.path.abspath(args.work)
     state = lab.load(args.lab)
     if not state:
@@ -180,27 +201,35 @@ def main(argv):
 
 
 def run(world, work, double, version, new_version, tarball, sha, state):
-    made = operator_world(world.moto, CLUSTER, {REGION: state["cidr"]}, ZONE, zones=("a",), instance_profiles=[PROFILE])
+    made = operator_world(world.moto, CLUSTER, {REGION: state["cidr"]}, ZONE, zones=("a",),
+                          instance_profiles=[PROFILE, PROXY_PROFILE])
+    tls_dir = os.path.join(work, "tls")
+    os.makedirs(tls_dir, exist_ok=True)
+    pki.issue(tls_dir, [CLUSTER, f"*.{CLUSTER}"])
     cluster = role_vars(CLUSTER, REGION, made, ZONE, aws_cluster_short_name=SHORT,
-                        aws_pools_auth_instance_profile=PROFILE,
+                        aws_pools_auth_instance_profile=PROFILE, aws_pools_proxy_instance_profile=PROXY_PROFILE,
                         aws_pools_auth_min_size=1, aws_pools_auth_max_size=2, aws_pools_auth_desired_capacity=1,
                         aws_pools_proxy_min_size=0, aws_pools_proxy_max_size=1, aws_pools_proxy_desired_capacity=0,
-                        aws_pools_drain_seconds=2, aws_pools_termination_hook_timeout=60,
-                        teleport_version=version, teleport_tarball_sha256=sha, teleport_tarball_src=tarball,
-                        teleport_storage_type="dynamodb", teleport_storage_region=REGION,
-                        teleport_dynamodb_table_name=f"{SHORT}-backend",
-                        teleport_join_iam_allow=[{"aws_account": "123456789012"}],
-                        node_agent_jar_src=os.path.join(REPO, "node-agent/target/node-agent.jar"),
-                        teleport_health_timeout=120)
+                        aws_pools_drain_seconds=2, aws_pools_termination_hook_timeout=60)
+    cluster.update(site.site_vars(
+        CLUSTER, prefix=SHORT, auth_server=NO_AUTH_YET, tls_dir=tls_dir, edition="oss", version=version,
+        # Teleport's IAM join as on AWS (the sandbox's way): the proxy proves its instance profile with a signed
+        # sts:GetCallerIdentity (credentials from the double's IMDS), which the auth executes against moto's STS
+        # through the forwarder the Teleport double names (TELEPORT_DOUBLE_STS_ENDPOINT_OVERRIDE).
+        teleport_join_method="iam",
+        teleport_join_iam_allow=[{"aws_account": ACCOUNT, "aws_arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/{PROXY_PROFILE}/i-*"}],
+        teleport_environment=("{{ {'TELEPORT_DOUBLE_STS_ENDPOINT_OVERRIDE': '%s'} if teleport_role == 'auth' else "
+                              "{'AWS_EC2_METADATA_SERVICE_ENDPOINT': '%s'} }}" % (world.sts, world.imds)),
+        teleport_health_timeout=120))
     vars_file = os.path.join(work, "cluster-vars.json")
     with open(vars_file, "w") as f:
         json.dump(cluster, f)
     env = ansible_env(aws=world.moto.endpoint, AWS_REGION=REGION)
     r = run_playbook("aws-pools.yml", None, vars_file, log=os.path.join(work, "aws-pools.log"), env=env)
-    if not check(f"aws-pools.yml made the auth pool with its hooks and user data ({r.seconds:.0f} s)", r.rc == 0, r.tail()):
+    if not check(f"aws-pools.yml made the auth and proxy pools with their hooks and user data ({r.seconds:.0f} s)", r.rc == 0, r.tail()):
         return 1
     r = run_playbook("cluster-config.yml", None, vars_file, log=os.path.join(work, "publish.log"), env=env)
-    if not check(f"cluster-config.yml published the auth pool's configuration ({r.seconds:.0f} s)", r.rc == 0, r.tail()):
+    if not check(f"cluster-config.yml published what a new host of each pool gets ({r.seconds:.0f} s)", r.rc == 0, r.tail()):
         return 1
 
     # --- 2. the group's instance configures itself -------------------------------------------------------
@@ -231,41 +260,83 @@ def run(world, work, double, version, new_version, tarball, sha, state):
     check(f"Teleport {version} and the node-agent run on it", ran.returncode == 0 and f"v{version}" in ran.stdout,
           ran.stdout + ran.stderr)
 
-    # --- 3. site.yml on the same host: changed=0 ---------------------------------------------------------
-    # Through the product's inventory script, and SSH checked the product's way (the host keys its console
-    # printed, read back through EC2's GetConsoleOutput).
     ready_groups = groups_of(inventory(world), first)
     check(f"in service, the inventory puts it in the pool's groups ({', '.join(ready_groups)})",
           "teleport_auth" in ready_groups or any(g.startswith("teleport_auth_") for g in ready_groups), ready_groups)
-    site_env = ansible_env(ssh="checked", base=world.inventory_env(AWS_REGION=REGION))
-    r = run_playbook("site.yml", INVENTORY_SCRIPT, vars_file, "-u", "root", "--private-key", state["ssh_key"],
-                     log=os.path.join(work, "site.log"), env=site_env)
-    on_it = [line for line in r.text.splitlines() if line.startswith("changed:") and "-> localhost]" not in line]
-    check(f"site.yml on the self-configured host changes nothing on it ({r.seconds:.0f} s): boot and site.yml agree",
-          r.rc == 0 and on_it == [], "\n".join(on_it) + "\n" + r.tail(3000))
 
-    # --- 4. a broken publication: ABANDON, never in service; publishing again heals the pool --------------
+    # --- 3. a proxy: the auth pool serves, so what a proxy gets is published, and the proxy group scales out ---
+    # Through the product's inventory script, and SSH checked the product's way (the host keys its console
+    # printed, read back through EC2's GetConsoleOutput): cluster-config.yml reads the CA pin from the auth host.
+    cluster["teleport_auth_server"] = f"{h['private_ip']}:3025"
+    with open(vars_file, "w") as f:
+        json.dump(cluster, f)
+    site_env = ansible_env(ssh="checked", base=world.inventory_env(AWS_REGION=REGION))
+    ssh_args = ("-u", "root", "--private-key", state["ssh_key"])
+    r = run_playbook("cluster-config.yml", INVENTORY_SCRIPT, vars_file, *ssh_args,
+                     log=os.path.join(work, "publish-proxy.log"), env=site_env)
+    proxy_doc = json.loads(world.client("ssm").get_parameter(Name=f"/teleport/{CLUSTER}/config/proxy")["Parameter"]["Value"])
+    pin = proxy_doc["vars"].get("teleport_ca_pin") or []
+    check(f"cluster-config.yml published the proxies' auth address and the CA pin it read on the auth host "
+          f"({r.seconds:.0f} s)", r.rc == 0 and len(pin) == 1 and pin[0].startswith("sha256:")
+          and proxy_doc["vars"].get("teleport_auth_server") == cluster["teleport_auth_server"], r.tail(3000))
+    cluster["teleport_ca_pin"] = pin   # kept, so a publication from localhost alone (no auth host) keeps it
+    with open(vars_file, "w") as f:
+        json.dump(cluster, f)
+    world.client("autoscaling").set_desired_capacity(AutoScalingGroupName=PROXY_GROUP, DesiredCapacity=1)
+    t0 = time.monotonic()
+    try:
+        proxy = wait_state(world, "the proxy InService",
+                           lambda s: [i for i, st in s.items() if st == "InService"] or None, 600, group=PROXY_GROUP)[0]
+    except HarnessError as e:
+        launched = [i for i, x in world.launcher.hosts.items() if x["group"] == PROXY_GROUP]
+        check("the proxy group's instance configured itself", False,
+              f"{e}\n{world.lifecycle(PROXY_GROUP)}\n" + (world.console(launched[-1])[-6000:] if launched else ""))
+        return 1
+    ph = world.launcher.hosts[proxy]
+    machines.wait_ssh([ph], lambda h: world.console(h["instance_id"]))
+    took = time.monotonic() - t0
+    listen = str(yaml.safe_load(Host(ph).run("cat /etc/node-agent/node-agent.yaml").stdout)["listen_addr"])
+    status = Host(ph).run(f"curl -sf http://{listen.replace('0.0.0.0:', '127.0.0.1:')}/v1/tls/status", check=False)
+    try:
+        installed = json.loads(status.stdout)["installed"]["fingerprint_sha256"]
+    except (ValueError, KeyError, TypeError):
+        installed = ""
+    with open(os.path.join(tls_dir, "tls.crt"), "rb") as f:
+        leaf = x509.load_pem_x509_certificate(f.read())
+    want = leaf.fingerprint(hashes.SHA256()).hex()
+    check(f"the proxy {proxy} configured itself (joined the auth by IAM; its node-agent installed the HTTPS pair "
+          f"published in Secrets Manager): scale-out to InService {took:.0f} s",
+          installed.replace(":", "").lower() == want, f"{status.stdout} {status.stderr} (want {want})")
+
+    # --- 4. site.yml on both hosts: changed=0 -------------------------------------------------------------
+    r = run_playbook("site.yml", INVENTORY_SCRIPT, vars_file, *ssh_args, log=os.path.join(work, "site.log"), env=site_env)
+    on_them = [line for line in r.text.splitlines() if line.startswith("changed:") and "-> localhost]" not in line]
+    check(f"site.yml on the self-configured auth and proxy changes nothing on them ({r.seconds:.0f} s): boot and "
+          f"site.yml configure a host alike", r.rc == 0 and on_them == [] and set(r.recap) >= {first, proxy},
+          "\n".join(on_them) + "\n" + r.tail(3000))
+
+    # --- 5. broken publications: ABANDON, never in service; a good one heals the pool --------------
     broken_launches(world, env, cluster, work, first, double, new_version)
 
-    # --- 5. termination: Terminating:Wait, the drain, power-off -------------------------------------------
+    # --- 6. the proxy terminated: Terminating:Wait, the drain, power-off ----------------------------------
     asg = world.client("autoscaling")
     t0 = time.monotonic()
-    asg.terminate_instance_in_auto_scaling_group(InstanceId=first, ShouldDecrementDesiredCapacity=True)
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=proxy, ShouldDecrementDesiredCapacity=True)
     check("TerminateInstanceInAutoScalingGroup: the instance waits in Terminating:Wait (the terminate hook)",
-          world.lifecycle().get(first, "").startswith("Terminating"), world.lifecycle())
+          world.lifecycle(PROXY_GROUP).get(proxy, "").startswith("Terminating"), world.lifecycle(PROXY_GROUP))
     try:
-        wait_state(world, f"{first} to leave the group", lambda s: first not in s, 120)
+        wait_state(world, f"{proxy} to leave the group", lambda s: proxy not in s, 120, group=PROXY_GROUP)
         gone = True
     except HarnessError as e:
         gone = False
-        check("the drain completed the terminate hook", False, f"{e}\n{world.console(first)[-3000:]}")
+        check("the drain completed the terminate hook", False, f"{e}\n{world.console(proxy)[-3000:]}")
     if gone:
-        wait_until(f"{first}'s machine powered off", lambda: (world.launcher.reconcile() and False)
-                   or not Host(h).running(), 60, 0.5)
-        journal = subprocess.run(["journalctl", "-D", os.path.join(h["merged"], "var/log/journal"), "-u",
+        wait_until(f"{proxy}'s machine powered off", lambda: (world.launcher.reconcile() and False)
+                   or not Host(ph).running(), 60, 0.5)
+        journal = subprocess.run(["journalctl", "-D", os.path.join(ph["merged"], "var/log/journal"), "-u",
                                   "teleport-ha-lifecycle", "--no-pager"], capture_output=True, text=True).stdout
         check(f"the drain completed the terminate hook CONTINUE; the machine is off "
-              f"({time.monotonic() - t0:.0f} s)", "terminate hook completed CONTINUE" in (journal + world.console(first)),
+              f"({time.monotonic() - t0:.0f} s)", "terminate hook completed CONTINUE" in (journal + world.console(proxy)),
               journal[-2000:])
     return 1 if RESULTS["failed"] else 0
 
@@ -286,8 +357,8 @@ def abandoned(world, reason, seen, timeout):
     t0 = time.monotonic()
 
     def found():
-        for i in list(world.launcher.hosts):
-            if i not in seen and i not in world.lifecycle() and transitions(world, i)[-1:] == ["Pending:Wait->Terminated"]:
+        for i, x in list(world.launcher.hosts.items()):
+            if x["group"] == GROUP and i not in seen and i not in world.lifecycle() and transitions(world, i)[-1:] == ["Pending:Wait->Terminated"]:
                 if f"ABANDON {reason}" in world.console(i):
                     return i
                 seen.add(i)  # a launch that read the publication before this one: its own reason
@@ -360,7 +431,7 @@ def broken_launches(world, env, cluster, work, first, double, new_version):
     h = world.launcher.hosts[healed]
     machines.wait_ssh([h], lambda h: world.console(h["instance_id"]))
     ran = Host(h).run("/usr/local/bin/teleport version", check=False).stdout
-    failed = [i for i in world.launcher.hosts if i != first and i not in world.lifecycle()]
+    failed = [i for i, x in world.launcher.hosts.items() if x["group"] == GROUP and i != first and i not in world.lifecycle()]
     check(f"the pool healed with no other action: {healed} InService {time.monotonic() - t1:.0f} s after publishing, "
           f"running the published Teleport {new_version} over the AMI's; {len(failed)} launch(es) ABANDONed before, "
           f"none ever in service", f"v{new_version}" in ran
