@@ -17,11 +17,12 @@ def _tctl(tmp_path, output, rc=0):
     return str(bindir / "teleport")
 
 
-def _pins(tmp_path, output, rc=0, **proxy_vars):
+def _pins(tmp_path, output, rc=0, auth=True, **proxy_vars):
     common = local_host_vars(teleport_binary=_tctl(tmp_path, output, rc), teleport_config_file="/dev/null")
-    inventory = {"all": {"vars": common, "children": {
-        "teleport_auth": {"hosts": {"auth-1": {"teleport_role": "auth"}}},
-        "teleport_proxy": {"hosts": {"proxy-1": {"teleport_role": "proxy", **proxy_vars}}}}}}
+    groups = {"teleport_proxy": {"hosts": {"proxy-1": {"teleport_role": "proxy", **proxy_vars}}}}
+    if auth:
+        groups["teleport_auth"] = {"hosts": {"auth-1": {"teleport_role": "auth"}}}
+    inventory = {"all": {"vars": common, "children": groups}}
     r = play(HERE / "read_ca_pin.yml", inventory, tmp_path, env={"ANSIBLE_STDOUT_CALLBACK": "json"})
     assert r.rc == 0, r.text[-3000:]
     line = next(m for m in messages_by_host(r)["proxy-1"] if m.startswith("pins="))
@@ -44,3 +45,11 @@ def test_no_pin_when_tctl_status_fails_or_prints_none(tmp_path):
 def test_a_given_pin_wins_over_what_tctl_prints(tmp_path):
     given = "sha256:" + "f" * 64
     assert _pins(tmp_path, f"CA pin {PIN}\n", teleport_ca_pin=[given]) == [given]
+
+
+def test_a_proxy_alone_in_its_inventory_keeps_its_published_pin(tmp_path):
+    """A proxy configuring itself at boot (playbooks/boot.yml) has no auth group in its inventory. Ansible
+    templates delegate_to before `when`, so a bare groups['teleport_auth'] failed that run even with the
+    task skipped: every proxy an Auto Scaling group launched was ABANDONed."""
+    given = "sha256:" + "e" * 64
+    assert _pins(tmp_path, f"CA pin {PIN}\n", auth=False, teleport_ca_pin=[given]) == [given]
