@@ -238,10 +238,15 @@ def run(world, work, double, version, new_version, tarball, sha, state):
     t0 = time.monotonic()
     first = wait_state(world, "the first instance to be Pending:Wait",
                        lambda s: [i for i, st in s.items() if st == "Pending:Wait"] or None, 60)[0]
-    pending_groups = groups_of(inventory(world), first)
-    check(f"the group's instance {first} waits in Pending:Wait (the launch hook); the inventory keeps it out of "
-          f"the pool's groups meanwhile (its groups: {', '.join(pending_groups) or 'none'})",
-          world.lifecycle().get(first) == "Pending:Wait" and not any(g.startswith("teleport_auth") for g in pending_groups))
+    inv = inventory(world)
+    pending_groups = groups_of(inv, first)
+    shown = inv.get("_meta", {}).get("hostvars", {}).get(first, {}).get("aws_lifecycle_state")
+    shown = shown.get("__ansible_unsafe") if isinstance(shown, dict) else shown
+    check(f"the group's instance {first} waits in Pending:Wait (the launch hook); the inventory shows it configuring "
+          f"(aws_lifecycle_state {shown}) and keeps it out of the pool's groups (its groups: "
+          f"{', '.join(pending_groups) or 'none'})",
+          world.lifecycle().get(first) == "Pending:Wait" and shown == "Pending:Wait"
+          and not any(g.startswith("teleport_auth") for g in pending_groups), inv.get("_meta", {}).get("hostvars", {}).get(first))
     try:
         wait_state(world, f"{first} InService", lambda s: s.get(first, "gone") not in ("Pending:Wait", "Pending"), 900)
     except HarnessError as e:
