@@ -22,6 +22,16 @@ def resources(statement):
     return [r] if isinstance(r, str) else list(r)
 
 
+def tag_statement_problems(s, short, role, account, regions):
+    """The one conditional statement: CreateTags of the two boot-result keys, on instances of its own groups."""
+    want = {"Sid": "TagItsBootResult", "Effect": "Allow", "Action": "ec2:CreateTags",
+            "Resource": [f"arn:aws:ec2:{r}:{account}:instance/*" for r in sorted(regions)],
+            "Condition": {"StringEquals": {"aws:ResourceTag/aws:autoscaling:groupName":
+                                           [f"{short}-{role}-{r}" for r in sorted(regions)]},
+                          "ForAllValues:StringEquals": {"aws:TagKeys": list(published.BOOT_RESULT_TAGS)}}}
+    return [] if s == want else [f"TagItsBootResult: {s} is not CreateTags of the boot-result keys on its own groups"]
+
+
 def least_privilege_problems(doc, cluster, short, role, account, regions):
     """What in a boot policy reaches beyond the pool role's own resources (empty when nothing does)."""
     own = set()
@@ -33,6 +43,9 @@ def least_privilege_problems(doc, cluster, short, role, account, regions):
                 f"arn:aws:autoscaling:{r}:{account}:autoScalingGroup:*:autoScalingGroupName/{short}-{role}-{r}"}
     problems = []
     for s in doc["Statement"]:
+        if s.get("Sid") == "TagItsBootResult":
+            problems += tag_statement_problems(s, short, role, account, regions)
+            continue
         if s["Effect"] != "Allow" or "NotAction" in s or "NotResource" in s or "Condition" in s:
             problems.append(f"{s.get('Sid')}: not a plain Allow")
             continue
@@ -54,7 +67,7 @@ def test_each_pools_policy_names_only_its_own_resources():
         assert least_privilege_problems(doc, EXAMPLE["cluster"], EXAMPLE["short"], role, EXAMPLE["account"], regions) == []
         # And it lets the instance do what teleport-ha-boot, the drain and the report do.
         granted = set().union(*(actions(s) for s in doc["Statement"]))
-        assert READS | OWN_GROUP | set(published.DESCRIBE_ONLY_ON_STAR) == granted
+        assert READS | OWN_GROUP | set(published.DESCRIBE_ONLY_ON_STAR) | {"ec2:CreateTags"} == granted
 
 
 def test_the_checker_sees_another_pools_or_clusters_resource():
@@ -64,8 +77,19 @@ def test_the_checker_sees_another_pools_or_clusters_resource():
     doc["Statement"][2]["Resource"].append(proxy_secret)
     doc["Statement"][3]["Resource"].append(other_bucket)
     doc["Statement"].append({"Sid": "Wide", "Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"})
+    # Any tag key, or another pool's instances.
+    tag = next(s for s in doc["Statement"] if s["Sid"] == "TagItsBootResult")
+    tag["Condition"]["ForAllValues:StringEquals"]["aws:TagKeys"].append("Name")
     problems = least_privilege_problems(doc, EXAMPLE["cluster"], EXAMPLE["short"], "auth", EXAMPLE["account"], ["us-west-2"])
-    assert len(problems) == 3, problems
+    assert len(problems) == 4, problems
+
+
+def test_the_boot_script_writes_exactly_the_tags_the_policy_allows():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("teleport_ha_boot", ROOT / "roles/boot_kit/files/teleport_ha_boot.py")
+    boot = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(boot)
+    assert (boot.TAG_BOOT_FAILURE, boot.TAG_BOOT_DIGEST) == published.BOOT_RESULT_TAGS
 
 
 def test_docs_iam_is_what_the_playbook_attaches():

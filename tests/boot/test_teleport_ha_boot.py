@@ -29,6 +29,11 @@ class Pool:
         monkeypatch.setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint)
         monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
         self.asg = RecordingAutoScaling()
+        # One moto server for the module and one instance id: each test starts with no tags on it.
+        ec2 = moto.client("ec2", REGION)
+        old = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [INSTANCE]}])["Tags"]
+        if old:
+            ec2.delete_tags(Resources=[INSTANCE], Tags=[{"Key": t["Key"]} for t in old])
         self.cfg = {"version": 1, "cluster": self.cluster, "role": "proxy", "region": REGION, "asg": ASG,
                     "launch_hook": "teleport-launch", "terminate_hook": "teleport-terminate", "parameter": self.parameter,
                     "secret": self.secret, "bucket": self.bucket, "kit_key": published.KIT_KEY, "heartbeat_seconds": 1,
@@ -86,16 +91,25 @@ def pool(moto, tmp_path, monkeypatch, imds):
     return Pool(moto, tmp_path, monkeypatch, imds)
 
 
+def own_tags(pool):
+    """The tags the instance wrote on itself (what the inventory service reads)."""
+    tags = pool.moto.client("ec2", REGION).describe_tags(
+        Filters=[{"Name": "resource-id", "Values": [INSTANCE]}])["Tags"]
+    return {t["Key"]: t["Value"] for t in tags}
+
+
 def abandoned_with(pool, reason):
     (completion,) = pool.asg.completions()
     assert completion == {"LifecycleHookName": "teleport-launch", "AutoScalingGroupName": ASG,
                           "LifecycleActionResult": "ABANDON", "InstanceId": INSTANCE}
     assert "ABANDON %s:" % reason in pool.console(), pool.console()
+    # The reason class is on the instance for the inventory's boot-failure alert; no digest: it converged nothing.
+    assert own_tags(pool) == {boot.TAG_BOOT_FAILURE: reason}
     return pool.console()
 
 
 def test_a_verified_configuration_that_passes_its_gates_completes_the_hook_continue(pool, imds):
-    pool.publish()
+    doc = pool.publish()
     host = FakeHost(pool.paths, wait_for_heartbeat=pool.asg.heartbeat)
     assert pool.boot(host) == 0
     assert pool.asg.completions() == [{"LifecycleHookName": "teleport-launch", "AutoScalingGroupName": ASG,
@@ -105,6 +119,8 @@ def test_a_verified_configuration_that_passes_its_gates_completes_the_hook_conti
     assert ("start", "--no-block", "teleport-ha-lifecycle.service") in host.systemctls
     assert json.loads(Path(pool.paths.booted).read_text())["teleport_version"] == "17.7.1"
     assert "CONTINUE" in pool.console()
+    # The configuration it converged with is on the instance, for the inventory and Prometheus.
+    assert own_tags(pool) == {boot.TAG_BOOT_DIGEST: doc["digest"]}
     # The instance asked IMDSv2 (with its token) at the endpoint AWS_EC2_METADATA_SERVICE_ENDPOINT names.
     assert {"instance-id", "placement/region"} <= set(imds.gets)
 

@@ -44,6 +44,13 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 _VERSION = re.compile(r"Teleport (?:Enterprise )?v([0-9][^ \n]*)")
 _BUILD_INFO = re.compile(r'teleport_build_info\{(?:[^}]*,)?version="([^"]+)"')
 _ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+# The instance's own tags that say how its boot converge ended, for the inventory service (docs/boot.md,
+# "Visible in the inventory"): the reason class of an ABANDON, or the digest of the configuration it
+# converged with. The boot policy lets an instance write only these two keys, and the inventory reads them
+# as data (a reason must match _REASON, a digest _SHA256), never as anything else.
+TAG_BOOT_FAILURE = "teleport-ha:boot-failure"
+TAG_BOOT_DIGEST = "teleport-ha:boot-config-digest"
+_REASON = re.compile(r"^[a-z][a-z0-9_]{0,31}\Z")
 
 
 class BootFailure(Exception):
@@ -615,6 +622,14 @@ class Boot:
         self.log("gates passed: /readyz, Teleport %s%s" % (doc["teleport_version"],
                                                          ", the node-agent's TLS pair" if self.cfg["role"] == "proxy" else ""))
 
+    def tag_self(self, key, value):
+        """Best effort: the tag only informs the inventory; the hook's result is what Auto Scaling acts on."""
+        try:
+            self.aws("ec2", self.cfg["region"]).create_tags(Resources=[self.instance_id],
+                                                            Tags=[{"Key": key, "Value": value}])
+        except Exception as e:  # a missing permission must not turn a ready instance into an abandoned one
+            self.log("could not tag %s %s=%s (the inventory will not show it): %s" % (self.instance_id, key, value, e))
+
     def complete(self, result):
         self.asg.complete_lifecycle_action(LifecycleHookName=self.cfg["launch_hook"], AutoScalingGroupName=self.cfg["asg"],
                                            LifecycleActionResult=result, InstanceId=self.instance_id)
@@ -636,6 +651,7 @@ class Boot:
                 json.dump({"instance_id": self.instance_id, "digest": doc["digest"], "teleport_version": doc["teleport_version"],
                            "teleport_service_name": doc["vars"].get("teleport_service_name") or "teleport",
                            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}, f)
+            self.tag_self(TAG_BOOT_DIGEST, doc["digest"])
             self.complete("CONTINUE")
             self.log.loud("CONTINUE: %s configured from %s (digest %s); in service once Auto Scaling registers it"
                           % (self.instance_id, self.cfg["parameter"], doc["digest"][:16]))
@@ -646,6 +662,8 @@ class Boot:
             reason, detail = (e.reason, e.detail) if isinstance(e, BootFailure) else ("error", repr(e))
             self.log.loud("ABANDON %s: %s" % (reason, detail))
             if self.instance_id and self.asg is not None:
+                # Before the hook: once it is completed the instance may be gone before the tag lands.
+                self.tag_self(TAG_BOOT_FAILURE, reason if _REASON.match(reason) else "error")
                 try:
                     self.complete("ABANDON")
                 except Exception as c:  # Auto Scaling abandons it anyway when the heartbeat times out

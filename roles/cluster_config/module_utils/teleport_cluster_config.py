@@ -165,6 +165,11 @@ def build_kit(root, include, exclude, extra_files, dest):
 
 # --- what an instance of a pool may read ----------------------------------------------------
 
+# The tags teleport-ha-boot writes on its own instance (roles/boot_kit/files/teleport_ha_boot.py) and the
+# inventory service reads as data (docs/boot.md).
+BOOT_RESULT_TAGS = ("teleport-ha:boot-failure", "teleport-ha:boot-config-digest")
+
+
 def _arn(partition, service, region, account, resource):
     return "arn:%s:%s:%s:%s:%s" % (partition, service, region, account, resource)
 
@@ -202,6 +207,12 @@ def boot_policy(partition, account_id, pools, parameter_prefix, secret_prefix, m
                     "autoscaling:SetInstanceHealth"],
          "Resource": [_arn(partition, "autoscaling", p["region"], account_id,
                            "autoScalingGroup:*:autoScalingGroupName/" + p["asg"]) for p in pools]},
+        # How its boot converge ended, for the inventory (the two keys teleport-ha-boot writes), on instances of
+        # its own groups only: the group tag is Auto Scaling's, which no one can write (aws: prefix).
+        {"Sid": "TagItsBootResult", "Effect": "Allow", "Action": "ec2:CreateTags",
+         "Resource": [_arn(partition, "ec2", r, account_id, "instance/*") for r in regions],
+         "Condition": {"StringEquals": {"aws:ResourceTag/aws:autoscaling:groupName": [p["asg"] for p in pools]},
+                       "ForAllValues:StringEquals": {"aws:TagKeys": list(BOOT_RESULT_TAGS)}}},
         {"Sid": "DiscoverItself", "Effect": "Allow", "Action": list(DESCRIBE_ONLY_ON_STAR), "Resource": "*"},
     ]
     return {"Version": "2012-10-17", "Statement": statements}
