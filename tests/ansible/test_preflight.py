@@ -1,6 +1,8 @@
 """Bad input fails in the teleport role's preflight with a message that names the
 variable and the fix. One ansible-playbook run, one bad host per case."""
 import pytest
+import yaml
+from argspec_doc import ROOT
 from conftest import HERE, failures_by_host, local_host_vars, messages_by_host, play, run_teleport_preflight
 
 IAM_ALLOW = [{"aws_account": "123456789012", "aws_arn": "arn:aws:sts::123456789012:assumed-role/teleport-proxy/i-*"}]
@@ -19,6 +21,8 @@ GOOD_PROXY = {
     "teleport_join_method": "token",
     "teleport_join_token": "t",
 }
+
+NODE_AGENT_DEFAULTS = yaml.safe_load((ROOT / "roles/node_agent/defaults/main.yml").read_text())
 
 ENTERPRISE = {"teleport_edition": "enterprise", "teleport_license_content": "-----BEGIN LICENSE-----"}
 
@@ -72,6 +76,14 @@ CASES = {
     "env_own_flags": ({**GOOD_AUTH, "teleport_environment": {"TELEPORT_HA_START_FLAGS": "--debug"}},
                       "teleport_environment must map"),
     "env_bad_name": ({**GOOD_AUTH, "teleport_environment": {"AWS REGION": "x"}}, "teleport_environment must map"),
+    # The node-agent waits node_agent_tls_verify_timeout for Teleport's next re-read: the old defaults (1m, 60s)
+    # left no margin and rolled rotations back at random.
+    "reload_equals_verify": ({**GOOD_PROXY, "teleport_https_keypairs_reload_interval": "1m",
+                              "node_agent_tls_verify_timeout": "60s"}, "at most half the verify timeout"),
+    "reload_over_half_go": ({**GOOD_PROXY, "teleport_https_keypairs_reload_interval": "30.5s",
+                             "node_agent_tls_verify_timeout": "1m0s"}, "teleport_https_keypairs_reload_interval is"),
+    "reload_never": ({**GOOD_PROXY, "teleport_https_keypairs_reload_interval": "0",
+                      "node_agent_tls_verify_timeout": "60s"}, "must be above 0"),
 }
 GOOD = {"good_auth": GOOD_AUTH, "good_proxy": GOOD_PROXY,
         "iam_proxy": {**GOOD_PROXY, "teleport_join_method": "iam", "teleport_join_token": "", "teleport_join_iam_allow": IAM_ALLOW},
@@ -79,7 +91,15 @@ GOOD = {"good_auth": GOOD_AUTH, "good_proxy": GOOD_PROXY,
         "plain_env": {**GOOD_AUTH, "teleport_environment": {"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required"}},
         "one_connection": {**GOOD_AUTH, **ENTERPRISE, "teleport_agent_connection_count": 1},
         "pinned_proxy": {**GOOD_PROXY, "teleport_ca_pin": ["sha256:" + "d" * 64]},
-        "mesh_proxy_no_peer_addr": {**GOOD_PROXY, "teleport_peer_public_addr": ""}}
+        "mesh_proxy_no_peer_addr": {**GOOD_PROXY, "teleport_peer_public_addr": ""},
+        # Half the verify timeout exactly; the role's defaults; a reload command instead of the interval; values
+        # outside Go's grammar, which Teleport's and the agent's own checks refuse by name.
+        "reload_half": {**GOOD_PROXY, "teleport_https_keypairs_reload_interval": "30s", "node_agent_tls_verify_timeout": "1m"},
+        "reload_defaults": {**GOOD_PROXY, "node_agent_tls_verify_timeout": NODE_AGENT_DEFAULTS["node_agent_tls_verify_timeout"]},
+        "reload_by_command": {**GOOD_PROXY, "teleport_https_keypairs_reload_interval": "5m",
+                              "node_agent_tls_verify_timeout": "60s", "node_agent_tls_reload_mode": "command"},
+        "reload_not_go": {**GOOD_PROXY, "teleport_https_keypairs_reload_interval": "1 minute",
+                          "node_agent_tls_verify_timeout": "60s"}}
 
 
 @pytest.fixture(scope="module")

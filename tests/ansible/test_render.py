@@ -254,7 +254,7 @@ def test_proxy_in_multiplex_mode_with_one_public_addr_joins_the_auth_load_balanc
         "web_listen_addr": "0.0.0.0:3080",
         "public_addr": "teleport.example.com:443",
         "https_keypairs": [{"key_file": "/etc/teleport-tls/tls.key", "cert_file": "/etc/teleport-tls/tls.crt"}],
-        "https_keypairs_reload_interval": "1m",
+        "https_keypairs_reload_interval": "20s",
     }
     # The secret token never lands in teleport.yaml, only its file path.
     assert "not-a-real-token" not in (rendered["dir"] / "proxy_multiplex_single.teleport.yaml").read_text()
