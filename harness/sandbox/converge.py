@@ -30,8 +30,9 @@ ONE_BATCH = ("-e", "teleport_auth_serial=100%", "-e", "teleport_proxy_serial=100
 
 def write_tls_vars(state):
     """tls.yml's variables in the sandbox: the cluster name and its wildcard in the public
-    zone, Pebble as the CA, every authoritative name server of the zone reached at the
-    sandbox's CoreDNS (the Route 53 name servers do not exist here), and the lock table in
+    zone, Pebble as the CA, the sandbox's CoreDNS as the resolver the propagation check asks
+    (the VPC resolver's part) and as every authoritative name server of the zone for a fallback
+    (the Route 53 name servers do not exist here), and the lock table in
     moto, created on first use."""
     tls_vars = {
         "tls_issuer_domain": world.CLUSTER,
@@ -40,6 +41,7 @@ def write_tls_vars(state):
         "tls_issuer_lock_table": TLS_LOCK_TABLE,
         "tls_issuer_lock_region": world.REGIONS[0]["name"],
         "tls_issuer_lock_create_table": True,
+        "tls_issuer_dns_resolver": world.DNS_LOCAL,
         "tls_issuer_dns_nameserver_addresses": {"*": world.DNS_LOCAL},
         "tls_issuer_dns_propagation_interval": 1,
         "tls_issuer_acme_email": f"ops@{world.ZONE}",

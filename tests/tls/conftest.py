@@ -79,12 +79,15 @@ class World:
 
     # --- inputs ---------------------------------------------------------------------------
     def tls_vars(self, **more):
-        """What tls.yml needs here: the zone, the names, Pebble, and the DNS address override."""
+        """What tls.yml needs here: the zone, the names, Pebble, the resolver and the name servers' addresses."""
         return {"tls_issuer_domain": CLUSTER,
                 "tls_issuer_route53_zone": ZONE,
                 "tls_issuer_store_dir": str(self.store),
                 "tls_issuer_lock_table": LOCK_TABLE,
                 "tls_issuer_lock_region": "us-east-1",
+                # The current CoreDNS as the resolver (the VPC resolver's part); the name servers' addresses for a
+                # run that falls back to them.
+                "tls_issuer_dns_resolver": self.dns,
                 "tls_issuer_dns_nameserver_addresses": {"*": self.dns},
                 "tls_issuer_dns_propagation_timeout": 60,
                 "tls_issuer_dns_propagation_interval": 1,

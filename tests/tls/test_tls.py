@@ -4,7 +4,8 @@
    from the issuer's store to every proxy before Teleport starts;
 2. a brought pair with the wrong names is refused on the controller;
 3. a challenge record that never reaches one name server fails the run before the
-   CA is asked, and nothing is left behind;
+   CA is asked, and nothing is left behind (the resolver silent, so the check asked every
+   name server: the fallback of a controller outside a VPC);
 4. two runs at once, when the CA's renewal information asks for renewal: one order;
 5. a proxy whose Teleport does not serve the new pair: the agent rolls back, the run
    fails naming it, the next region is untouched; once Teleport is back, the next run
@@ -22,6 +23,7 @@ from conftest import CLUSTER
 
 from harness import pki
 from harness.ansible import unfold
+from harness.util import free_port
 
 
 def flat_contains(run, text):
@@ -54,7 +56,8 @@ def test_a_new_cluster_gets_an_issued_certificate_on_every_proxy_before_teleport
     p = world.playbook("tls.yml", world.tls_vars(tls_issuer_distribute=False))
     assert p.rc == 0, p.tail(4000)
     world.timings["issuance only (first run, account created)"] = p.seconds
-    assert "Every authoritative name server served the challenge records after" in p.flat
+    # Through the resolver, as a controller whose only DNS is the VPC's.
+    assert f"The resolver {world.dns} served the challenge records after" in p.flat, p.tail(3000)
     stored = world.stored()
     assert stored["source"] == "acme" and sorted(stored["names"]) == sorted([CLUSTER, "*." + CLUSTER])
     assert (world.store / "account.key").stat().st_mode & 0o777 == 0o600
@@ -92,11 +95,14 @@ def test_a_brought_pair_with_the_wrong_names_is_refused_on_the_controller(world,
 def test_a_record_that_never_reaches_one_name_server_fails_before_the_ca_is_asked(world):
     lagging_ns = world.nameservers[2]
     before, orders = snapshot(world), world.pebble.orders()
+    # A resolver that gives no answer (a controller outside a VPC): the check falls back to every name server.
+    silent = f"127.0.0.1:{free_port()}"
     p = world.playbook("tls.yml", world.tls_vars(
-        tls_issuer_force_renewal=True, tls_issuer_dns_propagation_timeout=8,
+        tls_issuer_force_renewal=True, tls_issuer_dns_propagation_timeout=8, tls_issuer_dns_resolver=silent,
         tls_issuer_dns_nameserver_addresses={lagging_ns: world.lagging_dns, "*": world.dns}))
     assert p.rc != 0
     assert "1 of 4 authoritative name servers still do not serve every challenge record" in p.flat, p.tail(3000)
+    assert f"Asked them because the resolver {silent} gave no answer" in p.flat
     assert f"{lagging_ns} ({world.lagging_dns})" in p.flat
     assert "The CA was not asked to validate" in p.flat
     assert world.pebble.orders() == orders + 1

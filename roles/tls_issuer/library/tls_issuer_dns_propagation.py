@@ -1,13 +1,21 @@
 #!/usr/bin/python
-"""Waits until every authoritative name server of a zone serves the given TXT records.
+"""Waits until the given TXT records are served: through a resolver, or by every
+authoritative name server of the zone.
 
 Why a module: an ACME CA validates dns-01 by asking one of the zone's name servers,
 whichever it reaches, at a moment of its choosing; Route 53 reporting a change INSYNC
 says nothing about what a given name server answers yet (certbot's Route 53 plugin
-trusts INSYNC and fails against a CA that validates at once). So each name server is
-asked directly, over the DNS protocol, until it answers authoritatively with every
-value, or the deadline passes. Only the Python standard library is used: the
-controller (or an AWX execution environment) need not have dnspython or dig.
+trusts INSYNC and fails against a CA that validates at once). So the records are asked
+for over the DNS protocol until every value is served, or the deadline passes.
+
+Where: many VPCs and AWX clusters let a controller reach only the VPC's resolver on
+port 53, never Route 53's name servers. With `resolver` set (the VPC resolver by
+default in the role) the records are asked of it, with recursion; when it does not
+answer at all (a controller outside a VPC), the check falls back to asking each
+authoritative name server directly, unless `resolver_fallback` is false.
+
+Only the Python standard library is used: the controller (or an AWX execution
+environment) need not have dnspython or dig.
 """
 import random
 import socket
@@ -29,6 +37,16 @@ options:
     type: list
     elements: str
     required: true
+  resolver:
+    description:
+      - A recursive resolver (ip or ip:port) to ask instead of the name servers, with recursion desired; its answer
+        need not be authoritative. Empty asks every authoritative name server.
+    type: str
+    default: ""
+  resolver_fallback:
+    description: When the resolver gives no answer at all to the first query, ask the authoritative name servers.
+    type: bool
+    default: true
   addresses:
     description:
       - Address (ip or ip:port) to ask instead of resolving a name server's name; key C(*) applies to every
@@ -41,8 +59,13 @@ options:
 """
 
 RETURN = r"""
+via:
+  description: C(resolver) or C(authoritative), what the check asked.
+  type: str
+  returned: always
+fallback_reason: {description: Why the resolver was not used (it gave no answer)., type: str, returned: on fallback}
 nameservers:
-  description: Per name server, the address asked and the seconds until it served every record.
+  description: Per name server asked (or the resolver), the address asked and the seconds until it served every record.
   type: dict
   returned: always
 waited: {description: Seconds until the last name server served every record., type: float, returned: success}
@@ -62,9 +85,9 @@ def encode_name(name):
     return out + b"\x00"
 
 
-def query_message(qid, name):
-    # RD clear: an authoritative server answers from its zone, never by recursion.
-    header = struct.pack(">HHHHHH", qid, 0, 1, 0, 0, 1)
+def query_message(qid, name, recursion=False):
+    # RD clear for an authoritative server: it answers from its zone, never by recursion. Set for a resolver.
+    header = struct.pack(">HHHHHH", qid, 0x0100 if recursion else 0, 1, 0, 0, 1)
     question = encode_name(name) + struct.pack(">HH", TYPE_TXT, CLASS_IN)
     opt = b"\x00" + struct.pack(">HHIH", TYPE_OPT, 1232, 0, 0)  # EDNS(0), 1232-byte UDP payload
     return header + question + opt
@@ -118,17 +141,19 @@ def parse_answer(msg, qid, name):
     return RCODES.get(flags & 0xF, str(flags & 0xF)), bool(flags & 0x0400), bool(flags & 0x0200), values
 
 
-def ask(address, name, timeout):
+def ask(address, name, timeout, recursion=False):
     host, port = address
     qid = random.randrange(1 << 16)
-    msg = query_message(qid, name)
+    msg = query_message(qid, name, recursion)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as s:
         s.settimeout(timeout)
-        s.sendto(msg, (host, port))
+        # Connected: only that address's answers are read, and a closed port fails at once (ICMP unreachable).
+        s.connect((host, port))
+        s.send(msg)
         deadline = time.monotonic() + timeout
         while True:
-            data, _ = s.recvfrom(65535)
+            data = s.recv(65535)
             try:
                 answer = parse_answer(data, qid, name)
                 break
@@ -177,6 +202,8 @@ def main():
         "records": {"type": "dict", "required": True},
         "nameservers": {"type": "list", "elements": "str", "required": True},
         "addresses": {"type": "dict", "default": {}},
+        "resolver": {"type": "str", "default": ""},
+        "resolver_fallback": {"type": "bool", "default": True},
         "timeout": {"type": "int", "default": 300},
         "interval": {"type": "float", "default": 2},
         "query_timeout": {"type": "float", "default": 3},
@@ -189,8 +216,27 @@ def main():
     addresses = {str(k).rstrip(".").lower() if k != "*" else "*": v for k, v in p["addresses"].items()}
     start = time.monotonic()
     deadline = start + p["timeout"]
-    state = {}
-    for ns in p["nameservers"]:
+    via, fallback_reason, state = "authoritative", None, {}
+    if p["resolver"]:
+        try:
+            addr = split_address(p["resolver"], "resolver")
+        except ValueError as e:
+            module.fail_json(msg=f"{e}; set tls_issuer_dns_resolver to the VPC resolver's ip or ip:port, or empty")
+        resolver = f"resolver {addr[0]}:{addr[1]}"
+        state[resolver] = {"address": f"{addr[0]}:{addr[1]}", "_addr": addr, "pending": dict(records), "last": {}}
+        # One question first: a resolver that does not answer at all is not there (a controller outside a VPC).
+        try:
+            ask(addr, next(iter(records)), p["query_timeout"], recursion=True)
+            via = "resolver"
+        except (OSError, ValueError) as e:
+            if not p["resolver_fallback"]:
+                module.fail_json(msg=f"the resolver {addr[0]}:{addr[1]} (tls_issuer_dns_resolver) gave no answer ({e}); "
+                                     "set it to a resolver this controller reaches, or set "
+                                     "tls_issuer_dns_resolver_fallback to true to ask the authoritative name servers",
+                                 via="resolver", nameservers={})
+            fallback_reason = f"the resolver {addr[0]}:{addr[1]} gave no answer ({e})"
+            state = {}
+    for ns in p["nameservers"] if via == "authoritative" else []:
         try:
             addr = resolve(ns, addresses)
         except (OSError, ValueError) as e:
@@ -201,15 +247,16 @@ def main():
         for st in state.values():
             for name in list(st["pending"]):
                 try:
-                    rcode, aa, _tc, values = ask(st["_addr"], name, p["query_timeout"])
+                    rcode, aa, _tc, values = ask(st["_addr"], name, p["query_timeout"], recursion=via == "resolver")
                 except (OSError, ValueError) as e:
                     st["last"][name] = f"no answer ({e})"
                     continue
                 missing = [v for v in records[name] if v not in values]
-                if rcode == "NOERROR" and aa and not missing:
+                # A resolver answers from its recursion (and its cache), never authoritatively.
+                if rcode == "NOERROR" and (aa or via == "resolver") and not missing:
                     del st["pending"][name]
                 else:
-                    st["last"][name] = (f"{rcode}{'' if aa else ' without the AA bit (not authoritative)'}, "
+                    st["last"][name] = (f"{rcode}{'' if aa or via == 'resolver' else ' without the AA bit (not authoritative)'}, "
                                         f"values {sorted(values)}")
             if not st["pending"] and "seconds" not in st:
                 st["seconds"] = round(time.monotonic() - start, 2)
@@ -218,14 +265,24 @@ def main():
         if time.monotonic() + p["interval"] > deadline:
             late = [f"{ns} ({st['address']}): " + "; ".join(f"{n}: {st['last'].get(n, 'not asked')}" for n in st["pending"])
                     for ns, st in state.items() if st["pending"]]
+            if via == "resolver":
+                what = (f"the resolver {next(iter(state.values()))['address']} (tls_issuer_dns_resolver) still does not "
+                        f"serve every challenge record (wanted {records}): ")
+                fix = ("Check that the zone is public and delegated, raise tls_issuer_dns_propagation_timeout (a resolver "
+                       "that cached the name's absence keeps it for the zone's negative TTL), or set "
+                       "tls_issuer_dns_resolver to empty to ask the authoritative name servers.")
+            else:
+                what = (f"{len(late)} of {len(state)} authoritative name servers still do not serve every challenge "
+                        f"record (wanted {records}): ")
+                fix = (("Asked them because " + fallback_reason + ". " if fallback_reason else "")
+                       + "Check the zone's delegation and tls_issuer_dns_nameserver_addresses, "
+                         "or raise tls_issuer_dns_propagation_timeout.")
             module.fail_json(
-                msg=f"after {p['timeout']} s, {len(late)} of {len(state)} authoritative name servers still do not serve "
-                    f"every challenge record (wanted {records}): " + " | ".join(late)
-                    + ". The CA was not asked to validate. Check the zone's delegation and tls_issuer_dns_nameserver_addresses, "
-                      "or raise tls_issuer_dns_propagation_timeout.",
+                msg=f"after {p['timeout']} s, {what}" + " | ".join(late) + ". The CA was not asked to validate. " + fix,
+                via=via, fallback_reason=fallback_reason,
                 nameservers={ns: {k: v for k, v in st.items() if not k.startswith("_")} for ns, st in state.items()})
         time.sleep(p["interval"])  # pacing the next round of queries against external servers
-    module.exit_json(changed=False, waited=round(time.monotonic() - start, 2),
+    module.exit_json(changed=False, waited=round(time.monotonic() - start, 2), via=via, fallback_reason=fallback_reason,
                      nameservers={ns: {"address": st["address"], "seconds": st["seconds"]} for ns, st in state.items()})
 
 
