@@ -3,9 +3,13 @@ ec2-double (harness/edge/ec2_double.py) when it runs with --autoscaling-lifecycl
 it mirrors what AWS documents, and its log lines say so (event `asg_lifecycle`, `[ec2-double]`).
 
 moto stores lifecycle hooks but puts every instance InService at once, answers "not implemented"
-to CompleteLifecycleAction and RecordLifecycleActionHeartbeat, and terminates at once. This double
-holds only what moto lacks: each instance's lifecycle state and its lifecycle actions (token,
-deadlines). Groups, hooks and instances are read from moto at every tick and request.
+to CompleteLifecycleAction and RecordLifecycleActionHeartbeat, terminates at once (scale-in too,
+its first unprotected instances, whatever the termination policy), accepts a desired capacity
+outside [MinSize, MaxSize], and records SetInstanceHealth without replacing anything. This double
+holds only what moto lacks: each instance's lifecycle state, when it entered InService, its
+lifecycle actions (token, deadlines), and a desired capacity that protected instances keep moto
+from reaching. Groups, hooks, instances, protection and health status are read from moto at every
+tick and request.
 
 What it mirrors (Amazon EC2 Auto Scaling User Guide, "Amazon EC2 Auto Scaling lifecycle hooks",
 https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html, and the pages below):
@@ -43,8 +47,25 @@ https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html, and 
     Lifecycle Action found with instance ID i-..." / "... with token ...", as AWS answers, e.g. for a
     hook completed twice or the launch hook of an instance in service). Each action has a token
     (a UUID) which may be given instead of, or with, the InstanceId.
+  * **Scale-in** (API reference, SetDesiredCapacity and UpdateAutoScalingGroup; "Control which Auto
+    Scaling instances terminate during scale in", ec2-auto-scaling-termination-policies.html; "Use
+    instance scale-in protection", ec2-auto-scaling-instance-protection.html): a lower desired
+    capacity (given, or implied by a MaxSize below it) is the group's DesiredCapacity at once; the
+    instances the termination policy picks (never a protected one) leave through the termination
+    hook as above, with a decrement, and moto is given a desired capacity that keeps every instance
+    it holds until then. A desired capacity outside [MinSize, MaxSize] is refused with AWS's
+    ValidationError. Scale-out is moto's.
+  * **Health** ("Health checks for instances in an Auto Scaling group", ec2-auto-scaling-health-checks.html;
+    "Set the health check grace period", health-check-grace-period.html): each tick, an InService
+    instance that EC2 does not report running, that SetInstanceHealth marked Unhealthy, or, only for
+    HealthCheckType ELB, that a target group of the group reports `unhealthy` (DescribeTargetHealth
+    at --elbv2-endpoint) once HealthCheckGracePeriod has passed since InService, is marked
+    Unhealthy in moto and leaves without a decrement, through the termination hook; moto launches
+    its replacement when it is terminated, which waits through the launch hook. SetInstanceHealth
+    Unhealthy inside the grace period is refused unless ShouldRespectGracePeriod is false.
   * **DescribeAutoScalingGroups, DescribeAutoScalingInstances**: moto's answer, with each instance's
-    LifecycleState the double's while it waits (Pending:Wait, Terminating:Wait).
+    LifecycleState the double's while it waits (Pending:Wait, Terminating:Wait), and each group's
+    DesiredCapacity as AWS reports it (moto's counts the instances in Terminating:Wait until they go).
   * **IMDS** ("Retrieve the target lifecycle state through instance metadata",
     retrieving-target-lifecycle-state-through-imds.html): `autoscaling/target-lifecycle-state` is
     "the state that the instance is transitioning to": `InService` from Pending:Wait on (AWS's own
@@ -53,12 +74,13 @@ https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html, and 
 
 Every transition is one log line: instance, group, from, to, why.
 
-Not modelled: scale-in through SetDesiredCapacity or UpdateAutoScalingGroup (moto's: it terminates
-at once, without Terminating:Wait), instances moto terminates by itself, DeleteLifecycleHook with
-outstanding actions (AWS completes them first), Pending/Pending:Proceed/Terminating:Proceed as
-states of their own, the decrement of DesiredCapacity before the termination reaches moto, warm
-pools, instance refresh, maximum instance lifetime, Standby, notifications (SNS, SQS,
-EventBridge), launch rate limiting after failing hooks, and real timings (the tick is 0.5 s).
+Not modelled: instances moto terminates by itself (EC2 TerminateInstances, DeleteAutoScalingGroup
+with ForceDelete), DeleteLifecycleHook with outstanding actions (AWS completes them first),
+Pending/Pending:Proceed/Terminating:Proceed as states of their own, AZ rebalancing, instance
+maintenance policies (launch before terminate), the min-size refusal of
+TerminateInstanceInAutoScalingGroup with a decrement, warm pools, instance refresh, maximum
+instance lifetime, Standby, scaling policies and cooldowns, notifications (SNS, SQS, EventBridge),
+launch rate limiting after failing hooks, and real timings (the tick is 0.5 s).
 """
 import threading
 import time
@@ -80,7 +102,8 @@ GLOBAL_TIMEOUT_MAX_S = 48 * 3600
 GLOBAL_TIMEOUT_FACTOR = 100
 # The Auto Scaling actions this double answers or rewrites; every other one is moto's, unchanged.
 ACTIONS = ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat", "TerminateInstanceInAutoScalingGroup",
-           "DescribeAutoScalingGroups", "DescribeAutoScalingInstances", "CreateAutoScalingGroup")
+           "DescribeAutoScalingGroups", "DescribeAutoScalingInstances", "CreateAutoScalingGroup",
+           "SetDesiredCapacity", "UpdateAutoScalingGroup", "SetInstanceHealth")
 # The target lifecycle state each state of ours is transitioning to (the IMDS item).
 TARGET = {"Pending:Wait": "InService", "InService": "InService", "Terminating:Wait": "Terminated"}
 XML = [("Content-Type", "text/xml")]
@@ -115,10 +138,13 @@ class _Action:
 
 
 class _Instance:
-    def __init__(self, group, state, actions=()):
+    def __init__(self, group, state, actions=(), now=None):
         self.group, self.state = group, state
         self.actions = {a.hook: a for a in actions}
         self.decrement = False
+        # When it entered InService: "with lifecycle hooks, the grace period starts when the instance
+        # reaches InService" (health-check-grace-period.html).
+        self.in_service_at = now if state == "InService" else None
 
 
 def _required(params, names):
@@ -172,11 +198,17 @@ class Lifecycle:
     """Per-instance Auto Scaling lifecycle state for every region it is asked about (watch(), any
     Auto Scaling request, any IMDS question), over the groups, hooks and instances moto holds."""
 
-    def __init__(self, endpoint, log, clock=time.time, regions=()):
+    def __init__(self, endpoint, log, clock=time.time, regions=(), elbv2_endpoint=None):
         self.endpoint, self.log, self.clock = endpoint, log, clock
+        # Where target health is read for HealthCheckType ELB: the ELBv2 target health double
+        # (harness/edge/elbv2_double.py) when there is one; moto's own ELBv2 (every target healthy) else.
+        self.elbv2_endpoint = elbv2_endpoint or endpoint
         self.lock = threading.RLock()
         self.regions = set(regions)
         self.instances = {}  # (region, instance id) -> _Instance
+        # (region, group) -> the DesiredCapacity asked here while moto's cannot say it yet (scale-in
+        # held by protected instances); dropped once moto's, less the decrements on their way, says it.
+        self.desired = {}
 
     # -- moto ---------------------------------------------------------------------------------
 
@@ -225,6 +257,9 @@ class Lifecycle:
                     if hooks is None:
                         hooks = self._hooks(region, g["AutoScalingGroupName"])
                     self._new(region, g["AutoScalingGroupName"], inst["InstanceId"], hooks)
+                key = (region, g["AutoScalingGroupName"])
+                if key in self.desired and self.desired[key] == g["DesiredCapacity"] - self._decrements(*key):
+                    del self.desired[key]
             for key in [k for k in self.instances if k[0] == region and k not in seen]:
                 st = self.instances.pop(key)
                 self._transition(region, key[1], st.group, st.state, "gone",
@@ -238,7 +273,7 @@ class Lifecycle:
             st = _Instance(group, "Pending:Wait", [_Action(h, now) for h in launch])
             why = "new instance; launch hook" + ("s " if len(launch) > 1 else " ") + ", ".join(sorted(st.actions))
         else:
-            st = _Instance(group, "InService")
+            st = _Instance(group, "InService", now=now)
             why = "new instance; the group has no launch hook"
         self.instances[(region, iid)] = st
         self._transition(region, iid, group, "new", st.state, why)
@@ -262,7 +297,7 @@ class Lifecycle:
                      waiting_for=",".join(sorted(st.actions)), why=why)
             return
         if st.state == "Pending:Wait" and result == "CONTINUE":
-            st.state = "InService"
+            st.state, st.in_service_at = "InService", self.clock()
             self._transition(region, iid, st.group, "Pending:Wait", "InService", why)
             return
         before = st.state
@@ -273,12 +308,286 @@ class Lifecycle:
                          why + ("; moto replaces it" if not decrement else "; desired capacity decremented"))
 
     def tick(self):
-        """One pass over every watched region: discovery and timeouts."""
+        """One pass over every watched region: discovery, timeouts, a scale-in that protection held
+        back, and health checks (AWS runs these periodically, not on API calls)."""
         for region in sorted(self.regions):
             try:
-                self.sync(region)
+                with self.lock:
+                    self.sync(region)
+                    self._reconcile(region)
+                    self.check_health(region)
             except Exception as e:  # moto unreachable: say so, the next tick retries
                 self.log("error", listener="asg_lifecycle", region=region, message=f"{type(e).__name__}: {e}")
+
+    # -- scale-in -----------------------------------------------------------------------------------
+
+    def _decrements(self, region, group):
+        """Instances of group in Terminating:Wait that leave with a decrement of the desired capacity."""
+        return sum(1 for (r, _), st in self.instances.items()
+                   if r == region and st.group == group and st.state == "Terminating:Wait" and st.decrement)
+
+    def _desired(self, region, group, moto_desired):
+        """The group's DesiredCapacity as AWS reports it: the new value at once. moto's counts the
+        instances held in Terminating:Wait until each is terminated with its decrement."""
+        d = self.desired.get((region, group))
+        return d if d is not None else moto_desired - self._decrements(region, group)
+
+    def _leave(self, region, g, inst, decrement, why):
+        """inst leaves group g: through the termination hooks (Terminating:Wait) when g has any, else
+        terminated by moto at once ("How lifecycle hooks work", lifecycle-hooks-overview.html)."""
+        group, iid = g["AutoScalingGroupName"], inst["InstanceId"]
+        hooks = [h for h in self._hooks(region, group) if h.get("LifecycleTransition") == TERMINATING]
+        st = self.instances[(region, iid)]
+        before = st.state
+        if not hooks:
+            del self.instances[(region, iid)]
+            self._terminate_in_moto(region, iid, decrement)
+            self._transition(region, iid, group, before, "Terminated", why + "; the group has no termination hook")
+            return
+        st.state, st.decrement = "Terminating:Wait", decrement
+        st.actions = {a.hook: a for a in (_Action(h, self.clock()) for h in hooks)}
+        self._transition(region, iid, group, before, "Terminating:Wait",
+                         why + "; termination hook" + ("s " if len(hooks) > 1 else " ") + ", ".join(sorted(st.actions)))
+
+    def _scale_to(self, region, g, desired, why):
+        """The group's desired capacity becomes desired; returns the DesiredCapacity to give moto.
+
+        Scale-in as Auto Scaling does it, not as moto does (moto terminates its first unprotected
+        instances at once): the instances chosen by the termination policy (_choose) leave through
+        the termination hook, and moto is told each termination, with its decrement, only when the
+        hook ends. Instances already leaving without a decrement (replacements) are not replaced
+        any more when the group shrinks, before any other instance is chosen. moto's own desired
+        capacity stays at least the number of instances it holds, so that it never terminates one
+        by itself; scale-out is moto's (it launches the difference)."""
+        name = g["AutoScalingGroupName"]
+        insts = g.get("Instances", [])
+        states = {i["InstanceId"]: self.instances.get((region, i["InstanceId"])) for i in insts}
+        leaving = [i for i in insts if states[i["InstanceId"]] and states[i["InstanceId"]].state == "Terminating:Wait"]
+        staying = [i for i in insts if i not in leaving]
+        replaced = [states[i["InstanceId"]] for i in leaving if not states[i["InstanceId"]].decrement]
+        excess = len(staying) + len(replaced) - desired
+        for st in replaced[:max(0, excess)]:
+            st.decrement, excess = True, excess - 1
+        victims = self._choose(region, g, staying, excess) if excess > 0 else []
+        for inst in victims:
+            self._leave(region, g, inst, True, why)
+        if excess > len(victims):
+            self.log("asg_lifecycle", region=region, group=name, desired=desired, held=excess - len(victims),
+                     why="every other instance is protected from scale in (ProtectedFromScaleIn): they stay")
+        self.desired[(region, name)] = desired
+        now = self._groups(region, [name])
+        held = len(now[0].get("Instances", [])) if now else 0
+        return max(desired + self._decrements(region, name), held)
+
+    def _choose(self, region, g, staying, n):
+        """The n instances of staying that scale-in terminates, one at a time, as the termination
+        policies choose them (Amazon EC2 Auto Scaling User Guide, "Control which Auto Scaling instances
+        terminate during scale in", ec2-auto-scaling-termination-policies.html):
+
+          * never an instance protected from scale in ("Use instance scale-in protection",
+            ec2-auto-scaling-instance-protection.html);
+          * first the Availability Zone with the most instances and at least one unprotected one;
+          * then the group's TerminationPolicies in order, Default last: OldestLaunchTemplate and
+            OldestLaunchConfiguration (and Default's second step): a launch configuration before a
+            launch template, a template other than the group's before the group's, then its oldest
+            version, as EC2 tagged each instance (aws:ec2launchtemplate:id/version; moto's Auto
+            Scaling reports every instance with the template's current version); OldestInstance,
+            NewestInstance by EC2's LaunchTime;
+          * Default's last step, "closest to the next billing hour" and then "at random", is the
+            lowest instance ID here, so that tests and drills are reproducible. ClosestToNextInstanceHour,
+            AllocationStrategy and Lambda custom policies are not modelled (skipped, said in the log)."""
+        if not staying or n <= 0:
+            return []
+        ec2 = client("ec2", region, self.endpoint)
+        facts = {}
+        ids = [i["InstanceId"] for i in staying]
+        for r in paginate(ec2, "describe_instances", "Reservations", InstanceIds=ids):
+            for inst in r["Instances"]:
+                tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+                facts[inst["InstanceId"]] = (inst["LaunchTime"].timestamp(), tags.get("aws:ec2launchtemplate:id"),
+                                             tags.get("aws:ec2launchtemplate:version"))
+        group_lt = (g.get("LaunchTemplate") or {}).get("LaunchTemplateId")
+
+        def launch_age(i):
+            if i.get("LaunchConfigurationName"):
+                return (0, 0)
+            _, lt, version = facts.get(i["InstanceId"], (0, None, None))
+            if lt is None or lt != group_lt:
+                return (1, 0)
+            return (2, int(version) if (version or "").isdigit() else 0)
+        keys = {"Default": launch_age, "OldestLaunchTemplate": launch_age, "OldestLaunchConfiguration": launch_age,
+                "OldestInstance": lambda i: facts.get(i["InstanceId"], (0,))[0],
+                "NewestInstance": lambda i: -facts.get(i["InstanceId"], (0,))[0]}
+        policies = [*(g.get("TerminationPolicies") or []), "Default"]
+        pool, chosen = list(staying), []
+        for _ in range(n):
+            candidates = [i for i in pool if not i.get("ProtectedFromScaleIn")]
+            if not candidates:
+                break
+            per_az = {}
+            for i in pool:
+                per_az[i.get("AvailabilityZone")] = per_az.get(i.get("AvailabilityZone"), 0) + 1
+            most = max(per_az[i.get("AvailabilityZone")] for i in candidates)
+            candidates = [i for i in candidates if per_az[i.get("AvailabilityZone")] == most]
+            for policy in policies:
+                key = keys.get(policy)
+                if len(candidates) == 1:
+                    break
+                if key is None:
+                    self.log("asg_lifecycle", region=region, group=g["AutoScalingGroupName"], policy=policy[:80],
+                             note="termination policy not modelled by the double: skipped")
+                    continue
+                best = min(key(i) for i in candidates)
+                candidates = [i for i in candidates if key(i) == best]
+            victim = min(candidates, key=lambda i: i["InstanceId"])
+            chosen.append(victim)
+            pool.remove(victim)
+        return chosen
+
+    def _reconcile(self, region):
+        """A desired capacity that protected instances held back is reached once they may go: the
+        group "maintains this number of running instances at all times" ("Maintaining the number of
+        instances in your Auto Scaling group", as-maintain-instance-levels.html)."""
+        for (r, name), desired in list(self.desired.items()):
+            found = self._groups(region, [name]) if r == region else None
+            if not found:
+                continue
+            staying = [i for i in found[0].get("Instances", [])
+                       if (st := self.instances.get((region, i["InstanceId"]))) and st.state != "Terminating:Wait"]
+            if len(staying) <= desired or all(i.get("ProtectedFromScaleIn") for i in staying):
+                continue
+            moto_desired = self._scale_to(region, found[0], desired, "scale-in held by protection resumed")
+            if moto_desired != found[0]["DesiredCapacity"]:
+                self._asg(region).set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=moto_desired)
+
+    def set_desired(self, region, params, forward):
+        """SetDesiredCapacity (API reference): refused outside [MinSize, MaxSize] with AWS's wording
+        ("New SetDesiredCapacity value 5 is above max value 4 for the AutoScalingGroup."), else
+        _scale_to, and moto is given the DesiredCapacity that keeps every instance it holds."""
+        _required(params, ("AutoScalingGroupName", "DesiredCapacity"))
+        self.sync(region)
+        found = self._groups(region, [params["AutoScalingGroupName"]])
+        if not found:
+            return forward()  # moto's answer for a group it does not have
+        g, d = found[0], int(params["DesiredCapacity"])
+        if d > g["MaxSize"]:
+            raise LifecycleError(f"New SetDesiredCapacity value {d} is above max value {g['MaxSize']} for the AutoScalingGroup.")
+        if d < g["MinSize"]:
+            raise LifecycleError(f"New SetDesiredCapacity value {d} is below min value {g['MinSize']} for the AutoScalingGroup.")
+        moto_desired = self._scale_to(region, g, d, f"SetDesiredCapacity {d}")
+        return forward({**params, "DesiredCapacity": str(moto_desired)})
+
+    def update_group(self, region, params, forward):
+        """UpdateAutoScalingGroup (API reference): a new MinSize above the current desired capacity, or
+        a new MaxSize below it, without a DesiredCapacity, sets the desired capacity to it; a desired
+        capacity outside [MinSize, MaxSize] is refused ("Desired capacity:0 must be between the
+        specified min size:1 and max size:9"). An update that changes no size is moto's, unchanged."""
+        if not any(k in params for k in ("MinSize", "MaxSize", "DesiredCapacity")):
+            return forward()
+        self.sync(region)
+        found = self._groups(region, [params.get("AutoScalingGroupName", "")]) if params.get("AutoScalingGroupName") else []
+        if not found:
+            return forward()
+        g = found[0]
+        lo, hi = int(params.get("MinSize", g["MinSize"])), int(params.get("MaxSize", g["MaxSize"]))
+        current = self._desired(region, g["AutoScalingGroupName"], g["DesiredCapacity"])
+        if "DesiredCapacity" in params:
+            d = int(params["DesiredCapacity"])
+        else:
+            d = lo if "MinSize" in params and lo > current else hi if "MaxSize" in params and hi < current else current
+        if not lo <= d <= hi:
+            raise LifecycleError(f"Desired capacity:{d} must be between the specified min size:{lo} and max size:{hi}")
+        moto_desired = self._scale_to(region, g, d, f"UpdateAutoScalingGroup: desired capacity {d}")
+        return forward({**params, "DesiredCapacity": str(moto_desired)})
+
+    # -- health -------------------------------------------------------------------------------------
+
+    def set_health(self, region, params, forward):
+        """SetInstanceHealth (API reference): Unhealthy "terminates and replaces the unhealthy
+        instance". ShouldRespectGracePeriod (true by default) refuses it while the instance is in its
+        grace period, as AWS answers it: "The age of the instance (986 seconds) is less than the
+        configured grace period of 1500 seconds" (aws/aws-cli#171); the age counts from InService
+        ("Set the health check grace period", health-check-grace-period.html: with lifecycle hooks the
+        grace period starts at InService). moto records HealthStatus, which Describe* then show."""
+        _required(params, ("InstanceId", "HealthStatus"))
+        iid, status = params["InstanceId"], params["HealthStatus"]
+        if status not in ("Healthy", "Unhealthy"):
+            raise LifecycleError("Valid instance health states are: [Healthy, Unhealthy]")  # moto's wording
+        self.sync(region)
+        found = [(g, i) for g in self._groups(region) for i in g.get("Instances", []) if i["InstanceId"] == iid]
+        if not found:
+            raise LifecycleError(f"Instance Id not found - No managed instance found for instance ID: {iid}")
+        g, inst = found[0]
+        st = self.instances[(region, iid)]
+        grace = int(g.get("HealthCheckGracePeriod") or 0)
+        if status == "Unhealthy" and (params.get("ShouldRespectGracePeriod") or "true").lower() != "false":
+            age = self.clock() - st.in_service_at if st.in_service_at is not None else 0
+            if age < grace:
+                raise LifecycleError(f"The age of the instance ({int(age)} seconds) is less than the configured "
+                                     f"grace period of {grace} seconds")
+        answer = forward()
+        if answer[0] == 200 and status == "Unhealthy" and st.state == "InService":
+            self._replace(region, g, inst, "SetInstanceHealth Unhealthy")
+        return answer
+
+    def _replace(self, region, g, inst, why):
+        """An unhealthy InService instance is terminated and replaced ("Health checks for instances in
+        an Auto Scaling group", ec2-auto-scaling-health-checks.html): HealthStatus Unhealthy in moto,
+        then it leaves without a decrement, through the termination hook when there is one; moto
+        launches the replacement when it is terminated (terminate, then launch: AWS's order without
+        an instance maintenance policy), and the replacement waits through the launch hook in turn."""
+        if inst.get("HealthStatus") != "Unhealthy":
+            self._asg(region).set_instance_health(InstanceId=inst["InstanceId"], HealthStatus="Unhealthy",
+                                                  ShouldRespectGracePeriod=False)
+        self._leave(region, g, inst, False, f"unhealthy: {why}; replaced")
+
+    def check_health(self, region):
+        """Auto Scaling's periodic health checks of InService instances (ec2-auto-scaling-health-checks.html):
+        EC2, an instance in any state other than running, replaced even during the grace period
+        (health-check-grace-period.html, "Important"); a HealthStatus set Unhealthy; and only with
+        HealthCheckType ELB, a target group of the group reporting the instance `unhealthy`, read with
+        DescribeTargetHealth, after HealthCheckGracePeriod from InService. With HealthCheckType EC2
+        the target groups' health never replaces anything. Health nobody could read (the target
+        health double answering 503) is not unhealthy: it is logged and the next tick reads again."""
+        now = self.clock()
+        for g in self._groups(region):
+            name = g["AutoScalingGroupName"]
+            inservice = [i for i in g.get("Instances", [])
+                         if (st := self.instances.get((region, i["InstanceId"]))) and st.state == "InService"]
+            if not inservice:
+                continue
+            ec2 = client("ec2", region, self.endpoint)
+            running = {x["InstanceId"]: x["State"]["Name"]
+                       for r in paginate(ec2, "describe_instances", "Reservations",
+                                         InstanceIds=[i["InstanceId"] for i in inservice]) for x in r["Instances"]}
+            elb_unhealthy = {}
+            if g.get("HealthCheckType") == "ELB":
+                elb = client("elbv2", region, self.elbv2_endpoint)
+                for arn in g.get("TargetGroupARNs", []):
+                    try:
+                        described = elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+                    except ClientError as e:
+                        self.log("asg_lifecycle", region=region, group=name, target_group=arn.rsplit(":", 1)[-1],
+                                 note="target health unreadable: not counted as unhealthy",
+                                 error=e.response["Error"].get("Code"))
+                        continue
+                    for d in described:
+                        if d["TargetHealth"]["State"] == "unhealthy":
+                            elb_unhealthy[d["Target"]["Id"]] = arn.rsplit(":", 1)[-1]
+            grace = int(g.get("HealthCheckGracePeriod") or 0)
+            for inst in inservice:
+                iid = inst["InstanceId"]
+                st = self.instances[(region, iid)]
+                why = None
+                if running.get(iid, "running") != "running":
+                    why = f"EC2 state {running[iid]} (not running; no grace period for that)"
+                elif inst.get("HealthStatus") == "Unhealthy":
+                    why = "HealthStatus Unhealthy"
+                elif iid in elb_unhealthy and now >= (st.in_service_at or now) + grace:
+                    why = (f"HealthCheckType ELB and target group {elb_unhealthy[iid]} reports it unhealthy, "
+                           f"{int(now - st.in_service_at)} s after InService (grace period {grace} s)")
+                if why:
+                    self._replace(region, g, inst, why)
 
     def run(self, stop, interval=0.5):
         while not stop.is_set():
@@ -325,6 +634,12 @@ class Lifecycle:
                     return self.terminate(region, params, forward)
                 if action == "CreateAutoScalingGroup":
                     return self.create_group(region, params, forward)
+                if action == "SetDesiredCapacity":
+                    return self.set_desired(region, params, forward)
+                if action == "UpdateAutoScalingGroup":
+                    return self.update_group(region, params, forward)
+                if action == "SetInstanceHealth":
+                    return self.set_health(region, params, forward)
                 self.sync(region)
                 status, headers, body = forward()
                 if status != 200:
@@ -395,14 +710,11 @@ class Lifecycle:
                 self._transition(region, iid, group, st.state, "Terminated",
                                  "TerminateInstanceInAutoScalingGroup; the group has no termination hook (moto's, at once)")
             return status, headers, body
-        desired = g.get("DesiredCapacity", 0)
+        desired = self._desired(region, group, g.get("DesiredCapacity", 0))
         if st.state != "Terminating:Wait":
-            before = st.state
-            st.state, st.decrement = "Terminating:Wait", decrement
-            st.actions = {a.hook: a for a in (_Action(h, self.clock()) for h in hooks)}
-            self._transition(region, iid, group, before, "Terminating:Wait",
-                             "TerminateInstanceInAutoScalingGroup; termination hook" + ("s " if len(hooks) > 1 else " ")
-                             + ", ".join(sorted(st.actions)))
+            self._leave(region, g, inst, decrement, "TerminateInstanceInAutoScalingGroup")
+        else:
+            desired += 1 if st.decrement else 0  # asked again: the capacity it was shrunk from
         now = self.clock()
         cause = f"At {_utc(now)} instance {iid} was taken out of service in response to a user request"
         cause += f", shrinking the capacity from {desired} to {desired - 1}." if st.decrement else "."
@@ -434,11 +746,17 @@ class Lifecycle:
 
     def rewrite(self, region, body):
         """moto's DescribeAutoScalingGroups or DescribeAutoScalingInstances answer with the
-        LifecycleState of every instance that waits here."""
+        LifecycleState of every instance that waits here, and each group's DesiredCapacity as AWS
+        reports it (_desired)."""
         ET.register_namespace("", NS)
         root = ET.fromstring(body)
         changed = False
         for member in root.iter(f"{{{NS}}}member"):
+            name, desired = member.find(f"{{{NS}}}AutoScalingGroupName"), member.find(f"{{{NS}}}DesiredCapacity")
+            if name is not None and desired is not None and (desired.text or "").isdigit():
+                shown = str(self._desired(region, name.text, int(desired.text)))
+                if shown != desired.text:
+                    desired.text, changed = shown, True
             iid, state = member.find(f"{{{NS}}}InstanceId"), member.find(f"{{{NS}}}LifecycleState")
             if iid is None or state is None:
                 continue

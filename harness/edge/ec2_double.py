@@ -19,8 +19,11 @@ One process, named `ec2-double` in every line it prints, with three listeners an
   * **Auto Scaling lifecycle** (opt-in, --autoscaling-lifecycle; harness/edge/autoscaling_double.py):
     the API answers CompleteLifecycleAction, RecordLifecycleActionHeartbeat and
     TerminateInstanceInAutoScalingGroup as Auto Scaling does with lifecycle hooks, and shows
-    Pending:Wait and Terminating:Wait in DescribeAutoScalingGroups/Instances; IMDS serves
-    `autoscaling/target-lifecycle-state`. Without the flag, Auto Scaling is moto's, unchanged.
+    Pending:Wait and Terminating:Wait in DescribeAutoScalingGroups/Instances; scale-in through
+    SetDesiredCapacity/UpdateAutoScalingGroup by the termination policy and the termination hook;
+    health-based replacement (SetInstanceHealth, EC2 state, and target health read from
+    --elbv2-endpoint for HealthCheckType ELB); IMDS serves `autoscaling/target-lifecycle-state`.
+    Without the flag, Auto Scaling is moto's, unchanged.
 
 The API listens on loopback or on a sandbox bridge address (198.18.0.0/15), where instances reach
 it as they reach AWS's regional endpoints.
@@ -31,7 +34,7 @@ here: instances, profiles and roles are read from moto at each request.
 
   python -m harness.edge.ec2_double --endpoint-url http://127.0.0.1:<moto> --listen 127.0.0.1:<port> \\
       --consoles DIR [--imds us-west-2=198.18.1.1:8791 ...] [--sts 198.18.1.1:8792] \\
-      [--region us-west-2 ... --reconcile-interval 10] [--autoscaling-lifecycle]
+      [--region us-west-2 ... --reconcile-interval 10] [--autoscaling-lifecycle [--elbv2-endpoint URL]]
 """
 import argparse
 import base64
@@ -232,8 +235,16 @@ class Api:
         region, service = credential_scope(headers, params)
         if (self.lifecycle is not None and service == "autoscaling" and region
                 and params.get("Action") in autoscaling_double.ACTIONS):
-            return self.lifecycle.handle(region, params, lambda: forward(self.upstream, method, path, headers, body,
-                                                                         keep_host=False))
+            def to_moto(changed=None):
+                """The request to moto: as it came, or with the parameters the double changed (moto does not
+                check signatures, so a re-encoded form body needs none)."""
+                if changed is None:
+                    return forward(self.upstream, method, path, headers, body, keep_host=False)
+                form = [(k, v) for k, v in headers if k.lower() != "content-type"]
+                form.append(("Content-Type", "application/x-www-form-urlencoded; charset=utf-8"))
+                return forward(self.upstream, "POST", urllib.parse.urlsplit(path).path or "/", form,
+                               urllib.parse.urlencode(changed).encode(), keep_host=False)
+            return self.lifecycle.handle(region, params, to_moto)
         if params.get("Action") != "GetConsoleOutput" or service != "ec2":
             return forward(self.upstream, method, path, headers, body, keep_host=False)
         latest = params.get("Latest")
@@ -358,7 +369,7 @@ def _listen(text, where):
 
 class Double:
     def __init__(self, endpoint, listen, consoles, imds=(), sts=None, regions=(), reconcile_interval=0.0, log=None,
-                 autoscaling_lifecycle=False, lifecycle_tick=0.5):
+                 autoscaling_lifecycle=False, lifecycle_tick=0.5, elbv2_endpoint=None):
         from .ec2_metadata import Metadata
         self.log = log or Logger(NAME)
         self.endpoint = endpoint
@@ -366,8 +377,8 @@ class Double:
         self.regions = list(regions) or [r for r, _ in imds]
         self.reconcile_interval = reconcile_interval
         self.lifecycle_tick = lifecycle_tick
-        self.lifecycle = autoscaling_double.Lifecycle(endpoint, self.log, regions=self.regions) \
-            if autoscaling_lifecycle else None
+        self.lifecycle = autoscaling_double.Lifecycle(endpoint, self.log, regions=self.regions,
+                                                      elbv2_endpoint=elbv2_endpoint) if autoscaling_lifecycle else None
         self.servers = [("api", serve(listen, Api(upstream, Consoles(consoles), self.log, self.lifecycle).handle,
                                       self.log, "api"))]
         for region, addr in imds:
@@ -443,6 +454,10 @@ def main(argv=None):
     ap.add_argument("--autoscaling-lifecycle", action="store_true",
                     help="the Auto Scaling lifecycle double (harness/edge/autoscaling_double.py): lifecycle hooks "
                          "hold instances in Pending:Wait and Terminating:Wait as on AWS (default: moto's, InService at once)")
+    ap.add_argument("--elbv2-endpoint",
+                    help="where the lifecycle double reads target health for HealthCheckType ELB groups: the ELBv2 "
+                         "target health double (harness/edge/elbv2_double.py); default moto's, where every target "
+                         "is healthy")
     ap.add_argument("--lifecycle-tick", type=float, default=0.5,
                     help="seconds between the lifecycle double's reads of moto (discovery and timeouts)")
     a = ap.parse_args(argv)
@@ -457,7 +472,7 @@ def main(argv=None):
             raise EdgeError(f"--lifecycle-tick {a.lifecycle_tick}: give 0 < seconds <= 5 (AWS's shortest hook timeout is 30 s)")
         return Double(endpoint_url(a.endpoint_url), _listen(a.listen, "--listen"), a.consoles,
                       [_region_addr(x) for x in a.imds], _listen(a.sts, "--sts") if a.sts else None, a.region,
-                      a.reconcile_interval, log, a.autoscaling_lifecycle, a.lifecycle_tick)
+                      a.reconcile_interval, log, a.autoscaling_lifecycle, a.lifecycle_tick, a.elbv2_endpoint)
     return start_double(log, build, lambda double: double.run(), errors=(EdgeError, OSError))
 
 
