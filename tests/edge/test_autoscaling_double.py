@@ -1,10 +1,13 @@
 """The Auto Scaling lifecycle double (harness/edge/autoscaling_double.py) in front of a real moto:
 groups made with both hooks through boto3 pointed at the ec2-double's API, instances held in
 Pending:Wait and Terminating:Wait, lifecycle actions completed, heartbeated and timed out (an
-injected clock, driven with tick()), AWS's refusals, IMDS target-lifecycle-state, the boot agent's
+injected clock, driven with tick()), scale-in by the termination policy through the termination
+hook, health-based replacement (SetInstanceHealth, and target health from the ELBv2 target health
+double for HealthCheckType ELB only), AWS's refusals, IMDS target-lifecycle-state, the boot agent's
 own calls, and the ec2-double without --autoscaling-lifecycle answering as moto does."""
 import http.client
 import importlib.util
+import json
 import os
 import sys
 import threading
@@ -20,8 +23,8 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from conftest import Proc, free_port, wait_until
 
-from harness.edge import autoscaling_double, ec2_double, ec2_metadata
-from harness.edge.common import EdgeError, Logger
+from harness.edge import autoscaling_double, ec2_double, ec2_metadata, elbv2_double
+from harness.edge.common import EdgeError, Layout, Logger, utc_now
 from harness.moto import MotoServer
 from harness.util import REPO
 
@@ -69,11 +72,12 @@ class Rig:
         self.endpoint = "http://127.0.0.1:%d" % self.server.server_address[1]
         self.asg = _client("autoscaling", self.endpoint)
 
-    def group(self, name="proxy", desired=2, launch_timeout=1200, terminate_timeout=360, launch_default="ABANDON"):
+    def group(self, name="proxy", desired=2, launch_timeout=1200, terminate_timeout=360, launch_default="ABANDON",
+              **more):
         """A group made as roles/aws_pools makes it: both hooks given with CreateAutoScalingGroup."""
         self.asg.create_auto_scaling_group(
             AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateId": self.lt, "Version": "1"}, MinSize=0,
-            MaxSize=4, DesiredCapacity=desired, VPCZoneIdentifier=self.subnet, LifecycleHookSpecificationList=[
+            MaxSize=4, DesiredCapacity=desired, VPCZoneIdentifier=self.subnet, **more, LifecycleHookSpecificationList=[
                 {"LifecycleHookName": LAUNCH, "LifecycleTransition": autoscaling_double.LAUNCHING,
                  "HeartbeatTimeout": launch_timeout, "DefaultResult": launch_default},
                 {"LifecycleHookName": TERMINATE, "LifecycleTransition": autoscaling_double.TERMINATING,
@@ -82,8 +86,17 @@ class Rig:
 
     def states(self, name="proxy"):
         """{instance: LifecycleState} as DescribeAutoScalingGroups through the double answers."""
-        g = self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
-        return {i["InstanceId"]: i["LifecycleState"] for i in g["Instances"]}
+        return {i["InstanceId"]: i["LifecycleState"] for i in self.described(name)["Instances"]}
+
+    def described(self, name="proxy"):
+        return self.asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+
+    def in_service(self, name="proxy", **group):
+        """A group whose instances have all completed their launch hook, at T0: InService."""
+        ids = self.group(name, **group)
+        for i in ids:
+            self.complete(i, name=name)
+        return ids
 
     def motos(self, name="proxy"):
         g = self.moto.client("autoscaling", A).describe_auto_scaling_groups(
@@ -258,6 +271,209 @@ def test_a_group_without_a_termination_hook_terminates_at_once(rig):
     assert rig.states("plain") == {a: "InService"}, "no launch hook: in service at once"
     rig.asg.terminate_instance_in_auto_scaling_group(InstanceId=a, ShouldDecrementDesiredCapacity=True)
     assert rig.motos("plain") == ({}, 0) and rig.ec2_state(a) in ("shutting-down", "terminated")
+
+
+# --- scale-in ----------------------------------------------------------------------------------------
+
+def test_scale_in_holds_the_chosen_instance_in_terminating_wait_and_the_desired_capacity_reads_at_once(rig):
+    a, b = rig.in_service()
+    rig.asg.set_desired_capacity(AutoScalingGroupName="proxy", DesiredCapacity=1)
+    assert rig.described()["DesiredCapacity"] == 1, "the new value at once, as AWS answers it"
+    assert rig.states() == {a: "Terminating:Wait", b: "InService"}, "one AZ, one template version: the lowest ID"
+    assert rig.motos() == ({a: "InService", b: "InService"}, 2), "moto terminated nothing: it is told when the hook ends"
+    assert rig.ec2_state(a) == "running" and rig.lc.target_lifecycle_state(A, a) == "Terminated"
+    rig.complete(a, hook=TERMINATE)
+    assert rig.motos() == ({b: "InService"}, 1) and rig.described()["DesiredCapacity"] == 1
+    assert rig.ec2_state(a) in ("shutting-down", "terminated")
+    assert rig.transitions(a)[-2:] == ["InService->Terminating:Wait", "Terminating:Wait->Terminated"]
+    # UpdateAutoScalingGroup: a MaxSize below the desired capacity sets it; the hook's timeout (CONTINUE) ends it.
+    rig.asg.update_auto_scaling_group(AutoScalingGroupName="proxy", MaxSize=0)
+    g = rig.described()
+    assert (g["DesiredCapacity"], g["MaxSize"]) == (0, 0) and rig.states() == {b: "Terminating:Wait"}
+    assert rig.motos()[0] == {b: "InService"}
+    rig.later(359)
+    assert rig.states() == {b: "Terminating:Wait"}
+    rig.later(1)
+    assert rig.motos() == ({}, 0) and rig.described()["Instances"] == []
+
+
+def test_scale_in_picks_by_the_termination_policy_and_never_a_protected_instance(rig):
+    ec2 = rig.moto.client("ec2", A)
+    a, b = rig.in_service()
+    # Template version 2 for the next launch (moto launches the template's default version).
+    ec2.create_launch_template_version(LaunchTemplateId=rig.lt, LaunchTemplateData={
+        "ImageId": "ami-12c6146b", "InstanceType": "t3.medium"})
+    ec2.modify_launch_template(LaunchTemplateId=rig.lt, DefaultVersion="2")
+    rig.asg.update_auto_scaling_group(AutoScalingGroupName="proxy", LaunchTemplate={"LaunchTemplateId": rig.lt,
+                                                                                     "Version": "2"})
+    rig.asg.set_desired_capacity(AutoScalingGroupName="proxy", DesiredCapacity=3)
+    (c,) = set(rig.states()) - {a, b}
+    rig.complete(c)
+    # A fourth instance in another Availability Zone (moto launches every group instance in its first subnet).
+    vpc = ec2.create_vpc(CidrBlock="127.57.2.0/24")["Vpc"]["VpcId"]
+    other = ec2.create_subnet(VpcId=vpc, CidrBlock="127.57.2.0/24", AvailabilityZone=A + "b")["Subnet"]["SubnetId"]
+    d = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, SubnetId=other)["Instances"][0]["InstanceId"]
+    rig.asg.attach_instances(AutoScalingGroupName="proxy", InstanceIds=[d])
+    rig.complete(d)
+    rig.asg.set_instance_protection(AutoScalingGroupName="proxy", InstanceIds=[a], ProtectedFromScaleIn=True)
+    assert rig.described()["DesiredCapacity"] == 4 and set(rig.states().values()) == {"InService"}
+
+    # 2a holds a (protected), b (v1), c (v2); 2b holds d: the AZ with the most, then the oldest version.
+    rig.asg.set_desired_capacity(AutoScalingGroupName="proxy", DesiredCapacity=3)
+    assert rig.states() == {a: "InService", b: "Terminating:Wait", c: "InService", d: "InService"}
+    # Then c (2a still has two), then d (2a's last instance is protected).
+    rig.asg.set_desired_capacity(AutoScalingGroupName="proxy", DesiredCapacity=1)
+    assert rig.states() == {a: "InService", b: "Terminating:Wait", c: "Terminating:Wait", d: "Terminating:Wait"}
+    assert rig.described()["DesiredCapacity"] == 1 and len(rig.motos()[0]) == 4
+    for i in (b, c, d):
+        rig.complete(i, hook=TERMINATE)
+    assert rig.motos() == ({a: "InService"}, 1)
+
+    # Protection holds a below the desired capacity; once lifted, the group reaches it.
+    rig.asg.set_desired_capacity(AutoScalingGroupName="proxy", DesiredCapacity=0)
+    rig.later(1)
+    assert rig.described()["DesiredCapacity"] == 0 and rig.states() == {a: "InService"}
+    assert any(f.get("held") == 1 for _, f in rig.lines)
+    rig.asg.set_instance_protection(AutoScalingGroupName="proxy", InstanceIds=[a], ProtectedFromScaleIn=False)
+    rig.later(1)
+    assert rig.states() == {a: "Terminating:Wait"}
+    rig.complete(a, hook=TERMINATE)
+    assert rig.motos() == ({}, 0) and rig.described()["DesiredCapacity"] == 0
+
+
+def test_scale_in_without_a_termination_hook_terminates_at_once_by_the_policy(rig):
+    rig.asg.create_auto_scaling_group(AutoScalingGroupName="plain", LaunchTemplate={"LaunchTemplateId": rig.lt},
+                                      MinSize=0, MaxSize=3, DesiredCapacity=3, VPCZoneIdentifier=rig.subnet)
+    a, b, c = sorted(rig.states("plain"))
+    rig.asg.set_instance_protection(AutoScalingGroupName="plain", InstanceIds=[a], ProtectedFromScaleIn=True)
+    rig.asg.set_desired_capacity(AutoScalingGroupName="plain", DesiredCapacity=1)
+    assert rig.motos("plain") == ({a: "InService"}, 1)
+    assert rig.ec2_state(b) in ("shutting-down", "terminated") and rig.ec2_state(c) in ("shutting-down", "terminated")
+
+
+def test_a_desired_capacity_outside_min_and_max_is_refused_as_aws_refuses_it(rig):
+    a, b = rig.in_service()
+    rig.asg.update_auto_scaling_group(AutoScalingGroupName="proxy", MinSize=1)
+    _refused(lambda: rig.asg.set_desired_capacity(AutoScalingGroupName="proxy", DesiredCapacity=5),
+             "New SetDesiredCapacity value 5 is above max value 4 for the AutoScalingGroup.")
+    _refused(lambda: rig.asg.set_desired_capacity(AutoScalingGroupName="proxy", DesiredCapacity=0),
+             "New SetDesiredCapacity value 0 is below min value 1 for the AutoScalingGroup.")
+    _refused(lambda: rig.asg.update_auto_scaling_group(AutoScalingGroupName="proxy", DesiredCapacity=9),
+             "Desired capacity:9 must be between the specified min size:1 and max size:4")
+    _refused(lambda: rig.asg.update_auto_scaling_group(AutoScalingGroupName="proxy", MinSize=3, DesiredCapacity=2),
+             "Desired capacity:2 must be between the specified min size:3 and max size:4")
+    g = rig.described()
+    assert (g["MinSize"], g["MaxSize"], g["DesiredCapacity"]) == (1, 4, 2)
+    assert rig.motos() == ({a: "InService", b: "InService"}, 2)
+
+
+# --- health --------------------------------------------------------------------------------------------
+
+def _health(rig, name="proxy"):
+    return {i["InstanceId"]: i["HealthStatus"] for i in rig.described(name)["Instances"]}
+
+
+def test_set_instance_health_is_refused_in_the_grace_period_and_replaces_after_it(rig):
+    a, b = rig.in_service(HealthCheckGracePeriod=300)
+    rig.later(100)
+    _refused(lambda: rig.asg.set_instance_health(InstanceId=a, HealthStatus="Unhealthy", ShouldRespectGracePeriod=True),
+             "The age of the instance (100 seconds) is less than the configured grace period of 300 seconds")
+    rig.later(1000)
+    assert rig.states() == {a: "InService", b: "InService"} and _health(rig) == {a: "Healthy", b: "Healthy"}
+    rig.asg.set_instance_health(InstanceId=a, HealthStatus="Unhealthy")
+    assert rig.states() == {a: "Terminating:Wait", b: "InService"}
+    assert _health(rig)[a] == "Unhealthy"
+    listed = rig.asg.describe_auto_scaling_instances(InstanceIds=[a])["AutoScalingInstances"][0]
+    assert (listed["LifecycleState"], listed["HealthStatus"]) == ("Terminating:Wait", "Unhealthy")
+    assert rig.motos()[0] == {a: "InService", b: "InService"}, "moto terminates when the hook ends"
+    rig.complete(a, hook=TERMINATE)
+    members, desired = rig.motos()
+    (c,) = set(members) - {b}
+    assert a not in members and desired == 2 and rig.states() == {b: "InService", c: "Pending:Wait"}
+    # The replacement's grace period starts at InService; ShouldRespectGracePeriod=false does not wait for it.
+    rig.complete(c)
+    _refused(lambda: rig.asg.set_instance_health(InstanceId=c, HealthStatus="Unhealthy"),
+             "The age of the instance (0 seconds) is less than the configured grace period of 300 seconds")
+    rig.asg.set_instance_health(InstanceId=c, HealthStatus="Unhealthy", ShouldRespectGracePeriod=False)
+    assert rig.states()[c] == "Terminating:Wait"
+    assert rig.transitions(c)[-1] == "InService->Terminating:Wait"
+
+
+class _TargetHealth:
+    """The ELBv2 target health double (harness/edge/elbv2_double.py) in this process, over an NLB data
+    plane written here, and a target group the groups attach; the lifecycle double reads target health
+    from it."""
+
+    def __init__(self, rig, tmp):
+        self.rig, self.tmp = rig, tmp
+        vpc = rig.moto.client("ec2", A).describe_subnets(SubnetIds=[rig.subnet])["Subnets"][0]["VpcId"]
+        self.tg = rig.moto.client("elbv2", A).create_target_group(
+            Name="proxy-3080", Protocol="TCP", Port=3080, VpcId=vpc, TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+        self.double = elbv2_double.Double(Layout(tmp), rig.moto.endpoint, ("127.0.0.1", 0), log=lambda *a, **k: None)
+        threading.Thread(target=self.double.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        self.endpoint = "http://127.0.0.1:%d" % self.double.server.server_address[1]
+        rig.lc.elbv2_endpoint = self.endpoint
+
+    def plane(self, states):
+        """The NLB double's view, now: {instance id: up | down}."""
+        with open(os.path.join(self.tmp, "nlb-double.json"), "w") as f:
+            json.dump({"double": "nlb-double", "updated_at": utc_now(), "draining": [], "target_groups": [
+                {"arn": self.tg, "deregistration_delay_s": 300,
+                 "targets": [{"id": i, "port": 3080, "state": s} for i, s in states.items()]}]}, f)
+
+    def reported(self):
+        c = _client("elbv2", self.endpoint)
+        return {d["Target"]["Id"]: d["TargetHealth"]["State"]
+                for d in c.describe_target_health(TargetGroupArn=self.tg)["TargetHealthDescriptions"]}
+
+    def later(self, seconds, states):
+        self.plane(states)
+        self.rig.later(seconds)
+
+    def close(self):
+        self.double.server.shutdown()
+        self.double.server.server_close()
+
+
+@pytest.fixture
+def elb(rig, tmp_path):
+    t = _TargetHealth(rig, str(tmp_path))
+    try:
+        yield t
+    finally:
+        t.close()
+
+
+def test_elb_health_type_replaces_an_instance_its_target_group_reports_unhealthy_after_the_grace_period(rig, elb):
+    a, b = rig.in_service(TargetGroupARNs=[elb.tg], HealthCheckType="ELB", HealthCheckGracePeriod=60)
+    down = {a: "down", b: "up"}
+    elb.plane(down)
+    assert elb.reported() == {a: "unhealthy", b: "healthy"}
+    elb.later(59, down)
+    assert rig.states() == {a: "InService", b: "InService"} and _health(rig)[a] == "Healthy", "in its grace period"
+    elb.later(1, down)
+    assert rig.states() == {a: "Terminating:Wait", b: "InService"} and _health(rig)[a] == "Unhealthy"
+    assert any("target group targetgroup/proxy-3080/" in f.get("why", "") and "reports it unhealthy" in f["why"]
+               for _, f in rig.lines if f.get("instance") == a)
+    rig.complete(a, hook=TERMINATE)
+    members, desired = rig.motos()
+    (c,) = set(members) - {b}
+    assert desired == 2 and rig.states() == {b: "InService", c: "Pending:Wait"}, "replaced; the new one waits"
+
+
+def test_ec2_health_type_never_replaces_for_target_health_but_replaces_a_stopped_instance(rig, elb):
+    a, b = rig.in_service(TargetGroupARNs=[elb.tg], HealthCheckType="EC2", HealthCheckGracePeriod=60)
+    down = {a: "down", b: "down"}  # a shared dependency down: every target fails its checks
+    elb.plane(down)
+    assert elb.reported() == {a: "unhealthy", b: "unhealthy"}
+    for _ in range(3):
+        elb.later(3600, down)
+    assert rig.states() == {a: "InService", b: "InService"} and _health(rig) == {a: "Healthy", b: "Healthy"}
+    assert rig.motos() == ({a: "InService", b: "InService"}, 2)
+    # EC2's own check still holds: an instance not running is replaced.
+    rig.moto.client("ec2", A).stop_instances(InstanceIds=[b])
+    elb.later(1, down)
+    assert rig.states()[b] == "Terminating:Wait" and _health(rig)[b] == "Unhealthy"
 
 
 # --- refusals ----------------------------------------------------------------------------------------
