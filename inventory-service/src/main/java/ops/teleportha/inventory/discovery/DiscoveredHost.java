@@ -1,6 +1,7 @@
 package ops.teleportha.inventory.discovery;
 
 import java.util.Map;
+import java.util.regex.Pattern;
 
 /** One instance of a Teleport Auto Scaling group, joined from Auto Scaling and EC2. */
 public record DiscoveredHost(
@@ -19,6 +20,11 @@ public record DiscoveredHost(
         String instanceType,
         String imageId,
         Map<String, String> tags) {
+
+    /** What teleport-ha-boot writes on its instance once it converged: the published configuration's sha256. */
+    public static final String BOOT_DIGEST_TAG = "teleport-ha:boot-config-digest";
+
+    private static final Pattern SHA256 = Pattern.compile("[0-9a-f]{64}");
 
     public DiscoveredHost {
         tags = Map.copyOf(tags);
@@ -48,5 +54,33 @@ public record DiscoveredHost(
             return "unhealthy";
         }
         return "other";
+    }
+
+    /**
+     * The digest of the published configuration this instance converged with at boot, as data: a sha256 in hex,
+     * or {@code null} when the tag is absent (a host site.yml configured) or holds anything else.
+     */
+    public String bootConfigDigest() {
+        String v = tags.get(BOOT_DIGEST_TAG);
+        return v != null && SHA256.matcher(v).matches() ? v : null;
+    }
+
+    /**
+     * Where the instance's own configuration stands: {@code failed} (its boot converge abandoned it),
+     * {@code configuring} (Pending: the launch hook holds it while it configures itself), {@code leaving}
+     * (terminating or detaching), {@code configured} otherwise.
+     */
+    public String convergeState() {
+        String s = lifecycleState == null ? "" : lifecycleState;
+        if (tags.containsKey(RegionDiscoverer.BOOT_FAILURE_TAG)) {
+            return "failed";
+        }
+        if (s.startsWith("Pending")) {
+            return "configuring";
+        }
+        if (s.startsWith("Terminating") || s.equals("Terminated") || s.startsWith("Detach")) {
+            return "leaving";
+        }
+        return "configured";
     }
 }

@@ -1,11 +1,15 @@
 package ops.teleportha.inventory.discovery;
 
 import java.time.Clock;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
+import java.util.regex.Pattern;
 import ops.teleportha.inventory.config.InventoryConfig;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,6 +35,12 @@ public final class RegionDiscoverer {
     static final String EC2_LAUNCH_TEMPLATE_TAG = "aws:ec2launchtemplate:id";
     /** DescribeInstances accepts at most 200 values per filter. */
     private static final int FILTER_VALUES = 200;
+    /** The tag Auto Scaling puts on every instance it launches; no user can write an aws: tag. */
+    static final String ASG_NAME_TAG = "aws:autoscaling:groupName";
+    /** What teleport-ha-boot writes on its own instance before it abandons (docs/boot.md). */
+    public static final String BOOT_FAILURE_TAG = "teleport-ha:boot-failure";
+    /** The reason classes teleport-ha-boot writes; anything else is counted as {@code invalid}, never shown as is. */
+    static final Pattern BOOT_REASON = Pattern.compile("[a-z][a-z0-9_]{0,31}");
 
     private final InventoryConfig config;
     private final AwsClients clients;
@@ -113,6 +123,8 @@ public final class RegionDiscoverer {
         }
         hosts.sort((a, b) -> a.instanceId().compareTo(b.instanceId()));
         excluded.sort((a, b) -> a.instanceId().compareTo(b.instanceId()));
+        List<PoolBootFailures> bootFailures =
+                bootFailures(region, membership, roleByGroup, asgInstance, groupOfInstance, ec2);
         for (ExcludedHost e : excluded) {
             LOG.warn(
                     "{}: instance {} left out of the inventory ({}): {}",
@@ -121,7 +133,115 @@ public final class RegionDiscoverer {
                     e.reason(),
                     e.detail());
         }
-        return new RegionResult(region, hosts, excluded, roleByGroup.size(), skipped, clock.instant());
+        return new RegionResult(region, hosts, excluded, bootFailures, roleByGroup.size(), skipped, clock.instant());
+    }
+
+    /**
+     * Each member group's failed boot converges since its newest instance that reached InService: the instances
+     * that wrote {@value #BOOT_FAILURE_TAG} on themselves, found in any state, since an abandoned instance leaves
+     * the group at once but stays visible in EC2 for about an hour. A terminated instance may no longer carry its
+     * group's {@code aws:autoscaling:groupName} tag (moto removes it when the instance leaves the group), so the
+     * group is the one whose recorded launch template EC2 tagged the instance with ({@code aws:ec2launchtemplate:id},
+     * which no user can write); a template recorded for two groups names neither. One DescribeInstances per 200
+     * templates; none without member groups.
+     */
+    private List<PoolBootFailures> bootFailures(
+            String region,
+            Membership membership,
+            Map<String, String> roleByGroup,
+            Map<String, software.amazon.awssdk.services.autoscaling.model.Instance> asgInstance,
+            Map<String, String> groupOfInstance,
+            Map<String, Instance> ec2) {
+        if (roleByGroup.isEmpty()) {
+            return List.of();
+        }
+        Map<String, Instant> lastInService = new HashMap<>();
+        for (var e : asgInstance.entrySet()) {
+            Instance i = ec2.get(e.getKey());
+            if (i != null
+                    && i.launchTime() != null
+                    && "InService".equals(e.getValue().lifecycleStateAsString())) {
+                lastInService.merge(groupOfInstance.get(e.getKey()), i.launchTime(), (a, b) -> a.isAfter(b) ? a : b);
+            }
+        }
+        Map<String, String> groupOfTemplate = new TreeMap<>();
+        Set<String> shared = new java.util.HashSet<>();
+        for (String asg : roleByGroup.keySet()) {
+            String template = membership.group(asg).launchTemplateId();
+            if (groupOfTemplate.putIfAbsent(template, asg) != null) {
+                shared.add(template);
+            }
+        }
+        shared.forEach(groupOfTemplate::remove);
+        Map<String, Instance> failed = new HashMap<>();
+        List<String> templates = new ArrayList<>(groupOfTemplate.keySet());
+        for (int from = 0; from < templates.size(); from += FILTER_VALUES) {
+            List<String> chunk = templates.subList(from, Math.min(templates.size(), from + FILTER_VALUES));
+            clients.ec2(region)
+                    .describeInstancesPaginator(r -> r.filters(
+                                    Filter.builder()
+                                            .name("tag:" + EC2_LAUNCH_TEMPLATE_TAG)
+                                            .values(chunk)
+                                            .build(),
+                                    Filter.builder()
+                                            .name("tag-key")
+                                            .values(BOOT_FAILURE_TAG)
+                                            .build())
+                            .maxResults(1000))
+                    .reservations()
+                    .forEach(res -> res.instances().forEach(i -> failed.put(i.instanceId(), i)));
+        }
+        List<String> names = new ArrayList<>(roleByGroup.keySet());
+        names.sort(null);
+        Map<String, List<Instance>> byGroup = new TreeMap<>();
+        for (Instance i : failed.values()) {
+            Map<String, String> tags = new HashMap<>();
+            i.tags().forEach(t -> tags.put(t.key(), t.value()));
+            // The filters are the API's; the guarantee is ours.
+            String asg = tags.containsKey(ASG_NAME_TAG)
+                    ? tags.get(ASG_NAME_TAG)
+                    : groupOfTemplate.get(tags.get(EC2_LAUNCH_TEMPLATE_TAG));
+            if (asg == null || !roleByGroup.containsKey(asg) || !tags.containsKey(BOOT_FAILURE_TAG)) {
+                continue;
+            }
+            Instant since = lastInService.get(asg);
+            if (since != null && (i.launchTime() == null || !i.launchTime().isAfter(since))) {
+                continue; // failed before the group's last success: not a failure in a row
+            }
+            byGroup.computeIfAbsent(asg, k -> new ArrayList<>()).add(i);
+        }
+        List<PoolBootFailures> out = new ArrayList<>();
+        for (String asg : names) {
+            List<Instance> list = byGroup.getOrDefault(asg, List.of());
+            String reason = list.stream()
+                    .max(Comparator.comparing(Instance::launchTime, Comparator.nullsFirst(Comparator.naturalOrder()))
+                            .thenComparing(Instance::instanceId))
+                    .map(i -> bootReason(region, asg, i))
+                    .orElse(null);
+            out.add(new PoolBootFailures(region, roleByGroup.get(asg), asg, list.size(), reason));
+        }
+        return out;
+    }
+
+    /** The reason class an instance wrote, as data: a class teleport-ha-boot could have written, or {@code invalid}. */
+    private static String bootReason(String region, String asg, Instance i) {
+        String value = i.tags().stream()
+                .filter(t -> BOOT_FAILURE_TAG.equals(t.key()))
+                .map(Tag::value)
+                .findFirst()
+                .orElse("");
+        if (BOOT_REASON.matcher(value).matches()) {
+            return value;
+        }
+        LOG.warn(
+                "{}: instance {} of {} has tag {}={}, which is not a reason class teleport-ha-boot writes"
+                        + " ([a-z][a-z0-9_]{0,31}): counted as invalid",
+                region,
+                i.instanceId(),
+                Membership.quote(asg),
+                BOOT_FAILURE_TAG,
+                Membership.quote(value));
+        return "invalid";
     }
 
     /**
@@ -222,7 +342,7 @@ public final class RegionDiscoverer {
         Membership.Refusal refusal = membership.checkGroup(asg, role);
         if (refusal != null) {
             excluded.add(excluded(region, instanceId, asg, role, refusal));
-            return new RegionResult(region, hosts, excluded, 0, 0, clock.instant());
+            return new RegionResult(region, hosts, excluded, List.of(), 0, 0, clock.instant());
         }
         var ai = software.amazon.awssdk.services.autoscaling.model.Instance.builder()
                 .instanceId(details.instanceId())
@@ -241,7 +361,7 @@ public final class RegionDiscoverer {
             }
         }
         join(region, asg, role, membership, ai, i, hosts, excluded);
-        return new RegionResult(region, hosts, excluded, 1, 0, clock.instant());
+        return new RegionResult(region, hosts, excluded, List.of(), 1, 0, clock.instant());
     }
 
     /** The region's membership record. @throws MembershipException when it is missing or malformed */

@@ -173,6 +173,8 @@ final class HostNaming {
         v.put("aws_public_dns", h.publicDns());
         v.put("aws_instance_type", h.instanceType());
         v.put("aws_image_id", h.imageId());
+        v.put("teleport_converge_state", h.convergeState());
+        v.put("teleport_boot_config_digest", h.bootConfigDigest());
         ObjectNode tags = v.putObject("ec2_tags");
         new TreeMap<>(h.tags()).forEach(tags::put);
         if (peerAddr != null) {

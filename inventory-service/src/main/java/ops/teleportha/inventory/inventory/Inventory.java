@@ -5,6 +5,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import ops.teleportha.inventory.discovery.ExcludedHost;
+import ops.teleportha.inventory.discovery.PoolBootFailures;
 
 /**
  * One immutable, fully rendered inventory. The JSON documents are rendered once per refresh so that
@@ -19,6 +20,7 @@ public record Inventory(
         byte[] serviceDiscoveryJson,
         List<HostCount> counts,
         List<ExcludedHost> excluded,
+        List<PoolBootFailures> bootFailures,
         Map<String, SshTarget> sshTargets) {
 
     /** A ready host SSH may connect to, by the address Ansible uses for it ({@code ansible_host}) and by name. */

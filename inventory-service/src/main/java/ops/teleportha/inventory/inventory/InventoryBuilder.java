@@ -12,6 +12,7 @@ import java.util.Map;
 import ops.teleportha.inventory.config.InventoryConfig;
 import ops.teleportha.inventory.discovery.DiscoveredHost;
 import ops.teleportha.inventory.discovery.ExcludedHost;
+import ops.teleportha.inventory.discovery.PoolBootFailures;
 import ops.teleportha.inventory.inventory.RegionStore.RegionView;
 import ops.teleportha.inventory.inventory.RegionStore.Status;
 
@@ -44,6 +45,7 @@ public final class InventoryBuilder {
         List<String> stale = new ArrayList<>();
         List<DiscoveredHost> hosts = new ArrayList<>();
         List<ExcludedHost> excluded = new ArrayList<>();
+        List<PoolBootFailures> bootFailures = new ArrayList<>();
         for (RegionView v : regions) {
             if (v.status() == Status.UNAVAILABLE) {
                 String why = v.lastFailure() == null
@@ -58,6 +60,7 @@ public final class InventoryBuilder {
             }
             hosts.addAll(v.data().hosts());
             excluded.addAll(v.data().excluded());
+            bootFailures.addAll(v.data().bootFailures());
         }
         if (!unavailable.isEmpty()) {
             throw new InventoryUnavailableException(
@@ -76,6 +79,7 @@ public final class InventoryBuilder {
                 serviceDiscovery.render(named),
                 counts(named),
                 List.copyOf(excluded),
+                List.copyOf(bootFailures),
                 sshTargets(named));
     }
 

@@ -38,6 +38,9 @@ final class ServiceDiscoveryDocument {
             labels.put("aws_instance_id", h.instanceId());
             labels.put("aws_asg_name", h.asgName());
             labels.put("aws_lifecycle_state", String.valueOf(h.lifecycleState()));
+            labels.put("teleport_converge_state", h.convergeState());
+            // Empty for a host site.yml configured: Prometheus drops an empty label.
+            labels.put("teleport_boot_config_digest", h.bootConfigDigest() == null ? "" : h.bootConfigDigest());
         }
         return InventoryBuilder.bytes(sd);
     }

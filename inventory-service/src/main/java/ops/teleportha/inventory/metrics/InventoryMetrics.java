@@ -14,11 +14,12 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import ops.teleportha.inventory.discovery.Discovery.Outcome;
+import ops.teleportha.inventory.discovery.PoolBootFailures;
 import ops.teleportha.inventory.inventory.Inventory;
 import ops.teleportha.inventory.inventory.RegionStore.RegionView;
 import ops.teleportha.inventory.inventory.RegionStore.Status;
 
-/** The service's Prometheus metrics, in a registry of its own. Labels are bounded: region, role, state, reason, endpoint. */
+/** The service's Prometheus metrics, in a registry of its own. Labels are bounded: region, role, state, reason, endpoint, and the member groups' names. */
 public final class InventoryMetrics {
     private static final String P = "teleport_inventory_";
     private final CollectorRegistry registry = new CollectorRegistry(true);
@@ -57,6 +58,18 @@ public final class InventoryMetrics {
                     "Instances with the cluster's tags left out of the inventory, by region and reason (not_a_member,"
                             + " invalid_host_name, invalid_ansible_host, invalid_peer_addr, invalid_tag).")
             .labelNames("region", "reason")
+            .register(registry);
+    private final Gauge bootFailures = Gauge.build(
+                    P + "boot_failures",
+                    "Launches of each member Auto Scaling group that failed their boot converge (abandoned by"
+                            + " teleport-ha-boot) since the group's newest instance that reached InService.")
+            .labelNames("region", "role", "asg")
+            .register(registry);
+    private final Gauge bootFailureReason = Gauge.build(
+                    P + "boot_failure_reason",
+                    "1 for the reason class of the newest of a group's boot failures (teleport_inventory_boot_failures)"
+                            + " while there are any.")
+            .labelNames("region", "role", "asg", "reason")
             .register(registry);
     private final Gauge ready = Gauge.build(P + "ready", "1 when a complete inventory is being served.")
             .register(registry);
@@ -108,6 +121,16 @@ public final class InventoryMetrics {
             Map<List<String>, Integer> byReason = new TreeMap<>(Comparator.comparing(Object::toString));
             inventory.excluded().forEach(e -> byReason.merge(List.of(e.region(), e.reason()), 1, Integer::sum));
             byReason.forEach((k, n) -> excluded.labels(k.get(0), k.get(1)).set(n));
+            bootFailures.clear();
+            bootFailureReason.clear();
+            for (PoolBootFailures f : inventory.bootFailures()) {
+                bootFailures.labels(f.region(), f.role(), f.asg()).set(f.consecutive());
+                if (f.latestReason() != null) {
+                    bootFailureReason
+                            .labels(f.region(), f.role(), f.asg(), f.latestReason())
+                            .set(1);
+                }
+            }
         }
     }
 

@@ -154,6 +154,59 @@ class InventoryBuilderTest {
     }
 
     @Test
+    void convergeStateAndBootDigestComeFromLifecycleAndTheInstancesOwnTagsAsData() throws Exception {
+        String digest = "0123456789abcdef".repeat(4);
+        DiscoveredHost booted = Hosts.withTags(
+                ready("us-west-2", "proxy", "i-b", 11),
+                "teleport-proxy-us-west-2",
+                Map.of(DiscoveredHost.BOOT_DIGEST_TAG, digest));
+        DiscoveredHost forged = Hosts.withTags(
+                ready("us-west-2", "proxy", "i-f", 12),
+                "teleport-proxy-us-west-2",
+                Map.of(DiscoveredHost.BOOT_DIGEST_TAG, "{{ lookup('pipe', 'id') }}"));
+        DiscoveredHost failed = Hosts.withTags(
+                host("us-west-2", "proxy", "i-x", 13, "Terminating:Wait", "Healthy"),
+                "teleport-proxy-us-west-2",
+                Map.of("teleport-ha:boot-failure", "version"));
+        Inventory inv = inventory(
+                config(""),
+                List.of(
+                        booted,
+                        forged,
+                        failed,
+                        host("us-west-2", "proxy", "i-p", 14, "Pending:Wait", "Healthy"),
+                        host("us-west-2", "proxy", "i-t", 15, "Terminating:Wait", "Healthy"),
+                        ready("us-west-2", "auth", "i-s", 16)),
+                List.of());
+        JsonNode vars = AnsibleJson.plain(InventoryBuilder.JSON.readTree(inv.inventoryJson()))
+                .path("_meta")
+                .path("hostvars");
+        assertThat(vars.path("i-b").path("teleport_converge_state").asText()).isEqualTo("configured");
+        assertThat(vars.path("i-b").path("teleport_boot_config_digest").asText())
+                .isEqualTo(digest);
+        // A tag that is not a sha256 is no digest; it is still only data under ec2_tags.
+        assertThat(vars.path("i-f").path("teleport_boot_config_digest").isNull())
+                .isTrue();
+        assertThat(vars.path("i-x").path("teleport_converge_state").asText()).isEqualTo("failed");
+        assertThat(vars.path("i-p").path("teleport_converge_state").asText()).isEqualTo("configuring");
+        assertThat(vars.path("i-t").path("teleport_converge_state").asText()).isEqualTo("leaving");
+        // A host site.yml configured has no boot digest.
+        assertThat(vars.path("i-s").path("teleport_converge_state").asText()).isEqualTo("configured");
+        assertThat(vars.path("i-s").path("teleport_boot_config_digest").isNull())
+                .isTrue();
+
+        JsonNode sd = InventoryBuilder.JSON.readTree(inv.serviceDiscoveryJson());
+        Map<String, JsonNode> labels = new java.util.HashMap<>();
+        sd.forEach(t -> labels.put(t.path("labels").path("aws_instance_id").asText(), t.path("labels")));
+        assertThat(labels.get("i-b").path("teleport_boot_config_digest").asText())
+                .isEqualTo(digest);
+        assertThat(labels.get("i-b").path("teleport_converge_state").asText()).isEqualTo("configured");
+        assertThat(labels.get("i-f").path("teleport_boot_config_digest").asText())
+                .isEmpty();
+        assertThat(labels.get("i-p").path("teleport_converge_state").asText()).isEqualTo("configuring");
+    }
+
+    @Test
     void serviceDiscoveryTargetsEveryRunningHostOnTheAgentPort() throws Exception {
         Inventory inv = inventory(
                 config("node_agent:\n  metrics_port: 9999\n"),

@@ -34,6 +34,8 @@ public final class World implements AutoCloseable {
     private final Map<String, String> launchTemplates = new HashMap<>();
     /** Per cluster and region, the membership record's groups, as JSON objects. */
     private final Map<String, List<String>> recorded = new HashMap<>();
+    /** Groups that launch from a template of their own, as aws-pools.yml makes them: group -> {name, id}. */
+    private final Map<String, List<String>> ownTemplates = new HashMap<>();
 
     private int nextCidr = 1;
 
@@ -95,6 +97,19 @@ public final class World implements AutoCloseable {
         return ids;
     }
 
+    /** Like {@link #group}, but launching from a launch template of its own, as each of aws-pools.yml's pools does. */
+    public List<String> pool(String region, String name, String cluster, String role, int desired) {
+        subnet(region);
+        String template = "lt-" + name;
+        String id = ec2(region)
+                .createLaunchTemplate(b -> b.launchTemplateName(template)
+                        .launchTemplateData(d -> d.imageId("ami-12c6146b").instanceType("t3.micro")))
+                .launchTemplate()
+                .launchTemplateId();
+        ownTemplates.put(name, List.of(template, id));
+        return group(region, name, cluster, role, desired);
+    }
+
     /** A group with the cluster's tags that aws-pools.yml never recorded: anyone with autoscaling permissions. */
     public List<String> stranger(String region, String name, String cluster, String role, int desired) {
         String subnet = subnet(region);
@@ -115,7 +130,10 @@ public final class World implements AutoCloseable {
         }
         asg(region)
                 .createAutoScalingGroup(b -> b.autoScalingGroupName(name)
-                        .launchTemplate(t -> t.launchTemplateName("teleport"))
+                        .launchTemplate(t -> t.launchTemplateName(
+                                ownTemplates.containsKey(name)
+                                        ? ownTemplates.get(name).get(0)
+                                        : "teleport"))
                         .minSize(0)
                         .maxSize(Math.max(desired, 1) * 2)
                         .desiredCapacity(desired)
@@ -128,7 +146,8 @@ public final class World implements AutoCloseable {
     public void record(String region, String cluster, String group, String role) {
         List<String> groups = recorded.computeIfAbsent(cluster + " " + region, k -> new ArrayList<>());
         groups.add("{\"name\": " + json(group) + ", \"role\": " + json(role) + ", \"launch_template_id\": "
-                + json(launchTemplates.get(region)) + ", \"instance_profile_arn\": \"\"}");
+                + json(ownTemplates.containsKey(group) ? ownTemplates.get(group).get(1) : launchTemplates.get(region))
+                + ", \"instance_profile_arn\": \"\"}");
         putMembership(
                 region,
                 cluster,
@@ -176,6 +195,32 @@ public final class World implements AutoCloseable {
         asg(region)
                 .enterStandby(b ->
                         b.autoScalingGroupName(group).instanceIds(instanceId).shouldDecrementDesiredCapacity(true));
+    }
+
+    /** SetDesiredCapacity; returns the instances moto launched for it. */
+    public List<String> scale(String region, String group, int desired) {
+        List<String> before = instances(region, group);
+        asg(region).setDesiredCapacity(b -> b.autoScalingGroupName(group).desiredCapacity(desired));
+        List<String> after = new ArrayList<>(instances(region, group));
+        after.removeAll(before);
+        return after;
+    }
+
+    /** CreateTags on one instance, as the instance itself does (teleport-ha-boot). */
+    public void tag(String region, String instanceId, String key, String value) {
+        ec2(region)
+                .createTags(b -> b.resources(instanceId)
+                        .tags(software.amazon.awssdk.services.ec2.model.Tag.builder()
+                                .key(key)
+                                .value(value)
+                                .build()));
+    }
+
+    /** An abandoned launch: Auto Scaling terminates the instance and lowers nothing but what it launched. */
+    public void terminateInGroup(String region, String instanceId) {
+        asg(region)
+                .terminateInstanceInAutoScalingGroup(
+                        b -> b.instanceId(instanceId).shouldDecrementDesiredCapacity(true));
     }
 
     public void unhealthy(String region, String instanceId) {
