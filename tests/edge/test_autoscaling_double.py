@@ -626,6 +626,38 @@ def test_the_boot_agents_complete_and_watch_termination_pass_the_double(rig, tmp
     assert a not in rig.motos()[0] and rig.transitions(a)[-1] == "Terminating:Wait->Terminated"
 
 
+def test_the_boot_agents_unhealthy_report_is_refused_in_the_grace_period_and_replaces_after_it(rig, tmp_path):
+    boot = _boot_agent()
+    a, b = rig.in_service(HealthCheckGracePeriod=600)
+    cfg = {"asg": "proxy", "region": A}
+
+    class Log:
+        def __call__(self, msg):
+            pass
+        loud = __call__
+
+    class Imds:
+        def instance_id(self):
+            return a
+
+    class Host:
+        def systemctl(self, *args):
+            return 0  # teleport.service is-failed
+
+    class Paths:
+        booted = str(tmp_path / "booted.json")
+
+    rig.later(300)
+    # AWS refuses ShouldRespectGracePeriod=true inside the grace period, and report_unhealthy does not
+    # catch it: a Teleport that fails within 600 s of InService is not replaced by this path.
+    with pytest.raises(ClientError, match="less than the configured grace period of 600 seconds"):
+        boot.report_unhealthy(cfg, Imds(), Paths(), Host(), Log(), asg=rig.asg)
+    assert rig.states() == {a: "InService", b: "InService"}
+    rig.later(300)
+    assert boot.report_unhealthy(cfg, Imds(), Paths(), Host(), Log(), asg=rig.asg) == 0
+    assert rig.states() == {a: "Terminating:Wait", b: "InService"}
+
+
 # --- the process and its flag ----------------------------------------------------------------------------
 
 def test_listen_takes_loopback_or_a_sandbox_bridge_and_nothing_else():
