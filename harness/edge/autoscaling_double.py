@@ -88,7 +88,7 @@ import uuid
 import xml.etree.ElementTree as ET
 import zlib
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from .common import client, paginate
 
@@ -566,10 +566,10 @@ class Lifecycle:
                 for arn in g.get("TargetGroupARNs", []):
                     try:
                         described = elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-                    except ClientError as e:
+                    except (ClientError, BotoCoreError) as e:
+                        code = e.response["Error"].get("Code") if isinstance(e, ClientError) else type(e).__name__
                         self.log("asg_lifecycle", region=region, group=name, target_group=arn.rsplit(":", 1)[-1],
-                                 note="target health unreadable: not counted as unhealthy",
-                                 error=e.response["Error"].get("Code"))
+                                 note="target health unreadable: not counted as unhealthy", error=code)
                         continue
                     for d in described:
                         if d["TargetHealth"]["State"] == "unhealthy":

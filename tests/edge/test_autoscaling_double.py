@@ -414,10 +414,10 @@ class _TargetHealth:
         self.endpoint = "http://127.0.0.1:%d" % self.double.server.server_address[1]
         rig.lc.elbv2_endpoint = self.endpoint
 
-    def plane(self, states):
-        """The NLB double's view, now: {instance id: up | down}."""
+    def plane(self, states, updated_at=None):
+        """The NLB double's view, now (or as written at updated_at): {instance id: up | down}."""
         with open(os.path.join(self.tmp, "nlb-double.json"), "w") as f:
-            json.dump({"double": "nlb-double", "updated_at": utc_now(), "draining": [], "target_groups": [
+            json.dump({"double": "nlb-double", "updated_at": updated_at or utc_now(), "draining": [], "target_groups": [
                 {"arn": self.tg, "deregistration_delay_s": 300,
                  "targets": [{"id": i, "port": 3080, "state": s} for i, s in states.items()]}]}, f)
 
@@ -459,6 +459,11 @@ def test_elb_health_type_replaces_an_instance_its_target_group_reports_unhealthy
     members, desired = rig.motos()
     (c,) = set(members) - {b}
     assert desired == 2 and rig.states() == {b: "InService", c: "Pending:Wait"}, "replaced; the new one waits"
+    # Target health nobody measured (the NLB double stopped: its double answers 503) replaces nothing.
+    elb.plane({b: "down"}, updated_at="2026-01-01T00:00:00.000Z")
+    rig.later(600)
+    assert rig.states()[b] == "InService"
+    assert any(f.get("note") == "target health unreadable: not counted as unhealthy" for _, f in rig.lines)
 
 
 def test_ec2_health_type_never_replaces_for_target_health_but_replaces_a_stopped_instance(rig, elb):
