@@ -21,7 +21,7 @@ TAGS_END = "<!-- END GENERATED TAGS -->"
 DOCS = {
     ROOT / "docs/ansible.md": ["teleport", "node_agent", "inventory_service"],
     ROOT / "docs/aws.md": ["aws_cluster", "aws_pools", "aws_edge"],
-    ROOT / "docs/tls.md": ["tls_issuer"],
+    ROOT / "docs/tls.md": ["tls_issuer", "tls_renewal"],
     ROOT / "docs/boot.md": ["cluster_config", "boot_kit"],
 }
 # The doc that carries the tag table.
