@@ -631,7 +631,7 @@ def test_the_boot_agents_complete_and_watch_termination_pass_the_double(rig, tmp
     assert a not in rig.motos()[0] and rig.transitions(a)[-1] == "Terminating:Wait->Terminated"
 
 
-def test_the_boot_agents_unhealthy_report_is_refused_in_the_grace_period_and_replaces_after_it(rig, tmp_path):
+def test_the_boot_agents_unhealthy_report_waits_out_the_grace_period_and_replaces_after_it(rig, tmp_path):
     boot = _boot_agent()
     a, b = rig.in_service(HealthCheckGracePeriod=600)
     cfg = {"asg": "proxy", "region": A}
@@ -653,13 +653,17 @@ def test_the_boot_agents_unhealthy_report_is_refused_in_the_grace_period_and_rep
         booted = str(tmp_path / "booted.json")
 
     rig.later(300)
-    # AWS refuses ShouldRespectGracePeriod=true inside the grace period, and report_unhealthy does not
-    # catch it: a Teleport that fails within 600 s of InService is not replaced by this path.
-    with pytest.raises(ClientError, match="less than the configured grace period of 600 seconds"):
-        boot.report_unhealthy(cfg, Imds(), Paths(), Host(), Log(), asg=rig.asg)
-    assert rig.states() == {a: "InService", b: "InService"}
-    rig.later(300)
-    assert boot.report_unhealthy(cfg, Imds(), Paths(), Host(), Log(), asg=rig.asg) == 0
+    # AWS refuses ShouldRespectGracePeriod=true inside the grace period: the agent keeps its report and sends it
+    # again every retry (here each wait moves the double's clock) until the grace period is over, never drops it.
+    waits = []
+
+    def sleep(s):
+        waits.append(s)
+        assert rig.states() == {a: "InService", b: "InService"}, "nothing is replaced inside the grace period"
+        rig.later(s)
+
+    assert boot.report_unhealthy(cfg, Imds(), Paths(), Host(), Log(), asg=rig.asg, retry=60, sleep=sleep) == 0
+    assert waits == [60] * 5, waits  # refused at 300, 360, ..., 540 s of age; sent at 600 s
     assert rig.states() == {a: "Terminating:Wait", b: "InService"}
 
 

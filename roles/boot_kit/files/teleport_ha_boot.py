@@ -744,12 +744,23 @@ def report_unhealthy(cfg, imds, paths, host, log, aws=aws_client, asg=None, retr
         busy = [i["InstanceId"] + " " + i["LifecycleState"] + "/" + i["HealthStatus"]
                 for g in group for i in g.get("Instances", [])
                 if i["InstanceId"] != instance_id and (i["LifecycleState"] != "InService" or i["HealthStatus"] != "Healthy")]
-        if not busy:
+        if busy:
+            log("%s failed, but %s is already being replaced or launched in %s; waiting %.0f s"
+                % (service, ", ".join(busy), cfg["asg"], retry))
+            sleep(retry)  # one replacement at a time per group
+            continue
+        try:
+            asg.set_instance_health(InstanceId=instance_id, HealthStatus="Unhealthy", ShouldRespectGracePeriod=True)
             break
-        log("%s failed, but %s is already being replaced or launched in %s; waiting %.0f s"
-            % (service, ", ".join(busy), cfg["asg"], retry))
-        sleep(retry)  # one replacement at a time per group
-    asg.set_instance_health(InstanceId=instance_id, HealthStatus="Unhealthy", ShouldRespectGracePeriod=True)
+        except Exception as e:
+            # Auto Scaling refuses ShouldRespectGracePeriod inside the health check grace period ("The age of
+            # the instance (N seconds) is less than the configured grace period of M seconds"): the report is
+            # kept and sent again once the grace period is over, never dropped.
+            if "grace period" not in str(e):
+                raise
+            log("%s failed, but %s is inside its health check grace period: reporting again in %.0f s"
+                % (service, instance_id, retry))
+            sleep(retry)
     log.loud("%s failed past its restart limit: reported %s Unhealthy, Auto Scaling replaces it" % (service, instance_id))
     return 0
 
