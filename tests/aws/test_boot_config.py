@@ -161,6 +161,21 @@ def test_a_run_without_the_clusters_release_publishes_nothing(world):
     assert parameter(world, "us-west-2", "proxy") == before
 
 
+def test_proxies_under_proxy_peering_without_the_inventory_url_are_not_published(world):
+    # A proxy its group launches would probe no peer, none would probe it, and one that left would page.
+    static = {k: v for k, v in world.cluster.items() if k != "node_agent_peers_inventory_url"}
+    before = parameter(world, "eu-central-1", "proxy")
+    run = world.run("config", static, "-i", str(world.inventory))
+    assert run.rc != 0 and run.mutating == []
+    assert any("run proxy_peering with node_agent_peers_inventory_url unset" in m and "eu-central-1" in m
+               and "Nothing was published" in m for m in run.failures()), run.failures()
+    assert parameter(world, "eu-central-1", "proxy") == before
+    # The operator's explicit choice, and agent_mesh (no peer port), publish.
+    for extra in ({"cluster_config_allow_static_peers": True}, {"teleport_tunnel_strategy": "agent_mesh"}):
+        check = converged(world.run("config", dict(static, **extra), "-i", str(world.inventory), "--check"))
+        assert check.mutating == []
+
+
 def test_a_limited_run_publishes_every_pools_whole_configuration(world):
     # Limited to one proxy, a change of the auth pool's variables is published all the same: the configuration is the
     # cluster's, not the hosts'.
