@@ -248,6 +248,11 @@ public final class ConfigLoader {
         var nodeAgent = new InventoryConfig.NodeAgent(na.intInRange("metrics_port", 9810, 1, 65535));
         na.done();
 
+        // The teleport role's diag_addr port (roles/teleport teleport_diag_addr, {private_ip}:3000).
+        Section tp = root.section("teleport");
+        var teleport = new InventoryConfig.Teleport(tp.intInRange("diag_port", 3000, 1, 65535));
+        tp.done();
+
         root.done();
         return new InventoryConfig(
                 cluster,
@@ -259,7 +264,8 @@ public final class ConfigLoader {
                 aws,
                 refresh,
                 listen == null ? null : new InventoryConfig.Serve(listen.host(), listen.port(), tokenFile, tls),
-                nodeAgent);
+                nodeAgent,
+                teleport);
     }
 
     /** {@code serve.tls}: both files; they are read when serve starts, not here (as serve.token_file). */

@@ -19,7 +19,8 @@ public record InventoryConfig(
         Aws aws,
         Refresh refresh,
         Serve serve,
-        NodeAgent nodeAgent) {
+        NodeAgent nodeAgent,
+        Teleport teleport) {
 
     /** Tag keys on the Auto Scaling groups. */
     public record Tags(String cluster, String role) {}
@@ -59,4 +60,7 @@ public record InventoryConfig(
     public record Tls(Path certFile, Path keyFile) {}
 
     public record NodeAgent(int metricsPort) {}
+
+    /** @param diagPort the port of Teleport's {@code diag_addr} (/metrics, /readyz) on every host */
+    public record Teleport(int diagPort) {}
 }

@@ -94,6 +94,7 @@ public final class InventoryServer implements AutoCloseable {
         app.get("/v1/inventory", ctx -> serve(ctx, current, unavailable, Inventory::inventoryJson));
         app.get("/v1/peers", ctx -> serve(ctx, current, unavailable, Inventory::peersJson));
         app.get("/v1/sd/node-agent", ctx -> serve(ctx, current, unavailable, Inventory::serviceDiscoveryJson));
+        app.get("/v1/sd/teleport", ctx -> serve(ctx, current, unavailable, Inventory::teleportServiceDiscoveryJson));
         app.get("/v1/hosts/{name}", ctx -> {
             Current c = current.get();
             if (c.inventory() == null) {

@@ -18,6 +18,7 @@ public record Inventory(
         byte[] inventoryJson,
         byte[] peersJson,
         byte[] serviceDiscoveryJson,
+        byte[] teleportServiceDiscoveryJson,
         List<HostCount> counts,
         List<ExcludedHost> excluded,
         List<PoolBootFailures> bootFailures,

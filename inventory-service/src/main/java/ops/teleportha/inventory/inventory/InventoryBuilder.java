@@ -19,7 +19,8 @@ import ops.teleportha.inventory.inventory.RegionStore.Status;
 /**
  * Turns the per-region views into one {@link Inventory}: refuses when a region is missing, names the hosts
  * once ({@link HostNaming}), then renders each document from the same named hosts: the Ansible inventory
- * with its host variables, the proxy peers list and the Prometheus service discovery document. Hosts that
+ * with its host variables, the proxy peers list and the Prometheus service discovery documents (the
+ * node-agents' and Teleport's, the same hosts with the same labels). Hosts that
  * discovery or naming left out are carried along, to be reported.
  */
 public final class InventoryBuilder {
@@ -30,6 +31,7 @@ public final class InventoryBuilder {
     private final AnsibleInventoryDocument ansible;
     private final PeersDocument peers;
     private final ServiceDiscoveryDocument serviceDiscovery;
+    private final ServiceDiscoveryDocument teleportServiceDiscovery;
 
     public InventoryBuilder(InventoryConfig config) {
         this.naming = new HostNaming(config);
@@ -37,6 +39,8 @@ public final class InventoryBuilder {
         this.peers = new PeersDocument(config.cluster());
         this.serviceDiscovery = new ServiceDiscoveryDocument(
                 config.cluster(), config.nodeAgent().metricsPort());
+        this.teleportServiceDiscovery =
+                new ServiceDiscoveryDocument(config.cluster(), config.teleport().diagPort());
     }
 
     /** @throws InventoryUnavailableException when a region is missing or the hosts cannot be named */
@@ -77,6 +81,7 @@ public final class InventoryBuilder {
                 inventory.json(),
                 peers.render(named, stale, now),
                 serviceDiscovery.render(named),
+                teleportServiceDiscovery.render(named),
                 counts(named),
                 List.copyOf(excluded),
                 List.copyOf(bootFailures),

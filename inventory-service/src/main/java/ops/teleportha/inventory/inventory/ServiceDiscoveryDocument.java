@@ -6,17 +6,18 @@ import java.util.List;
 import ops.teleportha.inventory.discovery.DiscoveredHost;
 
 /**
- * {@code /v1/sd/node-agent}: Prometheus HTTP service discovery. Every running host with a private IP is
- * a target on the node-agent's metrics port, ready or not, so that a host on its way in or out is still
- * watched.
+ * Prometheus HTTP service discovery for one port on every host: {@code /v1/sd/node-agent} (the node-agent's
+ * metrics port) and {@code /v1/sd/teleport} (Teleport's diag port). Every running host with a private IP is
+ * a target, ready or not, so that a host on its way in or out is still watched. Both documents carry the
+ * same labels ({@link #labels}), so a node-agent's series and its Teleport's join on them.
  */
 final class ServiceDiscoveryDocument {
     private final String cluster;
-    private final int metricsPort;
+    private final int port;
 
-    ServiceDiscoveryDocument(String cluster, int metricsPort) {
+    ServiceDiscoveryDocument(String cluster, int port) {
         this.cluster = cluster;
-        this.metricsPort = metricsPort;
+        this.port = port;
     }
 
     byte[] render(List<NamedHost> hosts) {
@@ -27,21 +28,25 @@ final class ServiceDiscoveryDocument {
                 continue;
             }
             ObjectNode target = sd.addObject();
-            target.putArray("targets").add(h.privateIp() + ":" + metricsPort);
-            ObjectNode labels = target.putObject("labels");
-            labels.put("teleport_cluster", cluster);
-            labels.put("teleport_role", h.role());
-            labels.put("teleport_ready", Boolean.toString(h.ready()));
-            labels.put("inventory_host", n.name());
-            labels.put("aws_region", h.region());
-            labels.put("aws_availability_zone", String.valueOf(h.availabilityZone()));
-            labels.put("aws_instance_id", h.instanceId());
-            labels.put("aws_asg_name", h.asgName());
-            labels.put("aws_lifecycle_state", String.valueOf(h.lifecycleState()));
-            labels.put("teleport_converge_state", h.convergeState());
-            // Empty for a host site.yml configured: Prometheus drops an empty label.
-            labels.put("teleport_boot_config_digest", h.bootConfigDigest() == null ? "" : h.bootConfigDigest());
+            target.putArray("targets").add(h.privateIp() + ":" + port);
+            labels(target.putObject("labels"), n);
         }
         return InventoryBuilder.bytes(sd);
+    }
+
+    private void labels(ObjectNode labels, NamedHost n) {
+        DiscoveredHost h = n.host();
+        labels.put("teleport_cluster", cluster);
+        labels.put("teleport_role", h.role());
+        labels.put("teleport_ready", Boolean.toString(h.ready()));
+        labels.put("inventory_host", n.name());
+        labels.put("aws_region", h.region());
+        labels.put("aws_availability_zone", String.valueOf(h.availabilityZone()));
+        labels.put("aws_instance_id", h.instanceId());
+        labels.put("aws_asg_name", h.asgName());
+        labels.put("aws_lifecycle_state", String.valueOf(h.lifecycleState()));
+        labels.put("teleport_converge_state", h.convergeState());
+        // Empty for a host site.yml configured: Prometheus drops an empty label.
+        labels.put("teleport_boot_config_digest", h.bootConfigDigest() == null ? "" : h.bootConfigDigest());
     }
 }

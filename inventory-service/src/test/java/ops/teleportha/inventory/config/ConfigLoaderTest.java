@@ -48,6 +48,7 @@ class ConfigLoaderTest {
         assertThat(c.aws().endpointUrl()).isEmpty();
         assertThat(c.aws().maxAttempts()).isEqualTo(6);
         assertThat(c.nodeAgent().metricsPort()).isEqualTo(9810);
+        assertThat(c.teleport().diagPort()).isEqualTo(3000);
     }
 
     @Test
@@ -112,6 +113,8 @@ class ConfigLoaderTest {
                 MINIMAL + "refresh:\n  interval: 10m\n  max_staleness: 5m\n",
                 "refresh.max_staleness: must be at least refresh.interval (10m)");
         rejects(MINIMAL + "aws:\n  max_concurrency: 0\n", "aws.max_concurrency: must be from 1 to 64, got 0");
+        rejects(MINIMAL + "teleport:\n  diag_port: 70000\n", "teleport.diag_port: must be from 1 to 65535, got 70000");
+        rejects(MINIMAL + "teleport:\n  diag_addr: 127.0.0.1:3000\n", "teleport.diag_addr: unknown key");
         rejects(MINIMAL + "aws:\n  max_attempts: many\n", "aws.max_attempts: must be a whole number");
         rejects(MINIMAL + "serve:\n  listen_addr: 8790\n", "serve.listen_addr: '8790' must be host:port");
         rejects(

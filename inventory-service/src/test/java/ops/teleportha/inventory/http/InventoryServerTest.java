@@ -39,7 +39,8 @@ import org.junit.jupiter.api.io.TempDir;
 class InventoryServerTest {
     static final String TOKEN = "unit-token-0123456789abcdef";
     static final Instant NOW = Instant.parse("2026-11-21T12:00:00Z");
-    static final List<String> DOCUMENTS = List.of("/v1/inventory", "/v1/peers", "/v1/sd/node-agent", "/v1/hosts/i-p1");
+    static final List<String> DOCUMENTS =
+            List.of("/v1/inventory", "/v1/peers", "/v1/sd/node-agent", "/v1/sd/teleport", "/v1/hosts/i-p1");
 
     @TempDir
     Path dir;
@@ -104,7 +105,8 @@ class InventoryServerTest {
         start(Optional.of(new BearerToken(tokenFile(TOKEN))));
         assertThat(get("/healthz", null).statusCode()).isEqualTo(200);
         assertThat(get("/readyz", null).statusCode()).isEqualTo(200);
-        for (String path : List.of("/v1/inventory", "/v1/peers", "/v1/sd/node-agent", "/v1/hosts/i-p1", "/metrics")) {
+        for (String path : List.of(
+                "/v1/inventory", "/v1/peers", "/v1/sd/node-agent", "/v1/sd/teleport", "/v1/hosts/i-p1", "/metrics")) {
             HttpResponse<String> none = get(path, null);
             assertThat(none.statusCode()).as(path).isEqualTo(401);
             assertThat(none.headers().firstValue("WWW-Authenticate")).as(path).contains("Bearer");
@@ -227,7 +229,9 @@ class InventoryServerTest {
                 "/v1/peers",
                 inv.peersJson(),
                 "/v1/sd/node-agent",
-                inv.serviceDiscoveryJson());
+                inv.serviceDiscoveryJson(),
+                "/v1/sd/teleport",
+                inv.teleportServiceDiscoveryJson());
         for (var e : bodies.entrySet()) {
             HttpResponse<byte[]> r = http.send(
                     HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + server.port() + e.getKey()))

@@ -224,6 +224,35 @@ class InventoryBuilderTest {
     }
 
     @Test
+    void teleportIsDiscoveredOnItsDiagPortWithTheNodeAgentsLabels() throws Exception {
+        List<DiscoveredHost> west = List.of(
+                ready("us-west-2", "auth", "i-a1", 10), host("us-west-2", "proxy", "i-sb", 11, "Standby", "Healthy"));
+        Inventory byDefault = inventory(config(""), west, List.of());
+        JsonNode agents = InventoryBuilder.JSON.readTree(byDefault.serviceDiscoveryJson());
+        JsonNode teleport = InventoryBuilder.JSON.readTree(byDefault.teleportServiceDiscoveryJson());
+        assertThat(teleport).hasSize(agents.size()).hasSize(2);
+        for (int i = 0; i < agents.size(); i++) {
+            String agent = agents.get(i).path("targets").get(0).asText();
+            assertThat(teleport.get(i).path("targets").get(0).asText())
+                    .isEqualTo(agent.replaceFirst(":9810$", ":3000"));
+            assertThat(teleport.get(i).path("labels")).isEqualTo(agents.get(i).path("labels"));
+        }
+        assertThat(teleport.get(1).path("labels").path("teleport_ready").asText())
+                .isEqualTo("false");
+
+        Inventory moved = inventory(config("teleport:\n  diag_port: 3443\n"), west, List.of());
+        JsonNode movedSd = InventoryBuilder.JSON.readTree(moved.teleportServiceDiscoveryJson());
+        assertThat(movedSd.get(0).path("targets").get(0).asText()).endsWith(".10:3443");
+        assertThat(InventoryBuilder.JSON
+                        .readTree(moved.serviceDiscoveryJson())
+                        .get(0)
+                        .path("targets")
+                        .get(0)
+                        .asText())
+                .endsWith(".10:9810");
+    }
+
+    @Test
     void duplicatePeerAddressesAreRefusedNotServed() {
         InventoryConfig c = config("peer_addr_template: '{region}.corp:3021'\n");
         assertThatThrownBy(() -> inventory(

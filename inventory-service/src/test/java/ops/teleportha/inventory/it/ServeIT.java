@@ -165,6 +165,10 @@ class ServeIT {
         JsonNode sd = json("/v1/sd/node-agent");
         assertThat(sd).hasSize(6);
         assertThat(sd.get(0).path("targets").get(0).asText()).matches("198\\.18\\.\\d+\\.\\d+:9811");
+        JsonNode teleport = json("/v1/sd/teleport");
+        assertThat(teleport).hasSize(6);
+        assertThat(teleport.get(0).path("targets").get(0).asText()).matches("198\\.18\\.\\d+\\.\\d+:3000");
+        assertThat(teleport.get(0).path("labels")).isEqualTo(sd.get(0).path("labels"));
 
         String metrics = get("/metrics", TOKEN).body();
         assertThat(metrics)
