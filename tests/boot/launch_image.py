@@ -149,6 +149,12 @@ def inventory(world):
     return json.loads(p.stdout)
 
 
+def hostvar(inv, host, name):
+    """One host variable as data (the inventory marks text from AWS unsafe)."""
+    v = inv.get("_meta", {}).get("hostvars", {}).get(host, {}).get(name)
+    return v.get("__ansible_unsafe") if isinstance(v, dict) else v
+
+
 def groups_of(inv, host):
     return sorted(g for g, v in inv.items() if isinstance(v, dict) and host in (v.get("hosts") or []))
 
@@ -240,12 +246,12 @@ def run(world, work, double, version, new_version, tarball, sha, state):
                        lambda s: [i for i, st in s.items() if st == "Pending:Wait"] or None, 60)[0]
     inv = inventory(world)
     pending_groups = groups_of(inv, first)
-    shown = inv.get("_meta", {}).get("hostvars", {}).get(first, {}).get("aws_lifecycle_state")
-    shown = shown.get("__ansible_unsafe") if isinstance(shown, dict) else shown
+    shown = hostvar(inv, first, "aws_lifecycle_state")
+    converge = hostvar(inv, first, "teleport_converge_state")
     check(f"the group's instance {first} waits in Pending:Wait (the launch hook); the inventory shows it configuring "
-          f"(aws_lifecycle_state {shown}) and keeps it out of the pool's groups (its groups: "
-          f"{', '.join(pending_groups) or 'none'})",
-          world.lifecycle().get(first) == "Pending:Wait" and shown == "Pending:Wait"
+          f"(aws_lifecycle_state {shown}, teleport_converge_state {converge}) and keeps it out of the pool's groups "
+          f"(its groups: {', '.join(pending_groups) or 'none'})",
+          world.lifecycle().get(first) == "Pending:Wait" and shown == "Pending:Wait" and converge == "configuring"
           and not any(g.startswith("teleport_auth") for g in pending_groups), inv.get("_meta", {}).get("hostvars", {}).get(first))
     try:
         wait_state(world, f"{first} InService", lambda s: s.get(first, "gone") not in ("Pending:Wait", "Pending"), 900)
@@ -265,9 +271,16 @@ def run(world, work, double, version, new_version, tarball, sha, state):
     check(f"Teleport {version} and the node-agent run on it", ran.returncode == 0 and f"v{version}" in ran.stdout,
           ran.stdout + ran.stderr)
 
-    ready_groups = groups_of(inventory(world), first)
+    inv = inventory(world)
+    ready_groups = groups_of(inv, first)
     check(f"in service, the inventory puts it in the pool's groups ({', '.join(ready_groups)})",
           "teleport_auth" in ready_groups or any(g.startswith("teleport_auth_") for g in ready_groups), ready_groups)
+    published_digest = json.loads(world.client("ssm").get_parameter(
+        Name=f"/teleport/{CLUSTER}/config/auth")["Parameter"]["Value"])["digest"]
+    digest, converge = hostvar(inv, first, "teleport_boot_config_digest"), hostvar(inv, first, "teleport_converge_state")
+    check(f"the inventory shows it {converge}, with the digest of the publication it converged with "
+          f"({(digest or 'none')[:16]}, tagged by the instance itself)",
+          converge == "configured" and digest == published_digest, f"{digest} != {published_digest}")
 
     # --- 3. a proxy: the auth pool serves, so what a proxy gets is published, and the proxy group scales out ---
     # Through the product's inventory script, and SSH checked the product's way (the host keys its console
@@ -399,6 +412,14 @@ def broken_launches(world, env, cluster, work, first, double, new_version):
     ssm.put_parameter(Name=name, Value=json.dumps(doc), Type="String", Overwrite=True)
     world.client("autoscaling").set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=2)
     seen = {first}
+    metrics = InventoryMetrics(world, work)
+    try:
+        _broken_launches(world, env, cluster, work, first, double, new_version, ssm, seen, metrics)
+    finally:
+        metrics.stop()
+
+
+def _broken_launches(world, env, cluster, work, first, double, new_version, ssm, seen, metrics):
     abandoned(world, "config_invalid", seen, 300)
 
     tarball = os.path.join(double, f"teleport-v{new_version}-linux-amd64-bin.tar.gz")
@@ -409,6 +430,15 @@ def broken_launches(world, env, cluster, work, first, double, new_version):
     check(f"cluster-config.yml publishes Teleport {new_version} from a controller path ({r.seconds:.0f} s)",
           r.rc == 0, r.tail())
     abandoned(world, "version", seen, 300)
+    # The instances said why on themselves; the inventory counts them for the pool's one alert.
+    try:
+        got = metrics.wait("the inventory to count the auth pool's failed launches",
+                           lambda m: m.get(GROUP, (0, None))[0] >= 2 and m[GROUP][1] == "version", 60)
+        check(f"the inventory counts {got[GROUP][0]} launches of {GROUP} in a row failed, newest reason "
+              f"{got[GROUP][1]} (teleport_inventory_boot_failures, what TeleportPoolBootFailing fires on); "
+              f"the proxy pool {got.get(PROXY_GROUP)}", got.get(PROXY_GROUP, (0, None)) == (0, None))
+    except HarnessError as e:
+        check("the inventory counts the auth pool's failed launches with the newest reason", False, str(e))
 
     # A mirror on the bridge: what an https URL (Teleport's CDN, a private mirror) is to an instance.
     handler = functools.partial(QuietFiles, directory=double)
@@ -441,6 +471,63 @@ def broken_launches(world, env, cluster, work, first, double, new_version):
           f"running the published Teleport {new_version} over the AMI's; {len(failed)} launch(es) ABANDONed before, "
           f"none ever in service", f"v{new_version}" in ran
           and all(not any(t.endswith("->InService") for t in transitions(world, i)) for i in failed), ran)
+    try:
+        metrics.wait("the inventory to see the pool healed", lambda m: m.get(GROUP) == (0, None), 60)
+        check(f"healed, {GROUP} counts 0 failures in a row and no reason: the alert resolves by itself", True)
+    except HarnessError as e:
+        check("healed, the inventory counts no failures in a row", False, str(e))
+
+
+class InventoryMetrics:
+    """The product's inventory service in `serve` mode (loopback, refreshed every 2 s) on this world, for the
+    metrics the TeleportPoolBootFailing alert reads (monitoring/alerts.yml)."""
+
+    def __init__(self, world, work):
+        self.port = free_port()
+        config = os.path.join(work, "teleport-inventory-serve.yml")
+        with open(config, "w") as f:
+            f.write(f"cluster: {CLUSTER}\nregions: [{REGION}]\nrefresh:\n  interval: 2s\n"
+                    f"serve:\n  listen_addr: 127.0.0.1:{self.port}\n")
+        jar = os.path.join(REPO, "inventory-service", "target", "inventory-service.jar")
+        self.log_path = os.path.join(work, "inventory-serve.log")
+        self.pid = spawn(["java", "-Xmx96m", "-jar", jar, "serve", "--config", config], self.log_path,
+                         env=world.inventory_env())
+
+    def boot_failures(self):
+        """{asg: (failures in a row, newest reason or None)} from /metrics."""
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out, reasons = {}, {}
+        for line in text.splitlines():
+            if line.startswith("teleport_inventory_boot_failures{"):
+                labels, value = line.rsplit(" ", 1)
+                out[labels.split('asg="')[1].split('"')[0]] = int(float(value))
+            elif line.startswith("teleport_inventory_boot_failure_reason{"):
+                labels = line.rsplit(" ", 1)[0]
+                reasons[labels.split('asg="')[1].split('"')[0]] = labels.split('reason="')[1].split('"')[0]
+        return {g: (n, reasons.get(g)) for g, n in out.items()}
+
+    def wait(self, what, predicate, timeout=60):
+        seen = {}
+
+        def ok():
+            nonlocal seen
+            if not alive(self.pid):
+                raise HarnessError(f"the inventory service exited; its log: {self.log_path}")
+            try:
+                seen = self.boot_failures()
+            except OSError:
+                return False
+            return predicate(seen)
+        try:
+            wait_until(what, ok, timeout, 0.5)
+        except HarnessError as e:
+            raise HarnessError(f"{e}; last seen {seen}") from e
+        return seen
+
+    def stop(self):
+        stop_pid(self.pid, "inventory-service serve")
 
 
 class QuietFiles(http.server.SimpleHTTPRequestHandler):
