@@ -84,6 +84,13 @@ CASES = {
                              "node_agent_tls_verify_timeout": "1m0s"}, "teleport_https_keypairs_reload_interval is"),
     "reload_never": ({**GOOD_PROXY, "teleport_https_keypairs_reload_interval": "0",
                       "node_agent_tls_verify_timeout": "60s"}, "must be above 0"),
+    # aws_edge opens a Kubernetes or database listener only in separate mode, on the port the proxy renders.
+    "kube_in_multiplex": ({**GOOD_PROXY, "teleport_proxy_kube_listen_addr": "0.0.0.0:3026"},
+                          "teleport_proxy_kube_listen_addr apply only with teleport_proxy_listener_mode separate"),
+    "mysql_no_port": ({**GOOD_PROXY, "teleport_proxy_listener_mode": "separate", "teleport_proxy_mysql_listen_addr": "3036"},
+                      "must each be empty or one host:port"),
+    "kube_on_the_tunnel_port": ({**GOOD_PROXY, "teleport_proxy_listener_mode": "separate",
+                                 "teleport_proxy_kube_listen_addr": "0.0.0.0:3024"}, "The proxy's listeners share a port"),
 }
 GOOD = {"good_auth": GOOD_AUTH, "good_proxy": GOOD_PROXY,
         "iam_proxy": {**GOOD_PROXY, "teleport_join_method": "iam", "teleport_join_token": "", "teleport_join_iam_allow": IAM_ALLOW},
@@ -98,6 +105,9 @@ GOOD = {"good_auth": GOOD_AUTH, "good_proxy": GOOD_PROXY,
         "reload_defaults": {**GOOD_PROXY, "node_agent_tls_verify_timeout": NODE_AGENT_DEFAULTS["node_agent_tls_verify_timeout"]},
         "reload_by_command": {**GOOD_PROXY, "teleport_https_keypairs_reload_interval": "5m",
                               "node_agent_tls_verify_timeout": "60s", "node_agent_tls_reload_mode": "command"},
+        "separate_listeners": {**GOOD_PROXY, "teleport_proxy_listener_mode": "separate",
+                               "teleport_proxy_kube_listen_addr": "0.0.0.0:3026",
+                               "teleport_proxy_postgres_listen_addr": "0.0.0.0:5432"},
         "reload_not_go": {**GOOD_PROXY, "teleport_https_keypairs_reload_interval": "1 minute",
                           "node_agent_tls_verify_timeout": "60s"}}
 

@@ -2,12 +2,13 @@
 auth and proxy hosts through real Ansible, asserts the YAML structure and the unit's
 confinement, and has the Teleport test double's strict `configure --test` accept every
 rendered file and `systemd-analyze verify` every rendered unit."""
+import json
 import shutil
 import subprocess
 
 import pytest
 import yaml
-from conftest import HERE, local_host_vars, play
+from conftest import HERE, failures_by_host, local_host_vars, play
 
 SHA = "a" * 64
 AUTH = {"teleport_role": "auth"}
@@ -110,6 +111,8 @@ SCENARIOS = {
         "teleport_join_token_name": "teleport-proxy-iam",
         "teleport_peer_public_addr": "198.18.2.10:3021",
         "teleport_https_keypairs_reload_interval": "5m",
+        "teleport_proxy_kube_listen_addr": "0.0.0.0:3026",
+        "teleport_proxy_mysql_listen_addr": "0.0.0.0:3036",
     },
 }
 
@@ -278,7 +281,51 @@ def test_proxy_in_separate_mode_with_several_public_addrs_and_iam_join(rendered)
     assert proxy["listen_addr"] == "0.0.0.0:3023"
     assert proxy["tunnel_listen_addr"] == "0.0.0.0:3024"
     assert proxy["https_keypairs_reload_interval"] == "5m"
+    # Only the Kubernetes and database listeners that are set, each one its load balancer forwards to.
+    assert (proxy["kube_listen_addr"], proxy["mysql_listen_addr"]) == ("0.0.0.0:3026", "0.0.0.0:3036")
+    assert "postgres_listen_addr" not in proxy and "mongo_listen_addr" not in proxy
     assert doc["teleport"]["join_params"] == {"method": "iam", "token_name": "teleport-proxy-iam"}
+
+
+def proxy_ports(doc):
+    """The ports teleport.yaml's proxy_service listens on for clients (peering is proxy to proxy, off the NLB)."""
+    proxy = doc["proxy_service"]
+    return {int(v.rsplit(":", 1)[1]) for k, v in proxy.items() if k.endswith("listen_addr") and k != "peer_listen_addr"}
+
+
+@pytest.mark.parametrize("listeners", [
+    {},
+    {"teleport_proxy_kube_listen_addr": "0.0.0.0:3026"},
+    {"teleport_proxy_mysql_listen_addr": "0.0.0.0:3036", "teleport_proxy_postgres_listen_addr": "0.0.0.0:5432",
+     "teleport_proxy_mongo_listen_addr": "0.0.0.0:27017"},
+    {"teleport_proxy_kube_listen_addr": "10.0.0.5:3027", "teleport_proxy_listener_mode": "multiplex"},
+])
+def test_the_load_balancer_forwards_exactly_to_the_ports_the_proxy_listens_on(tmp_path, teleport_double, listeners):
+    """aws_edge and the teleport role read the same variables: in separate mode an NLB listener exists for a
+    Kubernetes or database port exactly when the proxy renders its listen address (before, the NLB forwarded 3026
+    and database ports to nothing while every health check stayed green); in multiplex mode such a setting is
+    refused on both sides."""
+    host = {**PROXY, "teleport_public_addr": ["teleport.example.com:443"], "teleport_proxy_listener_mode": "separate",
+            **listeners}
+    if teleport_double:
+        host["render_validate"] = f"{teleport_double} configure --test %s"
+    inventory = {"all": {"vars": local_host_vars(render_dir=str(tmp_path), teleport_cluster_name="teleport.example.com",
+                                                 teleport_tarball_sha256=SHA, teleport_join_iam_allow=IAM_ALLOW),
+                         "hosts": {"proxy": host}}}
+    json_out = {"ANSIBLE_STDOUT_CALLBACK": "json"}
+    teleport = play(HERE / "render_teleport.yml", inventory, tmp_path, env=json_out)
+    edge = play(HERE / "render_aws_edge_listeners.yml", inventory, tmp_path, env=json_out)
+    if host["teleport_proxy_listener_mode"] == "multiplex":
+        assert any("apply only with teleport_proxy_listener_mode separate" in m
+                   for m in failures_by_host(teleport).get("proxy", [])), teleport.text[-3000:]
+        # aws-edge.yml refuses it in its preflight too (tests/aws); its listeners would leave the port out.
+        assert json.loads((tmp_path / "proxy.listeners.json").read_text()) == [{"port": 443, "target_port": 3080}]
+        return
+    assert teleport.rc == 0 and edge.rc == 0, teleport.text[-3000:] + edge.text[-3000:]
+    doc = yaml.safe_load((tmp_path / "proxy.teleport.yaml").read_text())
+    listeners_json = json.loads((tmp_path / "proxy.listeners.json").read_text())
+    assert {lst["target_port"] for lst in listeners_json} == proxy_ports(doc)
+    assert all(lst["port"] == lst["target_port"] for lst in listeners_json if lst["port"] != 443)
 
 
 def test_units_restart_reload_with_hup_and_set_no_cpu_limit(rendered):

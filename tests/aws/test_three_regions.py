@@ -17,7 +17,9 @@ EXTRA = dict(
     aws_cluster_short_name="tp",
     aws_pools_image_resolution="play",
     aws_pools_proxy_by_region={"ap-southeast-2": {"desired_capacity": 3, "max_size": 5}},
-    aws_edge_proxy_listener_mode="separate", aws_edge_kube_listener=True, aws_edge_database_ports=[3036],
+    # The proxies' own listen addresses (the teleport role renders them): the NLB opens exactly these ports.
+    teleport_proxy_listener_mode="separate", teleport_proxy_kube_listen_addr="0.0.0.0:3026",
+    teleport_proxy_mysql_listen_addr="0.0.0.0:3036",
     aws_edge_internal_nlb=True, aws_edge_split_dns=True,
     aws_edge_client_cidrs=CLIENTS, aws_edge_ssh_cidrs=[SSH], aws_edge_metrics_cidrs=[METRICS],
     aws_edge_deregistration_delay=120, aws_edge_dns_ttl=20,

@@ -52,6 +52,16 @@ CASES = [
      "aws_edge_ssh_cidrs: '10.0.0.1' is not a CIDR block"),
     ("a variable of the wrong type", "edge", {"aws_edge_dns_ttl": "short"},
      "aws_edge_dns_ttl"),
+    # The NLB's Kubernetes and database listeners follow the proxies' listen addresses, never a list of their own.
+    ("a listener of the NLB's own", "edge", {"aws_edge_proxy_listener_mode": "separate", "aws_edge_kube_listener": True},
+     "aws_edge_kube_listener and aws_edge_database_ports are gone"),
+    ("a proxy listener outside separate mode", "edge",
+     {"teleport_proxy_listener_mode": "separate", "aws_edge_proxy_listener_mode": "multiplex",
+      "teleport_proxy_mysql_listen_addr": "0.0.0.0:3036"},
+     'The proxies\' listeners {"teleport_proxy_mysql_listen_addr": "0.0.0.0:3036"} (teleport_proxy_*_listen_addr) apply only'),
+    ("a proxy listener on a port taken", "edge",
+     {"teleport_proxy_listener_mode": "separate", "teleport_proxy_kube_listen_addr": "0.0.0.0:3024"},
+     "each needs a host:port with a port of its own"),
 ]
 
 
