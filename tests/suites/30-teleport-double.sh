@@ -96,4 +96,16 @@ wait_ready "$proxy_diag" "the proxy double (token join with the CA pin from tctl
 for _ in $(seq 1 150); do grep -q "cluster pin does not match" "$tmp/bad/log" && break; sleep 0.1; done # poll, bounded
 grep -q "cluster pin does not match" "$tmp/bad/log" || { echo "a wrong ca_pin was not refused" >&2; exit 1; }
 if ready "$bad_diag"; then echo "a proxy with a wrong ca_pin became ready" >&2; exit 1; fi
+# Teleport's metric names the alert rules read (monitoring/alerts.yml, group teleport), from the
+# tarball's binaries: process_state as /readyz says it (0 joined, 3 still starting), the auth's
+# backend families with component="backend"; a proxy has none.
+metrics() { curl -fs "http://127.0.0.1:$1/metrics"; }
+metrics "$proxy_diag" | grep -qx 'process_state 0' || { echo "a ready proxy's process_state is not 0" >&2; exit 1; }
+metrics "$bad_diag" | grep -qx 'process_state 3' || { echo "a proxy that never joined has no process_state 3" >&2; exit 1; }
+auth_metrics=$(metrics "$auth_diag")
+for m in backend_read_requests_failed_total backend_write_requests_failed_total teleport_backend_write_requests_failed_precondition_total; do
+  grep -qx "$m{component=\"backend\"} 0" <<<"$auth_metrics" || { echo "the auth double lacks $m{component=\"backend\"}" >&2; exit 1; }
+done
+grep -qx '# TYPE backend_write_seconds histogram' <<<"$auth_metrics" || { echo "the auth double lacks backend_write_seconds" >&2; exit 1; }
+if metrics "$proxy_diag" | grep -q '^backend_'; then echo "a proxy double exposes the auth backend's metrics" >&2; exit 1; fi
 echo "teleport double ${versions[*]} (community and ent): tests pass, cluster formed, tarballs in $out"
