@@ -129,17 +129,27 @@ def peers(state, timeout=120):
 
 
 def prometheus(state, timeout=90):
+    """Every host's node-agent and Teleport (its diag_addr, the double's /metrics) are up in
+    Prometheus through the inventory service's SD, with the same target labels."""
     n = len(state["hosts"])
-
-    def scraped():
-        res = services.prometheus_query(state, 'up{job="node-agent"}')
-        return len(res) == n and all(r["value"][1] == "1" for r in res)
-    wait_until(f"Prometheus to scrape all {n} node-agents through the inventory service's SD", scraped, timeout, 1)
-    labels = services.prometheus_query(state, 'up{job="node-agent"}')[0]["metric"]
-    for key in ("teleport_role", "aws_region", "aws_instance_id", "teleport_cluster"):
-        if key not in labels:
-            raise HarnessError(f"Prometheus target labels lack {key}: {labels}")
-    log(f"Prometheus scrapes all {n} node-agents (up == 1) with the SD labels")
+    for job, what in (("node-agent", "node-agents"), ("teleport", "Teleport diag endpoints")):
+        def scraped(job=job):
+            res = services.prometheus_query(state, f'up{{job="{job}"}}')
+            return len(res) == n and all(r["value"][1] == "1" for r in res)
+        wait_until(f"Prometheus to scrape all {n} {what} through the inventory service's SD", scraped, timeout, 1)
+    def sd_labels(job):
+        """Each target's labels but job and instance, by instance id."""
+        res = services.prometheus_query(state, f'up{{job="{job}"}}')
+        return {r["metric"]["aws_instance_id"]: {k: v for k, v in r["metric"].items() if k not in ("job", "instance")}
+                for r in res}
+    agents, teleports = sd_labels("node-agent"), sd_labels("teleport")
+    for labels in agents.values():
+        missing = {"teleport_role", "aws_region", "aws_instance_id", "teleport_cluster"} - set(labels)
+        if missing:
+            raise HarnessError(f"Prometheus target labels lack {sorted(missing)}: {labels}")
+    if agents != teleports:
+        raise HarnessError(f"Teleport's target labels are not its node-agent's: {teleports} != {agents}")
+    log(f"Prometheus scrapes all {n} node-agents and Teleports (up == 1) with the same SD labels")
 
 
 def reload(state):

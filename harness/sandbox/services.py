@@ -1,5 +1,5 @@
 """Services the sandbox runs on this machine: the inventory service (serve
-mode, against moto), Debian's Prometheus scraping the node-agents through
+mode, against moto), Debian's Prometheus scraping the node-agents and Teleport through
 the inventory service's HTTP service discovery, and Pebble as the cluster's
 ACME CA (validating dns-01 through the sandbox's CoreDNS)."""
 import json
@@ -13,6 +13,7 @@ import urllib.request
 from .. import pki
 from ..acme import Pebble
 from ..edge.common import read_json
+from ..host import DIAG_PORT
 from ..moto import aws_env
 from ..util import REPO, HarnessError, alive, log, spawn, venv_python, wait_until
 from . import world
@@ -79,6 +80,8 @@ serve:
     key_file: {tls["tls.key"]}
 node_agent:
   metrics_port: {world.NODE_AGENT_PORT}
+teleport:
+  diag_port: {DIAG_PORT}
 """)
 
 
@@ -128,8 +131,8 @@ def start_prometheus(state):
     os.makedirs(os.path.join(d, "data"), exist_ok=True)
     cfg = os.path.join(d, "prometheus.yml")
     with open(cfg, "w") as f:
-        f.write(f"""# Written by sandbox/sandbox: scrape every node-agent the inventory service reports,
-# and the inventory service itself; evaluate the project's alert rules.
+        f.write(f"""# Written by sandbox/sandbox: scrape every node-agent and every Teleport (its diag_addr)
+# the inventory service reports, and the inventory service itself; evaluate the project's alert rules.
 global:
   scrape_interval: 5s
   scrape_timeout: 4s
@@ -155,6 +158,15 @@ scrape_configs:
         authorization:
           # Explicit: Debian's Prometheus 2.42 sends the bare token for
           # http_sd_configs unless the type is given.
+          type: Bearer
+          credentials_file: {TOKEN_FILE}
+  - job_name: teleport
+    http_sd_configs:
+      - url: {inventory_url()}/v1/sd/teleport
+        refresh_interval: 5s
+        tls_config:
+          ca_file: {INVENTORY_CA}
+        authorization:
           type: Bearer
           credentials_file: {TOKEN_FILE}
 """)
