@@ -123,6 +123,23 @@ def start_inventory(state, endpoint, expected_hosts):
     log(f"inventory service on {base} (pid {pid})")
 
 
+def _sd_job(job):
+    """A scrape job whose targets are the inventory service's /v1/sd/<job>: the node-agents'
+    metrics port, or Teleport's diag_addr, with the same labels."""
+    return f"""  - job_name: {job}
+    http_sd_configs:
+      - url: {inventory_url()}/v1/sd/{job}
+        refresh_interval: 5s
+        tls_config:
+          ca_file: {INVENTORY_CA}
+        authorization:
+          # Explicit: Debian's Prometheus 2.42 sends the bare token for
+          # http_sd_configs unless the type is given.
+          type: Bearer
+          credentials_file: {TOKEN_FILE}
+"""
+
+
 def start_prometheus(state):
     prom = shutil.which("prometheus")
     if not prom:
@@ -149,27 +166,7 @@ scrape_configs:
     authorization:
       type: Bearer
       credentials_file: {TOKEN_FILE}
-  - job_name: node-agent
-    http_sd_configs:
-      - url: {inventory_url()}/v1/sd/node-agent
-        refresh_interval: 5s
-        tls_config:
-          ca_file: {INVENTORY_CA}
-        authorization:
-          # Explicit: Debian's Prometheus 2.42 sends the bare token for
-          # http_sd_configs unless the type is given.
-          type: Bearer
-          credentials_file: {TOKEN_FILE}
-  - job_name: teleport
-    http_sd_configs:
-      - url: {inventory_url()}/v1/sd/teleport
-        refresh_interval: 5s
-        tls_config:
-          ca_file: {INVENTORY_CA}
-        authorization:
-          type: Bearer
-          credentials_file: {TOKEN_FILE}
-""")
+{"".join(_sd_job(job) for job in ("node-agent", "teleport"))}""")
     pid = spawn([prom, f"--config.file={cfg}", f"--storage.tsdb.path={os.path.join(d, 'data')}",
                  f"--web.listen-address={world.PROMETHEUS_ADDR}", "--storage.tsdb.retention.time=1d"],
                 os.path.join(STATE_DIR, "prometheus.log"))
