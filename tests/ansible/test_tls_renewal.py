@@ -15,12 +15,14 @@ ACCOUNT_KEY = "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE-account-key-material\n--
 
 
 def checkout(tmp_path):
-    """A stand-in for the repository checkout: playbooks/tls.yml and an executable ansible-playbook."""
+    """A stand-in for the repository checkout: playbooks/tls.yml and an executable at the place the role's
+    default names for ansible-playbook (a file that starts nothing: no test here runs the timer)."""
     project = tmp_path / "teleport-ha-aws"
     (project / "playbooks").mkdir(parents=True, exist_ok=True)
     (project / "playbooks/tls.yml").write_text("---\n")
-    (project / ".venv/bin").mkdir(parents=True, exist_ok=True)
-    binary = project / ".venv/bin/ansible-playbook"
+    default = yaml.safe_load((HERE.parents[1] / "roles/tls_renewal/defaults/main.yml").read_text())
+    binary = project / default["tls_renewal_ansible_playbook"].replace("{{ tls_renewal_project_dir }}/", "")
+    binary.parent.mkdir(parents=True, exist_ok=True)
     binary.write_text("#!/bin/sh\n")
     binary.chmod(0o755)
     return project
@@ -122,7 +124,7 @@ def test_a_second_run_changes_nothing(configured):
     ({"tls_renewal_timeout": "2 fortnights"}, 'systemd refuses tls_renewal_timeout = "2 fortnights"'),
     ({"tls_renewal_inventory": "inv.py\nExecStartPre=/bin/true"}, "tls_renewal_inventory a path"),
     ({"tls_renewal_environment": {"AWS_REGION": "us-west-2\nPATH=/tmp"}}, "tls_renewal_environment"),
-    ({"tls_renewal_ansible_playbook": "/nowhere/ansible-playbook"}, "/nowhere/ansible-playbook missing on"),
+    ({"tls_renewal_ansible_playbook": "/nowhere/bin/runner"}, "/nowhere/bin/runner missing on"),
 ])
 def test_the_preflight_refuses_what_would_leave_a_timer_that_never_renews(tmp_path, host_vars, says):
     host_vars.setdefault("tls_renewal_vars", {"tls_issuer_domain": DOMAIN})
