@@ -64,6 +64,43 @@ if [[ ! -x $VENV/bin/python || ! -f $stamp || $(cat "$stamp") != "$want" ]]; the
   echo "$want" > "$stamp"
 fi
 
+# awx.awx for playbooks/awx.yml (docs/awx.md), pinned in collections/awx-requirements.yml: Galaxy is
+# unreachable from CI, PyPI is, and the ansible 12.3.0 wheel bundles awx.awx 24.6.1 (the last release).
+# Only ansible_collections/awx/awx/ is extracted, into build/collections (git-ignored), and its
+# MANIFEST.json must name the pinned version.
+AWX_BUNDLE=ansible==12.3.0
+AWX_COLLECTIONS=$ROOT/build/collections
+awx_pin=$(sed -n 's/^ *version: *"\(.*\)"$/\1/p' collections/awx-requirements.yml)
+awx_have=$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["collection_info"]["version"])' \
+  "$AWX_COLLECTIONS/ansible_collections/awx/awx/MANIFEST.json" 2>/dev/null || true)
+if [[ $awx_have != "$awx_pin" ]]; then
+  WHEELS=${XDG_CACHE_HOME:-$HOME/.cache}/teleport-ha-aws/wheels
+  log "awx.awx $awx_pin: from the $AWX_BUNDLE wheel (PyPI) into $AWX_COLLECTIONS"
+  mkdir -p "$WHEELS"
+  "$VENV/bin/pip" download -q --disable-pip-version-check --no-deps "$AWX_BUNDLE" -d "$WHEELS"
+  "$VENV/bin/python" - "$WHEELS/ansible-${AWX_BUNDLE#ansible==}-py3-none-any.whl" "$AWX_COLLECTIONS" "$awx_pin" <<'PY'
+import json, os, shutil, sys, tempfile, zipfile
+wheel, dest, pin = sys.argv[1:]
+prefix = "ansible_collections/awx/awx/"
+os.makedirs(dest, exist_ok=True)
+tmp = tempfile.mkdtemp(dir=dest)
+with zipfile.ZipFile(wheel) as z:
+    members = [m for m in z.namelist() if m.startswith(prefix)]
+    if not members:
+        sys.exit(f"install-deps.sh: {wheel} holds no {prefix}")
+    z.extractall(tmp, members)
+version = json.load(open(os.path.join(tmp, prefix, "MANIFEST.json")))["collection_info"]["version"]
+if version != pin:
+    shutil.rmtree(tmp)
+    sys.exit(f"install-deps.sh: {wheel} bundles awx.awx {version}, collections/awx-requirements.yml pins {pin}")
+target = os.path.join(dest, prefix)
+shutil.rmtree(target, ignore_errors=True)
+os.makedirs(os.path.dirname(target.rstrip("/")), exist_ok=True)
+os.rename(os.path.join(tmp, prefix), target)
+shutil.rmtree(tmp)
+PY
+fi
+
 # Pebble, Let's Encrypt's ACME test server, for tests/suites/57-tls.sh (harness/acme.py):
 # built from the Go module proxy into the cache (never into the repository), once per version.
 PEBBLE_VERSION=v2.10.3
