@@ -289,3 +289,17 @@ def test_a_secret_changed_by_hand_after_publishing_is_refused(pool):
         SecretId=pool.secret, SecretString=json.dumps({"version": 1, "cluster": pool.cluster, "role": "proxy", "vars": {}}))
     assert pool.boot(FakeHost(pool.paths)) == 1
     assert "publish again" in abandoned_with(pool, "secret_digest")
+
+
+def test_credentials_from_imds_wait_longer_than_botocores_single_one_second_try():
+    # A proxy booting under load got NoCredentialsError two seconds in and could not even complete ABANDON.
+    env = {"AWS_METADATA_SERVICE_NUM_ATTEMPTS": "2"}
+    boot.imds_patience(env)
+    assert env == {"AWS_METADATA_SERVICE_TIMEOUT": "5", "AWS_METADATA_SERVICE_NUM_ATTEMPTS": "2"}
+    import botocore.session
+    session = botocore.session.Session()
+    for key in boot.IMDS_PATIENCE:
+        # The names botocore reads (its config chain), so the setting is not a no-op.
+        name = {"AWS_METADATA_SERVICE_TIMEOUT": "metadata_service_timeout",
+                "AWS_METADATA_SERVICE_NUM_ATTEMPTS": "metadata_service_num_attempts"}[key]
+        assert session.session_var_map[name][1] == key

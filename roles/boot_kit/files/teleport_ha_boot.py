@@ -303,8 +303,21 @@ class Host:
             return None, str(e)
 
 
+# botocore asks IMDS for the instance profile's credentials with a 1 s timeout and 1 attempt by default; an
+# instance booting under load (or IMDS throttling its callers) then gets NoCredentialsError, cannot even complete
+# its hook ABANDON, and waits out the hook's whole timeout. The boot, the converge's AWS modules (they inherit the
+# environment) and the drain wait longer. A value set in the environment wins.
+IMDS_PATIENCE = {"AWS_METADATA_SERVICE_TIMEOUT": "5", "AWS_METADATA_SERVICE_NUM_ATTEMPTS": "5"}
+
+
+def imds_patience(environ=os.environ):
+    for key, value in IMDS_PATIENCE.items():
+        environ.setdefault(key, value)
+
+
 def aws_client(service, region):
     import boto3  # the kit's venv
+    imds_patience()
     return boto3.client(service, region_name=region)
 
 
@@ -771,6 +784,7 @@ def main(argv=None, paths=None, host=None, imds=None):
     parser.add_argument("--config", default=DEFAULT_CONFIG)
     args = parser.parse_args(argv)
     paths = paths or Paths()
+    imds_patience()
     log = Log(os.path.join(paths.log_dir, args.command + ".log"), paths.console)
     imds = imds or Imds()
     host = host or Host()
