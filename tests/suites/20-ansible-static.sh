@@ -9,7 +9,7 @@ ROOT=$PWD
 export PATH=$ROOT/.venv/bin:$PATH ANSIBLE_CONFIG=$ROOT/ansible.cfg ANSIBLE_NOCOLOR=1
 
 echo "--- yamllint"
-yamllint -s roles playbooks collections tests/ansible execution-environment.yml .ansible-lint .yamllint
+yamllint -s roles playbooks collections awx tests/ansible tests/awx execution-environment.yml .ansible-lint .yamllint
 
 echo "--- ansible-lint (production profile, offline)"
 ansible-lint --offline -q roles playbooks collections
