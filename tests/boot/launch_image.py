@@ -68,7 +68,7 @@ RESULTS = {"passed": 0, "failed": 0}
 INVENTORY_SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")
 # Instances this world boots at most: a boot that keeps failing makes the group replace its instance every few
 # seconds here (a host boots in seconds), and the launcher stops that loop with an error naming it.
-MAX_LAUNCHES = 12
+MAX_LAUNCHES = 14
 
 
 def check(what, ok, detail=""):
@@ -85,6 +85,7 @@ class World:
 
     def __init__(self, state, work, image):
         self.work, self.state = work, state
+        self._mirror = self._metrics = None
         gw = state["gateway"]
         self.moto = MotoServer(log_path=os.path.join(work, "moto.log")).start()
         api_port, imds_port, sts_port = free_port(gw), free_port(gw), free_port(gw)
@@ -131,8 +132,27 @@ class World:
     def console(self, iid):
         return console_output(self.api, REGION, iid)
 
+    def mirror(self, directory, name):
+        """The URL of directory/name on an HTTP server on the bridge (started once)."""
+        if self._mirror is None:
+            handler = functools.partial(QuietFiles, directory=directory)
+            self._mirror = http.server.ThreadingHTTPServer((self.state["gateway"], 0), handler)
+            threading.Thread(target=self._mirror.serve_forever, daemon=True).start()
+        return f"http://{self.state['gateway']}:{self._mirror.server_address[1]}/{name}"
+
+    def inventory_metrics(self):
+        """The inventory service's serve mode on this world (started once)."""
+        if self._metrics is None:
+            self._metrics = InventoryMetrics(self, self.work)
+        return self._metrics
+
     def stop(self):
         try:
+            if self._metrics is not None:
+                self._metrics.stop()
+            if self._mirror is not None:
+                self._mirror.shutdown()
+                self._mirror.server_close()
             self.launcher.down()
         finally:
             stop_pid(self.double, "ec2-double")
@@ -216,7 +236,9 @@ def run(world, work, double, version, new_version, tarball, sha, state):
                         aws_pools_auth_instance_profile=PROFILE, aws_pools_proxy_instance_profile=PROXY_PROFILE,
                         aws_pools_auth_min_size=1, aws_pools_auth_max_size=2, aws_pools_auth_desired_capacity=1,
                         aws_pools_proxy_min_size=0, aws_pools_proxy_max_size=1, aws_pools_proxy_desired_capacity=0,
-                        aws_pools_drain_seconds=2, aws_pools_termination_hook_timeout=60)
+                        aws_pools_drain_seconds=2, aws_pools_termination_hook_timeout=60,
+                        # Step 8's dead Teleport is reported once the grace period (counted from InService) is over.
+                        aws_pools_health_check_grace_period=30)
     cluster.update(site.site_vars(
         CLUSTER, prefix=SHORT, auth_server=NO_AUTH_YET, tls_dir=tls_dir, edition="oss", version=version,
         # Teleport's IAM join as on AWS (the sandbox's way): the proxy proves its instance profile with a signed
@@ -356,7 +378,65 @@ def run(world, work, double, version, new_version, tarball, sha, state):
         check(f"the drain completed the terminate hook CONTINUE; the machine is off "
               f"({time.monotonic() - t0:.0f} s)", "terminate hook completed CONTINUE" in (journal + world.console(proxy)),
               journal[-2000:])
+
+    # --- 7. scale-in: the termination policy's choice drains through the hook; nothing counts as a failure --
+    scale_in(world, asg)
+
+    # --- 8. Teleport dead and not restartable: the instance reports itself, Auto Scaling replaces it ------
+    dead_teleport_replaced(world, asg)
     return 1 if RESULTS["failed"] else 0
+
+
+def scale_in(world, asg):
+    before = world.lifecycle()
+    t0 = time.monotonic()
+    asg.set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=1)
+    desired = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]["DesiredCapacity"]
+    leaving = [i for i, st in world.lifecycle().items() if st.startswith("Terminating")]
+    if not check(f"SetDesiredCapacity 2 -> 1: DesiredCapacity reads 1 at once, and the termination policy's choice "
+                 f"waits in Terminating:Wait ({', '.join(leaving) or 'none'}; the group was {before})",
+                 desired == 1 and len(leaving) == 1, world.lifecycle()):
+        return
+    (gone,) = leaving
+    (stays,) = [i for i in before if i != gone]
+    inv = inventory(world)
+    check(f"the inventory shows {gone} {hostvar(inv, gone, 'teleport_converge_state')}, out of the pool's groups",
+          hostvar(inv, gone, "teleport_converge_state") == "leaving"
+          and not any(g.startswith("teleport_auth_") for g in groups_of(inv, gone)), groups_of(inv, gone))
+    try:
+        wait_state(world, f"{gone} to leave the group", lambda s: list(s) == [stays], 120)
+        wait_until(f"{gone}'s machine powered off", lambda: (world.launcher.reconcile() and False)
+                   or not Host(world.launcher.hosts[gone]).running(), 60, 0.5)
+    except HarnessError as e:
+        check("the scale-in drained through the terminate hook", False, f"{e}\n{world.console(gone)[-3000:]}")
+        return
+    n = world.inventory_metrics().wait("the inventory's boot failures", lambda m: GROUP in m, 30)[GROUP]
+    check(f"scale-in: {gone} drained, completed the terminate hook and is off ({time.monotonic() - t0:.0f} s); "
+          f"{stays} still InService; a host that left on purpose counts as no boot failure {n}",
+          world.lifecycle() == {stays: "InService"} and n == (0, None)
+          and "terminate hook completed CONTINUE" in world.console(gone), world.console(gone)[-2000:])
+
+
+def dead_teleport_replaced(world, asg):
+    """teleport.service fails past its start limit (its binary gone): OnFailure= runs teleport-ha-boot
+    report-unhealthy, which reports the instance Unhealthy (respecting the grace period); Auto Scaling drains it
+    through the terminate hook and launches a replacement, which configures itself."""
+    (dead,) = list(world.lifecycle())
+    host = Host(world.launcher.hosts[dead])
+    t0 = time.monotonic()
+    host.run("mv /usr/local/bin/teleport /usr/local/bin/teleport.gone && systemctl restart teleport", check=False)
+    try:
+        wait_state(world, f"{dead} reported Unhealthy and replaced",
+                   lambda s: dead not in s and [st for st in s.values()] == ["InService"], 600)
+    except HarnessError as e:
+        journal = host.run("journalctl -u teleport-ha-unhealthy --no-pager | tail -20", check=False).stdout
+        check("a dead Teleport gets its instance replaced", False, f"{e}\n{world.lifecycle()}\n{journal}")
+        return
+    (new,) = list(world.lifecycle())
+    check(f"Teleport dead past its start limit on {dead}: it reported itself Unhealthy, drained through the terminate "
+          f"hook, and its replacement {new} configured itself: InService {time.monotonic() - t0:.0f} s after the "
+          f"binary went", "InService->Terminating:Wait" in transitions(world, dead)
+          and "reported " + dead + " Unhealthy" in world.console(dead), transitions(world, dead))
 
 
 def transitions(world, iid):
@@ -412,11 +492,7 @@ def broken_launches(world, env, cluster, work, first, double, new_version):
     ssm.put_parameter(Name=name, Value=json.dumps(doc), Type="String", Overwrite=True)
     world.client("autoscaling").set_desired_capacity(AutoScalingGroupName=GROUP, DesiredCapacity=2)
     seen = {first}
-    metrics = InventoryMetrics(world, work)
-    try:
-        _broken_launches(world, env, cluster, work, first, double, new_version, ssm, seen, metrics)
-    finally:
-        metrics.stop()
+    _broken_launches(world, env, cluster, work, first, double, new_version, ssm, seen, world.inventory_metrics())
 
 
 def _broken_launches(world, env, cluster, work, first, double, new_version, ssm, seen, metrics):
@@ -440,28 +516,22 @@ def _broken_launches(world, env, cluster, work, first, double, new_version, ssm,
     except HarnessError as e:
         check("the inventory counts the auth pool's failed launches with the newest reason", False, str(e))
 
-    # A mirror on the bridge: what an https URL (Teleport's CDN, a private mirror) is to an instance.
-    handler = functools.partial(QuietFiles, directory=double)
-    mirror = http.server.ThreadingHTTPServer((world.state["gateway"], 0), handler)
-    threading.Thread(target=mirror.serve_forever, daemon=True).start()
+    # A mirror on the bridge: what an https URL (Teleport's CDN, a private mirror) is to an instance. It stays up
+    # for the rest of the run: every later launch installs the published release from it.
+    url = world.mirror(double, os.path.basename(tarball))
+    r = run_playbook("cluster-config.yml", None, dict(release, teleport_tarball_src=url),
+                     log=os.path.join(work, "publish-url.log"), env=env)
+    check(f"cluster-config.yml publishes Teleport {new_version} from a URL the instances reach ({r.seconds:.0f} s)",
+          r.rc == 0, r.tail())
+    t1 = time.monotonic()
     try:
-        url = f"http://{world.state['gateway']}:{mirror.server_address[1]}/{os.path.basename(tarball)}"
-        r = run_playbook("cluster-config.yml", None, dict(release, teleport_tarball_src=url),
-                         log=os.path.join(work, "publish-url.log"), env=env)
-        check(f"cluster-config.yml publishes Teleport {new_version} from a URL the instances reach ({r.seconds:.0f} s)",
-              r.rc == 0, r.tail())
-        t1 = time.monotonic()
-        try:
-            wait_state(world, "the pool healed: two instances InService",
-                       lambda s: sorted(s.values()) == ["InService", "InService"], 600)
-        except HarnessError as e:
-            late = [i for i in world.launcher.hosts if i not in seen]
-            check("the pool heals once a bootable release is published", False, f"{e}\n{world.lifecycle()}\n"
-                  + (world.console(late[-1])[-3000:] if late else ""))
-            return
-    finally:
-        mirror.shutdown()
-        mirror.server_close()
+        wait_state(world, "the pool healed: two instances InService",
+                   lambda s: sorted(s.values()) == ["InService", "InService"], 600)
+    except HarnessError as e:
+        late = [i for i in world.launcher.hosts if i not in seen]
+        check("the pool heals once a bootable release is published", False, f"{e}\n{world.lifecycle()}\n"
+              + (world.console(late[-1])[-3000:] if late else ""))
+        return
     (healed,) = [i for i, st in world.lifecycle().items() if i != first and st == "InService"]
     h = world.launcher.hosts[healed]
     machines.wait_ssh([h], lambda h: world.console(h["instance_id"]))
