@@ -546,15 +546,15 @@ class Validator:
             raise Rejected("malformed_pem", f"{self.cert_term}: subject alternative names do not parse: {e}") from e
         missing = [n for n in self.names if not covers(dns, ips, n)]
         if missing:
-            raise Rejected("missing_san", f"{self.cert_term}: does not cover {missing} from"
-                                          f" node_agent_tls_required_names; its DNS names are {dns}"
-                                          + (f" and IPs {ips}" if ips else ""))
+            raise Rejected("missing_san", f"{self.cert_term}: does not cover {_java_list(missing)} from"
+                                          f" node_agent_tls_required_names; its DNS names are {_java_list(dns)}"
+                                          + (f" and IPs {_java_list(ips)}" if ips else ""))
 
     def _check_key_usage(self, leaf):
         ku = _ext(leaf, ExtensionOID.KEY_USAGE)
         if ku is not None and not ku.value.digital_signature:
             raise Rejected("missing_digital_signature", f"{self.cert_term}: the leaf's key usage"
-                                                        f" {_key_usage_names(ku.value)} lacks digitalSignature, which a"
+                                                        f" {_java_list(_key_usage_names(ku.value))} lacks digitalSignature, which a"
                                                         " TLS 1.3 or ECDHE server signs its handshake with (browsers"
                                                         " refuse the certificate); reissue it with keyUsage"
                                                         " digitalSignature (for RSA, keyEncipherment may stay beside"
@@ -568,7 +568,7 @@ class Validator:
         if SERVER_AUTH in usages:
             return
         names = [EKU_NAMES.get(u, u) for u in usages]
-        raise Rejected("missing_server_auth", f"{self.cert_term}: the leaf's extended key usage {names} does not"
+        raise Rejected("missing_server_auth", f"{self.cert_term}: the leaf's extended key usage {_java_list(names)} does not"
                                               f" include serverAuth ({SERVER_AUTH})"
                                               + ("; anyExtendedKeyUsage is not enough: browsers refuse it for a"
                                                  " server" if ANY_EKU in usages else "")
@@ -804,6 +804,11 @@ def _ip_bytes(s):
     if address.version == 6 and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address.packed
+
+
+def _java_list(items):
+    """A list as the agent's messages print one (Java's List.toString)."""
+    return "[" + ", ".join(str(i) for i in items) + "]"
 
 
 def _iso(t):
