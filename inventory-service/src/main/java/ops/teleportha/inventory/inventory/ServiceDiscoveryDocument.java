@@ -7,9 +7,12 @@ import ops.teleportha.inventory.discovery.DiscoveredHost;
 
 /**
  * Prometheus HTTP service discovery for one port on every host: {@code /v1/sd/node-agent} (the node-agent's
- * metrics port) and {@code /v1/sd/teleport} (Teleport's diag port). Every running host with a private IP is
- * a target, ready or not, so that a host on its way in or out is still watched. Both documents carry the
- * same labels ({@link #labels}), so a node-agent's series and its Teleport's join on them.
+ * metrics port) and {@code /v1/sd/teleport} (Teleport's diag port). Only hosts in service are targets
+ * (InService, Healthy, running: {@link DiscoveredHost#ready()}): a host configuring itself at boot, or leaving
+ * (scale-in, replacement, detached), is not watched, so that its alerts neither fire before it serves nor
+ * page for a host that left on purpose; the inventory's converge state and
+ * {@code teleport_inventory_boot_failures} say how those hosts are doing. Both documents carry the same labels
+ * ({@link #labels}), so a node-agent's series and its Teleport's join on them.
  */
 final class ServiceDiscoveryDocument {
     private final String cluster;
@@ -24,7 +27,7 @@ final class ServiceDiscoveryDocument {
         ArrayNode sd = InventoryBuilder.JSON.createArrayNode();
         for (NamedHost n : hosts) {
             DiscoveredHost h = n.host();
-            if (h.privateIp() == null || !"running".equals(h.ec2State())) {
+            if (h.privateIp() == null || !h.ready()) {
                 continue;
             }
             ObjectNode target = sd.addObject();

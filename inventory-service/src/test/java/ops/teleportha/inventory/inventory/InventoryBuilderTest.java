@@ -203,30 +203,36 @@ class InventoryBuilderTest {
         assertThat(labels.get("i-b").path("teleport_converge_state").asText()).isEqualTo("configured");
         assertThat(labels.get("i-f").path("teleport_boot_config_digest").asText())
                 .isEmpty();
-        assertThat(labels.get("i-p").path("teleport_converge_state").asText()).isEqualTo("configuring");
+        // Configuring, leaving and failed hosts are not in service: no target (their state is in the inventory).
+        assertThat(labels).containsOnlyKeys("i-b", "i-f", "i-s");
     }
 
     @Test
-    void serviceDiscoveryTargetsEveryRunningHostOnTheAgentPort() throws Exception {
+    void serviceDiscoveryTargetsEveryHostInServiceOnTheAgentPort() throws Exception {
         Inventory inv = inventory(
                 config("node_agent:\n  metrics_port: 9999\n"),
                 List.of(
                         ready("us-west-2", "auth", "i-a1", 10),
-                        host("us-west-2", "proxy", "i-sb", 11, "Standby", "Healthy")),
+                        host("us-west-2", "proxy", "i-sb", 11, "Standby", "Healthy"),
+                        host("us-west-2", "proxy", "i-pw", 12, "Pending:Wait", "Healthy"),
+                        host("us-west-2", "proxy", "i-tw", 13, "Terminating:Wait", "Healthy"),
+                        host("us-west-2", "proxy", "i-uh", 14, "InService", "Unhealthy")),
                 List.of());
         JsonNode sd = InventoryBuilder.JSON.readTree(inv.serviceDiscoveryJson());
-        assertThat(sd).hasSize(2);
+        // A host on its way in or out is not watched: no alert before it serves, none for one that left.
+        assertThat(sd).hasSize(1);
         JsonNode first = sd.get(0);
         assertThat(first.path("targets").get(0).asText()).endsWith(".10:9999");
         assertThat(first.path("labels").path("teleport_role").asText()).isEqualTo("auth");
         assertThat(first.path("labels").path("teleport_ready").asText()).isEqualTo("true");
-        assertThat(sd.get(1).path("labels").path("teleport_ready").asText()).isEqualTo("false");
     }
 
     @Test
     void teleportIsDiscoveredOnItsDiagPortWithTheNodeAgentsLabels() throws Exception {
         List<DiscoveredHost> west = List.of(
-                ready("us-west-2", "auth", "i-a1", 10), host("us-west-2", "proxy", "i-sb", 11, "Standby", "Healthy"));
+                ready("us-west-2", "auth", "i-a1", 10),
+                ready("us-west-2", "proxy", "i-p1", 12),
+                host("us-west-2", "proxy", "i-sb", 11, "Standby", "Healthy"));
         Inventory byDefault = inventory(config(""), west, List.of());
         JsonNode agents = InventoryBuilder.JSON.readTree(byDefault.serviceDiscoveryJson());
         JsonNode teleport = InventoryBuilder.JSON.readTree(byDefault.teleportServiceDiscoveryJson());
@@ -237,8 +243,7 @@ class InventoryBuilderTest {
                     .isEqualTo(agent.replaceFirst(":9810$", ":3000"));
             assertThat(teleport.get(i).path("labels")).isEqualTo(agents.get(i).path("labels"));
         }
-        assertThat(teleport.get(1).path("labels").path("teleport_ready").asText())
-                .isEqualTo("false");
+        assertThat(teleport.findValuesAsText("aws_instance_id")).containsExactly("i-a1", "i-p1");
 
         Inventory moved = inventory(config("teleport:\n  diag_port: 3443\n"), west, List.of());
         JsonNode movedSd = InventoryBuilder.JSON.readTree(moved.teleportServiceDiscoveryJson());
