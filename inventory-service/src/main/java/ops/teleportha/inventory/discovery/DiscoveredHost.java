@@ -62,7 +62,12 @@ public record DiscoveredHost(
      */
     public String bootConfigDigest() {
         String v = tags.get(BOOT_DIGEST_TAG);
-        return v != null && SHA256.matcher(v).matches() ? v : null;
+        return isBootDigest(v) ? v : null;
+    }
+
+    /** Whether a {@value #BOOT_DIGEST_TAG} value is one teleport-ha-boot writes: a sha256 in lowercase hex. */
+    public static boolean isBootDigest(String value) {
+        return value != null && SHA256.matcher(value).matches();
     }
 
     /**

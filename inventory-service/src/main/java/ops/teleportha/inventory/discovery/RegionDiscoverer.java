@@ -137,7 +137,9 @@ public final class RegionDiscoverer {
     }
 
     /**
-     * Each member group's failed boot converges since its newest instance that reached InService: the instances
+     * Each member group's failed boot converges since its newest successful launch (an instance in service, or
+     * one in any state that recorded its boot digest, since a launch that healed the pool may later leave it on
+     * purpose): the instances
      * that wrote {@value #BOOT_FAILURE_TAG} on themselves, found in any state, since an abandoned instance leaves
      * the group at once but stays visible in EC2 for about an hour. A terminated instance may no longer carry its
      * group's {@code aws:autoscaling:groupName} tag (moto removes it when the instance leaves the group), so the
@@ -185,7 +187,7 @@ public final class RegionDiscoverer {
                                             .build(),
                                     Filter.builder()
                                             .name("tag-key")
-                                            .values(BOOT_FAILURE_TAG)
+                                            .values(BOOT_FAILURE_TAG, DiscoveredHost.BOOT_DIGEST_TAG)
                                             .build())
                             .maxResults(1000))
                     .reservations()
@@ -193,7 +195,11 @@ public final class RegionDiscoverer {
         }
         List<String> names = new ArrayList<>(roleByGroup.keySet());
         names.sort(null);
-        Map<String, List<Instance>> byGroup = new TreeMap<>();
+        // A launch that recorded its boot digest completed its hook CONTINUE: a success even after it left the
+        // group on purpose (scale-in, replacement), so scaling in the launch that healed a pool does not bring
+        // back the failures before it.
+        Map<String, Instance> failures = new HashMap<>();
+        Map<String, String> groupOf = new HashMap<>();
         for (Instance i : failed.values()) {
             Map<String, String> tags = new HashMap<>();
             i.tags().forEach(t -> tags.put(t.key(), t.value()));
@@ -201,9 +207,20 @@ public final class RegionDiscoverer {
             String asg = tags.containsKey(ASG_NAME_TAG)
                     ? tags.get(ASG_NAME_TAG)
                     : groupOfTemplate.get(tags.get(EC2_LAUNCH_TEMPLATE_TAG));
-            if (asg == null || !roleByGroup.containsKey(asg) || !tags.containsKey(BOOT_FAILURE_TAG)) {
+            if (asg == null || !roleByGroup.containsKey(asg)) {
                 continue;
             }
+            if (tags.containsKey(BOOT_FAILURE_TAG)) {
+                failures.put(i.instanceId(), i);
+                groupOf.put(i.instanceId(), asg);
+            } else if (i.launchTime() != null
+                    && DiscoveredHost.isBootDigest(tags.get(DiscoveredHost.BOOT_DIGEST_TAG))) {
+                lastInService.merge(asg, i.launchTime(), (a, b) -> a.isAfter(b) ? a : b);
+            }
+        }
+        Map<String, List<Instance>> byGroup = new TreeMap<>();
+        for (Instance i : failures.values()) {
+            String asg = groupOf.get(i.instanceId());
             Instant since = lastInService.get(asg);
             if (since != null && (i.launchTime() == null || !i.launchTime().isAfter(since))) {
                 continue; // failed before the group's last success: not a failure in a row

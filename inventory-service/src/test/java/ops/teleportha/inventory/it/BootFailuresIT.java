@@ -138,5 +138,29 @@ class BootFailuresIT {
                         .path("teleport_boot_config_digest")
                         .isNull())
                 .isTrue();
+
+        // Scale-in picks the launch that healed the pool: it leaves on purpose, and the failures before it do
+        // not come back (its recorded digest says the launch succeeded). A forged digest proves nothing.
+        world.terminateInGroup(REGION, healed);
+        seen = discover();
+        assertThat(seen.hostvars().has(healed)).isFalse();
+        assertThat(seen.metrics())
+                .contains(failures("tp-proxy") + " 0.0")
+                .doesNotContain("teleport_inventory_boot_failure_reason{");
+
+        // A launch that fails after it counts again, from one; a later one whose digest is no sha256 (not what
+        // teleport-ha-boot writes) is no success.
+        nextSecond();
+        String again = world.scale(REGION, "tp-proxy", 4).get(0);
+        world.tag(REGION, again, FAILURE, "converge");
+        world.terminateInGroup(REGION, again);
+        nextSecond();
+        String forgedDigest = world.scale(REGION, "tp-proxy", 4).get(0);
+        world.tag(REGION, forgedDigest, DIGEST, "{{ 7 * 7 }}");
+        world.terminateInGroup(REGION, forgedDigest);
+        seen = discover();
+        assertThat(seen.metrics())
+                .contains(failures("tp-proxy") + " 1.0")
+                .contains(reason("tp-proxy", "converge") + " 1.0");
     }
 }
