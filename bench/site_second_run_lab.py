@@ -17,16 +17,21 @@ connection). The roles' serial defaults (auth one at a time, proxies half at a t
 
 Variants: `this` (the repository's ansible.cfg and ansible-core), `core-X.Y.Z` (ansible-core
 X.Y.Z alone in build/bench, with this venv's collections: the anchor of an upgrade), `facts`
-(gathering = smart with a jsonfile cache: facts gathered once per host per hour)."""
+(gathering = smart with a jsonfile cache: facts gathered once per host per hour), `ref-<commit>`
+(the playbooks, roles and ansible.cfg of an earlier commit, checked out into the bench's work
+directory, with this venv: the anchor of a change to the roles; both must leave the same files,
+so each run after the other must still end changed=0)."""
 import argparse
 import os
+import re
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 from harness import lab, pki
-from harness.ansible import anchor_core, anchor_env, ansible_env, run_playbook
+from harness.ansible import REPO, anchor_core, anchor_env, ansible_env, run_playbook
 from harness.site import site_vars
 from harness.util import HarnessError
 
@@ -34,16 +39,23 @@ NAME, CIDR, CLUSTER = "benchsite", "198.18.231.0/24", "lab.teleport.test"
 
 
 def variant_env(name, work):
-    """(bin_dir, env) of a variant."""
+    """(bin_dir, env, playbooks directory or None for this checkout's) of a variant."""
     base = ansible_env(ssh="unchecked")
     if name == "this":
-        return None, base
+        return None, base, None
+    if name.startswith("ref-"):
+        ref = name.removeprefix("ref-")
+        if not re.fullmatch(r"[0-9a-f]{7,40}", ref):
+            raise HarnessError(f"--variants: {name!r}: ref- takes a commit id (7 to 40 hex digits)")
+        tree = os.path.join(work, f"ref-{ref}")
+        subprocess.run(["git", "-C", REPO, "worktree", "add", "--detach", "-q", tree, ref], check=True)
+        return None, {**base, "ANSIBLE_CONFIG": os.path.join(tree, "ansible.cfg")}, os.path.join(tree, "playbooks")
     if name.startswith("core-"):
-        return anchor_core(name.removeprefix("core-")), anchor_env(base)
+        return anchor_core(name.removeprefix("core-")), anchor_env(base), None
     if name == "facts":
         return None, {**base, "ANSIBLE_GATHERING": "smart", "ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile",
-                      "ANSIBLE_CACHE_PLUGIN_CONNECTION": os.path.join(work, "facts"), "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "3600"}
-    raise HarnessError(f"--variants: unknown variant {name!r} (this, core-X.Y.Z, facts)")
+                      "ANSIBLE_CACHE_PLUGIN_CONNECTION": os.path.join(work, "facts"), "ANSIBLE_CACHE_PLUGIN_TIMEOUT": "3600"}, None
+    raise HarnessError(f"--variants: unknown variant {name!r} (this, core-X.Y.Z, facts, ref-<commit>)")
 
 
 def counting(work, env, label):
@@ -93,10 +105,11 @@ def main():
         rows = {n: [] for n in names}
         for r in range(args.rounds):
             for name in (names if r % 2 == 0 else list(reversed(names))):
-                bin_dir, env = envs[name]
+                bin_dir, env, books = envs[name]
                 label = f"{name}-{r + 1}"
                 env, counter = counting(work, env, label)
-                run = run_playbook("site.yml", inventory, extra, env=env, bin_dir=bin_dir, log=os.path.join(work, f"{label}.log"))
+                book = os.path.join(books, "site.yml") if books else "site.yml"
+                run = run_playbook(book, inventory, extra, env=env, bin_dir=bin_dir, log=os.path.join(work, f"{label}.log"))
                 with open(counter) as f:
                     remote = sum(1 for _ in f)
                 changed = sum(v.get("changed", 0) for v in run.recap.values())
@@ -119,6 +132,9 @@ def main():
     finally:
         if not args.keep:
             lab.down(NAME)
+        for name in names:
+            if name.startswith("ref-"):
+                subprocess.run(["git", "-C", REPO, "worktree", "remove", "--force", os.path.join(work, name)], check=False)
 
 
 if __name__ == "__main__":
