@@ -12,6 +12,8 @@ NAMES = {CLUSTER, "*." + CLUSTER}
 SSH = "192.0.2.0/24"
 METRICS = "198.51.100.7/32"
 CLIENTS = ["203.0.113.0/24", "198.51.100.0/24"]
+# Documentation addresses (RFC 5737) in the place of the checkers' published ranges.
+CHECKERS = ["192.0.2.0/26", "198.51.100.0/26"]
 LISTENERS = {443: 3080, 3023: 3023, 3024: 3024, 3026: 3026, 3036: 3036}
 EXTRA = dict(
     aws_cluster_short_name="tp",
@@ -22,6 +24,10 @@ EXTRA = dict(
     teleport_proxy_mysql_listen_addr="0.0.0.0:3036",
     aws_edge_internal_nlb=True, aws_edge_split_dns=True,
     aws_edge_client_cidrs=CLIENTS, aws_edge_ssh_cidrs=[SSH], aws_edge_metrics_cidrs=[METRICS],
+    # Clients narrowed: Route 53's checkers are admitted on 443 by a rule of their own.
+    aws_edge_route53_checker_cidrs=CHECKERS,
+    # No SSH Service on the cluster's hosts: nothing opens its port.
+    teleport_ssh_service_enabled=False,
     aws_edge_deregistration_delay=120, aws_edge_dns_ttl=20,
     aws_edge_gslb_health_check_regions=["us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2"],
 )
@@ -120,11 +126,12 @@ def test_security_groups_are_exact_with_ssh_metrics_and_both_nlbs(world):
     for region in REGIONS:
         ec2 = world.client("ec2", region)
         v = vpc(world, region)
-        for nlb_group, cidrs in (("tp-proxy-nlb", CLIENTS), ("tp-proxy-int-nlb", vpcs)):
+        for nlb_group, cidrs, extra in (("tp-proxy-nlb", CLIENTS, {tcp(443, c) for c in CHECKERS}),
+                                        ("tp-proxy-int-nlb", vpcs, set())):
             assert rules(ec2, security_group(ec2, v, nlb_group)) == (
-                {tcp(p, c) for p in LISTENERS for c in cidrs}, {tcp(p, "sg:tp-proxy") for p in ports})
+                {tcp(p, c) for p in LISTENERS for c in cidrs} | extra, {tcp(p, "sg:tp-proxy") for p in ports})
         ingress = ({tcp(p, "sg:" + g) for p in ports for g in ("tp-proxy-nlb", "tp-proxy-int-nlb")}
-                   | {tcp(3021, c) for c in vpcs} | {tcp(22, SSH), tcp(9810, METRICS)})
+                   | {tcp(3021, c) for c in vpcs} | {tcp(22, SSH), tcp(9810, METRICS), tcp(3000, METRICS)})
         assert rules(ec2, security_group(ec2, v, "tp-proxy")) == (ingress, ALL_OUT)
     ec2 = world.client("ec2", "eu-west-1")
     v = vpc(world, "eu-west-1")
@@ -132,7 +139,8 @@ def test_security_groups_are_exact_with_ssh_metrics_and_both_nlbs(world):
         {tcp(3025, "sg:tp-proxy"), tcp(3025, "10.11.0.0/16"), tcp(3025, "10.13.0.0/16")},
         {tcp(3025, "sg:tp-auth"), tcp(3000, "sg:tp-auth")})
     assert rules(ec2, security_group(ec2, v, "tp-auth")) == (
-        {tcp(3025, "sg:tp-auth-nlb"), tcp(3000, "sg:tp-auth-nlb"), tcp(22, SSH), tcp(9810, METRICS)}, ALL_OUT)
+        {tcp(3025, "sg:tp-auth-nlb"), tcp(3000, "sg:tp-auth-nlb"), tcp(22, SSH), tcp(9810, METRICS), tcp(3000, METRICS)},
+        ALL_OUT)
 
 
 def test_public_gslb_and_split_dns_point_each_region_at_its_nlbs(world):

@@ -152,14 +152,17 @@ def test_security_groups_open_exactly_what_teleport_needs(world):
         v = vpc(world, region)
         assert rules(ec2, security_group(ec2, v, "teleport-proxy-nlb")) == (
             {tcp(443, "0.0.0.0/0")}, {tcp(3080, "sg:teleport-proxy"), tcp(3000, "sg:teleport-proxy")})
+        others = {c for r, c in REGIONS.items() if r != region}
+        ssh_service = {tcp(3022, "sg:teleport-proxy")} | {tcp(3022, c) for c in others}
         assert rules(ec2, security_group(ec2, v, "teleport-proxy")) == (
-            {tcp(3080, "sg:teleport-proxy-nlb"), tcp(3000, "sg:teleport-proxy-nlb")} | peers, ALL_OUT)
+            {tcp(3080, "sg:teleport-proxy-nlb"), tcp(3000, "sg:teleport-proxy-nlb")} | peers | ssh_service, ALL_OUT)
     ec2 = world.client("ec2", "us-west-2")
     v = vpc(world, "us-west-2")
     assert rules(ec2, security_group(ec2, v, "teleport-auth-nlb")) == (
         {tcp(3025, "sg:teleport-proxy"), tcp(3025, "10.2.0.0/16")}, {tcp(3025, "sg:teleport-auth"), tcp(3000, "sg:teleport-auth")})
     assert rules(ec2, security_group(ec2, v, "teleport-auth")) == (
-        {tcp(3025, "sg:teleport-auth-nlb"), tcp(3000, "sg:teleport-auth-nlb")}, ALL_OUT)
+        {tcp(3025, "sg:teleport-auth-nlb"), tcp(3000, "sg:teleport-auth-nlb"),
+         tcp(3022, "sg:teleport-proxy"), tcp(3022, "10.2.0.0/16")}, ALL_OUT)
     names = {g["GroupName"] for g in world.client("ec2", "eu-central-1").describe_security_groups(
         Filters=[{"Name": "vpc-id", "Values": [vpc(world, "eu-central-1")]}])["SecurityGroups"]}
     assert names == {"default", "teleport-proxy", "teleport-proxy-nlb"}
@@ -301,8 +304,62 @@ def test_parts_terraform_owns_are_left_alone(world):
     assert (run.changed, run.mutating) == (0, [])
     assert asg(eu, "teleport-proxy-eu-central-1")["DesiredCapacity"] == 3
     assert tcp(8443, "10.9.0.0/16") in rules(ec2, security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy"))[0]
-    # Managed again, the same runs converge them back.
+    # Managed again, the same runs converge them back; the rule added by hand is not the role's, so it stays
+    # unless the role is told to purge.
     back = converged(world.run("both", world.base))
     assert back.changed > 0
     assert asg(eu, "teleport-proxy-eu-central-1")["DesiredCapacity"] == 2
+    assert tcp(8443, "10.9.0.0/16") in rules(ec2, security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy"))[0]
+    purged = converged(world.run("edge", dict(world.base, aws_edge_security_group_purge_rules=True)))
+    assert purged.changed > 0 and "RevokeSecurityGroupIngress" in mutating_actions(purged)
     assert tcp(8443, "10.9.0.0/16") not in rules(ec2, security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy"))[0]
+
+
+def described(ec2, group):
+    """{(proto, from, to, source): description} of a group's ingress, group ids as names."""
+    names = {g["GroupId"]: g["GroupName"] for g in ec2.describe_security_groups(
+        Filters=[{"Name": "vpc-id", "Values": [group["VpcId"]]}])["SecurityGroups"]}
+    out = {}
+    for p in ec2.describe_security_groups(GroupIds=[group["GroupId"]])["SecurityGroups"][0]["IpPermissions"]:
+        for r in p.get("IpRanges", []):
+            out[(p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), r["CidrIp"])] = r.get("Description", "")
+        for r in p.get("UserIdGroupPairs", []):
+            out[(p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), "sg:" + names[r["GroupId"]])] = r.get("Description", "")
+    return out
+
+
+def test_the_role_owns_only_its_rules(world):
+    """Rules added by hand (a bastion with a description, a scraper without one) survive aws-edge.yml, steering
+    included; a rule an earlier version wrote (one of the role's descriptions, no marker) is adopted in place,
+    never revoked; a rule of the role's own that is no longer wanted goes."""
+    ec2 = world.client("ec2", "us-west-2")
+    sg = security_group(ec2, vpc(world, "us-west-2"), "teleport-proxy")
+    mine = described(ec2, sg)
+    assert mine and all(d.endswith(" [teleport-ha]") for d in mine.values()), mine
+    ec2.authorize_security_group_ingress(GroupId=sg["GroupId"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.50.0.0/24", "Description": "bastion"}]},
+        {"IpProtocol": "tcp", "FromPort": 9100, "ToPort": 9100, "IpRanges": [{"CidrIp": "10.60.0.0/24"}]}])
+    peer = tcp(3021, REGIONS["eu-central-1"])
+    # As an earlier version wrote it: the same permission, its description without the marker.
+    ec2.update_security_group_rule_descriptions_ingress(GroupId=sg["GroupId"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 3021, "ToPort": 3021, "IpRanges": [{"CidrIp": REGIONS["eu-central-1"], "Description": "proxy peering"}]}])
+    # And one of the role's own that nothing wants any more.
+    ec2.authorize_security_group_ingress(GroupId=sg["GroupId"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 3021, "ToPort": 3021, "IpRanges": [{"CidrIp": "10.99.0.0/16", "Description": "proxy peering [teleport-ha]"}]}])
+    run = converged(world.run("edge", world.base))
+    now = described(ec2, sg)
+    assert now[("tcp", 22, 22, "10.50.0.0/24")] == "bastion" and now[("tcp", 9100, 9100, "10.60.0.0/24")] == ""
+    assert now[peer] == "proxy peering [teleport-ha]"
+    assert ("tcp", 3021, 3021, "10.99.0.0/16") not in now
+    assert "UpdateSecurityGroupRuleDescriptionsIngress" in mutating_actions(run)
+    assert "AuthorizeSecurityGroupIngress" not in mutating_actions(run)  # the adopted permission never lapsed
+    # Steering a region off and back keeps them too; a second run writes nothing.
+    for steered in (["eu-central-1"], []):
+        converged(world.run("edge", dict(world.base, aws_edge_steered_off_regions=steered)))
+    again = converged(world.run("edge", world.base))
+    assert (again.changed, again.mutating) == (0, [])
+    kept = described(ec2, sg)
+    assert kept[("tcp", 22, 22, "10.50.0.0/24")] == "bastion" and ("tcp", 9100, 9100, "10.60.0.0/24") in kept
+    ec2.revoke_security_group_ingress(GroupId=sg["GroupId"], IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.50.0.0/24"}]},
+        {"IpProtocol": "tcp", "FromPort": 9100, "ToPort": 9100, "IpRanges": [{"CidrIp": "10.60.0.0/24"}]}])

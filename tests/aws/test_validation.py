@@ -50,6 +50,11 @@ CASES = [
      "Route 53 needs at least 3 distinct checker regions"),
     ("a CIDR that is not one", "edge", {"aws_edge_ssh_cidrs": ["10.0.0.1"]},
      "aws_edge_ssh_cidrs: '10.0.0.1' is not a CIDR block"),
+    ("clients narrowed without Route 53's checkers", "edge", {"aws_edge_client_cidrs": ["198.18.0.0/15"]},
+     "aws_edge_client_cidrs (198.18.0.0/15) does not admit everyone, so the GSLB's Route 53"),
+    ("a checker range that is not one", "edge", {"aws_edge_client_cidrs": ["198.18.0.0/15"],
+                                                 "aws_edge_route53_checker_cidrs": ["15.177.0.0/18", "any"]},
+     "aws_edge_route53_checker_cidrs: 'any' is not a CIDR block"),
     ("a variable of the wrong type", "edge", {"aws_edge_dns_ttl": "short"},
      "aws_edge_dns_ttl"),
     # The NLB's Kubernetes and database listeners follow the proxies' listen addresses, never a list of their own.

@@ -18,11 +18,17 @@ module: teleport_aws_security_group
 short_description: Security groups of a VPC with exactly the given rules
 description:
   - Creates each group if missing (name and VPC identify it) and adds missing tags (never removes tags).
-  - When a group's I(ingress) or I(egress) is given, rules not listed are revoked and missing ones authorized;
-    when omitted (null), that direction is left as it is. Never deletes a group.
+  - When a group's I(ingress) or I(egress) is given, missing rules are authorized and the module's own rules that
+    are no longer listed are revoked; when omitted (null), that direction is left as it is. Never deletes a group.
+  - Its own rules carry I(rule_marker) at the end of their description. A rule without it whose description is one
+    this run writes (a rule written before the marker existed) is adopted (its description updated in place, no
+    revoke). Every other rule (a bastion, another team's scraper, added by hand) is left alone, unless
+    I(purge_rules); so is AWS's default egress rule, unless the group's egress is given.
   - Check mode and --diff supported. No mutating call when nothing differs.
 options:
   vpc_id: {type: str, required: true, description: VPC id.}
+  rule_marker: {type: str, default: teleport-ha, description: "Marks the rules this module owns: their descriptions end in ' [rule_marker]'."}
+  purge_rules: {type: bool, default: false, description: Revoke every rule not listed (also those added by hand).}
   groups:
     type: list
     elements: dict
@@ -38,6 +44,8 @@ extends_documentation_fragment: [amazon.aws.common.modules, amazon.aws.region.mo
 RETURN = r"""
 group_ids: {description: Group name to id (a pending:... placeholder in check mode when it would be created), type: dict, returned: always}
 """
+
+import re
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -79,6 +87,37 @@ def flatten(rules, module, where):
     return out
 
 
+# EC2's characters for a rule description (AuthorizeSecurityGroupIngress: IpRange.Description).
+DESCRIPTION_CHARS = re.compile(r"^[A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*\Z")
+DEFAULT_EGRESS = {("-1", -1, -1, "cidr", "0.0.0.0/0"), ("-1", -1, -1, "cidr6", "::/0")}
+
+
+def mark(rules, marker):
+    """The rules as this module writes them: each description ends in the marker."""
+    return {r[:5] + ((r[5] + " " if r[5] else "") + marker,) for r in rules}
+
+
+def plan(have, want, marker, purge, direction):
+    """(revoke, authorize, describe, foreign) for one direction of one group: the module's own rules no longer
+    wanted, the wanted permissions EC2 does not have, the own rules whose description is to be updated
+    ((old, new) pairs), and the rules left alone because they are not the module's. EC2 identifies a
+    permission without its description, so a key is the rule without it."""
+    legacy = {r[5].rsplit(" " + marker, 1)[0] for r in want} - {""}
+
+    def ours(r):
+        return (purge or r[5] == marker or r[5].endswith(" " + marker) or r[5] in legacy
+                or (direction == "egress" and r[:5] in DEFAULT_EGRESS and r[5] == ""))
+
+    own = {r for r in have if ours(r)}
+    foreign = have - own
+    wanted = {r[:5]: r for r in want}
+    have_keys = {r[:5] for r in have}
+    revoke = sorted(r for r in own if r[:5] not in wanted)
+    describe = sorted((r, wanted[r[:5]]) for r in own if r[:5] in wanted and r != wanted[r[:5]])
+    authorize = sorted(r for r in want if r[:5] not in have_keys)
+    return revoke, authorize, describe, foreign
+
+
 def describe(ec2, vpc_id, names):
     if not names:
         return []
@@ -88,10 +127,14 @@ def describe(ec2, vpc_id, names):
 
 def main():
     module = AnsibleAWSModule(
-        argument_spec=dict(vpc_id=dict(type="str", required=True), groups=dict(type="list", elements="dict", required=True)),
+        argument_spec=dict(vpc_id=dict(type="str", required=True), groups=dict(type="list", elements="dict", required=True),
+                           rule_marker=dict(type="str", default="teleport-ha"), purge_rules=dict(type="bool", default=False)),
         supports_check_mode=True,
     )
     vpc_id = module.params["vpc_id"]
+    marker = "[%s]" % module.params["rule_marker"]
+    if not re.match(r"^[A-Za-z0-9._-]{1,40}\Z", module.params["rule_marker"]):
+        module.fail_json(msg="rule_marker: %r must be 1 to 40 letters, digits, '.', '_' or '-'" % module.params["rule_marker"])
     specs = module.params["groups"]
     for i, g in enumerate(specs):
         if not g.get("name") or not g.get("description"):
@@ -99,8 +142,14 @@ def main():
     names = [g["name"] for g in specs]
     if len(set(names)) != len(names):
         module.fail_json(msg="groups: a name is given twice: %s" % names)
-    wanted = {g["name"]: {d: flatten(g[d], module, "%s.%s" % (g["name"], d)) if g.get(d) is not None else None
+    wanted = {g["name"]: {d: mark(flatten(g[d], module, "%s.%s" % (g["name"], d)), marker) if g.get(d) is not None else None
                           for d in ("ingress", "egress")} for g in specs}
+    for name, w in wanted.items():
+        for d, rules in w.items():
+            for r in rules or ():
+                if len(r[5]) > 255 or not DESCRIPTION_CHARS.match(r[5]):
+                    module.fail_json(msg="%s.%s: the description %r (with its marker) is not one EC2 accepts: at most 255"
+                                         " of letters, digits, spaces and ._-:/()#,@[]+=&;{}!$*" % (name, d, r[5]))
     refs = {r[4] for w in wanted.values() for rules in w.values() if rules for r in rules if r[3] == "group"}
     ec2 = module.client("ec2", retry_decorator=AWSRetry.jittered_backoff())
 
@@ -169,19 +218,27 @@ def main():
             if want is None:
                 a[direction] = b[direction]
                 continue
-            a[direction] = sorted(rule_text(r, word) for r in want)
-            revoke, authorize = sorted(have[direction] - want), sorted(want - have[direction])
-            if not (revoke or authorize):
+            revoke, authorize, redescribe, foreign = plan(have[direction], want, marker, module.params["purge_rules"], direction)
+            a[direction] = sorted(rule_text(r, word) for r in want | foreign)
+            for r in sorted(foreign):
+                if r[:5] in {w[:5] for w in want}:
+                    module.warn("security group %s: %s is also a rule not made here (%r); it is left as it is"
+                                % (name, rule_text(r[:5] + ("",), word), r[5]))
+            if not (revoke or authorize or redescribe):
                 continue
             changed = True
             if module.check_mode:
                 continue
-            revoke_call, authorize_call = {
-                "ingress": (ec2.revoke_security_group_ingress, ec2.authorize_security_group_ingress),
-                "egress": (ec2.revoke_security_group_egress, ec2.authorize_security_group_egress)}[direction]
+            revoke_call, authorize_call, describe_call = {
+                "ingress": (ec2.revoke_security_group_ingress, ec2.authorize_security_group_ingress,
+                            ec2.update_security_group_rule_descriptions_ingress),
+                "egress": (ec2.revoke_security_group_egress, ec2.authorize_security_group_egress,
+                           ec2.update_security_group_rule_descriptions_egress)}[direction]
             try:
-                # Revoke first: a rule whose description changed is the same permission to
-                # EC2, which refuses to authorize it twice.
+                # A rule whose description changed is the same permission to EC2: its description is updated in
+                # place, so the permission never lapses.
+                if redescribe:
+                    describe_call(aws_retry=True, GroupId=ids[name], IpPermissions=[rule_permission(new, ids) for _, new in redescribe])
                 if revoke:
                     revoke_call(aws_retry=True, GroupId=ids[name], IpPermissions=[rule_permission(r, ids) for r in revoke])
                 if authorize:
