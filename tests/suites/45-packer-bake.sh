@@ -132,7 +132,7 @@ if out=$(ANSIBLE_CONFIG=$ROOT/ansible.cfg ANSIBLE_HOST_KEY_CHECKING=False ansibl
     -i "$WORK/inventory.yml" -u root --private-key "$KEY" \
     --ssh-common-args '-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null' \
     --tags teleport_install,node_agent_install --extra-vars "$bake_vars" playbooks/site.yml 2>&1) \
-  && grep -q 'TASK \[teleport : Install the systemd unit\]' <<<"$out" \
+  && grep -q 'TASK \[teleport : Link the release binaries into teleport_install_dir and install the systemd unit\]' <<<"$out" \
   && grep -q 'TASK \[jvm_service : Copy the jar\]' <<<"$out" \
   && grep -Eq '^baked-auth +:.* changed=0 .*failed=0' <<<"$out"; then
   pass "site.yml (install tags) on the baked host changes nothing ($((SECONDS - start)) s)"
