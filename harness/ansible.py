@@ -11,6 +11,8 @@ ad-hoc ansible).
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import tempfile
 import time
@@ -102,6 +104,61 @@ def start_playbook(book, inventory=None, extra_vars=None, *args, log=None, env=N
         cmd += ["-e", f"@{path}"]
     cmd += [str(a) for a in args]
     return Running(cmd, log, env, cwd)
+
+
+# What a JDK or JRE puts on PATH (Debian's alternatives): none of it is in an execution environment.
+_JDK_COMMANDS = {"java", "javac", "jar", "jarsigner", "javadoc", "javap", "jcmd", "jconsole", "jdb", "jdeps", "jfr",
+                 "jhsdb", "jimage", "jinfo", "jlink", "jmap", "jmod", "jpackage", "jps", "jrunscript", "jshell",
+                 "jstack", "jstat", "jstatd", "keytool", "rmiregistry", "serialver"}
+
+
+def runner_job(book, inventory, extra_vars, *args, log, env, timeout=1800):
+    """book run as an AWX job template runs it (docs/awx.md): ansible-runner, AWX's own runner, with a private data
+    directory whose env/extravars holds the extra variables (merged in order, as AWX hands a job its template's and
+    survey's) and env/envvars what the credentials inject; the project at the repository root, where Ansible reads
+    ansible.cfg as in an AWX project checkout (so ANSIBLE_CONFIG is not passed); and no Java on PATH, as in an
+    execution environment (refused here when PATH still finds one). args go on the runner's --cmdline (a check job:
+    --check --diff). Returns the Run, its output (the runner's stdout: the playbook's display) in log."""
+    books = Path(book) if os.sep in str(book) else PLAYBOOKS / book
+    relative = books.resolve().relative_to(Path(REPO).resolve())
+    data = Path(tempfile.mkdtemp(prefix="runner-job-"))  # 0700: the extra variables may hold secrets
+    try:
+        # A directory of PATH that holds java (Debian's /usr/bin, through alternatives) is replaced by a mirror of
+        # it without the JDK's commands, so everything else on PATH stays (ssh, python3).
+        dirs = []
+        for n, d in enumerate(p for p in env.get("PATH", "").split(os.pathsep) if p):
+            if os.path.exists(os.path.join(d, "java")):
+                mirror = data / f"path-{n}"
+                mirror.mkdir()
+                for entry in os.listdir(d):
+                    if entry not in _JDK_COMMANDS:
+                        os.symlink(os.path.join(d, entry), mirror / entry)
+                d = str(mirror)
+            dirs.append(d)
+        path = os.pathsep.join(dirs)
+        if shutil.which("java", path=path):
+            raise HarnessError(f"runner_job: PATH still finds java ({shutil.which('java', path=path)})")
+        (data / "env").mkdir()
+        merged = {}
+        for v in (extra_vars if isinstance(extra_vars, list) else [] if extra_vars is None else [extra_vars]):
+            if isinstance(v, dict):
+                merged.update(v)
+            else:
+                with open(str(v).removeprefix("@")) as f:
+                    merged.update(yaml.safe_load(f) or {})
+        for name, doc in (("extravars", merged), ("envvars", {**{k: v for k, v in env.items() if k != "ANSIBLE_CONFIG"}, "PATH": path})):
+            fd = os.open(data / "env" / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(doc, f)
+        cmd = [str(BIN / "ansible-runner"), "run", str(data), "--project-dir", REPO, "-p", str(relative),
+               "--inventory", str(inventory), "--rotate-artifacts", "1"]
+        if args:
+            cmd += ["--cmdline", " ".join(shlex.quote(str(a)) for a in args)]
+        base = {k: env[k] for k in ("HOME", "LANG", "LC_ALL", "TMPDIR") if k in env}
+        run = Running(cmd, Path(log), {**base, "PATH": path}, REPO).wait(timeout)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+    return run
 
 
 def anchor_core(version):

@@ -9,7 +9,7 @@ raised with the log's tail.
 """
 import os
 
-from ..ansible import ansible_env, run_playbook
+from ..ansible import ansible_env, run_playbook, runner_job
 from ..util import REPO, HarnessError, log
 from . import world
 from .state import SSH_KEY, STATE_DIR
@@ -34,12 +34,17 @@ def aws_env(endpoint):
     return ansible_env(aws=endpoint, AWS_REGION=world.REGIONS[0]["name"])
 
 
-def play(state, book, name, *args, extra_vars, inventory=INVENTORY_SCRIPT, env=None, check=True):
+def play(state, book, name, *args, extra_vars, inventory=INVENTORY_SCRIPT, env=None, check=True, awx=False):
     """Runs book in the sandbox as the run `name` (the hosts' environment unless env is given);
-    returns its harness.ansible.Run, and raises when it fails unless check=False."""
+    returns its harness.ansible.Run, and raises when it fails unless check=False. awx: as an AWX job
+    template runs it (harness.ansible.runner_job: ansible-runner, the project's ansible.cfg, no Java)."""
     logfile = os.path.join(STATE_DIR, f"ansible-{name}.log")
-    log(f"{book} ({name}){''.join(' ' + str(a) for a in args)}")
-    run = run_playbook(book, inventory, extra_vars, *args, log=logfile, env=hosts_env(state) if env is None else env)
+    log(f"{book} ({name}){' through ansible-runner, as an AWX job' if awx else ''}{''.join(' ' + str(a) for a in args)}")
+    env = hosts_env(state) if env is None else env
+    if awx:
+        run = runner_job(book, inventory, extra_vars, *args, log=logfile, env=env)
+    else:
+        run = run_playbook(book, inventory, extra_vars, *args, log=logfile, env=env)
     state.setdefault("timings", {})[f"{name}_seconds"] = round(run.seconds, 1)
     if check and run.rc != 0:
         raise HarnessError(f"{book} ({name}) failed (exit {run.rc}) after {run.seconds:.0f} s; log {logfile}:\n{run.tail()}")

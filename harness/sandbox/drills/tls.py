@@ -50,7 +50,8 @@ class TlsRenewal(Drill):
         self.before = _statuses(self.state)
         self.load = Load("tls", RENEWAL_CLIENT_SECONDS)
         self.load.wait_serving()
-        self.run = converge.tls_yml(self.state, "renew")
+        # As AWX's "Teleport: TLS" job template runs it: ansible-runner, no Java (issue 26).
+        self.run = converge.tls_yml(self.state, "renew", awx=True)
         # New hosts get the renewed pair (the next site.yml would publish it too, and report the change).
         converge.publish(self.state, "publish-renewed")
 
@@ -116,7 +117,8 @@ class TlsRenewal(Drill):
     def _nothing_due(self):
         proxies = hosts(self.state, role="proxy")
         before = {h.machine: h.ssh_logins() for h in proxies}
-        run = converge.tls_yml(self.state, "nothing-due")
+        # As AWX's "Teleport: TLS" job template (and its schedule) runs it: ansible-runner, no Java (issue 26).
+        run = converge.tls_yml(self.state, "nothing-due", awx=True)
         # Only the counting's own login since: the run logged into no proxy (validate-inventory.yml's
         # tasks count as ok on the first host of the run without connecting to it).
         logged_in = {h.machine: n - before[h.machine] - 1 for h in proxies if (n := h.ssh_logins()) - before[h.machine] != 1}
