@@ -21,8 +21,11 @@ Teleport (the double) and the node-agent. In order:
      from a path on the controller): each launch is ABANDONed with its reason on its console, never InService,
      and the group launches again; the release published from a URL the instance reaches heals the pool, on
      the published version, not the AMI's;
-  6. TerminateInstanceInAutoScalingGroup on the proxy: Terminating:Wait, the drain completes the terminate hook,
-     and the machine is powered off.
+  4b. the auth cut off from the proxy on the bridge for 5 minutes: the proxy degrades (/readyz 503), and no
+     instance is replaced, reported unhealthy or restarted; when the auth returns the same proxy is ready again;
+  6. TerminateInstanceInAutoScalingGroup on the proxy, without a decrement: Terminating:Wait, the drain completes
+     the terminate hook, the machine is powered off, and the group's replacement configures itself; the inventory
+     service's peers and service discovery offer the replacement, never the proxy that left.
 
   python tests/boot/launch_image.py --lab NAME --work DIR
 
@@ -38,6 +41,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import yaml
 from cryptography import x509
@@ -68,7 +73,9 @@ RESULTS = {"passed": 0, "failed": 0}
 INVENTORY_SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")
 # Instances this world boots at most: a boot that keeps failing makes the group replace its instance every few
 # seconds here (a host boots in seconds), and the launcher stops that loop with an error naming it.
-MAX_LAUNCHES = 14
+MAX_LAUNCHES = 16
+# Issue 21's drill: the auth unreachable for 5 minutes. LAUNCH_IMAGE_AUTH_CUT_SECONDS shortens it while developing.
+AUTH_CUT_SECONDS = int(os.environ.get("LAUNCH_IMAGE_AUTH_CUT_SECONDS", "300"))
 
 
 def check(what, ok, detail=""):
@@ -355,29 +362,15 @@ def run(world, work, double, version, new_version, tarball, sha, state):
           f"site.yml configure a host alike", r.rc == 0 and on_them == [] and set(r.recap) >= {first, proxy},
           "\n".join(on_them) + "\n" + r.tail(3000))
 
+    # --- 4b. the auth unreachable from the proxy for AUTH_CUT_SECONDS: no replacement, back by itself ------
+    auth_unreachable(world, state, h, ph)
+
     # --- 5. broken publications: ABANDON, never in service; a good one heals the pool --------------
     broken_launches(world, env, cluster, work, first, double, new_version)
 
-    # --- 6. the proxy terminated: Terminating:Wait, the drain, power-off ----------------------------------
+    # --- 6. a serving proxy terminated: the drain, power-off, and a replacement that configures itself -----
     asg = world.client("autoscaling")
-    t0 = time.monotonic()
-    asg.terminate_instance_in_auto_scaling_group(InstanceId=proxy, ShouldDecrementDesiredCapacity=True)
-    check("TerminateInstanceInAutoScalingGroup: the instance waits in Terminating:Wait (the terminate hook)",
-          world.lifecycle(PROXY_GROUP).get(proxy, "").startswith("Terminating"), world.lifecycle(PROXY_GROUP))
-    try:
-        wait_state(world, f"{proxy} to leave the group", lambda s: proxy not in s, 120, group=PROXY_GROUP)
-        gone = True
-    except HarnessError as e:
-        gone = False
-        check("the drain completed the terminate hook", False, f"{e}\n{world.console(proxy)[-3000:]}")
-    if gone:
-        wait_until(f"{proxy}'s machine powered off", lambda: (world.launcher.reconcile() and False)
-                   or not Host(ph).running(), 60, 0.5)
-        journal = subprocess.run(["journalctl", "-D", os.path.join(ph["merged"], "var/log/journal"), "-u",
-                                  "teleport-ha-lifecycle", "--no-pager"], capture_output=True, text=True).stdout
-        check(f"the drain completed the terminate hook CONTINUE; the machine is off "
-              f"({time.monotonic() - t0:.0f} s)", "terminate hook completed CONTINUE" in (journal + world.console(proxy)),
-              journal[-2000:])
+    proxy_terminated_and_replaced(world, asg, proxy, ph, tls_dir)
 
     # --- 7. scale-in: the termination policy's choice drains through the hook; nothing counts as a failure --
     scale_in(world, asg)
@@ -385,6 +378,69 @@ def run(world, work, double, version, new_version, tarball, sha, state):
     # --- 8. Teleport dead and not restartable: the instance reports itself, Auto Scaling replaces it ------
     dead_teleport_replaced(world, asg)
     return 1 if RESULTS["failed"] else 0
+
+
+def installed_pair(host):
+    """The sha256 fingerprint (hex, no colons) of the HTTPS pair the host's node-agent reports installed, or ""."""
+    listen = str(yaml.safe_load(host.run("cat /etc/node-agent/node-agent.yaml").stdout)["listen_addr"])
+    status = host.run(f"curl -sf http://{listen.replace('0.0.0.0:', '127.0.0.1:')}/v1/tls/status", check=False)
+    try:
+        return json.loads(status.stdout)["installed"]["fingerprint_sha256"].replace(":", "").lower()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return ""
+
+
+def proxy_terminated_and_replaced(world, asg, proxy, ph, tls_dir):
+    """Issue 21's drill "Terminate a serving proxy", without users (no NLB here): TerminateInstanceInAutoScalingGroup
+    without a decrement holds it in Terminating:Wait until its drain completes the terminate hook, and powers its
+    machine off; the group launches a replacement, which configures itself (its pair from Secrets Manager); the
+    inventory service's peer list and service discovery drop the old proxy and offer the new one, with no run."""
+    metrics = world.inventory_metrics()
+    t0 = time.monotonic()
+    asg.terminate_instance_in_auto_scaling_group(InstanceId=proxy, ShouldDecrementDesiredCapacity=False)
+    check("TerminateInstanceInAutoScalingGroup: the instance waits in Terminating:Wait (the terminate hook)",
+          world.lifecycle(PROXY_GROUP).get(proxy, "").startswith("Terminating"), world.lifecycle(PROXY_GROUP))
+    try:
+        wait_state(world, f"{proxy} to leave the group", lambda s: proxy not in s, 120, group=PROXY_GROUP)
+    except HarnessError as e:
+        check("the drain completed the terminate hook", False, f"{e}\n{world.console(proxy)[-3000:]}")
+        return
+    wait_until(f"{proxy}'s machine powered off", lambda: (world.launcher.reconcile() and False)
+               or not Host(ph).running(), 60, 0.5)
+    journal = subprocess.run(["journalctl", "-D", os.path.join(ph["merged"], "var/log/journal"), "-u",
+                              "teleport-ha-lifecycle", "--no-pager"], capture_output=True, text=True).stdout
+    check(f"the drain completed the terminate hook CONTINUE; the machine is off ({time.monotonic() - t0:.0f} s)",
+          "terminate hook completed CONTINUE" in (journal + world.console(proxy)), journal[-2000:])
+    try:
+        (new,) = wait_state(world, "the replacement proxy InService",
+                            lambda s: [i for i, st in s.items() if st == "InService" and i != proxy] or None,
+                            600, group=PROXY_GROUP)
+    except HarnessError as e:
+        launched = [i for i, x in world.launcher.hosts.items() if x["group"] == PROXY_GROUP and i != proxy]
+        check("the group's replacement proxy configured itself", False,
+              f"{e}\n{world.lifecycle(PROXY_GROUP)}\n" + (world.console(launched[-1])[-6000:] if launched else ""))
+        return
+    nh = world.launcher.hosts[new]
+    machines.wait_ssh([nh], lambda h: world.console(h["instance_id"]))
+    with open(os.path.join(tls_dir, "tls.crt"), "rb") as f:
+        want = x509.load_pem_x509_certificate(f.read()).fingerprint(hashes.SHA256()).hex()
+    check(f"the group replaced it: {new} configured itself (its HTTPS pair from Secrets Manager, /readyz "
+          f"{readyz(nh['private_ip'])}), InService {time.monotonic() - t0:.0f} s after the terminate call",
+          installed_pair(Host(nh)) == want and readyz(nh["private_ip"]) == 200, installed_pair(Host(nh)))
+
+    def offered():
+        peers = metrics.document("/v1/peers")
+        sd = metrics.document("/v1/sd/teleport")
+        ids = {p["instance_id"] for p in peers["peers"]}
+        targets = {t["labels"]["aws_instance_id"] for t in sd}
+        return (ids, targets) if new in ids and proxy not in ids and new in targets and proxy not in targets else None
+    try:
+        ids, targets = wait_until("the inventory to offer the replacement only", offered, 30, 0.5)
+    except HarnessError as e:
+        check("the inventory drops the terminated proxy and offers its replacement", False, str(e))
+        return
+    check(f"with no run, the inventory service's /v1/peers offers {sorted(ids)} and /v1/sd/teleport "
+          f"{sorted(targets)}: the replacement, never the proxy that left", True)
 
 
 def scale_in(world, asg):
@@ -415,6 +471,105 @@ def scale_in(world, asg):
           f"{stays} still InService; a host that left on purpose counts as no boot failure {n}",
           world.lifecycle() == {stays: "InService"} and n == (0, None)
           and "terminate hook completed CONTINUE" in world.console(gone), world.console(gone)[-2000:])
+
+
+class BridgeCut:
+    """The auth host cut off from the other instances on the bridge (its NLB cut, as the issue's drill has it):
+    an nftables table of the bridge family drops every frame to or from its address that a bridge forwards
+    between two of its ports (the address is the lab's own, on no other bridge; this kernel refuses `meta
+    ibrname` in a bridge chain, so the rule names no bridge). The controller's own traffic (SSH, the diag
+    checks) goes through the bridge's own interface, not the forward hook, and keeps working."""
+
+    TABLE = "tpboot_auth_cut"
+
+    def __init__(self, ip):
+        self.ip = ip
+
+    def nft(self, script):
+        r = subprocess.run(["nft", "-f", "-"], input=script, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise HarnessError(f"nft: {r.stderr.strip()}\n{script}")
+
+    def __enter__(self):
+        self.nft(f"table bridge {self.TABLE} {{\n"
+                 f"  chain cut {{ type filter hook forward priority 0; policy accept;\n"
+                 f"    ip saddr {self.ip} drop\n"
+                 f"    ip daddr {self.ip} drop\n"
+                 f"  }}\n}}\n")
+        return self
+
+    def __exit__(self, *exc):
+        self.nft(f"delete table bridge {self.TABLE}\n")
+
+
+def readyz(ip):
+    """The HTTP status of Teleport's /readyz on its diag_addr (ip:3000), or None when nothing answers."""
+    try:
+        with urllib.request.urlopen(f"http://{ip}:3000/readyz", timeout=3) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return None
+
+
+def teleport_unit(host):
+    """(MainPID, NRestarts, ActiveState) of teleport.service on host."""
+    out = host.run("systemctl show -p MainPID -p NRestarts -p ActiveState teleport", check=False).stdout
+    v = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    return v.get("MainPID"), v.get("NRestarts"), v.get("ActiveState")
+
+
+def health(world):
+    """{instance id: (LifecycleState, HealthStatus)} of both groups, as Auto Scaling (the double) answers."""
+    out = world.client("autoscaling").describe_auto_scaling_instances()["AutoScalingInstances"]
+    # AWS spells it HEALTHY, moto Healthy: compared in one case.
+    return {i["InstanceId"]: (i["LifecycleState"], i["HealthStatus"].upper()) for i in out}
+
+
+def auth_unreachable(world, state, auth, proxy):
+    """Issue 21's drill "Auth unreachable for 5 minutes": the auth host cut off from the proxy for
+    AUTH_CUT_SECONDS. The proxy's Teleport turns degraded (/readyz 503: the target groups would stop sending it
+    users), yet nothing is replaced: the groups' health is EC2's (docs/boot.md, "Replacement that cannot
+    cascade"), and the proxy's unit neither fails nor restarts, so its OnFailure= report never runs. When the
+    auth returns, the same proxy serves again by itself."""
+    proxy_host, ip = Host(proxy), proxy["private_ip"]
+    before_health, before_unit, launched = health(world), teleport_unit(proxy_host), world.launcher.count
+    if not check(f"before the cut: the proxy is ready (/readyz {readyz(ip)}) and both instances InService and Healthy",
+                 readyz(ip) == 200 and set(before_health.values()) == {("InService", "HEALTHY")}, before_health):
+        return
+    t0 = time.monotonic()
+    seen, degraded_at = set(), None
+    with BridgeCut(auth["private_ip"]):
+        deadline = t0 + AUTH_CUT_SECONDS
+        while time.monotonic() < deadline:
+            world.launcher.reconcile()   # a launch the group would make is booted, and counted
+            code = readyz(ip)
+            seen.add(code)
+            if code == 503 and degraded_at is None:
+                degraded_at = time.monotonic() - t0
+            now, unit = health(world), teleport_unit(proxy_host)
+            if now != before_health or unit != before_unit or world.launcher.count != launched:
+                check("nothing is replaced or restarted while the auth is unreachable", False,
+                      f"after {time.monotonic() - t0:.0f} s: {now} (was {before_health}); teleport {unit} "
+                      f"(was {before_unit}); machines booted {world.launcher.count} (was {launched})")
+                return
+            time.sleep(min(5, max(0, deadline - time.monotonic())))  # the watch's sampling pace, not a synchronisation
+    cut = time.monotonic() - t0
+    check(f"the auth unreachable from the proxy for {cut:.0f} s: the proxy's Teleport degraded {degraded_at or 0:.0f} s "
+          f"into it (/readyz 503: no traffic), and no instance was replaced, reported or restarted "
+          f"(both InService and Healthy, teleport's MainPID and NRestarts unchanged, no launch)",
+          degraded_at is not None, f"/readyz answers seen: {seen}")
+    t1 = time.monotonic()
+    try:
+        wait_until("the proxy ready again", lambda: readyz(ip) == 200, 120, 1)
+    except HarnessError as e:
+        check("the proxy serves again when the auth returns", False, f"{e}; /readyz {readyz(ip)}")
+        return
+    after_health, after_unit = health(world), teleport_unit(proxy_host)
+    check(f"the auth back: the same proxy is ready again {time.monotonic() - t1:.0f} s later, with no replacement "
+          f"and no restart", after_health == before_health and after_unit == before_unit
+          and world.launcher.count == launched, f"{after_health} / {before_health}; {after_unit} / {before_unit}")
 
 
 def dead_teleport_replaced(world, asg):
@@ -577,6 +732,12 @@ class InventoryMetrics:
                 labels = line.rsplit(" ", 1)[0]
                 reasons[labels.split('asg="')[1].split('"')[0]] = labels.split('reason="')[1].split('"')[0]
         return {g: (n, reasons.get(g)) for g, n in out.items()}
+
+    def document(self, path):
+        """The JSON document the service serves at path (no token: it listens on loopback here)."""
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
+            return json.loads(r.read().decode())
 
     def wait(self, what, predicate, timeout=60):
         seen = {}
