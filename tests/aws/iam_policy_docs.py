@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Writes docs/iam/: the read-only policy each pool's instances boot with, as aws-pools.yml attaches it
-(teleport-ha-boot-<role>, roles/cluster_config/module_utils/teleport_cluster_config.py), for the example
-cluster of docs/aws.md, so the documents cannot drift from what the playbook attaches.
+"""Writes docs/iam/: the read-only policy each pool's instances boot with (teleport-ha-boot-<role>) and the inventory
+service's (teleport-ha-inventory-service), as aws-pools.yml attaches them
+(roles/cluster_config/module_utils/teleport_cluster_config.py), for the example cluster of docs/aws.md, so the
+documents cannot drift from what the playbook attaches.
 
   tests/aws/iam_policy_docs.py          # print them
   tests/aws/iam_policy_docs.py --write  # rewrite docs/iam/*.json
@@ -35,16 +36,30 @@ def documents(example=EXAMPLE):
     return out
 
 
+def example_pools(example=EXAMPLE):
+    """Every pool of the example, as aws-pools.yml names them (roles/aws_pools/vars/main.yml, _aws_pools_list)."""
+    pools = [{"role": "auth", "region": example["auth_region"]}] + [{"role": "proxy", "region": r} for r in example["regions"]]
+    return [dict(p, asg="%s-%s-%s" % (example["short"], p["role"], p["region"])) for p in pools]
+
+
+def all_documents(example=EXAMPLE):
+    """{file name without .json: document} of every document docs/iam/ holds."""
+    out = {"teleport-ha-boot-%s" % role: doc for role, doc in documents(example).items()}
+    out[published.INVENTORY_SERVICE_POLICY_NAME] = published.inventory_service_policy(
+        example["partition"], example["account"], example_pools(example), "/teleport/%s/membership" % example["cluster"])
+    return out
+
+
 def text(doc):
     return json.dumps(doc, indent=2) + "\n"
 
 
 def main(argv):
-    docs = documents()
+    docs = all_documents()
     if "--write" in argv or "--check" in argv:
         stale = []
-        for role, doc in docs.items():
-            path = ROOT / "docs" / "iam" / ("teleport-ha-boot-%s.json" % role)
+        for name, doc in docs.items():
+            path = ROOT / "docs" / "iam" / ("%s.json" % name)
             if "--write" in argv:
                 path.write_text(text(doc))
             elif not path.exists() or path.read_text() != text(doc):
@@ -53,8 +68,8 @@ def main(argv):
             print("stale: %s; run tests/aws/iam_policy_docs.py --write" % ", ".join(stale), file=sys.stderr)
             return 1
         return 0
-    for role, doc in docs.items():
-        print("# teleport-ha-boot-%s\n%s" % (role, text(doc)))
+    for name, doc in docs.items():
+        print("# %s\n%s" % (name, text(doc)))
     return 0
 
 

@@ -42,10 +42,10 @@ def host(region):
 def world(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("boot-config")
     w = World(tmp, CLUSTER, "us-west-2", REGIONS)
-    for name in ("boot-auth", "boot-proxy"):
+    for name in ("boot-auth", "boot-proxy", "boot-inventory"):
         instance_profile(w.moto, name)
     w.base = w.vars(aws_cluster_short_name=SHORT, aws_pools_auth_instance_profile="boot-auth",
-                    aws_pools_proxy_instance_profile="boot-proxy")
+                    aws_pools_proxy_instance_profile="boot-proxy", aws_pools_inventory_service_iam_role="boot-inventory")
     w.pools = converged(w.run("pools", w.base))
     # The inventory the controller has: an auth host and a proxy per region, the proxies' group vars.
     w.inventory = tmp / "inventory.json"
@@ -193,6 +193,17 @@ def test_the_boot_policies_on_the_pool_profiles_are_least_privilege(world):
         doc = iam.get_role_policy(RoleName=f"boot-{role}", PolicyName=f"teleport-ha-boot-{role}")["PolicyDocument"]
         assert least_privilege_problems(doc, CLUSTER, SHORT, role, ACCOUNT, regions) == []
         assert iam.list_role_policies(RoleName=f"boot-{role}")["PolicyNames"] == [f"teleport-ha-boot-{role}"]
+
+
+def test_the_inventory_services_role_gets_its_policy_for_every_pool(world):
+    """aws-pools.yml keeps teleport-ha-inventory-service on the role the inventory service runs as, rendered from the
+    pools it makes (tests/aws/test_iam_inventory_service.py proves the document against moto's IAM)."""
+    doc = world.client("iam").get_role_policy(RoleName="boot-inventory",
+                                              PolicyName="teleport-ha-inventory-service")["PolicyDocument"]
+    pools = [{"role": "auth", "region": "us-west-2", "asg": f"{SHORT}-auth-us-west-2"}] + [
+        {"role": "proxy", "region": r, "asg": f"{SHORT}-proxy-{r}"} for r in REGIONS]
+    assert doc == published.inventory_service_policy("aws", ACCOUNT, pools, f"/teleport/{CLUSTER}/membership")
+    assert world.client("iam").list_role_policies(RoleName="boot-inventory")["PolicyNames"] == ["teleport-ha-inventory-service"]
 
 
 def test_the_config_bucket_is_versioned_private_and_encrypted(world):

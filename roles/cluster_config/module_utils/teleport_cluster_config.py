@@ -220,3 +220,34 @@ def boot_policy(partition, account_id, pools, parameter_prefix, secret_prefix, m
 
 def policy_name(role):
     return "teleport-ha-boot-%s" % role
+
+
+# --- what the inventory service may read -------------------------------------------------------
+
+INVENTORY_SERVICE_POLICY_NAME = "teleport-ha-inventory-service"
+# The inventory service's discovery (inventory-service/.../RegionDiscoverer.java): AWS grants these two on "*" only
+# (Service Authorization Reference: no resource types for DescribeAutoScalingGroups or DescribeInstances).
+INVENTORY_DISCOVERY_ON_STAR = ("autoscaling:DescribeAutoScalingGroups", "ec2:DescribeInstances")
+
+
+def inventory_service_policy(partition, account_id, pools, membership_parameter, host_keys=True):
+    """The IAM policy document of the inventory service (list, serve, known-hosts): pools: [{"role", "region",
+    "asg"}], every pool of the cluster. The Describe calls of discovery on "*", each region's membership record, and
+    (host_keys) the console output of the pools' own instances, where the SSH host keys are: the group tag is
+    Auto Scaling's, which nobody can write (aws: prefix)."""
+    if not pools:
+        raise ValueError("pools is empty: the inventory service's policy names the pools it reads")
+    pools = sorted(pools, key=lambda p: (p["region"], p["asg"]))
+    regions = sorted({p["region"] for p in pools})
+    statements = [
+        {"Sid": "DiscoverThePools", "Effect": "Allow", "Action": list(INVENTORY_DISCOVERY_ON_STAR), "Resource": "*"},
+        {"Sid": "ReadTheMembershipRecords", "Effect": "Allow", "Action": "ssm:GetParameter",
+         "Resource": [_arn(partition, "ssm", r, account_id, "parameter/" + membership_parameter.lstrip("/"))
+                      for r in regions]},
+    ]
+    if host_keys:
+        statements.append(
+            {"Sid": "ReadThePoolsHostKeys", "Effect": "Allow", "Action": "ec2:GetConsoleOutput",
+             "Resource": [_arn(partition, "ec2", r, account_id, "instance/*") for r in regions],
+             "Condition": {"StringEquals": {"aws:ResourceTag/aws:autoscaling:groupName": [p["asg"] for p in pools]}}})
+    return {"Version": "2012-10-17", "Statement": statements}
