@@ -20,7 +20,7 @@ import threading
 import urllib.parse
 import urllib.request
 
-from .util import answers, free_port, terminate, wait_until
+from .util import answers, free_port, record_pid, terminate, wait_until
 
 # The harness's credentials for every moto (moto accepts any). Ansible masks every no_log value
 # (the secret key) wherever it appears in module output, so the secret matches no name of any world
@@ -68,6 +68,7 @@ class MotoServer:
         self.proc = subprocess.Popen([moto_binary(), "-H", "127.0.0.1", "-p", str(self.port)],
                                      stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
+        record_pid(self.proc.pid)   # the sandbox stops it by pid (harness/sandbox/lifecycle.py)
         if out is not subprocess.DEVNULL:
             out.close()
         wait_until("moto_server to answer", lambda: self.proc.poll() is None and answers(self.endpoint + "/moto-api/"), timeout)

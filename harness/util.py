@@ -82,12 +82,76 @@ def venv_python():
     return os.path.join(VENV_BIN, "python")
 
 
+# A pid names a process only while it runs: once it has exited and been reaped (Python's subprocess reaps
+# a dropped Popen's child at the next Popen), the kernel hands the number to the next process, and with
+# pid_max 32768 and the lanes' thousands of short processes that takes minutes. So spawn() records each
+# process's start time (field 22 of /proc/<pid>/stat, clock ticks since boot) in a marker file, which
+# another invocation (sandbox/sandbox down) reads too; alive() and stop_pid() treat a pid whose process
+# started at another time as gone, and never signal it. A CI run once lost a whole pytest of another lane
+# (no output after its 14th test) to a SIGTERM meant for a process that had exited.
+PID_DIR = os.path.join("/tmp", "teleport-harness-pids")
+
+
+def _starttime(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _marker(pid):
+    return os.path.join(PID_DIR, str(int(pid)))
+
+
+def _recorded_starttime(pid):
+    try:
+        with open(_marker(pid)) as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+MARKER_DAYS = 2
+
+
+def _prune():
+    cutoff = time.time() - MARKER_DAYS * 86400
+    try:
+        names = os.listdir(PID_DIR)
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(PID_DIR, name)
+        try:
+            if os.stat(path).st_mtime < cutoff:
+                os.unlink(path)
+        except OSError:
+            pass
+
+
 def spawn(cmd, log_path, env=None, cwd=None):
-    """Starts a detached process (own session, stdin /dev/null) and returns its pid."""
+    """Starts a detached process (own session, stdin /dev/null) and returns its pid, with its start time
+    recorded for alive() and stop_pid()."""
     with open(log_path, "ab") as logf:
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT,
                              start_new_session=True, env=env, cwd=cwd)
+    record_pid(p.pid)
     return p.pid
+
+
+def record_pid(pid):
+    """Records pid's start time (spawn() does; a Popen whose pid is stored for stop_pid() must too). The record
+    outlives the process, on purpose: the harness stops some pids twice (a host powered off, then every host at
+    down), and the second time the number may be another process's. Records older than MARKER_DAYS go."""
+    started = _starttime(pid)
+    if started is not None:
+        os.makedirs(PID_DIR, exist_ok=True)
+        _prune()
+        tmp = _marker(pid) + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(started + "\n")
+        os.replace(tmp, _marker(pid))
 
 
 def terminate(proc, grace=10):
@@ -103,7 +167,12 @@ def terminate(proc, grace=10):
 
 
 def alive(pid):
+    """Whether the process spawn() started as pid still runs: a pid now held by a process that started at
+    another time than the recorded one is someone else's, and counts as gone."""
     if not pid:
+        return False
+    recorded = _recorded_starttime(pid)
+    if recorded is not None and _starttime(pid) not in (None, recorded):
         return False
     try:
         os.kill(pid, 0)
@@ -120,8 +189,14 @@ def alive(pid):
 
 
 def stop_pid(pid, name, grace=15.0, sig=signal.SIGTERM):
-    """Stops one process we started, by its pid: sig, then SIGKILL after grace."""
-    if not alive(pid):
+    """Stops one process we started, by its pid: sig, then SIGKILL after grace. A pid another process holds
+    now (alive() above) is left alone, and said so."""
+    if pid and not alive(pid):
+        recorded = _recorded_starttime(pid)
+        if recorded is not None and _starttime(pid) not in (None, recorded):
+            log(f"{name} (pid {pid}) exited earlier; pid {pid} is another process's now: not signalled")
+        return
+    if not pid:
         return
     try:
         os.kill(pid, sig)
