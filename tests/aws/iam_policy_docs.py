@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Writes docs/iam/: the read-only policy each pool's instances boot with (teleport-ha-boot-<role>) and the inventory
-service's (teleport-ha-inventory-service), as aws-pools.yml attaches them
+"""Writes docs/iam/: the read-only policy each pool's instances boot with (teleport-ha-boot-<role>), the inventory
+service's (teleport-ha-inventory-service), as aws-pools.yml attaches them, and the publisher's
+(teleport-ha-publisher, for the controller or AWX that runs the publishing playbooks)
 (roles/cluster_config/module_utils/teleport_cluster_config.py), for the example cluster of docs/aws.md, so the
 documents cannot drift from what the playbook attaches.
 
@@ -45,6 +46,10 @@ def example_pools(example=EXAMPLE):
 def all_documents(example=EXAMPLE):
     """{file name without .json: document} of every document docs/iam/ holds."""
     out = {"teleport-ha-boot-%s" % role: doc for role, doc in documents(example).items()}
+    out[published.PUBLISHER_POLICY_NAME] = published.publisher_policy(
+        example["partition"], example["account"], example["regions"], example["short"],
+        "/teleport/%s/config" % example["cluster"], "teleport/%s" % example["cluster"],
+        "/teleport/%s/config-bucket" % example["cluster"])
     out[published.INVENTORY_SERVICE_POLICY_NAME] = published.inventory_service_policy(
         example["partition"], example["account"], example_pools(example), "/teleport/%s/membership" % example["cluster"])
     return out

@@ -38,11 +38,23 @@ def principal(iam, name, document):
     return key["AccessKeyId"], key["SecretAccessKey"]
 
 
-def action_projection(document):
-    """What moto can evaluate of document: each statement on Resource "*", without its Condition."""
+# Where moto's name for what a call needs is not AWS's: HeadBucket needs s3:ListBucket (Amazon S3 API reference,
+# HeadBucket, "Permissions"), moto checks s3:HeadBucket (moto/s3/responses.py, ACTION_MAP). A statement that grants
+# the real action grants moto's name with it in a projection, and loses both when it is removed.
+MOTO_ACTION_ALIASES = {"s3:ListBucket": ["s3:HeadBucket"]}
+
+
+def action_projection(document, keep_s3_resources=False):
+    """What moto can evaluate of document: each statement without its Condition, on Resource "*" (moto compares
+    resources for S3 only; keep_s3_resources keeps an S3-only statement's own resources, which moto does check),
+    with moto's names for the actions it names otherwise (MOTO_ACTION_ALIASES)."""
     out = copy.deepcopy(document)
     for s in out["Statement"]:
-        s["Resource"] = "*"
+        actions = _list(s["Action"])
+        s["Action"] = actions + [alias for a in actions for alias in MOTO_ACTION_ALIASES.get(a, [])]
+        s3_only = all(a.startswith("s3:") for a in actions)
+        if not (keep_s3_resources and s3_only):
+            s["Resource"] = "*"
         s.pop("Condition", None)
     return out
 

@@ -251,3 +251,42 @@ def inventory_service_policy(partition, account_id, pools, membership_parameter,
              "Resource": [_arn(partition, "ec2", r, account_id, "instance/*") for r in regions],
              "Condition": {"StringEquals": {"aws:ResourceTag/aws:autoscaling:groupName": [p["asg"] for p in pools]}}})
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+# --- what the publishing playbooks may write ----------------------------------------------------
+
+PUBLISHER_POLICY_NAME = "teleport-ha-publisher"
+
+
+def publisher_policy(partition, account_id, regions, short_name, parameter_prefix, secret_prefix, bucket_parameter,
+                     kit_key=KIT_KEY):
+    """The IAM policy document of whoever runs the publishing (site.yml, tls.yml, upgrade.yml and
+    playbooks/cluster-config.yml, from the controller or AWX): in each region with a pool, read the bucket's name,
+    write the pools' parameters and secrets (creating them with the cluster's tags: AddTagsToResource and
+    TagResource are what a Create/Put with tags needs), and upload the boot kit (HeadBucket needs ListBucket,
+    HeadObject GetObject)."""
+    regions = sorted(set(regions))
+    if not regions:
+        raise ValueError("regions is empty: the publisher's policy names the regions it publishes in")
+
+    def arn(service, region, resource):
+        return _arn(partition, service, region, account_id, resource)
+    prefix, secrets = parameter_prefix.strip("/"), secret_prefix.strip("/")
+    buckets = [bucket_name(short_name, account_id, r) for r in regions]
+    statements = [
+        {"Sid": "ReadTheConfigBucketNames", "Effect": "Allow", "Action": "ssm:GetParameter",
+         "Resource": [arn("ssm", r, "parameter/" + bucket_parameter.lstrip("/")) for r in regions]},
+        {"Sid": "PublishTheParameters", "Effect": "Allow",
+         "Action": ["ssm:GetParameter", "ssm:PutParameter", "ssm:AddTagsToResource"],
+         "Resource": [arn("ssm", r, "parameter/%s/*" % prefix) for r in regions]},
+        # Secrets Manager appends six random characters to a secret's name in its ARN.
+        {"Sid": "PublishTheSecrets", "Effect": "Allow",
+         "Action": ["secretsmanager:GetSecretValue", "secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
+                    "secretsmanager:TagResource"],
+         "Resource": [arn("secretsmanager", r, "secret:%s/*" % secrets) for r in regions]},
+        {"Sid": "FindTheConfigBuckets", "Effect": "Allow", "Action": "s3:ListBucket",
+         "Resource": ["arn:%s:s3:::%s" % (partition, b) for b in buckets]},
+        {"Sid": "UploadTheBootKit", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+         "Resource": ["arn:%s:s3:::%s/%s" % (partition, b, kit_key) for b in buckets]},
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
