@@ -273,7 +273,7 @@ def render(lbs, tgs, drains, layout, known_servers):
         f"    timeout server {IDLE_TIMEOUT_S}s",
         "    load-server-state-from-file global",
     ]
-    used_tgs, servers_out = set(), set()
+    used_tgs, servers_out, sources = set(), set(), {}
     for lb in sorted(lbs, key=lambda b: (b["region"], b["raw"]["LoadBalancerName"])):
         if not lb.get("address"):
             continue
@@ -282,6 +282,7 @@ def render(lbs, tgs, drains, layout, known_servers):
             if tg["errors"]:
                 continue
             used_tgs.add(lst["target_group"])
+            sources[lst["target_group"]] = lb["address"]
             lines += [f"frontend lb-{lb['region']}-{lb['raw']['LoadBalancerName']}-{lst['port']}",
                       f"    bind {lb['address']}:{lst['port']}",
                       f"    default_backend {backend_name(tg)}"]
@@ -294,7 +295,11 @@ def render(lbs, tgs, drains, layout, known_servers):
                   # load balancer routes requests to all those targets" (ELB, target group health).
                   # Every registered target is also a backup server without checks, all used at once
                   # when no checked server is up.
-                  "    option allbackups"]
+                  "    option allbackups",
+                  # NLB: health checks come from the load balancer's own addresses, and its targets'
+                  # security groups admit it by naming the NLB's group (the security-group double
+                  # maps the group to this address).
+                  f"    source {sources[arn]}"]
         if proto in ("HTTP", "HTTPS"):
             lines += ["    option httpchk",
                       f"    http-check send meth GET uri {raw.get('HealthCheckPath') or '/'} ver HTTP/1.1 "

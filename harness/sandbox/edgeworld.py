@@ -12,6 +12,7 @@ import time
 
 from ..edge import dns as edge_dns
 from ..edge.common import Layout, read_json
+from ..edge import sg_double
 from ..edge.nlb_double import cli_command
 from ..moto import aws_env, client
 from ..util import REPO, HarnessError, alive, free_port, log, run, spawn, stop_pid, venv_python, wait_until
@@ -23,8 +24,10 @@ LAYOUT = Layout(EDGE_DIR)
 # What the sandbox's clients trust: the root Pebble issues the cluster's certificate under.
 CA_FILE = services.ACME_ROOT
 COREDNS_BUILD = os.path.join(REPO, "sandbox", "edge", "coredns", "build.sh")
-# Stopped last to first.
-PROCS = ("nlb_double", "policy_double", "coredns", "elbv2_double")
+# Stopped last to first: the security-group double first (its table goes with it).
+PROCS = ("nlb_double", "policy_double", "coredns", "elbv2_double", "sg_double")
+SG_STATE = os.path.join(EDGE_DIR, "sg-double.json")
+SG_LOG = os.path.join(STATE_DIR, "sg-double.log")
 
 
 def _py(module, *args):
@@ -133,6 +136,40 @@ def start(state, endpoint):
         f"ELBv2 target health double on {edge['elbv2_double']['endpoint']}")
 
 
+def start_security_groups(state, endpoint):
+    """The security-group double (harness/edge/sg_double.py): moto's security groups enforced on
+    the bridges from now on; returns once its first table is in place (before any host boots)."""
+    edge = state.setdefault("edge", {})
+    regions = [f"--region={r['name']}" for r in world.REGIONS]
+    addresses = [f"--address={r['name']}/{world.NLB_NAMES[kind]}={ip}" for r in world.REGIONS for kind, ip in r["nlb"].items()]
+    if os.path.exists(SG_STATE):
+        os.unlink(SG_STATE)
+    edge["sg_double"] = {"pid": spawn(_py("sg_double", "--state", SG_STATE, *regions, *addresses), SG_LOG,
+                                      env=aws_env(endpoint)), "state": SG_STATE, "log": SG_LOG}
+    wait_until("the security-group double's first table", lambda: _alive_or_fail(edge, "sg_double")
+               and (read_json(SG_STATE) or {}).get("generation", 0) >= 1, 60, 0.2)
+    enforced = read_json(SG_STATE)["enforced"]
+    log(f"security-group double: {len(enforced)} addresses enforced (instances and NLBs, default deny inbound, "
+        f"stateful) in nftables table inet {sg_double.TABLE}")
+
+
+def sg_state():
+    return read_json(SG_STATE) or {}
+
+
+def sg_dropped(since):
+    """[(src, dst, proto, port)] the security-group double logged as dropped after epoch since."""
+    out = []
+    if not os.path.exists(SG_LOG):
+        return out
+    with open(SG_LOG) as f:
+        for line in f:
+            m = re.match(r"(\S+) \[security-group-double\] dropped src=(\S+) dst=(\S+) proto=(\S+) port=(\S+)", line)
+            if m and epoch(m.group(1)) >= since:
+                out.append(m.group(2, 3, 4, 5))
+    return out
+
+
 def _alive_or_fail(edge, key):
     if not alive(edge[key]["pid"]):
         raise HarnessError(f"{key} exited; its log: {STATE_DIR}/{key.replace('_', '-')}.log")
@@ -189,6 +226,7 @@ def stop(state):
     edge = (state or {}).get("edge", {})
     for key in reversed(PROCS):
         stop_pid(edge.get(key, {}).get("pid"), key.replace("_", "-"))
+    sg_double.remove()  # the double removes its table when stopped; also when it died before
     for r in world.REGIONS:
         del_client_netns(r["netns"], f"tsbx-{r['short']}-cl")
     for name in sorted(set(edge.get("netns", [])) - {r["netns"] for r in world.REGIONS}):

@@ -35,6 +35,8 @@ def up(converged=False):
         save_state(state)
         edgeworld.start(state, endpoint)
         save_state(state)
+        edgeworld.start_security_groups(state, endpoint)
+        save_state(state)
         ec2.start(state, endpoint)
         save_state(state)
         boot_all(state, instances, base)

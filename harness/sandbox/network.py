@@ -1,11 +1,14 @@
 """Region bridges on this machine, routing between them, cross-region latency."""
 import ipaddress
+import os
 
 from .. import bridge
 from ..util import log, run
 from . import world
 
 FORWARD = "/proc/sys/net/ipv4/ip_forward"
+# Bridged frames through the inet family's hooks, where the security-group double filters them.
+BRIDGE_NF = "/proc/sys/net/bridge/bridge-nf-call-iptables"
 
 
 def _prefix(cidr):
@@ -23,6 +26,13 @@ def up(state):
     # The machine routes between the region bridges (its connected routes).
     with open(FORWARD, "w") as f:
         f.write("1")
+    if not os.path.exists(BRIDGE_NF):
+        run(["modprobe", "br_netfilter"], check=False)
+    if os.path.exists(BRIDGE_NF):
+        with open(BRIDGE_NF) as f:
+            state["bridge_nf_before"] = f.read().strip()
+        with open(BRIDGE_NF, "w") as f:
+            f.write("1")
     delay = state["cross_region_delay_ms"]
     log("bridges " + ", ".join(f"{r['bridge']}={r['gateway']}" for r in world.REGIONS)
         + (f"; cross-region delay {delay} ms each way" if delay else
@@ -58,6 +68,10 @@ def _add_delay():
 def down(state):
     for br in sorted(set((state or {}).get("bridges", [])) | {r["bridge"] for r in world.REGIONS}):
         bridge.delete(br)
+    nf_before = (state or {}).get("bridge_nf_before")
+    if nf_before is not None and os.path.exists(BRIDGE_NF):
+        with open(BRIDGE_NF, "w") as f:
+            f.write(nf_before)
     before = (state or {}).get("ip_forward_before")
     if before is not None:
         with open(FORWARD, "w") as f:
