@@ -3,9 +3,11 @@ host runs and how it is configured, the peers across regions, Prometheus through
 a reload, the paths through DNS and the balancers, and the proxies' auth server. Each takes the
 state and raises HarnessError naming the host and what differs."""
 import json
+import time
 import urllib.request
 
 from ..ansible import ansible
+from ..host import NODE_AGENT_PORT
 from ..util import HarnessError, log, run, wait_until
 from . import converge, ec2, edgeworld, plays, services, world
 from .state import hosts
@@ -321,3 +323,83 @@ def auth_server(state):
 def _ns(region, *cmd, timeout=30):
     """A command in the region's client namespace (its resolver, the internet's view)."""
     return run(["ip", "netns", "exec", region["netns"], *cmd], check=False, timeout=timeout)
+
+
+# --- security groups on the wire (the security-group double) ---------------------------------------
+HAND_RULE = "a bastion's scrape, added by hand (sandbox check): aws-edge.yml must keep it"
+
+
+def _probe(h, ip, port):
+    """From host h: 'open', 'refused' (nothing listens; the packet arrived) or 'dropped' (no answer in 3 s)."""
+    rc = h.run(f"timeout 3 bash -c 'exec 3<>/dev/tcp/{ip}/{port}' 2>/dev/null; echo $?", check=False).stdout.strip()
+    return {"0": "open", "1": "refused", "124": "dropped"}.get(rc, f"rc {rc}")
+
+
+def _proxy_group(state, region):
+    from ..moto import client
+    ec2 = client("ec2", region, state["moto"]["endpoint"])
+    groups = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": [f"{world.SHORT_NAME}-proxy"]}])
+    return ec2, groups["SecurityGroups"][0]
+
+
+def security_groups(state):
+    """Every instance and load balancer is enforced with no error; what a rule opens passes (a proxy to an
+    auth host's SSH Service on 3022, admitted by naming the proxies' group; the controller's SSH and
+    Prometheus's scrapes, which every check so far needed), and what no rule opens is dropped: a proxy
+    to another proxy's node-agent (9810, listening, open to this machine only). Then a rule added by
+    hand (a bastion's scrape) opens it within the double's cycle; security-groups-kept checks that
+    aws-edge.yml (steering) kept it."""
+    sg = edgeworld.sg_state()
+    enforced = sg.get("enforced", {})
+    want = {h["private_ip"] for h in state["hosts"]} | {ip for r in world.REGIONS for ip in r["nlb"].values()}
+    if want - set(enforced) or sg.get("errors"):
+        raise HarnessError(f"security-group double: not enforced {sorted(want - set(enforced))}; errors {sg.get('errors')}")
+    region = world.REGIONS[0]["name"]
+    p0, p1 = hosts(state, role="proxy", region=region)[:2]
+    auth = hosts(state, role="auth")[0]
+    if not auth.listening(3022):
+        raise HarnessError(f"{auth.machine}: nothing listens on 3022 although teleport_ssh_service_enabled is true")
+    got = _probe(p0, auth.ip, 3022)
+    if got != "open":
+        raise HarnessError(f"{p0.machine} -> {auth.machine}:3022 (the SSH Service, admitted from {world.SHORT_NAME}-proxy): {got}")
+    if not p1.listening(NODE_AGENT_PORT) or p1.peer_status() is None:
+        raise HarnessError(f"{p1.machine}: its node-agent does not answer on {NODE_AGENT_PORT}")
+    since = time.time()
+    got = _probe(p0, p1.ip, NODE_AGENT_PORT)
+    if got != "dropped":
+        raise HarnessError(f"{p0.machine} -> {p1.machine}:{NODE_AGENT_PORT}: {got}; no rule admits a proxy there, "
+                           "so EC2 would drop it")
+    flow = (p0.ip, p1.ip, "tcp", str(NODE_AGENT_PORT))
+    wait_until(f"the security-group double to log the dropped flow {flow}", lambda: flow in edgeworld.sg_dropped(since), 15, 0.5)
+    ec2, g = _proxy_group(state, region)
+    ec2.authorize_security_group_ingress(GroupId=g["GroupId"], IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": NODE_AGENT_PORT, "ToPort": NODE_AGENT_PORT,
+        "IpRanges": [{"CidrIp": f"{p0.ip}/32", "Description": HAND_RULE}]}])
+    t0 = time.monotonic()
+    wait_until(f"{p0.machine} -> {p1.machine}:{NODE_AGENT_PORT} to pass once a rule admits it", lambda: _probe(p0, p1.ip, NODE_AGENT_PORT) == "open", 30, 0.5)
+    state["hand_rule"] = {"region": region, "group": g["GroupId"], "from": p0.machine, "to": p1.machine}
+    log(f"security groups enforced on {len(enforced)} addresses: {p0.machine} -> {auth.machine}:3022 open, "
+        f"{p0.machine} -> {p1.machine}:{NODE_AGENT_PORT} dropped and logged, open {time.monotonic() - t0:.1f} s after a rule "
+        "added by hand admitted it")
+
+
+def security_groups_kept(state):
+    """After aws-edge.yml ran (steering off and back): the rule added by hand is still in the group and still
+    lets the flow through; removed, the flow is dropped again."""
+    hand = state.get("hand_rule")
+    if not hand:
+        raise HarnessError("security-groups-kept needs the security-groups check before it (--only both)")
+    ec2, g = _proxy_group(state, hand["region"])
+    kept = [p for p in g["IpPermissions"] for r in p.get("IpRanges", []) if r.get("Description") == HAND_RULE]
+    if len(kept) != 1:
+        raise HarnessError(f"{g['GroupName']}: the rule added by hand is gone after aws-edge.yml: {g['IpPermissions']}")
+    by_name = {h.machine: h for h in hosts(state)}
+    src, dst = by_name[hand["from"]], by_name[hand["to"]]
+    got = _probe(src, dst.ip, NODE_AGENT_PORT)
+    if got != "open":
+        raise HarnessError(f"{src.machine} -> {dst.machine}:{NODE_AGENT_PORT} after aws-edge.yml: {got}, want open")
+    ec2.revoke_security_group_ingress(GroupId=hand["group"], IpPermissions=[{
+        "IpProtocol": "tcp", "FromPort": NODE_AGENT_PORT, "ToPort": NODE_AGENT_PORT, "IpRanges": [{"CidrIp": f"{src.ip}/32"}]}])
+    wait_until(f"{src.machine} -> {dst.machine}:{NODE_AGENT_PORT} to be dropped once the rule is revoked",
+               lambda: _probe(src, dst.ip, NODE_AGENT_PORT) == "dropped", 30, 0.5)
+    log(f"the rule added by hand survived aws-edge.yml (steering off and back) and was enforced; revoked, the flow is dropped")
