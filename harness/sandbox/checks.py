@@ -9,7 +9,7 @@ import urllib.request
 from ..ansible import ansible
 from ..host import NODE_AGENT_PORT
 from ..util import HarnessError, log, run, wait_until
-from . import converge, ec2, edgeworld, plays, services, world
+from . import aws, converge, ec2, edgeworld, plays, services, world
 from .state import hosts
 
 
@@ -385,7 +385,9 @@ def security_groups(state):
 
 def security_groups_kept(state):
     """After aws-edge.yml ran (steering off and back): the rule added by hand is still in the group and still
-    lets the flow through; removed, the flow is dropped again."""
+    lets the flow through. aws-edge.yml with the SSH Service off: a proxy's flow to an auth host's 3022 is
+    dropped, the hand rule still admits its flow; on again: 3022 passes. The hand rule revoked: its flow is
+    dropped again."""
     hand = state.get("hand_rule")
     if not hand:
         raise HarnessError("security-groups-kept needs the security-groups check before it (--only both)")
@@ -398,8 +400,20 @@ def security_groups_kept(state):
     got = _probe(src, dst.ip, NODE_AGENT_PORT)
     if got != "open":
         raise HarnessError(f"{src.machine} -> {dst.machine}:{NODE_AGENT_PORT} after aws-edge.yml: {got}, want open")
+    # The SSH Service off: aws-edge.yml revokes the 3022 rules (and keeps the hand rule); on again, they return.
+    auth = hosts(state, role="auth")[0]
+    aws.playbook(state, "aws-edge.yml", "ssh-service-off", "-e", json.dumps({"teleport_ssh_service_enabled": False}))
+    wait_until(f"{src.machine} -> {auth.machine}:3022 to be dropped with the SSH Service off",
+               lambda: _probe(src, auth.ip, 3022) == "dropped", 30, 0.5)
+    if _probe(src, dst.ip, NODE_AGENT_PORT) != "open":
+        raise HarnessError("the rule added by hand stopped admitting its flow after aws-edge.yml with the SSH Service off")
+    aws.playbook(state, "aws-edge.yml", "ssh-service-on")
+    wait_until(f"{src.machine} -> {auth.machine}:3022 to pass again with the SSH Service on",
+               lambda: _probe(src, auth.ip, 3022) == "open", 30, 0.5)
     ec2.revoke_security_group_ingress(GroupId=hand["group"], IpPermissions=[{
         "IpProtocol": "tcp", "FromPort": NODE_AGENT_PORT, "ToPort": NODE_AGENT_PORT, "IpRanges": [{"CidrIp": f"{src.ip}/32"}]}])
     wait_until(f"{src.machine} -> {dst.machine}:{NODE_AGENT_PORT} to be dropped once the rule is revoked",
                lambda: _probe(src, dst.ip, NODE_AGENT_PORT) == "dropped", 30, 0.5)
-    log(f"the rule added by hand survived aws-edge.yml (steering off and back) and was enforced; revoked, the flow is dropped")
+    log("the rule added by hand survived four aws-edge.yml runs (steering off and back, the SSH Service off and on) and "
+        "was enforced throughout; 3022 from the proxies was dropped with the SSH Service off and open again with it on; "
+        "the hand rule revoked, its flow is dropped")

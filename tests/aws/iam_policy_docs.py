@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes docs/iam/: the read-only policy each pool's instances boot with (teleport-ha-boot-<role>), the inventory
-service's (teleport-ha-inventory-service), as aws-pools.yml attaches them, and the publisher's
+service's (teleport-ha-inventory-service) and the auth servers' Teleport's storage (teleport-ha-auth-storage), as
+aws-pools.yml attaches them, and the publisher's
 (teleport-ha-publisher, for the controller or AWX that runs the publishing playbooks)
 (roles/cluster_config/module_utils/teleport_cluster_config.py), for the example cluster of docs/aws.md, so the
 documents cannot drift from what the playbook attaches.
@@ -52,7 +53,16 @@ def all_documents(example=EXAMPLE):
         "/teleport/%s/config-bucket" % example["cluster"])
     out[published.INVENTORY_SERVICE_POLICY_NAME] = published.inventory_service_policy(
         example["partition"], example["account"], example_pools(example), "/teleport/%s/membership" % example["cluster"])
+    out[published.AUTH_STORAGE_POLICY_NAME] = published.auth_storage_policy(
+        example["partition"], example["account"], example["auth_region"], *example_storage(example))
     return out
+
+
+def example_storage(example=EXAMPLE):
+    """(storage type, state table, audit events URIs, sessions URI, continuous backups) of the example's auth pool."""
+    return ("dynamodb", "%s-backend" % example["short"],
+            ["dynamodb://%s-events" % example["short"], "stdout://"],
+            "s3://%s-sessions-%s/records" % (example["short"], example["account"]), True)
 
 
 def text(doc):

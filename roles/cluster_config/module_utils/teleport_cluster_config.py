@@ -290,3 +290,113 @@ def publisher_policy(partition, account_id, regions, short_name, parameter_prefi
          "Resource": ["arn:%s:s3:::%s/%s" % (partition, b, kit_key) for b in buckets]},
     ]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+# --- what the auth pool's Teleport may do with its storage ----------------------------------------
+
+AUTH_STORAGE_POLICY_NAME = "teleport-ha-auth-storage"
+# DynamoDB table names (DynamoDB developer guide, "Naming rules"); S3 bucket names ("Bucket naming rules").
+_DYNAMODB_TABLE = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
+_S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KMS_KEY_ID = re.compile(r"^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$")
+_KMS_KEY_ARN = re.compile(r"^arn:[a-z-]+:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$")
+# Teleport's documented policies ("Storage Backends", docs/pages/includes/dynamodb-iam-policy.mdx and
+# s3-iam-policy.mdx, "Manage the Bucket Yourself"): the cluster state table with its stream, the audit events table
+# with its indexes, the recordings bucket and its objects.
+TELEPORT_STATE_TABLE_ACTIONS = (
+    "dynamodb:BatchWriteItem", "dynamodb:UpdateTimeToLive", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:Scan",
+    "dynamodb:Query", "dynamodb:DescribeStream", "dynamodb:UpdateItem", "dynamodb:DescribeTimeToLive",
+    "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:GetShardIterator", "dynamodb:GetItem",
+    "dynamodb:UpdateTable", "dynamodb:GetRecords")
+TELEPORT_EVENTS_TABLE_ACTIONS = (
+    "dynamodb:CreateTable", "dynamodb:BatchWriteItem", "dynamodb:UpdateTimeToLive", "dynamodb:PutItem",
+    "dynamodb:DescribeTable", "dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:Query",
+    "dynamodb:UpdateItem", "dynamodb:DescribeTimeToLive", "dynamodb:UpdateTable", "dynamodb:UpdateContinuousBackups")
+TELEPORT_RECORDINGS_BUCKET_ACTIONS = (
+    "s3:ListBucketVersions", "s3:ListBucketMultipartUploads", "s3:ListBucket", "s3:GetEncryptionConfiguration",
+    "s3:GetBucketVersioning")
+TELEPORT_RECORDINGS_OBJECT_ACTIONS = (
+    "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObject", "s3:PutObject", "s3:ListMultipartUploadParts",
+    "s3:AbortMultipartUpload")
+# Teleport's S3 server-side encryption with a customer managed key ("S3 Server Side Encryption", the auth
+# servers' grant in its key policy example), as an identity policy on that key.
+TELEPORT_RECORDINGS_KEY_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*",
+                                   "kms:DescribeKey")
+# Audit event destinations that need no AWS permission.
+_LOCAL_EVENT_SCHEMES = ("file", "stdout")
+
+
+def _storage_uri(uri, where):
+    """(scheme, host, path, {query}) of a Teleport storage URI; ValueError naming where for a malformed one."""
+    from urllib.parse import parse_qs, urlsplit
+    parts = urlsplit(str(uri))
+    if not parts.scheme:
+        raise ValueError("%s: %r has no scheme (dynamodb://, s3://, file://, ...)" % (where, uri))
+    query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    return parts.scheme, parts.netloc, parts.path, query
+
+
+def auth_storage_policy(partition, account_id, region, storage_type, table_name, audit_events_uris,
+                        audit_sessions_uri, continuous_backups=True):
+    """The IAM policy document of the auth pool's Teleport for the storage teleport.yaml names (the teleport role's
+    teleport_storage_type, teleport_dynamodb_table_name, teleport_storage_audit_events_uri,
+    teleport_storage_audit_sessions_uri, teleport_dynamodb_continuous_backups), or None when it needs no AWS
+    permission. Teleport's documented statements, scoped to those tables, that bucket and its key;
+    dynamodb:UpdateContinuousBackups on the state table only with continuous backups on (Teleport sets them only
+    then). ValueError, naming the variable and the fix, for a name AWS would refuse or a destination these
+    statements do not cover."""
+    def arn(service, where, resource):
+        return _arn(partition, service, where, account_id, resource)
+    statements = []
+    if storage_type == "dynamodb":
+        if not _DYNAMODB_TABLE.match(table_name or ""):
+            raise ValueError("teleport_dynamodb_table_name %r is not a DynamoDB table name (3-255 of A-Z a-z 0-9 _ . -)"
+                             % (table_name,))
+        actions = list(TELEPORT_STATE_TABLE_ACTIONS) + (["dynamodb:UpdateContinuousBackups"] if continuous_backups else [])
+        statements.append({"Sid": "ClusterStateStorage", "Effect": "Allow", "Action": actions,
+                           "Resource": [arn("dynamodb", region, "table/" + table_name),
+                                        arn("dynamodb", region, "table/%s/stream/*" % table_name)]})
+    events = []
+    for uri in audit_events_uris or []:
+        scheme, host, _, query = _storage_uri(uri, "teleport_storage_audit_events_uri")
+        if scheme in _LOCAL_EVENT_SCHEMES:
+            continue
+        if scheme != "dynamodb":
+            raise ValueError("teleport_storage_audit_events_uri %r: the auth storage policy covers dynamodb://, file:// "
+                             "and stdout:// only; set aws_pools_auth_storage_policy: false and attach your own" % uri)
+        if not _DYNAMODB_TABLE.match(host) or host == table_name:
+            raise ValueError("teleport_storage_audit_events_uri %r: %r is not a DynamoDB table name, or is the cluster "
+                             "state table (Teleport needs two tables)" % (uri, host))
+        where = query.get("region", region)
+        events += [arn("dynamodb", where, "table/" + host), arn("dynamodb", where, "table/%s/index/*" % host)]
+    if events:
+        statements.append({"Sid": "ClusterEventsStorage", "Effect": "Allow",
+                           "Action": list(TELEPORT_EVENTS_TABLE_ACTIONS), "Resource": events})
+    if audit_sessions_uri:
+        scheme, bucket, _, query = _storage_uri(audit_sessions_uri, "teleport_storage_audit_sessions_uri")
+        if scheme == "s3":
+            if not _S3_BUCKET.match(bucket):
+                raise ValueError("teleport_storage_audit_sessions_uri %r: %r is not an S3 bucket name"
+                                 % (audit_sessions_uri, bucket))
+            statements += [
+                {"Sid": "RecordingsBucket", "Effect": "Allow", "Action": list(TELEPORT_RECORDINGS_BUCKET_ACTIONS),
+                 "Resource": "arn:%s:s3:::%s" % (partition, bucket)},
+                {"Sid": "RecordingsObjects", "Effect": "Allow", "Action": list(TELEPORT_RECORDINGS_OBJECT_ACTIONS),
+                 "Resource": "arn:%s:s3:::%s/*" % (partition, bucket)}]
+            key = query.get("sse_kms_key")
+            if key and query.get("disablesse", "false") != "true":
+                if _KMS_KEY_ARN.match(key):
+                    key_arn = key
+                elif _KMS_KEY_ID.match(key):
+                    key_arn = arn("kms", query.get("region", region), "key/" + key)
+                else:
+                    raise ValueError("teleport_storage_audit_sessions_uri: sse_kms_key %r is neither a KMS key id nor a "
+                                     "key ARN (an alias cannot scope a policy)" % key)
+                statements.append({"Sid": "RecordingsKey", "Effect": "Allow",
+                                   "Action": list(TELEPORT_RECORDINGS_KEY_ACTIONS), "Resource": key_arn})
+        elif scheme != "file":
+            raise ValueError("teleport_storage_audit_sessions_uri %r: the auth storage policy covers s3:// and file:// "
+                             "only; set aws_pools_auth_storage_policy: false and attach your own" % audit_sessions_uri)
+    if not statements:
+        return None
+    return {"Version": "2012-10-17", "Statement": statements}
