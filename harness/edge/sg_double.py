@@ -53,7 +53,7 @@ import re
 import subprocess
 import sys
 
-from .common import EdgeError, Logger, client, endpoint_url, paginate, start_double, run_cycles, write_json
+from .common import EdgeError, Logger, client, endpoint_url, paginate, run_cycles, start_double, write_json
 
 NAME = "security-group-double"
 TABLE = "teleport_sg_double"

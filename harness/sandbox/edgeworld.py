@@ -11,8 +11,8 @@ import subprocess
 import time
 
 from ..edge import dns as edge_dns
-from ..edge.common import Layout, read_json
 from ..edge import sg_double
+from ..edge.common import Layout, read_json
 from ..edge.nlb_double import cli_command
 from ..moto import aws_env, client
 from ..util import REPO, HarnessError, alive, free_port, log, run, spawn, stop_pid, venv_python, wait_until

@@ -23,7 +23,9 @@ def perm(proto, lo=None, hi=None, cidrs=(), groups=(), prefix_lists=()):
     return p
 
 
-def group(ingress=(), egress=(perm("-1", cidrs=["0.0.0.0/0"]),)):
+def group(ingress=(), egress=None):
+    if egress is None:
+        egress = [perm("-1", cidrs=["0.0.0.0/0"])]
     return {"region": "us-west-2", "name": "g", "ingress": list(ingress), "egress": list(egress)}
 
 
