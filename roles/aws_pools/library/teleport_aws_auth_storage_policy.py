@@ -31,14 +31,9 @@ policy_name: {description: The inline policy's name, type: str, returned: always
 policy: {description: The policy document, or null when the storage needs none, type: dict, returned: always}
 """
 
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports missing botocore
-
 from ansible.module_utils.teleport_aws import result
 from ansible.module_utils.teleport_cluster_config import AUTH_STORAGE_POLICY_NAME, auth_storage_policy
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible.module_utils.teleport_iam_inline import instance_profile_roles, keep_inline_policy, partition_and_account
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
@@ -58,54 +53,17 @@ def main():
     )
     p = module.params
     retry = AWSRetry.jittered_backoff()
-    sts = module.client("sts", retry_decorator=retry)
     iam = module.client("iam", retry_decorator=retry)
+    partition, account = partition_and_account(module, module.client("sts", retry_decorator=retry))
     try:
-        ident = sts.get_caller_identity(aws_retry=True)
-    except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg="reading the account id (sts:GetCallerIdentity)")
-    partition = ident["Arn"].split(":")[1]
-    try:
-        doc = auth_storage_policy(partition, ident["Account"], p["storage_region"], p["storage_type"], p["table_name"],
+        doc = auth_storage_policy(partition, account, p["storage_region"], p["storage_type"], p["table_name"],
                                   p["audit_events_uris"], p["audit_sessions_uri"], p["continuous_backups"])
     except ValueError as e:
         module.fail_json(msg=str(e))
     name = AUTH_STORAGE_POLICY_NAME
-    profile = p["instance_profile"].rsplit("/", 1)[-1] if p["instance_profile"].startswith("arn:") else p["instance_profile"]
-    try:
-        roles = [r["RoleName"] for r in iam.get_instance_profile(
-            aws_retry=True, InstanceProfileName=profile)["InstanceProfile"]["Roles"]]
-    except is_boto3_error_code("NoSuchEntity"):
-        module.fail_json(msg="instance profile %s does not exist: create it with a role EC2 may assume (the "
-                             "aws_pools_auth_instance_profile variable names it)" % profile)
-    except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="reading instance profile %s" % profile)
-    before, after, changed = {}, {}, False
-    for role in roles:
-        try:
-            have = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=name)["PolicyDocument"]
-        except is_boto3_error_code("NoSuchEntity"):
-            have = None
-        except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
-            module.fail_json_aws(e, msg="reading policy %s of role %s" % (name, role))
-        if have is not None:
-            before[role] = have
-        if doc is not None:
-            after[role] = doc
-        if have == doc:
-            continue
-        changed = True
-        if module.check_mode:
-            continue
-        try:
-            if doc is None:
-                iam.delete_role_policy(aws_retry=True, RoleName=role, PolicyName=name)
-            else:
-                iam.put_role_policy(aws_retry=True, RoleName=role, PolicyName=name, PolicyDocument=module.jsonify(doc))
-        except (BotoCoreError, ClientError) as e:
-            module.fail_json_aws(e, msg="writing policy %s of role %s" % (name, role))
+    roles = instance_profile_roles(module, iam, p["instance_profile"], "aws_pools_auth_instance_profile")
+    changed, before, after = keep_inline_policy(module, iam, roles, name, doc)
     module.exit_json(**result(changed, before, after, policy_name=name, policy=doc))
-
 
 if __name__ == "__main__":
     main()

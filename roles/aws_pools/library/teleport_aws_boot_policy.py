@@ -33,14 +33,9 @@ policy: {description: The policy document, type: dict, returned: always}
 iam_roles: {description: The roles it is on, type: list, returned: always}
 """
 
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports missing botocore
-
 from ansible.module_utils.teleport_aws import result
 from ansible.module_utils.teleport_cluster_config import boot_policy, policy_name
-from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
+from ansible.module_utils.teleport_iam_inline import instance_profile_roles, keep_inline_policy, partition_and_account
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
@@ -61,53 +56,21 @@ def main():
     )
     p = module.params
     retry = AWSRetry.jittered_backoff()
-    sts = module.client("sts", retry_decorator=retry)
     iam = module.client("iam", retry_decorator=retry)
+    partition, account = partition_and_account(module, module.client("sts", retry_decorator=retry))
     try:
-        ident = sts.get_caller_identity(aws_retry=True)
-    except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg="reading the account id (sts:GetCallerIdentity)")
-    partition = ident["Arn"].split(":")[1]
-    try:
-        doc = boot_policy(partition, ident["Account"], [dict(pool, role=p["role"]) for pool in p["pools"]],
+        doc = boot_policy(partition, account, [dict(pool, role=p["role"]) for pool in p["pools"]],
                           p["parameter_prefix"], p["secret_prefix"], p["membership_parameter"], p["short_name"],
                           p["kit_key"])
     except ValueError as e:
         module.fail_json(msg=str(e))
     name = policy_name(p["role"])
-    profile = p["instance_profile"].rsplit("/", 1)[-1] if p["instance_profile"].startswith("arn:") else p["instance_profile"]
-    try:
-        roles = [r["RoleName"] for r in iam.get_instance_profile(
-            aws_retry=True, InstanceProfileName=profile)["InstanceProfile"]["Roles"]]
-    except is_boto3_error_code("NoSuchEntity"):
-        module.fail_json(msg="instance profile %s does not exist: create it with a role EC2 may assume (the "
-                             "aws_pools_%s_instance_profile variable names it)" % (profile, p["role"]))
-    except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="reading instance profile %s" % profile)
-    if not roles:
-        module.fail_json(msg="instance profile %s holds no role, so its instances have no credentials to boot with: "
-                             "add the %s pool's role to it" % (profile, p["role"]))
-    before, after, changed = {}, {}, False
-    for role in roles:
-        try:
-            have = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=name)["PolicyDocument"]
-        except is_boto3_error_code("NoSuchEntity"):
-            have = None
-        except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
-            module.fail_json_aws(e, msg="reading policy %s of role %s" % (name, role))
-        if have is not None:
-            before[role] = have
-        after[role] = doc
-        if have != doc:
-            changed = True
-            if not module.check_mode:
-                try:
-                    iam.put_role_policy(aws_retry=True, RoleName=role, PolicyName=name,
-                                        PolicyDocument=module.jsonify(doc))
-                except (BotoCoreError, ClientError) as e:
-                    module.fail_json_aws(e, msg="writing policy %s of role %s" % (name, role))
+    roles = instance_profile_roles(
+        module, iam, p["instance_profile"], "aws_pools_%s_instance_profile" % p["role"],
+        "instance profile %%s holds no role, so its instances have no credentials to boot with: add the %s pool's "
+        "role to it" % p["role"])
+    changed, before, after = keep_inline_policy(module, iam, roles, name, doc)
     module.exit_json(**result(changed, before, after, policy_name=name, policy=doc, iam_roles=roles))
-
 
 if __name__ == "__main__":
     main()

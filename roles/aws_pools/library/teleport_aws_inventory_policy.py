@@ -35,6 +35,7 @@ except ImportError:
 
 from ansible.module_utils.teleport_aws import result
 from ansible.module_utils.teleport_cluster_config import INVENTORY_SERVICE_POLICY_NAME, inventory_service_policy
+from ansible.module_utils.teleport_iam_inline import bare_name, keep_inline_policy, partition_and_account
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
@@ -52,19 +53,13 @@ def main():
     )
     p = module.params
     retry = AWSRetry.jittered_backoff()
-    sts = module.client("sts", retry_decorator=retry)
     iam = module.client("iam", retry_decorator=retry)
+    partition, account = partition_and_account(module, module.client("sts", retry_decorator=retry))
     try:
-        ident = sts.get_caller_identity(aws_retry=True)
-    except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg="reading the account id (sts:GetCallerIdentity)")
-    partition = ident["Arn"].split(":")[1]
-    try:
-        doc = inventory_service_policy(partition, ident["Account"], p["pools"], p["membership_parameter"],
-                                       p["host_keys"])
+        doc = inventory_service_policy(partition, account, p["pools"], p["membership_parameter"], p["host_keys"])
     except (ValueError, KeyError) as e:
         module.fail_json(msg="pools: %s" % e)
-    role = p["iam_role"].rsplit("/", 1)[-1] if p["iam_role"].startswith("arn:") else p["iam_role"]
+    role = bare_name(p["iam_role"])
     name = INVENTORY_SERVICE_POLICY_NAME
     try:
         iam.get_role(aws_retry=True, RoleName=role)
@@ -73,21 +68,8 @@ def main():
                              "(aws_pools_inventory_service_iam_role names it), or set that variable to ''" % role)
     except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
         module.fail_json_aws(e, msg="reading role %s" % role)
-    try:
-        have = iam.get_role_policy(aws_retry=True, RoleName=role, PolicyName=name)["PolicyDocument"]
-    except is_boto3_error_code("NoSuchEntity"):
-        have = None
-    except (BotoCoreError, ClientError) as e:  # pylint: disable=duplicate-except
-        module.fail_json_aws(e, msg="reading policy %s of role %s" % (name, role))
-    changed = have != doc
-    if changed and not module.check_mode:
-        try:
-            iam.put_role_policy(aws_retry=True, RoleName=role, PolicyName=name, PolicyDocument=module.jsonify(doc))
-        except (BotoCoreError, ClientError) as e:
-            module.fail_json_aws(e, msg="writing policy %s of role %s" % (name, role))
-    module.exit_json(**result(changed, {role: have} if have is not None else {}, {role: doc},
-                              policy_name=name, policy=doc))
-
+    changed, before, after = keep_inline_policy(module, iam, [role], name, doc)
+    module.exit_json(**result(changed, before, after, policy_name=name, policy=doc))
 
 if __name__ == "__main__":
     main()
