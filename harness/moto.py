@@ -202,6 +202,7 @@ class CountingProxy:
     def __init__(self, upstream):
         self.upstream = urllib.parse.urlsplit(upstream)
         self.calls = []
+        self.requests = []  # (method, path, body) of each call, for a test that reads what was sent
         self._lock = threading.Lock()
         proxy = self
 
@@ -218,6 +219,7 @@ class CountingProxy:
                 service = _service_of(self.path, self.headers)
                 with proxy._lock:
                     proxy.calls.append((service, action, is_mutating(self.command, action)))
+                    proxy.requests.append((self.command, self.path, body))
                 conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=120)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
                 conn.request(self.command, self.path, body=body, headers=headers)

@@ -7,6 +7,9 @@ proof here can and cannot show:
     answered through moto's generic dispatcher (EC2, Auto Scaling, SSM, Secrets Manager, ELBv2, Route 53, DynamoDB,
     IAM, STS) and of S3 is checked: the access key must be an IAM user's, the signature must verify, and the
     user's policies must allow the action;
+  * except Route 53: its requests from an IAM user are refused (403, an empty error) whatever the user's policy,
+    "*" on "*" included, so a Route 53 statement is proven against the calls the code makes, recorded, and the table
+    (test_iam_tls_issuer.py);
   * the **action** is evaluated as IAM does (Allow/Deny, wildcards); the **resource** only for S3 (bucket and
     object ARNs): every other service is checked against the resource "*", so a statement that names resources
     never matches there; **conditions** are ignored for identity policies (moto passes no request context).

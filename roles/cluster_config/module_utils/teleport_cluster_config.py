@@ -400,3 +400,51 @@ def auth_storage_policy(partition, account_id, region, storage_type, table_name,
     if not statements:
         return None
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+# --- what the TLS issuer (tls.yml, on the controller or AWX) may do -------------------------------
+
+TLS_ISSUER_POLICY_NAME = "teleport-ha-tls-issuer"
+_ZONE_ID = re.compile(r"^[A-Z0-9]{1,32}$")
+
+
+def tls_issuer_policy(partition, account_id, zone_id, names, lock_table, lock_region, lock_key, create_table=False,
+                      find_zone_by_name=True):
+    """The IAM policy document of whoever runs tls.yml (roles/tls_issuer): the DNS-01 challenge records of the
+    certificate's names only (Route 53's normalized record names: lower case, no trailing dot, a wildcard's label
+    dropped, so the apex and its wildcard share _acme-challenge.<domain>; TXT; CREATE, UPSERT and DELETE, what
+    amazon.aws.route53 sends), reading that zone and waiting for its changes, and the lock item of this domain in
+    the lock table (dynamodb:LeadingKeys), with CreateTable only when tls.yml may create the table."""
+    zone_id = (zone_id or "").rsplit("/", 1)[-1]
+    if not _ZONE_ID.match(zone_id):
+        raise ValueError("tls_issuer_route53_zone_id %r is not a Route 53 hosted zone id (upper-case letters and digits, e.g. Z0123456789EXAMPLE)" % zone_id)
+    if not _DYNAMODB_TABLE.match(lock_table or ""):
+        raise ValueError("tls_issuer_lock_table %r is not a DynamoDB table name" % (lock_table,))
+    records = sorted({"_acme-challenge." + n.lower().rstrip(".").removeprefix("*.") for n in names})
+    if not records:
+        raise ValueError("names is empty: the issuer's policy names the certificate's challenge records")
+    zone = "arn:%s:route53:::hostedzone/%s" % (partition, zone_id)
+    table = _arn(partition, "dynamodb", lock_region, account_id, "table/" + lock_table)
+    statements = [
+        {"Sid": "ChallengeRecordsOnly", "Effect": "Allow", "Action": "route53:ChangeResourceRecordSets",
+         "Resource": zone,
+         "Condition": {"ForAllValues:StringEquals": {
+             "route53:ChangeResourceRecordSetsNormalizedRecordNames": records,
+             "route53:ChangeResourceRecordSetsRecordTypes": ["TXT"],
+             "route53:ChangeResourceRecordSetsActions": ["CREATE", "UPSERT", "DELETE"]}}},
+        {"Sid": "ReadTheZone", "Effect": "Allow", "Action": ["route53:ListResourceRecordSets", "route53:GetHostedZone"],
+         "Resource": zone},
+        {"Sid": "WaitForInsync", "Effect": "Allow", "Action": "route53:GetChange",
+         "Resource": "arn:%s:route53:::change/*" % partition},
+    ]
+    if find_zone_by_name:
+        # AWS grants ListHostedZones on "*" only (Service Authorization Reference: no resource type).
+        statements.append({"Sid": "FindTheZoneByName", "Effect": "Allow", "Action": "route53:ListHostedZones",
+                           "Resource": "*"})
+    statements += [
+        {"Sid": "TheLockItem", "Effect": "Allow", "Action": ["dynamodb:UpdateItem", "dynamodb:GetItem"],
+         "Resource": table, "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": [lock_key]}}},
+        {"Sid": "TheLockTable", "Effect": "Allow",
+         "Action": ["dynamodb:DescribeTable"] + (["dynamodb:CreateTable"] if create_table else []), "Resource": table},
+    ]
+    return {"Version": "2012-10-17", "Statement": statements}
