@@ -10,14 +10,13 @@ needed by at least one. The table also shows the conditions allow the certificat
 and lock item only."""
 import json
 import os
+import xml.etree.ElementTree as ET
 
 import pytest
 from iam_policy_docs import published
 from iam_proof import action_projection, allows, enforce, principal, without
 
 from harness.ansible import ansible_env, run_playbook
-import xml.etree.ElementTree as ET
-
 from harness.moto import CountingProxy, MotoServer, client
 from harness.util import REPO
 
