@@ -448,3 +448,35 @@ def tls_issuer_policy(partition, account_id, zone_id, names, lock_table, lock_re
          "Action": ["dynamodb:DescribeTable"] + (["dynamodb:CreateTable"] if create_table else []), "Resource": table},
     ]
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+# --- what the rolling plays (site.yml, upgrade.yml, restart.yml) may do to the balancers and groups -------------
+
+ROLLING_POLICY_NAME = "teleport-ha-rolling"
+# ELBv2's and Auto Scaling's Describe calls and EC2's DescribeInstances take no resource narrower than "*" (Service
+# Authorization Reference).
+ROLLING_DESCRIBE_ON_STAR = ("ec2:DescribeInstances", "elasticloadbalancing:DescribeTargetGroups",
+                            "elasticloadbalancing:DescribeTargetHealth", "autoscaling:DescribeAutoScalingGroups")
+
+
+def rolling_policy(partition, account_id, pools, short_name):
+    """The IAM policy document of whoever runs the plays that restart hosts one batch at a time (site.yml,
+    upgrade.yml, restart.yml, upgrade-proxy-region.yml; roles/teleport tasks lb_drain, lb_rejoin, asg_suspend,
+    asg_resume): each host drained from and put back into the target groups it is in (the cluster's, named
+    <short>-...: aws-edge.yml's names), and the batch's groups' processes suspended and resumed (the pools' own
+    groups). pools: [{"role", "region", "asg"}], every pool of the cluster."""
+    if not pools:
+        raise ValueError("pools is empty: the rolling plays' policy names the pools they roll")
+    pools = sorted(pools, key=lambda p: (p["region"], p["asg"]))
+    regions = sorted({p["region"] for p in pools})
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "FindTheHostsTargetGroups", "Effect": "Allow", "Action": list(ROLLING_DESCRIBE_ON_STAR), "Resource": "*"},
+        {"Sid": "DrainAndRejoinTheClustersTargetGroups", "Effect": "Allow",
+         "Action": ["elasticloadbalancing:DeregisterTargets", "elasticloadbalancing:RegisterTargets"],
+         "Resource": [_arn(partition, "elasticloadbalancing", r, account_id, "targetgroup/%s-*/*" % short_name)
+                      for r in regions]},
+        {"Sid": "HoldThePoolsGroupsStill", "Effect": "Allow",
+         "Action": ["autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses"],
+         "Resource": [_arn(partition, "autoscaling", p["region"], account_id,
+                           "autoScalingGroup:*:autoScalingGroupName/" + p["asg"]) for p in pools]},
+    ]}
