@@ -190,8 +190,9 @@ def _match_proto(perm, where):
     return f"meta l4proto {proto} "
 
 
-def compile_rules(endpoints, groups):
-    """(nft script, summary, errors): the whole table for these endpoints, created in one transaction."""
+def compile_rules(endpoints, groups, table=TABLE):
+    """(nft script, summary, errors): the whole table for these endpoints, created in one transaction. table: its
+    name (a test's own, so that it never replaces a running sandbox's)."""
     by_group = members(endpoints)
     errors, chains, summary = [], [], {}
     vmaps = {"forward": {"s": [], "d": []}, "input": {"s": [], "d": []}, "output": {"s": [], "d": []}}
@@ -244,8 +245,8 @@ def compile_rules(endpoints, groups):
         if vmaps[hook]["d"]:
             lines.append(f"    ip daddr vmap {{ {', '.join(vmaps[hook]['d'])} }}")
         base.append("\n".join(lines) + "\n  }")
-    script = (f"table inet {TABLE}\ndelete table inet {TABLE}\n"
-              f"table inet {TABLE} {{\n"
+    script = (f"table inet {table}\ndelete table inet {table}\n"
+              f"table inet {table} {{\n"
               f"  # {NAME}: EC2 security groups read from moto (harness/edge/sg_double.py)\n"
               f"  set dropped {{ type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags dynamic,timeout; "
               f"timeout {DROPPED_SET_TIMEOUT}; size 65535; }}\n"
@@ -260,10 +261,10 @@ def nft(args, input=None):
     return p.stdout
 
 
-def dropped():
+def dropped(table=TABLE):
     """{(src, dst, proto, port)} the drop rules recorded (empty when the table is not there)."""
     try:
-        out = json.loads(nft(["-j", "list", "set", "inet", TABLE, "dropped"]))
+        out = json.loads(nft(["-j", "list", "set", "inet", table, "dropped"]))
     except EdgeError:
         return set()
     flows = set()
@@ -276,9 +277,9 @@ def dropped():
     return flows
 
 
-def remove():
+def remove(table=TABLE):
     """Deletes the table (no error when it is not there)."""
-    subprocess.run(["nft", "delete", "table", "inet", TABLE], capture_output=True, timeout=30)
+    subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True, timeout=30)
 
 
 def check_bridge_netfilter():

@@ -13,6 +13,8 @@ from harness.edge.common import EdgeError
 
 A, B, GW = "198.19.254.10", "198.19.254.11", "198.19.254.1"
 BRIDGE = "tsgd-br"
+# Its own table: a sandbox running beside this test (another CI lane) keeps sg_double.TABLE.
+TABLE = "teleport_sg_double_test"
 
 
 def perm(proto, lo=None, hi=None, cidrs=(), groups=(), prefix_lists=()):
@@ -197,7 +199,7 @@ def wire():
             time.sleep(0.1)
         yield
     finally:
-        sg_double.remove()
+        sg_double.remove(TABLE)
         for p in locals().get("servers", []):
             p.kill()
         for cmd in cleanup:
@@ -213,7 +215,7 @@ def test_enforced_on_the_wire(wire):
         "sg-0000000bb": group([perm("tcp", 8080, groups=["sg-0000000aa"]), perm("tcp", 8081, cidrs=[f"{GW}/32"]),
                                perm("tcp", 9000, cidrs=["0.0.0.0/0"])]),
     }
-    script, _, errors = sg_double.compile_rules([endpoint(A, "sg-0000000aa"), endpoint(B, "sg-0000000bb")], groups)
+    script, _, errors = sg_double.compile_rules([endpoint(A, "sg-0000000aa"), endpoint(B, "sg-0000000bb")], groups, TABLE)
     assert errors == []
     sg_double.nft(["-f", "-"], input=script)
     assert connects("tsgd-a", B, 8080) == "open"        # a's egress and b's ingress both allow
@@ -223,7 +225,7 @@ def test_enforced_on_the_wire(wire):
     assert connects("tsgd-a", B, 9000) == "open"
     assert connects("tsgd-b", A, 8081) == "open"        # b's egress is all, a admits b's group on 8081
     assert connects("tsgd-b", A, 8080) == "dropped"     # nothing admits 8080 to a
-    flows = sg_double.dropped()
+    flows = sg_double.dropped(TABLE)
     assert (A, B, "tcp", "8081") in flows and (GW, B, "tcp", "8080") in flows and (B, A, "tcp", "8080") in flows
     assert not any(f[3] in ("9000",) for f in flows)
     # Stateful: a long flow a opened keeps working when the rule that admitted it goes (EC2 keeps tracked
@@ -235,10 +237,10 @@ def test_enforced_on_the_wire(wire):
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert conn.stdout.readline().strip() == "up"
     groups["sg-0000000bb"]["ingress"] = groups["sg-0000000bb"]["ingress"][:2]
-    script, _, _ = sg_double.compile_rules([endpoint(A, "sg-0000000aa"), endpoint(B, "sg-0000000bb")], groups)
+    script, _, _ = sg_double.compile_rules([endpoint(A, "sg-0000000aa"), endpoint(B, "sg-0000000bb")], groups, TABLE)
     sg_double.nft(["-f", "-"], input=script)
     assert connects("tsgd-a", B, 9000) == "dropped"
     out, _ = conn.communicate("go\n", timeout=10)
     assert out.strip() == "echo"
-    listed = json.loads(sg_double.nft(["-j", "list", "table", "inet", sg_double.TABLE]))
+    listed = json.loads(sg_double.nft(["-j", "list", "table", "inet", TABLE]))
     assert any("chain" in x and x["chain"]["name"] == "forward_hook" for x in listed["nftables"])
