@@ -2,8 +2,9 @@
 are the controller's (requirements-dev.txt, collections/requirements.yml, collections/awx-requirements.yml);
 every module, lookup, filter and test that playbooks/ and roles/ name is found by ansible-doc among exactly the
 collections it names (an isolated collections path holding only those, at the pinned versions, from the venv's
-ansible bundle and build/collections), or is a role's own module or Jinja's; every import of the roles' plugins
+ansible bundle and build/collections), or is a role's own module or filter, or Jinja's; every import of the roles' plugins
 and of the inventory script is installed by it."""
+import importlib.util
 import json
 import re
 import subprocess
@@ -96,14 +97,27 @@ def test_every_module_the_playbooks_call_is_in_the_definition(ee_collections_pat
     assert len(fqcn) > 30
 
 
+def role_filters():
+    """The filters the roles ship themselves (roles/*/filter_plugins/*.py, each a FilterModule)."""
+    names = set()
+    for path in ROOT.glob("roles/*/filter_plugins/*.py"):
+        spec = importlib.util.spec_from_file_location(f"role_filter_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        names |= set(module.FilterModule().filters())
+    return names
+
+
 @pytest.mark.parametrize("kind", ["lookup", "filter", "test"])
 def test_every_lookup_filter_and_test_is_in_the_definition(kind, ee_collections_path):
     names = ee_usage.jinja_names()[kind]
     jinja = {"filter": set(jinja2.filters.FILTERS), "test": set(jinja2.tests.TESTS), "lookup": set()}[kind]
     fqcn = {n for n in names if n.count(".") == 2}
     short = names - fqcn
-    # A short name is ansible.builtin's (ansible-core resolves it there first) or Jinja's own.
-    builtin = {n for n in short if n not in jinja}
+    # A short name is a role's own filter (roles/*/filter_plugins, shipped with the project), ansible.builtin's
+    # (ansible-core resolves it there first) or Jinja's own.
+    local = role_filters() if kind == "filter" else set()
+    builtin = {n for n in short if n not in jinja and n not in local}
     as_builtin = {f"ansible.builtin.{n}" for n in builtin}
     wanted = fqcn | as_builtin
     missing = wanted - documented(kind, wanted, ee_collections_path)
