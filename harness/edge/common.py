@@ -41,6 +41,9 @@ class Layout:
         self.nlb_zone = os.path.join(self.zones, "nlb.db")
         self.nlb_state = os.path.join(self.dir, "nlb-double.json")
         self.policy_state = os.path.join(self.dir, "route53-policy-double.json")
+        # Touched by the elbv2 double after a change it forwarded to moto: the NLB double reads moto at its
+        # next cycle instead of waiting for its --moto-interval.
+        self.nlb_nudge = os.path.join(self.dir, "nlb-double.nudge")
         self.haproxy = os.path.join(self.dir, "haproxy")
 
     def view_zone(self, zone_id, region):
@@ -150,9 +153,15 @@ def read_json(path, default=None):
         return default
 
 
-def utc_now():
-    t = time.time()
+def utc_time(t):
+    """Epoch seconds as 2026-12-01T09:00:00.123Z (milliseconds truncated); None for None."""
+    if t is None:
+        return None
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+def utc_now():
+    return utc_time(time.time())
 
 
 class Logger:

@@ -118,14 +118,17 @@ class TargetHealth:
     def decide(self, tg_arn, tid, port, in_moto, state):
         """(our HEALTH key, why) for one target."""
         now = time.time()
-        updated = _parse_time(state["updated_at"])
+        # When the NLB double last began a read of moto (an older one: its last write); what the data plane
+        # holds is at least that new. A double that says when it read needs no lag.
+        read = state.get("moto_read_at")
+        updated, lag = (_parse_time(read), 0.0) if read else (_parse_time(state["updated_at"]), self.lag)
         tg = next((g for g in state.get("target_groups", []) if g["arn"] == tg_arn), None)
         seen = next((t for t in (tg or {}).get("targets", []) if t["id"] == tid and t["port"] == port), None)
         key = (tg_arn, tid, port)
         with self.lock:
             reg, dereg = self.registered.get(key), self.deregistered.get(key)
         if in_moto:
-            if reg is not None and updated < reg + self.lag:
+            if reg is not None and updated <= reg + lag:
                 return "initial_registering", "registered; the data plane has not read it yet"
             if seen is None:
                 return "initial_registering", "registered; not in the data plane yet"
@@ -137,7 +140,7 @@ class TargetHealth:
         delay = (tg or {}).get("deregistration_delay_s", DEFAULT_DEREGISTRATION_DELAY_S)
         if dereg is not None and now < dereg + delay:
             return "draining", f"deregistered {now - dereg:.1f} s ago, delay {delay} s"
-        if seen is not None and (dereg is None or updated < dereg + self.lag):
+        if seen is not None and (dereg is None or updated <= dereg + lag):
             # Still served by HAProxy: the NLB double has not read the deregistration yet.
             return "draining", f"data plane: {seen['state']}, deregistration not read yet"
         return "unused_not_registered", "not registered"
@@ -283,6 +286,8 @@ class Double:
             form = dict(urllib.parse.parse_qsl(body.decode(), keep_blank_values=True))
         action = form.get("Action")
         status, rheaders, out = self.forward(method, path, headers, body)
+        if status == 200 and action and not action.startswith("Describe"):
+            self.nudge()
         if status != 200 or action not in ("DescribeTargetHealth", "RegisterTargets", "DeregisterTargets"):
             return status, rheaders, out
         if action in ("RegisterTargets", "DeregisterTargets"):
@@ -294,6 +299,15 @@ class Double:
         except EdgeError as e:
             self.log("error", message=str(e))
             return _error("ServiceUnavailable", f"({NAME}) {e}", 503)
+
+    def nudge(self):
+        """A change moto accepted: the NLB double reads moto at its next cycle (harness/edge/nlb_double.py)."""
+        try:
+            with open(self.layout.nlb_nudge, "a"):
+                pass
+            os.utime(self.layout.nlb_nudge)
+        except OSError as e:
+            self.log("error", message=f"cannot touch {self.layout.nlb_nudge}: {e}")
 
     def run(self):
         self.log("start", listen="%s:%d" % self.server.server_address, upstream=self.upstream.geturl(),

@@ -25,10 +25,18 @@ It writes (docs/edge.md): <edge-dir>/haproxy/haproxy.cfg, <edge-dir>/zones/nlb.d
 load balancer's DNS name as moto generated it -> its address, for CoreDNS) and
 <edge-dir>/nlb-double.json (state), and logs one line per transition.
 
+Every cycle (--interval, 1 s) reads HAProxy's health and drains and writes the state; moto is read
+every --moto-interval seconds (1 by default, the sandbox 5), and at the next cycle after the elbv2
+double forwarded a change (it touches <edge-dir>/nlb-double.nudge), so a registration made through
+the API reaches the data plane within a cycle while moto is not asked the same questions every
+second. The state's `moto_read_at` is when the last read of moto began: what it holds is at least as
+new as that (the elbv2 double's "the data plane has not read it yet").
+
     python -m harness.edge.nlb_double --edge-dir DIR --endpoint-url URL \\
         --region us-west-2 --region eu-central-1 --address us-west-2/NAME=198.18.1.10 ...
 """
 import argparse
+import copy
 import csv
 import io
 import ipaddress
@@ -55,6 +63,7 @@ from .common import (
     run_cycles,
     start_double,
     utc_now,
+    utc_time,
     write_if_changed,
     write_json,
 )
@@ -519,7 +528,27 @@ class NLBDouble:
         self._registered = {}  # (tg arn, sid) -> target, as registered in moto last cycle
         self.servers = set()   # (backend, server) in the running HAProxy
         self.added = {}        # (backend, server) -> monotonic time it was added, until first UP
+        self.moto_interval = 1.0
+        self._world = None     # the last read of moto, and when it began (wall time)
+        self._world_read_at = None
+        self._next_read = 0.0  # monotonic time of the next periodic read
+        self._nudge_seen = None
         self._load_drains()
+
+    def _read_moto(self):
+        """read_world's answer: read again when the last read is --moto-interval old or the elbv2 double
+        nudged; otherwise the last one (each cycle gets its own copy: the cycle adds to it)."""
+        try:
+            nudge = os.stat(self.layout.nlb_nudge).st_mtime_ns
+        except FileNotFoundError:
+            nudge = None
+        if self._world is None or time.monotonic() >= self._next_read or nudge != self._nudge_seen:
+            read_at = time.time()
+            self._nudge_seen = nudge
+            self._world = read_world(self.endpoint, self.regions)
+            self._world_read_at = read_at
+            self._next_read = time.monotonic() + self.moto_interval
+        return copy.deepcopy(self._world)
 
     def _load_drains(self):
         """Drains survive a restart of the double: their deadlines are in its state file."""
@@ -530,7 +559,7 @@ class NLBDouble:
                 self.drains[(d["target_group_arn"], d["server"])] = d
 
     def cycle(self):
-        lbs, tgs, errors, instance_ips = read_world(self.endpoint, self.regions)
+        lbs, tgs, errors, instance_ips = self._read_moto()
         addr_errors, unused = assign_addresses(lbs, self.addresses, instance_ips)
         errors += addr_errors
         errors += [f"--address {k}: no network load balancer in {', '.join(self.regions)} has that ARN, "
@@ -657,7 +686,7 @@ class NLBDouble:
                    "listeners": [{"port": x["port"], "protocol": x["protocol"], "target_group_arn": x["target_group"]}
                                  for x in lb["listeners"]]} for lb in lbs]
         write_json(self.layout.nlb_state, {
-            "double": NAME, "updated_at": utc_now(), "errors": errors,
+            "double": NAME, "updated_at": utc_now(), "moto_read_at": utc_time(self._world_read_at), "errors": errors,
             "haproxy": {"pid": self.haproxy.proc.pid if self.haproxy.running() else None, "reloads": self.haproxy.reloads,
                         "config": self.haproxy.cfg},
             "load_balancers": lb_out, "target_groups": tg_out,
@@ -678,14 +707,22 @@ def main(argv=None):
     ap.add_argument("--address", action="append", default=[],
                     help="KEY=IPv4: the address a load balancer's listeners bind on; KEY is its ARN, <region>/<name> "
                          "or DNS name (repeat)")
-    ap.add_argument("--interval", type=float, default=1.0, help="seconds between reads of moto (default 1)")
+    ap.add_argument("--interval", type=float, default=1.0,
+                    help="seconds between cycles: HAProxy's health, drains, the state file (default 1)")
+    ap.add_argument("--moto-interval", type=float, default=None,
+                    help="seconds between reads of moto when nothing nudged the double (default: --interval)")
     a = ap.parse_args(argv)
     log = Logger(NAME)
 
     def build():
         if a.interval <= 0:
             raise EdgeError("--interval: must be > 0")
-        return NLBDouble(Layout(a.edge_dir), endpoint_url(a.endpoint_url), a.region, parse_addresses(a.address), log)
+        moto_interval = a.interval if a.moto_interval is None else a.moto_interval
+        if moto_interval < a.interval:
+            raise EdgeError(f"--moto-interval ({moto_interval}) must be at least --interval ({a.interval})")
+        double = NLBDouble(Layout(a.edge_dir), endpoint_url(a.endpoint_url), a.region, parse_addresses(a.address), log)
+        double.moto_interval = moto_interval
+        return double
     return start_double(log, build, lambda double: double.run(a.interval))
 
 

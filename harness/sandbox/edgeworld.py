@@ -25,6 +25,8 @@ LAYOUT = Layout(EDGE_DIR)
 CA_FILE = services.ACME_ROOT
 COREDNS_BUILD = os.path.join(REPO, "sandbox", "edge", "coredns", "build.sh")
 # Stopped last to first: the security-group double first (its table goes with it).
+# Seconds between the NLB double's reads of moto when nothing changed through the API (docs/edge.md).
+NLB_MOTO_INTERVAL_S = 5
 PROCS = ("nlb_double", "policy_double", "coredns", "elbv2_double", "sg_double")
 SG_STATE = os.path.join(EDGE_DIR, "sg-double.json")
 SG_LOG = os.path.join(STATE_DIR, "sg-double.log")
@@ -104,7 +106,10 @@ def start(state, endpoint):
     env = aws_env(endpoint)
     binary = coredns_binary()
     regions = [f"--region={r['name']}" for r in world.REGIONS]
-    edge["nlb_double"] = {"pid": spawn(_py("nlb_double", "--edge-dir", EDGE_DIR, *regions, *_addresses()),
+    # moto read every NLB_MOTO_INTERVAL_S, and at once after a change made through the elbv2 double (every
+    # ELBv2 call of the playbooks): reading it every second kept a fifth of a core busy in moto and the double.
+    edge["nlb_double"] = {"pid": spawn(_py("nlb_double", "--edge-dir", EDGE_DIR, *regions, *_addresses(),
+                                           f"--moto-interval={NLB_MOTO_INTERVAL_S}"),
                                        os.path.join(STATE_DIR, "nlb-double.log"), env=env)}
     wait_until("the NLB double's zone file (zones/nlb.db)", lambda: _alive_or_fail(edge, "nlb_double")
                and os.path.exists(LAYOUT.nlb_zone), 60, 0.2)

@@ -89,3 +89,69 @@ def test_an_nlb_address_may_not_be_an_instance_address_or_shared():
     assert "given to 2 load balancers" in errors[0] and lbs[0]["address"] is None and lbs[1]["address"] is None
     with pytest.raises(EdgeError, match="KEY=IPv4"):
         parse_addresses(["us-west-2/p=not-an-ip"])
+
+
+def test_the_nlb_double_reads_moto_every_moto_interval_or_at_once_when_nudged(tmp_path, monkeypatch):
+    from harness.edge import nlb_double
+    reads = []
+    monkeypatch.setattr(nlb_double, "read_world", lambda endpoint, regions: reads.append(1) or ([], {}, ["e"], {}))
+    layout = Layout(str(tmp_path))
+    double = nlb_double.NLBDouble(layout, "http://127.0.0.1:9", ["us-west-2"], {})
+    double.moto_interval = 3600
+    world = double._read_moto()
+    assert len(reads) == 1 and double._world_read_at is not None
+    world[2].append("added by a cycle")
+    assert double._read_moto()[2] == ["e"], "each cycle gets its own copy of the last read"
+    assert len(reads) == 1, "no read before --moto-interval"
+    open(layout.nlb_nudge, "a").close()
+    double._read_moto()
+    assert len(reads) == 2, "the elbv2 double's nudge reads moto at the next cycle"
+    double._read_moto()
+    assert len(reads) == 2, "one nudge, one read"
+    os.utime(layout.nlb_nudge, ns=(1, 1))
+    double._read_moto()
+    assert len(reads) == 3, "a later nudge reads again"
+    double._next_read = 0
+    double._read_moto()
+    assert len(reads) == 4, "and --moto-interval still bounds the age of a read"
+
+
+def test_a_registration_is_initial_until_a_read_of_moto_began_after_it(tmp_path):
+    import time
+
+    from harness.edge.common import utc_time
+    from harness.edge.elbv2_double import TargetHealth
+    health = TargetHealth(Layout(str(tmp_path)), lag=1.5, max_state_age=10, log=lambda *a, **k: None)
+    tg = "arn:aws:elasticloadbalancing:us-west-2:123456789012:targetgroup/tp-auth/1"
+    health.note("RegisterTargets", tg, [("i-1", 3025)], 3025)
+    registered = health.registered[(tg, "i-1", 3025)]
+    up = {"target_groups": [{"arn": tg, "targets": [{"id": "i-1", "port": 3025, "state": "up"}]}],
+          "updated_at": utc_time(time.time())}
+    before = {**up, "moto_read_at": utc_time(registered - 0.5)}
+    after = {**up, "moto_read_at": utc_time(registered + 0.01)}
+    assert health.decide(tg, "i-1", 3025, True, before)[0] == "initial_registering"
+    assert health.decide(tg, "i-1", 3025, True, after)[0] == "healthy"
+    # A state without moto_read_at (an NLB double that reads moto every cycle) keeps the lag.
+    assert health.decide(tg, "i-1", 3025, True, up)[0] == "initial_registering"
+
+
+def test_the_elbv2_double_nudges_the_nlb_double_after_a_change_only(tmp_path):
+    from harness.edge.elbv2_double import Double
+    layout = Layout(str(tmp_path)).make()
+    double = Double(layout, "http://127.0.0.1:9", ("127.0.0.1", 0), log=lambda *a, **k: None)
+    try:
+        double.forward = lambda method, path, headers, body: (200, {}, b"<ok/>")
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        double.handle("POST", "/", form, b"Action=DescribeLoadBalancers&Version=2015-12-01")
+        assert not os.path.exists(layout.nlb_nudge), "a read changes nothing"
+        double.handle("POST", "/", form, b"Action=ModifyTargetGroupAttributes&Version=2015-12-01")
+        assert os.path.exists(layout.nlb_nudge), "a change nudges"
+        os.utime(layout.nlb_nudge, ns=(1, 1))
+        double.handle("POST", "/", form, b"Action=CreateListener&Version=2015-12-01")
+        assert os.stat(layout.nlb_nudge).st_mtime_ns != 1, "each change nudges again"
+        double.forward = lambda method, path, headers, body: (400, {}, b"<error/>")
+        os.utime(layout.nlb_nudge, ns=(1, 1))
+        double.handle("POST", "/", form, b"Action=CreateListener&Version=2015-12-01")
+        assert os.stat(layout.nlb_nudge).st_mtime_ns == 1, "a refused change changes nothing in moto"
+    finally:
+        double.server.server_close()
