@@ -167,6 +167,15 @@ def _service_of(path, headers):
     return "unknown"
 
 
+def _region_of(headers):
+    auth = headers.get("Authorization", "")
+    if "Credential=" in auth:
+        parts = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
+        if len(parts) >= 4:
+            return parts[2]
+    return "unknown"
+
+
 def _action_of(method, path, headers, body):
     target = headers.get("X-Amz-Target")
     if target:  # JSON protocol: DynamoDB_20120810.PutItem, AmazonSSM.GetParameter
@@ -203,6 +212,8 @@ class CountingProxy:
         self.upstream = urllib.parse.urlsplit(upstream)
         self.calls = []
         self.requests = []  # (method, path, body) of each call, for a test that reads what was sent
+        # Each call with what IAM evaluates it by (tests/aws/iam_calls.py): the signing service and region.
+        self.signed = []  # dicts: service, region, method, path, body
         self._lock = threading.Lock()
         proxy = self
 
@@ -220,6 +231,8 @@ class CountingProxy:
                 with proxy._lock:
                     proxy.calls.append((service, action, is_mutating(self.command, action)))
                     proxy.requests.append((self.command, self.path, body))
+                    proxy.signed.append({"service": service, "region": _region_of(self.headers), "method": self.command,
+                                         "path": self.path, "body": body, "action": action})
                 conn = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=120)
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive")}
                 conn.request(self.command, self.path, body=body, headers=headers)

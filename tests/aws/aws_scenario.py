@@ -22,8 +22,9 @@ PLAYBOOKS = {"pools": "aws-pools.yml", "edge": "aws-edge.yml", "both": HERE / "b
 class Run:
     """One run as the scenarios read it: the json callback's report and the AWS calls it made."""
 
-    def __init__(self, run, calls):
+    def __init__(self, run, calls, signed=()):
         self.rc, self.calls, self.seconds, self.log = run.rc, calls, run.seconds, run.log
+        self.signed = list(signed)  # each call as IAM evaluates it (CountingProxy.signed)
         self.report = run.report or {}
         self.rest = run.rest  # Ansible's warnings and errors
         self.messages = []
@@ -73,8 +74,8 @@ class World:
                               ANSIBLE_LOCAL_TEMP=self.tmp / "ansible-tmp")
             done = run_playbook(PLAYBOOKS[playbook], None, variables, *args, env=env, timeout=600,
                                 log=self.tmp / f"{playbook}-{uuid.uuid4().hex}.log")
-            calls = list(proxy.calls)
-        run = Run(done, calls)
+            calls, signed = list(proxy.calls), list(proxy.signed)
+        run = Run(done, calls, signed)
         self.runs.append((playbook, args, run))
         return run
 
@@ -97,3 +98,54 @@ def item_failed(result):
 def converged(run):
     assert run.rc == 0, f"run failed: {run.failures() or run.rest[-3000:]}"
     return run
+
+
+ACCOUNT = "123456789012"  # moto's
+
+
+def infra_documents(world, variables):
+    """{"pools": aws-pools.yml's document, "edge": aws-edge.yml's} for a scenario's variables, rendered as
+    tests/aws/iam_policy_docs.py renders the example's (roles/cluster_config/module_utils)."""
+    from iam_policy_docs import published
+    v = variables
+    cluster = v["aws_cluster_name"]
+    short = v.get("aws_cluster_short_name", cluster.split(".")[0])
+    pools = [{"role": "auth", "region": world.auth_region, "asg": f"{short}-auth-{world.auth_region}"}] + [
+        {"role": "proxy", "region": r, "asg": f"{short}-proxy-{r}"} for r in world.regions]
+    profiles = {p: p for p in (v.get("aws_pools_auth_instance_profile"), v.get("aws_pools_proxy_instance_profile")) if p}
+    lbs = [f"{short}-proxy", f"{short}-auth"] + ([f"{short}-proxy-int"] if v.get("aws_edge_internal_nlb") else [])
+    return {
+        "pools": published.aws_pools_policy("aws", ACCOUNT, cluster, short, pools,
+                                            f"/teleport/{cluster}/ami/x86_64", profiles,
+                                            v.get("aws_pools_inventory_service_iam_role", "")),
+        "edge": published.aws_edge_policy("aws", ACCOUNT, cluster, short, pools, lbs,
+                                          [cluster, "*." + cluster], split_dns=v.get("aws_edge_split_dns", False),
+                                          purge_listeners=v.get("aws_edge_purge_listeners", False))}
+
+
+def infra_policy_proof(world, needed):
+    """Every call of every aws-pools.yml and aws-edge.yml run of the scenario, as IAM evaluates it (iam_calls.py), is
+    allowed by its playbook's document (a run of both.yml by the two together), and each statement in needed is
+    the only one allowing some call. Returns {"pools:<Sid>" or "edge:<Sid>": [calls refused without it]}."""
+    import iam_calls
+    from iam_proof import allows, without
+    docs = infra_documents(world, world.base)
+    both = {"Version": "2012-10-17", "Statement": docs["pools"]["Statement"] + docs["edge"]["Statement"]}
+    runs = [(pb, r.signed) for pb, _, r in world.runs if pb in ("pools", "edge", "both")]
+    table = iam_calls.World(lambda service, region: world.client(service, region), "aws", ACCOUNT)
+    evaluated = [(pb, auth) for pb, signed in runs for call in signed for auth in iam_calls.authorizations(call, table)]
+    document = {"pools": docs["pools"], "edge": docs["edge"], "both": both}
+    refused = [(pb, a) for pb, a in evaluated if not allows(document[pb], *a)]
+    assert not refused, "calls the documents do not allow: %s" % refused[:10]
+    only = {}
+    for name in ("pools", "edge"):
+        for s in docs[name]["Statement"]:
+            sid = f"{name}:{s['Sid']}"
+            less = {"pools": without(docs["pools"], s["Sid"]) if name == "pools" else docs["pools"],
+                    "edge": without(docs["edge"], s["Sid"]) if name == "edge" else docs["edge"]}
+            less["both"] = {"Statement": less["pools"]["Statement"] + less["edge"]["Statement"]}
+            only.setdefault(sid, [])
+            only[sid] += [a for pb, a in evaluated if pb in (name, "both") and not allows(less[pb], *a)]
+    missing = sorted(set(needed) - {sid for sid, calls in only.items() if calls})
+    assert not missing, f"statements no call of this scenario needed: {missing}"
+    return only

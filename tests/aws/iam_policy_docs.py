@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes docs/iam/: the read-only policy each pool's instances boot with (teleport-ha-boot-<role>), the inventory
 service's (teleport-ha-inventory-service) and the auth servers' Teleport's storage (teleport-ha-auth-storage), as
-aws-pools.yml attaches them, the TLS issuer's (teleport-ha-tls-issuer, for whoever runs tls.yml), the rolling plays' (teleport-ha-rolling) and the publisher's
+aws-pools.yml attaches them, the TLS issuer's (teleport-ha-tls-issuer, for whoever runs tls.yml), the rolling plays' (teleport-ha-rolling), the
+infrastructure playbooks' (teleport-ha-aws-pools, teleport-ha-aws-edge) and the publisher's
 (teleport-ha-publisher, for the controller or AWX that runs the publishing playbooks)
 (roles/cluster_config/module_utils/teleport_cluster_config.py), for the example cluster of docs/aws.md, so the
 documents cannot drift from what the playbook attaches.
@@ -57,6 +58,14 @@ def all_documents(example=EXAMPLE):
         example["partition"], example["account"], example["auth_region"], *example_storage(example))
     out[published.ROLLING_POLICY_NAME] = published.rolling_policy(
         example["partition"], example["account"], example_pools(example), example["short"])
+    out[published.AWS_POOLS_POLICY_NAME] = published.aws_pools_policy(
+        example["partition"], example["account"], example["cluster"], example["short"], example_pools(example),
+        "/teleport/%s/ami/x86_64" % example["cluster"],
+        {"%s-auth" % example["short"]: "%s-auth" % example["short"], "%s-proxy" % example["short"]: "%s-proxy" % example["short"]},
+        "%s-inventory" % example["short"])
+    out[published.AWS_EDGE_POLICY_NAME] = published.aws_edge_policy(
+        example["partition"], example["account"], example["cluster"], example["short"], example_pools(example),
+        ["%s-proxy" % example["short"], "%s-auth" % example["short"]], [example["cluster"], "*." + example["cluster"]])
     out[published.TLS_ISSUER_POLICY_NAME] = published.tls_issuer_policy(
         example["partition"], example["account"], "Z0123456789EXAMPLE", [example["cluster"], "*." + example["cluster"]],
         "%s-tls-issuer-lock" % example["short"], "us-east-1", "tls-issuer/%s" % example["cluster"])

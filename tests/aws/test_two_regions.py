@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 import yaml
-from aws_scenario import ROOT, World, converged
+from aws_scenario import ROOT, World, converged, infra_policy_proof
 from aws_state import (
     ALL_OUT,
     asg,
@@ -23,6 +23,38 @@ from aws_state import (
     tcp,
 )
 
+# The statements of teleport-ha-aws-pools and teleport-ha-aws-edge that this scenario's runs need (each the only one
+# allowing some call; test_iam_infrastructure.py: the scenarios together need every statement). The hand-made drift of
+# test_parts_terraform_owns_are_left_alone needs the template and listener statements.
+NEEDED_BY_THIS_SCENARIO = [
+    "pools:DiscoverTheNetworkImagesAndGroups",
+    "pools:ReadThePublishedImage",
+    "pools:CreateTheClustersGroupsAndTemplates",
+    "pools:CreateSecurityGroupsInTheVpcs",
+    "pools:TagWhatItCreates",
+    "pools:KeepTheClustersGroupsAndTemplates",
+    "pools:LaunchFromTheClustersTemplates",
+    "pools:LaunchWhatTheTemplatesName",
+    "pools:TagWhatTheTemplatesLaunch",
+    "pools:KeepThePoolsGroups",
+    "pools:CreateAutoScalingsServiceLinkedRole",
+    "pools:KeepTheConfigBuckets",
+    "pools:RecordTheConfigBucketsAndTheMembership",
+    "edge:DiscoverTheNetworkAndTheEdge",
+    "edge:CreateTheClustersSecurityGroups",
+    "edge:CreateSecurityGroupsInTheVpcs",
+    "edge:TagWhatItCreates",
+    "edge:KeepTheRulesOfTheClustersGroups",
+    "edge:KeepTheLoadBalancers",
+    "edge:KeepTheListeners",
+    "edge:KeepTheTargetGroups",
+    "edge:CreateElasticLoadBalancingsServiceLinkedRole",
+    "edge:AttachTheTargetGroupsToThePools",
+    "edge:ReadTheZones",
+    "edge:ChangeTheClustersRecords",
+    "edge:CreateHealthChecks",
+    "edge:KeepTheHealthChecks",
+]
 CLUSTER = "teleport.example.com"
 REGIONS = {"us-west-2": "10.1.0.0/16", "eu-central-1": "10.2.0.0/16"}
 NAMES = {CLUSTER, "*." + CLUSTER}
@@ -298,17 +330,29 @@ def test_parts_terraform_owns_are_left_alone(world):
     sg = security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy")
     ec2.authorize_security_group_ingress(GroupId=sg["GroupId"], IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "IpRanges": [{"CidrIp": "10.9.0.0/16"}]}])
+    # A version of the launch template written by hand (another instance type): left alone while unmanaged.
+    ec2.create_launch_template_version(LaunchTemplateName="teleport-proxy", SourceVersion="$Latest",
+                                       LaunchTemplateData={"InstanceType": "t3.nano"})
     owned = dict(world.base, aws_pools_proxy_by_region={"eu-central-1": {"manage_asg": False, "manage_launch_template": False}},
                  aws_edge_manage_security_groups=False, aws_edge_attach_target_groups=False)
     run = converged(world.run("both", owned))
     assert (run.changed, run.mutating) == (0, [])
     assert asg(eu, "teleport-proxy-eu-central-1")["DesiredCapacity"] == 3
     assert tcp(8443, "10.9.0.0/16") in rules(ec2, security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy"))[0]
+    # A listener turned elsewhere by hand (the auth target group) is turned back (ModifyListener).
+    west = world.client("elbv2", "us-west-2")
+    auth_tg = west.describe_target_groups(Names=["teleport-auth-3025"])["TargetGroups"][0]["TargetGroupArn"]
+    west.modify_listener(ListenerArn=load_balancer(west, "teleport-proxy")["listeners"][443]["ListenerArn"],
+                         DefaultActions=[{"Type": "forward", "TargetGroupArn": auth_tg}])
+    assert listener_targets(west, "teleport-proxy") == {443: ("teleport-auth-3025", 3025)}
     # Managed again, the same runs converge them back; the rule added by hand is not the role's, so it stays
     # unless the role is told to purge.
     back = converged(world.run("both", world.base))
-    assert back.changed > 0
+    assert back.changed > 0 and "ModifyListener" in mutating_actions(back)
+    assert listener_targets(west, "teleport-proxy") == {443: ("teleport-proxy-3080", 3080)}
     assert asg(eu, "teleport-proxy-eu-central-1")["DesiredCapacity"] == 2
+    assert {"CreateLaunchTemplateVersion", "ModifyLaunchTemplate"} <= set(mutating_actions(back))
+    assert latest_template_data(ec2, "teleport-proxy")[1]["InstanceType"] != "t3.nano"
     assert tcp(8443, "10.9.0.0/16") in rules(ec2, security_group(ec2, vpc(world, "eu-central-1"), "teleport-proxy"))[0]
     purged = converged(world.run("edge", dict(world.base, aws_edge_security_group_purge_rules=True)))
     assert purged.changed > 0 and "RevokeSecurityGroupIngress" in mutating_actions(purged)
@@ -363,3 +407,10 @@ def test_the_role_owns_only_its_rules(world):
     ec2.revoke_security_group_ingress(GroupId=sg["GroupId"], IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.50.0.0/24"}]},
         {"IpProtocol": "tcp", "FromPort": 9100, "ToPort": 9100, "IpRanges": [{"CidrIp": "10.60.0.0/24"}]}])
+
+
+def test_the_infrastructure_playbooks_documents_allow_every_call_and_each_statement_is_needed(world):
+    """Every AWS call this scenario's aws-pools.yml and aws-edge.yml runs made is allowed by their documents, with
+    the resources and conditions IAM evaluates (tests/aws/iam_calls.py), and each statement listed is the only one
+    allowing some of them (docs/aws.md, "Policies as code")."""
+    infra_policy_proof(world, NEEDED_BY_THIS_SCENARIO)

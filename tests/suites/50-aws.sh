@@ -18,7 +18,7 @@ jar=inventory-service/target/inventory-service.jar
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 pids=()
-for t in test_module_utils test_boot_policy test_iam_inventory_service test_iam_publisher test_iam_auth_storage test_iam_tls_issuer test_iam_rolling test_validation test_two_regions test_three_regions test_boot_config test_route53_checker_cidrs; do
+for t in test_module_utils test_boot_policy test_iam_infrastructure test_iam_inventory_service test_iam_publisher test_iam_auth_storage test_iam_tls_issuer test_iam_rolling test_validation test_two_regions test_three_regions test_boot_config test_route53_checker_cidrs; do
   python -m pytest -q -p no:cacheprovider "tests/aws/$t.py" >"$logs/$t.log" 2>&1 &
   pids+=("$!:$t")
 done

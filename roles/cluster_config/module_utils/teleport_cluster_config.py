@@ -480,3 +480,221 @@ def rolling_policy(partition, account_id, pools, short_name):
          "Resource": [_arn(partition, "autoscaling", p["region"], account_id,
                            "autoScalingGroup:*:autoScalingGroupName/" + p["asg"]) for p in pools]},
     ]}
+
+
+# --- the infrastructure playbooks' own documents (aws-pools.yml, aws-edge.yml) -------------------------------------
+# They create and change what the other documents name, so they are the widest; still, each statement names the
+# cluster's own resources where the service's authorization lets a policy name them (by name in the ARN, or by the
+# TeleportCluster tag the roles put on everything they create), and "*" only where AWS authorizes nothing narrower
+# (Describe and List calls, CreateHealthCheck, CreateHostedZone). Sources: the Service Authorization Reference of
+# each service (its actions' resource types and condition keys), and for what a call implies: Amazon EC2 Auto
+# Scaling's "Launch template permissions" (a group made or changed with a launch template needs ec2:RunInstances on
+# what the template launches, ec2:CreateTags when it tags, iam:PassRole for its instance profile's role), Elastic
+# Load Balancing's tag-on-create (elasticloadbalancing:AddTags), and Route 53's private zones (ec2:DescribeVpcs).
+AWS_POOLS_POLICY_NAME = "teleport-ha-aws-pools"
+AWS_EDGE_POLICY_NAME = "teleport-ha-aws-edge"
+CLUSTER_TAG = "TeleportCluster"
+AWS_POOLS_DESCRIBE_ON_STAR = (
+    "ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeImages", "ec2:DescribeSecurityGroups",
+    "ec2:DescribeLaunchTemplates", "ec2:DescribeLaunchTemplateVersions", "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:DescribeLifecycleHooks", "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTags")
+AWS_EDGE_DESCRIBE_ON_STAR = (
+    "ec2:DescribeSubnets", "ec2:DescribeVpcs", "ec2:DescribeSecurityGroups", "autoscaling:DescribeAutoScalingGroups",
+    "elasticloadbalancing:DescribeLoadBalancers", "elasticloadbalancing:DescribeLoadBalancerAttributes",
+    "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeTargetGroups",
+    "elasticloadbalancing:DescribeTargetGroupAttributes", "elasticloadbalancing:DescribeTags",
+    "route53:ListHostedZonesByName", "route53:ListHealthChecks", "route53:GetChange")
+CONFIG_BUCKET_ACTIONS = (
+    "s3:ListBucket", "s3:CreateBucket", "s3:GetBucketTagging", "s3:PutBucketTagging", "s3:GetBucketPolicy",
+    "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:GetEncryptionConfiguration", "s3:PutEncryptionConfiguration",
+    "s3:GetBucketPublicAccessBlock", "s3:PutBucketPublicAccessBlock", "s3:GetBucketOwnershipControls",
+    "s3:PutBucketOwnershipControls", "s3:GetBucketVersioning", "s3:PutBucketVersioning",
+    "s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration")
+_IAM_NAME = re.compile(r"^[A-Za-z0-9+=,.@_-]{1,128}\Z")
+
+
+def _iam_name(name, what):
+    if not isinstance(name, str) or not _IAM_NAME.match(name):
+        raise ValueError("%s %r is not an IAM name (1-128 of letters, digits and +=,.@_-)" % (what, name))
+    return name
+
+
+def _ec2(partition, regions, account_id, resource):
+    """One ARN for every region of the cluster; the statement says which (_regional), which keeps a document of many
+    regions inside IAM's size limits (6,144 characters for a managed policy)."""
+    return ["arn:%s:ec2:*:%s:%s" % (partition, "" if resource.startswith("image/") else account_id, resource)]
+
+
+def _regional(regions, condition=None):
+    """A statement's Condition: its ARNs' "*" region is one of the cluster's (aws:RequestedRegion, a global key)."""
+    out = {k: dict(v) for k, v in (condition or {}).items()}
+    out.setdefault("StringEquals", {})["aws:RequestedRegion"] = list(regions)
+    return out
+
+
+def _group_arns(partition, account_id, pools):
+    return [_arn(partition, "autoscaling", p["region"], account_id, "autoScalingGroup:*:autoScalingGroupName/" + p["asg"])
+            for p in pools]
+
+
+def _tagged(cluster, key="aws:ResourceTag/" + CLUSTER_TAG):
+    return {"StringEquals": {key: cluster}}
+
+
+def aws_pools_policy(partition, account_id, cluster, short_name, pools, image_parameter, instance_profile_roles=None,
+                     inventory_service_role=""):
+    """The IAM policy document of whoever runs aws-pools.yml (you, the controller, AWX). pools: [{"role", "region",
+    "asg"}], every pool; image_parameter: aws_pools_image_parameter (the published AMI id); instance_profile_roles:
+    {instance profile name: the name of the role it holds}, the pools' aws_pools_*_instance_profile (their roles
+    are passed to the instances and carry the boot and storage policies); inventory_service_role:
+    aws_pools_inventory_service_iam_role."""
+    if not pools:
+        raise ValueError("pools is empty: the aws-pools.yml policy names the pools it keeps")
+    pools = sorted(pools, key=lambda p: (p["region"], p["asg"]))
+    regions = sorted({p["region"] for p in pools})
+    profiles = {_iam_name(k, "instance profile"): _iam_name(v, "role") for k, v in (instance_profile_roles or {}).items()}
+    clusters_own = _ec2(partition, regions, account_id, "security-group/*") + _ec2(partition, regions, account_id,
+                                                                                   "launch-template/*")
+
+    def parameter(name):
+        return _arn(partition, "ssm", "*", account_id, "parameter/" + name.lstrip("/"))
+
+    statements = [
+        {"Sid": "DiscoverTheNetworkImagesAndGroups", "Effect": "Allow", "Action": list(AWS_POOLS_DESCRIBE_ON_STAR),
+         "Resource": "*"},
+        # GetParameters too: a launch template whose image is resolve:ssm: is resolved with it when a group is
+        # created or updated.
+        {"Sid": "ReadThePublishedImage", "Effect": "Allow", "Action": ["ssm:GetParameter", "ssm:GetParameters"],
+         "Resource": parameter(image_parameter), "Condition": _regional(regions)},
+        # EC2 evaluates aws:RequestTag against the new group and template only; the VPC a group is made in is a
+        # resource of the call too, named without it (the Service Authorization Reference, CreateSecurityGroup).
+        {"Sid": "CreateTheClustersGroupsAndTemplates", "Effect": "Allow",
+         "Action": ["ec2:CreateSecurityGroup", "ec2:CreateLaunchTemplate"], "Resource": clusters_own,
+         "Condition": _regional(regions, _tagged(cluster, "aws:RequestTag/" + CLUSTER_TAG))},
+        {"Sid": "CreateSecurityGroupsInTheVpcs", "Effect": "Allow", "Action": "ec2:CreateSecurityGroup",
+         "Resource": _ec2(partition, regions, account_id, "vpc/*"), "Condition": _regional(regions)},
+        {"Sid": "TagWhatItCreates", "Effect": "Allow", "Action": "ec2:CreateTags", "Resource": clusters_own,
+         "Condition": _regional(regions, {"StringEquals": {
+             "ec2:CreateAction": ["CreateSecurityGroup", "CreateLaunchTemplate"]}})},
+        {"Sid": "KeepTheClustersGroupsAndTemplates", "Effect": "Allow",
+         "Action": ["ec2:CreateTags", "ec2:CreateLaunchTemplateVersion", "ec2:ModifyLaunchTemplate"],
+         "Resource": clusters_own, "Condition": _regional(regions, _tagged(cluster))},
+        # A group made or updated with a launch template: the caller must be allowed to launch the template.
+        {"Sid": "LaunchFromTheClustersTemplates", "Effect": "Allow", "Action": "ec2:RunInstances",
+         "Resource": _ec2(partition, regions, account_id, "launch-template/*"),
+         "Condition": _regional(regions, _tagged(cluster))},
+        {"Sid": "LaunchWhatTheTemplatesName", "Effect": "Allow", "Action": "ec2:RunInstances",
+         "Resource": [a for kind in ("instance/*", "volume/*", "network-interface/*", "subnet/*", "security-group/*",
+                                     "image/*") for a in _ec2(partition, regions, account_id, kind)],
+         "Condition": _regional(regions)},
+        {"Sid": "TagWhatTheTemplatesLaunch", "Effect": "Allow", "Action": "ec2:CreateTags",
+         "Resource": _ec2(partition, regions, account_id, "volume/*") + _ec2(partition, regions, account_id, "instance/*"),
+         "Condition": _regional(regions, {"StringEquals": {"ec2:CreateAction": "RunInstances"}})},
+        {"Sid": "KeepThePoolsGroups", "Effect": "Allow",
+         "Action": ["autoscaling:CreateAutoScalingGroup", "autoscaling:UpdateAutoScalingGroup",
+                    "autoscaling:CreateOrUpdateTags", "autoscaling:PutLifecycleHook"],
+         "Resource": _group_arns(partition, account_id, pools)},
+        {"Sid": "CreateAutoScalingsServiceLinkedRole", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
+         "Resource": "arn:%s:iam::%s:role/aws-service-role/autoscaling.amazonaws.com/AWSServiceRoleForAutoScaling"
+                     % (partition, account_id),
+         "Condition": {"StringEquals": {"iam:AWSServiceName": "autoscaling.amazonaws.com"}}},
+        {"Sid": "KeepTheConfigBuckets", "Effect": "Allow", "Action": list(CONFIG_BUCKET_ACTIONS),
+         "Resource": ["arn:%s:s3:::%s" % (partition, bucket_name(short_name, account_id, r)) for r in regions]},
+        {"Sid": "RecordTheConfigBucketsAndTheMembership", "Effect": "Allow",
+         "Action": ["ssm:GetParameter", "ssm:PutParameter"],
+         "Resource": [parameter("/teleport/%s/%s" % (cluster, what)) for what in ("config-bucket", "membership")],
+         "Condition": _regional(regions)},
+    ]
+    if profiles:
+        roles = [_arn(partition, "iam", "", account_id, "role/" + role) for role in sorted(set(profiles.values()))]
+        statements += [
+            {"Sid": "PassTheInstanceProfilesRoles", "Effect": "Allow", "Action": "iam:PassRole", "Resource": roles,
+             "Condition": {"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}},
+            {"Sid": "KeepThePoliciesOnTheProfilesRoles", "Effect": "Allow",
+             "Action": ["iam:GetInstanceProfile", "iam:GetRolePolicy", "iam:PutRolePolicy", "iam:DeleteRolePolicy"],
+             "Resource": [_arn(partition, "iam", "", account_id, "instance-profile/" + p) for p in sorted(profiles)]
+                         + roles}]
+    if inventory_service_role:
+        statements.append({
+            "Sid": "KeepThePolicyOnTheInventoryServicesRole", "Effect": "Allow",
+            "Action": ["iam:GetRole", "iam:GetRolePolicy", "iam:PutRolePolicy"],
+            "Resource": _arn(partition, "iam", "", account_id,
+                             "role/" + _iam_name(inventory_service_role, "inventory service role"))})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def aws_edge_policy(partition, account_id, cluster, short_name, pools, load_balancers, record_names, split_dns=False,
+                    purge_listeners=False):
+    """The IAM policy document of whoever runs aws-edge.yml (you, the controller, AWX; steering included). pools:
+    [{"role", "region", "asg"}], every pool; load_balancers: the NLB names aws-edge.yml makes (<short>-proxy,
+    <short>-proxy-int, <short>-auth); record_names: the names it keeps in the public zone (and the private one with
+    split_dns): the cluster's name and its wildcard. The zones are found by name, so records are scoped by name
+    and type, not by zone id."""
+    if not pools or not load_balancers or not record_names:
+        raise ValueError("pools, load_balancers and record_names name what aws-edge.yml keeps; none may be empty")
+    pools = sorted(pools, key=lambda p: (p["region"], p["asg"]))
+    regions = sorted({p["region"] for p in pools})
+    lbs = sorted(set(load_balancers))
+
+    def elb(resource):  # with _regional(regions), as _ec2
+        return [_arn(partition, "elasticloadbalancing", "*", account_id, resource)]
+
+    listener_actions = ["elasticloadbalancing:ModifyListener"] + (
+        ["elasticloadbalancing:DeleteListener"] if purge_listeners else [])
+    statements = [
+        {"Sid": "DiscoverTheNetworkAndTheEdge", "Effect": "Allow", "Action": list(AWS_EDGE_DESCRIBE_ON_STAR),
+         "Resource": "*"},
+        {"Sid": "CreateTheClustersSecurityGroups", "Effect": "Allow", "Action": "ec2:CreateSecurityGroup",
+         "Resource": _ec2(partition, regions, account_id, "security-group/*"),
+         "Condition": _regional(regions, _tagged(cluster, "aws:RequestTag/" + CLUSTER_TAG))},
+        {"Sid": "CreateSecurityGroupsInTheVpcs", "Effect": "Allow", "Action": "ec2:CreateSecurityGroup",
+         "Resource": _ec2(partition, regions, account_id, "vpc/*"), "Condition": _regional(regions)},
+        {"Sid": "TagWhatItCreates", "Effect": "Allow", "Action": "ec2:CreateTags",
+         "Resource": _ec2(partition, regions, account_id, "security-group/*"),
+         "Condition": _regional(regions, {"StringEquals": {"ec2:CreateAction": "CreateSecurityGroup"}})},
+        {"Sid": "KeepTheRulesOfTheClustersGroups", "Effect": "Allow",
+         "Action": ["ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
+                    "ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress",
+                    "ec2:UpdateSecurityGroupRuleDescriptionsIngress", "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+                    "ec2:CreateTags"],
+         "Resource": _ec2(partition, regions, account_id, "security-group/*"),
+         "Condition": _regional(regions, _tagged(cluster))},
+        {"Sid": "KeepTheLoadBalancers", "Effect": "Allow",
+         "Action": ["elasticloadbalancing:CreateLoadBalancer", "elasticloadbalancing:ModifyLoadBalancerAttributes",
+                    "elasticloadbalancing:SetSubnets", "elasticloadbalancing:SetSecurityGroups",
+                    "elasticloadbalancing:CreateListener", "elasticloadbalancing:AddTags"],
+         "Resource": [a for lb in lbs for a in elb("loadbalancer/net/%s/*" % lb)], "Condition": _regional(regions)},
+        {"Sid": "KeepTheListeners", "Effect": "Allow", "Action": listener_actions,
+         "Resource": [a for lb in lbs for a in elb("listener/net/%s/*/*" % lb)], "Condition": _regional(regions)},
+        {"Sid": "KeepTheTargetGroups", "Effect": "Allow",
+         "Action": ["elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:ModifyTargetGroup",
+                    "elasticloadbalancing:ModifyTargetGroupAttributes", "elasticloadbalancing:AddTags"],
+         "Resource": elb("targetgroup/%s-*/*" % short_name), "Condition": _regional(regions)},
+        {"Sid": "CreateElasticLoadBalancingsServiceLinkedRole", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
+         "Resource": "arn:%s:iam::%s:role/aws-service-role/elasticloadbalancing.amazonaws.com/"
+                     "AWSServiceRoleForElasticLoadBalancing" % (partition, account_id),
+         "Condition": {"StringEquals": {"iam:AWSServiceName": "elasticloadbalancing.amazonaws.com"}}},
+        {"Sid": "AttachTheTargetGroupsToThePools", "Effect": "Allow",
+         "Action": "autoscaling:AttachLoadBalancerTargetGroups", "Resource": _group_arns(partition, account_id, pools)},
+        {"Sid": "ReadTheZones", "Effect": "Allow",
+         "Action": ["route53:GetHostedZone", "route53:ListResourceRecordSets", "route53:ListTagsForResource"],
+         "Resource": "arn:%s:route53:::hostedzone/*" % partition},
+        # Route 53 normalizes the names it evaluates (lower case, no final dot, \052 read as *).
+        {"Sid": "ChangeTheClustersRecords", "Effect": "Allow", "Action": "route53:ChangeResourceRecordSets",
+         "Resource": "arn:%s:route53:::hostedzone/*" % partition,
+         "Condition": {"ForAllValues:StringEquals": {
+             "route53:ChangeResourceRecordSetsNormalizedRecordNames": sorted(n.lower().rstrip(".") for n in record_names),
+             "route53:ChangeResourceRecordSetsRecordTypes": ["CNAME"]}}},
+        {"Sid": "CreateHealthChecks", "Effect": "Allow", "Action": "route53:CreateHealthCheck", "Resource": "*"},
+        {"Sid": "KeepTheHealthChecks", "Effect": "Allow",
+         "Action": ["route53:UpdateHealthCheck", "route53:ChangeTagsForResource", "route53:ListTagsForResource",
+                    "route53:ListTagsForResources"],
+         "Resource": "arn:%s:route53:::healthcheck/*" % partition},
+    ]
+    if split_dns:
+        statements += [
+            {"Sid": "CreateThePrivateZone", "Effect": "Allow", "Action": "route53:CreateHostedZone", "Resource": "*"},
+            {"Sid": "KeepThePrivateZone", "Effect": "Allow",
+             "Action": ["route53:AssociateVPCWithHostedZone", "route53:ChangeTagsForResource"],
+             "Resource": "arn:%s:route53:::hostedzone/*" % partition}]
+    return {"Version": "2012-10-17", "Statement": statements}
