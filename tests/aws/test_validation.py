@@ -64,6 +64,17 @@ CASES = [
      {"teleport_proxy_listener_mode": "separate", "aws_edge_proxy_listener_mode": "multiplex",
       "teleport_proxy_mysql_listen_addr": "0.0.0.0:3036"},
      'The proxies\' listeners {"teleport_proxy_mysql_listen_addr": "0.0.0.0:3036"} (teleport_proxy_*_listen_addr) apply only'),
+    # Every check of a role's preflight is one rule of one assert: each broken rule is named, and a loop's rules
+    # name each bad item.
+    ("a region listed twice and one that is none", "pools",
+     lambda w: {"aws_cluster_regions": w.vars()["aws_cluster_regions"] + [dict(w.vars()["aws_cluster_regions"][0]),
+                                                                          {"region": "Mars", "subnets": ["subnet-1"]}]},
+     "aws_cluster_regions: region 'Mars' is not an AWS region name (such as us-west-2) or is listed twice. "
+     "aws_cluster_regions: region 'us-west-2' is not an AWS region name"),
+    ("an override of an unknown region and key", "pools",
+     {"aws_pools_proxy_by_region": {"eu-central-1": {"size": 3}, "ap-south-1": {}},
+      "aws_pools_extra_security_group_ids": {"us-west-2": ["sg-0123", "web"]}},
+     "aws_pools_proxy_by_region.eu-central-1: unknown keys size; allowed:"),
     ("a proxy listener on a port taken", "edge",
      {"teleport_proxy_listener_mode": "separate", "teleport_proxy_kube_listen_addr": "0.0.0.0:3024"},
      "each needs a host:port with a port of its own"),
