@@ -157,23 +157,23 @@ def record_membership(ssm, ec2, cluster, region, group, role, launch_template, i
 _READ_PREFIXES = ("Describe", "Get", "List")
 
 
-def _service_of(path, headers):
+def _credential_scope(headers, part):
+    """A part of the SigV4 credential scope (Credential=AKID/date/REGION/SERVICE/aws4_request): 2 the region,
+    3 the service; "unknown" for an unsigned request."""
     auth = headers.get("Authorization", "")
-    # SigV4: Credential=AKID/date/region/SERVICE/aws4_request
     if "Credential=" in auth:
         parts = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
         if len(parts) >= 4:
-            return parts[3]
+            return parts[part]
     return "unknown"
+
+
+def _service_of(path, headers):
+    return _credential_scope(headers, 3)
 
 
 def _region_of(headers):
-    auth = headers.get("Authorization", "")
-    if "Credential=" in auth:
-        parts = auth.split("Credential=", 1)[1].split(",", 1)[0].split("/")
-        if len(parts) >= 4:
-            return parts[2]
-    return "unknown"
+    return _credential_scope(headers, 2)
 
 
 def _action_of(method, path, headers, body):

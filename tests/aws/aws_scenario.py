@@ -102,6 +102,22 @@ def converged(run):
 
 ACCOUNT = "123456789012"  # moto's
 
+# The statements of teleport-ha-aws-pools and teleport-ha-aws-edge a first converge of the playbooks needs (each the
+# only one allowing some call), whatever the scenario; each scenario adds what its own runs need
+# (NEEDED_BY_THIS_SCENARIO; test_iam_infrastructure.py: the scenarios together need every statement).
+POOLS_CONVERGE_NEEDS = [
+    "pools:DiscoverTheNetworkImagesAndGroups", "pools:ReadThePublishedImage", "pools:CreateTheClustersGroupsAndTemplates",
+    "pools:CreateSecurityGroupsInTheVpcs", "pools:TagWhatItCreates", "pools:LaunchFromTheClustersTemplates",
+    "pools:LaunchWhatTheTemplatesName", "pools:TagWhatTheTemplatesLaunch", "pools:KeepThePoolsGroups",
+    "pools:CreateAutoScalingsServiceLinkedRole", "pools:KeepTheConfigBuckets", "pools:RecordTheConfigBucketsAndTheMembership",
+]
+EDGE_CONVERGE_NEEDS = [
+    "edge:DiscoverTheNetworkAndTheEdge", "edge:CreateTheClustersSecurityGroups", "edge:CreateSecurityGroupsInTheVpcs",
+    "edge:TagWhatItCreates", "edge:KeepTheRulesOfTheClustersGroups", "edge:KeepTheLoadBalancers", "edge:KeepTheTargetGroups",
+    "edge:CreateElasticLoadBalancingsServiceLinkedRole", "edge:AttachTheTargetGroupsToThePools", "edge:ReadTheZones",
+    "edge:ChangeTheClustersRecords", "edge:CreateHealthChecks", "edge:KeepTheHealthChecks",
+]
+
 
 def infra_documents(world, variables):
     """{"pools": aws-pools.yml's document, "edge": aws-edge.yml's} for a scenario's variables, rendered as

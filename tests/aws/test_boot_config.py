@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import yaml
-from aws_scenario import ROOT, World, converged, infra_policy_proof
+from aws_scenario import POOLS_CONVERGE_NEEDS, ROOT, World, converged, infra_policy_proof
 from test_boot_policy import least_privilege_problems
 
 from harness.aws_world import instance_profile
@@ -20,26 +20,9 @@ _spec = importlib.util.spec_from_file_location(
 published = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(published)
 
-# The statements of teleport-ha-aws-pools that this scenario's aws-pools.yml runs need (each the only one allowing some
-# call; test_iam_infrastructure.py: the scenarios together need every statement): instance profiles and the
-# inventory service's role need the IAM ones.
-NEEDED_BY_THIS_SCENARIO = [
-    "pools:DiscoverTheNetworkImagesAndGroups",
-    "pools:ReadThePublishedImage",
-    "pools:CreateTheClustersGroupsAndTemplates",
-    "pools:CreateSecurityGroupsInTheVpcs",
-    "pools:TagWhatItCreates",
-    "pools:LaunchFromTheClustersTemplates",
-    "pools:LaunchWhatTheTemplatesName",
-    "pools:TagWhatTheTemplatesLaunch",
-    "pools:KeepThePoolsGroups",
-    "pools:CreateAutoScalingsServiceLinkedRole",
-    "pools:KeepTheConfigBuckets",
-    "pools:RecordTheConfigBucketsAndTheMembership",
-    "pools:PassTheInstanceProfilesRoles",
-    "pools:KeepThePoliciesOnTheProfilesRoles",
-    "pools:KeepThePolicyOnTheInventoryServicesRole",
-]
+# Instance profiles and the inventory service's role need the IAM statements (aws-pools.yml runs only).
+NEEDED_BY_THIS_SCENARIO = POOLS_CONVERGE_NEEDS + ["pools:PassTheInstanceProfilesRoles", "pools:KeepThePoliciesOnTheProfilesRoles",
+                                                  "pools:KeepThePolicyOnTheInventoryServicesRole"]
 CLUSTER = "boot.example.com"
 SHORT = "boot"
 ACCOUNT = "123456789012"
@@ -303,7 +286,5 @@ def test_the_auth_pools_storage_policy_follows_the_clusters_storage_variables(wo
 
 
 def test_the_infrastructure_playbooks_documents_allow_every_call_and_each_statement_is_needed(world):
-    """Every AWS call this scenario's aws-pools.yml and aws-edge.yml runs made is allowed by their documents, with
-    the resources and conditions IAM evaluates (tests/aws/iam_calls.py), and each statement listed is the only one
-    allowing some of them (docs/aws.md, "Policies as code")."""
+    """aws_scenario.infra_policy_proof, on this scenario's runs."""
     infra_policy_proof(world, NEEDED_BY_THIS_SCENARIO)

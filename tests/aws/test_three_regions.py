@@ -3,41 +3,11 @@ and a database port), an internal proxy NLB per region, split DNS in a private z
 and metrics CIDRs, AMIs resolved in the play, a per-region pool size. A --check run on
 the empty world first, then converge, idempotence and check mode."""
 import pytest
-from aws_scenario import World, converged, infra_policy_proof
+from aws_scenario import EDGE_CONVERGE_NEEDS, POOLS_CONVERGE_NEEDS, World, converged, infra_policy_proof
 from aws_state import ALL_OUT, asg, health_checks, latest_template_data, listener_targets, load_balancer, mutating_actions, records, rules, security_group, tcp
 
-# The statements of teleport-ha-aws-pools and teleport-ha-aws-edge that this scenario's runs need (each the only one
-# allowing some call; test_iam_infrastructure.py: the scenarios together need every statement). Split DNS needs the
-# private zone's.
-NEEDED_BY_THIS_SCENARIO = [
-    "pools:DiscoverTheNetworkImagesAndGroups",
-    "pools:ReadThePublishedImage",
-    "pools:CreateTheClustersGroupsAndTemplates",
-    "pools:CreateSecurityGroupsInTheVpcs",
-    "pools:TagWhatItCreates",
-    "pools:LaunchFromTheClustersTemplates",
-    "pools:LaunchWhatTheTemplatesName",
-    "pools:TagWhatTheTemplatesLaunch",
-    "pools:KeepThePoolsGroups",
-    "pools:CreateAutoScalingsServiceLinkedRole",
-    "pools:KeepTheConfigBuckets",
-    "pools:RecordTheConfigBucketsAndTheMembership",
-    "edge:DiscoverTheNetworkAndTheEdge",
-    "edge:CreateTheClustersSecurityGroups",
-    "edge:CreateSecurityGroupsInTheVpcs",
-    "edge:TagWhatItCreates",
-    "edge:KeepTheRulesOfTheClustersGroups",
-    "edge:KeepTheLoadBalancers",
-    "edge:KeepTheTargetGroups",
-    "edge:CreateElasticLoadBalancingsServiceLinkedRole",
-    "edge:AttachTheTargetGroupsToThePools",
-    "edge:ReadTheZones",
-    "edge:ChangeTheClustersRecords",
-    "edge:CreateHealthChecks",
-    "edge:KeepTheHealthChecks",
-    "edge:CreateThePrivateZone",
-    "edge:KeepThePrivateZone",
-]
+# Split DNS needs the private zone's statements.
+NEEDED_BY_THIS_SCENARIO = POOLS_CONVERGE_NEEDS + EDGE_CONVERGE_NEEDS + ["edge:CreateThePrivateZone", "edge:KeepThePrivateZone"]
 CLUSTER = "tp.example.org"
 REGIONS = {"us-east-1": "10.11.0.0/16", "eu-west-1": "10.12.0.0/16", "ap-southeast-2": "10.13.0.0/16"}
 NAMES = {CLUSTER, "*." + CLUSTER}
@@ -225,7 +195,5 @@ def test_steering_a_region_off_takes_it_out_of_both_zones_in_one_batch_each(worl
 
 
 def test_the_infrastructure_playbooks_documents_allow_every_call_and_each_statement_is_needed(world):
-    """Every AWS call this scenario's aws-pools.yml and aws-edge.yml runs made is allowed by their documents, with
-    the resources and conditions IAM evaluates (tests/aws/iam_calls.py), and each statement listed is the only one
-    allowing some of them (docs/aws.md, "Policies as code")."""
+    """aws_scenario.infra_policy_proof, on this scenario's runs."""
     infra_policy_proof(world, NEEDED_BY_THIS_SCENARIO)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 import yaml
-from aws_scenario import ROOT, World, converged, infra_policy_proof
+from aws_scenario import EDGE_CONVERGE_NEEDS, POOLS_CONVERGE_NEEDS, ROOT, World, converged, infra_policy_proof
 from aws_state import (
     ALL_OUT,
     asg,
@@ -23,38 +23,8 @@ from aws_state import (
     tcp,
 )
 
-# The statements of teleport-ha-aws-pools and teleport-ha-aws-edge that this scenario's runs need (each the only one
-# allowing some call; test_iam_infrastructure.py: the scenarios together need every statement). The hand-made drift of
-# test_parts_terraform_owns_are_left_alone needs the template and listener statements.
-NEEDED_BY_THIS_SCENARIO = [
-    "pools:DiscoverTheNetworkImagesAndGroups",
-    "pools:ReadThePublishedImage",
-    "pools:CreateTheClustersGroupsAndTemplates",
-    "pools:CreateSecurityGroupsInTheVpcs",
-    "pools:TagWhatItCreates",
-    "pools:KeepTheClustersGroupsAndTemplates",
-    "pools:LaunchFromTheClustersTemplates",
-    "pools:LaunchWhatTheTemplatesName",
-    "pools:TagWhatTheTemplatesLaunch",
-    "pools:KeepThePoolsGroups",
-    "pools:CreateAutoScalingsServiceLinkedRole",
-    "pools:KeepTheConfigBuckets",
-    "pools:RecordTheConfigBucketsAndTheMembership",
-    "edge:DiscoverTheNetworkAndTheEdge",
-    "edge:CreateTheClustersSecurityGroups",
-    "edge:CreateSecurityGroupsInTheVpcs",
-    "edge:TagWhatItCreates",
-    "edge:KeepTheRulesOfTheClustersGroups",
-    "edge:KeepTheLoadBalancers",
-    "edge:KeepTheListeners",
-    "edge:KeepTheTargetGroups",
-    "edge:CreateElasticLoadBalancingsServiceLinkedRole",
-    "edge:AttachTheTargetGroupsToThePools",
-    "edge:ReadTheZones",
-    "edge:ChangeTheClustersRecords",
-    "edge:CreateHealthChecks",
-    "edge:KeepTheHealthChecks",
-]
+# The hand-made drift of test_parts_terraform_owns_are_left_alone needs the template and listener statements.
+NEEDED_BY_THIS_SCENARIO = POOLS_CONVERGE_NEEDS + EDGE_CONVERGE_NEEDS + ["pools:KeepTheClustersGroupsAndTemplates", "edge:KeepTheListeners"]
 CLUSTER = "teleport.example.com"
 REGIONS = {"us-west-2": "10.1.0.0/16", "eu-central-1": "10.2.0.0/16"}
 NAMES = {CLUSTER, "*." + CLUSTER}
@@ -410,7 +380,5 @@ def test_the_role_owns_only_its_rules(world):
 
 
 def test_the_infrastructure_playbooks_documents_allow_every_call_and_each_statement_is_needed(world):
-    """Every AWS call this scenario's aws-pools.yml and aws-edge.yml runs made is allowed by their documents, with
-    the resources and conditions IAM evaluates (tests/aws/iam_calls.py), and each statement listed is the only one
-    allowing some of them (docs/aws.md, "Policies as code")."""
+    """aws_scenario.infra_policy_proof, on this scenario's runs."""
     infra_policy_proof(world, NEEDED_BY_THIS_SCENARIO)
