@@ -282,6 +282,9 @@ keyed_groups:
             print("".join("    " + line + "\n" for line in nmt.splitlines() if line.startswith(("Total", "-"))), end="")
             with open(f"/proc/{serve.pid}/status") as f:
                 print("    threads:", next(line.split()[1] for line in f if line.startswith("Threads")))
+            # The live set by class (a full collection first, as after every refresh): what a host costs.
+            hist = subprocess.run(["jcmd", str(serve.pid), "GC.class_histogram"], capture_output=True, text=True).stdout
+            print("".join("    " + line + "\n" for line in hist.splitlines()[:23]), end="")
         with open(f"/proc/{serve.pid}/status") as f:
             st = {line.split(":")[0]: int(line.split()[1]) for line in f if line.startswith(("VmRSS", "VmHWM"))}
         r["serve_rss"], r["serve_hwm"] = st["VmRSS"] / 1024, st["VmHWM"] / 1024

@@ -101,7 +101,7 @@ public final class RegionDiscoverer {
 
         // Ask EC2 for exactly the group members by id: cheaper for EC2 to filter than by the
         // aws:autoscaling:groupName tag, and it cannot pick up instances the groups no longer own.
-        Map<String, Instance> ec2 = new HashMap<>();
+        Map<String, Ec2Instance> ec2 = new HashMap<>();
         List<String> ids = new ArrayList<>(asgInstance.keySet());
         ids.sort(null);
         for (int from = 0; from < ids.size(); from += FILTER_VALUES) {
@@ -113,7 +113,7 @@ public final class RegionDiscoverer {
                                     .build())
                             .maxResults(1000))
                     .reservations()
-                    .forEach(res -> res.instances().forEach(i -> ec2.put(i.instanceId(), i)));
+                    .forEach(res -> res.instances().forEach(i -> ec2.put(i.instanceId(), Ec2Instance.of(i))));
         }
 
         List<DiscoveredHost> hosts = new ArrayList<>();
@@ -153,13 +153,13 @@ public final class RegionDiscoverer {
             Map<String, String> roleByGroup,
             Map<String, software.amazon.awssdk.services.autoscaling.model.Instance> asgInstance,
             Map<String, String> groupOfInstance,
-            Map<String, Instance> ec2) {
+            Map<String, Ec2Instance> ec2) {
         if (roleByGroup.isEmpty()) {
             return List.of();
         }
         Map<String, Instant> lastInService = new HashMap<>();
         for (var e : asgInstance.entrySet()) {
-            Instance i = ec2.get(e.getKey());
+            Ec2Instance i = ec2.get(e.getKey());
             if (i != null
                     && i.launchTime() != null
                     && "InService".equals(e.getValue().lifecycleStateAsString())) {
@@ -175,7 +175,7 @@ public final class RegionDiscoverer {
             }
         }
         shared.forEach(groupOfTemplate::remove);
-        Map<String, Instance> failed = new HashMap<>();
+        Map<String, Ec2Instance> failed = new HashMap<>();
         List<String> templates = new ArrayList<>(groupOfTemplate.keySet());
         for (int from = 0; from < templates.size(); from += FILTER_VALUES) {
             List<String> chunk = templates.subList(from, Math.min(templates.size(), from + FILTER_VALUES));
@@ -191,18 +191,17 @@ public final class RegionDiscoverer {
                                             .build())
                             .maxResults(1000))
                     .reservations()
-                    .forEach(res -> res.instances().forEach(i -> failed.put(i.instanceId(), i)));
+                    .forEach(res -> res.instances().forEach(i -> failed.put(i.instanceId(), Ec2Instance.of(i))));
         }
         List<String> names = new ArrayList<>(roleByGroup.keySet());
         names.sort(null);
         // A launch that recorded its boot digest completed its hook CONTINUE: a success even after it left the
         // group on purpose (scale-in, replacement), so scaling in the launch that healed a pool does not bring
         // back the failures before it.
-        Map<String, Instance> failures = new HashMap<>();
+        Map<String, Ec2Instance> failures = new HashMap<>();
         Map<String, String> groupOf = new HashMap<>();
-        for (Instance i : failed.values()) {
-            Map<String, String> tags = new HashMap<>();
-            i.tags().forEach(t -> tags.put(t.key(), t.value()));
+        for (Ec2Instance i : failed.values()) {
+            Map<String, String> tags = i.tags();
             // The filters are the API's; the guarantee is ours.
             String asg = tags.containsKey(ASG_NAME_TAG)
                     ? tags.get(ASG_NAME_TAG)
@@ -218,8 +217,8 @@ public final class RegionDiscoverer {
                 lastInService.merge(asg, i.launchTime(), (a, b) -> a.isAfter(b) ? a : b);
             }
         }
-        Map<String, List<Instance>> byGroup = new TreeMap<>();
-        for (Instance i : failures.values()) {
+        Map<String, List<Ec2Instance>> byGroup = new TreeMap<>();
+        for (Ec2Instance i : failures.values()) {
             String asg = groupOf.get(i.instanceId());
             Instant since = lastInService.get(asg);
             if (since != null && (i.launchTime() == null || !i.launchTime().isAfter(since))) {
@@ -229,10 +228,10 @@ public final class RegionDiscoverer {
         }
         List<PoolBootFailures> out = new ArrayList<>();
         for (String asg : names) {
-            List<Instance> list = byGroup.getOrDefault(asg, List.of());
+            List<Ec2Instance> list = byGroup.getOrDefault(asg, List.of());
             String reason = list.stream()
-                    .max(Comparator.comparing(Instance::launchTime, Comparator.nullsFirst(Comparator.naturalOrder()))
-                            .thenComparing(Instance::instanceId))
+                    .max(Comparator.comparing(Ec2Instance::launchTime, Comparator.nullsFirst(Comparator.naturalOrder()))
+                            .thenComparing(Ec2Instance::instanceId))
                     .map(i -> bootReason(region, asg, i))
                     .orElse(null);
             out.add(new PoolBootFailures(region, roleByGroup.get(asg), asg, list.size(), reason));
@@ -241,12 +240,8 @@ public final class RegionDiscoverer {
     }
 
     /** The reason class an instance wrote, as data: a class teleport-ha-boot could have written, or {@code invalid}. */
-    private static String bootReason(String region, String asg, Instance i) {
-        String value = i.tags().stream()
-                .filter(t -> BOOT_FAILURE_TAG.equals(t.key()))
-                .map(Tag::value)
-                .findFirst()
-                .orElse("");
+    private static String bootReason(String region, String asg, Ec2Instance i) {
+        String value = i.tags().getOrDefault(BOOT_FAILURE_TAG, "");
         if (BOOT_REASON.matcher(value).matches()) {
             return value;
         }
@@ -271,7 +266,7 @@ public final class RegionDiscoverer {
             String role,
             Membership membership,
             software.amazon.awssdk.services.autoscaling.model.Instance ai,
-            Instance i,
+            Ec2Instance i,
             List<DiscoveredHost> hosts,
             List<ExcludedHost> excluded) {
         String id = ai.instanceId();
@@ -295,15 +290,12 @@ public final class RegionDiscoverer {
                     Map.of()));
             return;
         }
-        Map<String, String> tags = new HashMap<>();
-        for (Tag t : i.tags()) {
-            tags.put(t.key(), t.value());
-        }
+        Map<String, String> tags = i.tags();
         Membership.Refusal refusal = membership.checkInstance(
                 asg,
                 ai.launchTemplate() == null ? null : ai.launchTemplate().launchTemplateId(),
                 tags.get(EC2_LAUNCH_TEMPLATE_TAG),
-                i.iamInstanceProfile() == null ? null : i.iamInstanceProfile().arn());
+                i.profileArn());
         if (refusal != null) {
             excluded.add(excluded(region, id, asg, role, refusal));
             return;
@@ -313,17 +305,15 @@ public final class RegionDiscoverer {
                 role,
                 asg,
                 id,
-                i.placement() != null && i.placement().availabilityZone() != null
-                        ? i.placement().availabilityZone()
-                        : ai.availabilityZone(),
+                i.availabilityZone() != null ? i.availabilityZone() : ai.availabilityZone(),
                 ai.lifecycleStateAsString(),
                 ai.healthStatus(),
-                i.state() == null ? "unknown" : i.state().nameAsString(),
-                blankToNull(i.privateIpAddress()),
-                blankToNull(i.publicIpAddress()),
-                blankToNull(i.privateDnsName()),
-                blankToNull(i.publicDnsName()),
-                i.instanceTypeAsString(),
+                i.state(),
+                i.privateIp(),
+                i.publicIp(),
+                i.privateDns(),
+                i.publicDns(),
+                i.instanceType(),
                 i.imageId(),
                 tags));
     }
@@ -369,12 +359,12 @@ public final class RegionDiscoverer {
                 .launchTemplate(details.launchTemplate())
                 .instanceType(details.instanceType())
                 .build();
-        Instance i = null;
+        Ec2Instance i = null;
         for (var res : clients.ec2(region)
                 .describeInstances(r -> r.instanceIds(instanceId))
                 .reservations()) {
             for (Instance x : res.instances()) {
-                i = x;
+                i = Ec2Instance.of(x);
             }
         }
         join(region, asg, role, membership, ai, i, hosts, excluded);
@@ -408,6 +398,48 @@ public final class RegionDiscoverer {
             }
         }
         return null;
+    }
+
+    /**
+     * What discovery reads of an EC2 instance, taken from the SDK's model as each page of DescribeInstances arrives:
+     * the model (every attribute EC2 returns, its interfaces, volumes and groups) is then garbage, so a region of
+     * thousands of instances is never held as SDK objects (bench/README.md, "Memory per host").
+     */
+    record Ec2Instance(
+            String instanceId,
+            Instant launchTime,
+            String availabilityZone,
+            String state,
+            String privateIp,
+            String publicIp,
+            String privateDns,
+            String publicDns,
+            String instanceType,
+            String imageId,
+            String profileArn,
+            Map<String, String> tags) {
+
+        static Ec2Instance of(Instance i) {
+            Map<String, String> tags = new HashMap<>();
+            for (Tag t : i.tags()) {
+                tags.put(t.key(), t.value());
+            }
+            return new Ec2Instance(
+                    i.instanceId(),
+                    i.launchTime(),
+                    i.placement() == null ? null : i.placement().availabilityZone(),
+                    i.state() == null ? "unknown" : i.state().nameAsString(),
+                    blankToNull(i.privateIpAddress()),
+                    blankToNull(i.publicIpAddress()),
+                    blankToNull(i.privateDnsName()),
+                    blankToNull(i.publicDnsName()),
+                    i.instanceTypeAsString(),
+                    i.imageId(),
+                    i.iamInstanceProfile() == null
+                            ? null
+                            : i.iamInstanceProfile().arn(),
+                    Map.copyOf(tags));
+        }
     }
 
     private static String blankToNull(String s) {

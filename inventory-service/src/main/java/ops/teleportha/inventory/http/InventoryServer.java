@@ -101,13 +101,13 @@ public final class InventoryServer implements AutoCloseable {
                 ctx.status(HttpStatus.SERVICE_UNAVAILABLE).json(error(unavailable.apply(c)));
                 return;
             }
-            ObjectNode vars = c.inventory().hostvars().get(ctx.pathParam("name"));
+            byte[] vars = c.inventory().hostvarsJson(ctx.pathParam("name"));
             if (vars == null) {
                 ctx.status(HttpStatus.NOT_FOUND).json(error("no host named " + ctx.pathParam("name")));
                 return;
             }
             ctx.header("Cache-Control", "no-store");
-            ctx.json(vars);
+            ctx.contentType(JSON).result(vars);
         });
         app.get("/v1/known_hosts/{host}", ctx -> {
             Current c = current.get();

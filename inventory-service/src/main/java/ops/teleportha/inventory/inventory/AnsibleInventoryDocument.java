@@ -2,10 +2,15 @@ package ops.teleportha.inventory.inventory;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.ByteArrayOutputStream;
+import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
+import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -22,8 +27,8 @@ import ops.teleportha.inventory.discovery.ExcludedHost;
 final class AnsibleInventoryDocument {
     static final List<String> LIFECYCLE = List.of("pending", "standby", "terminating", "unhealthy", "other");
 
-    /** @param hostvars by host name, for {@code /v1/hosts/{name}} */
-    record Rendered(byte[] json, Map<String, ObjectNode> hostvars) {}
+    /** @param hostvarsAt by host name, where its variables are in {@code json}, for {@code /v1/hosts/{name}} */
+    record Rendered(byte[] json, Map<String, Inventory.Range> hostvarsAt) {}
 
     private final InventoryConfig config;
 
@@ -31,20 +36,37 @@ final class AnsibleInventoryDocument {
         this.config = config;
     }
 
-    Rendered render(List<NamedHost> hosts, List<ExcludedHost> excluded, List<String> staleRegions, Instant now) {
-        Map<String, ObjectNode> hostvars = new TreeMap<>();
+    /**
+     * The document, written host by host: {@code _meta.hostvars} first, each host's variables rendered, marked
+     * unsafe and written before the next host's are built (a refresh never holds every host's variables as trees),
+     * then the groups.
+     *
+     * @param sizeHint the expected size in bytes (the last document's), so that the buffer is not grown by copies
+     */
+    Rendered render(
+            List<NamedHost> hosts, List<ExcludedHost> excluded, List<String> staleRegions, Instant now, int sizeHint) {
+        List<NamedHost> byName = new ArrayList<>(hosts);
+        byName.sort(Comparator.comparing(NamedHost::name));
         Map<String, Set<String>> groups = new TreeMap<>();
-        for (NamedHost h : hosts) {
-            hostvars.put(h.name(), (ObjectNode) Values.unsafe(h.vars()));
+        Map<String, Inventory.Range> hostvarsAt = new HashMap<>();
+        Document out = new Document(sizeHint);
+        out.writeAscii("{\"_meta\":{\"hostvars\":{");
+        for (NamedHost h : byName) {
+            if (!hostvarsAt.isEmpty()) {
+                out.write(',');
+            }
+            out.writeBytes(InventoryBuilder.bytes(h.name()));
+            out.write(':');
+            int from = out.size();
+            out.writeBytes(InventoryBuilder.bytes(Values.unsafe(h.vars(config.cluster()))));
+            hostvarsAt.put(h.name(), new Inventory.Range(from, out.size()));
             for (String g : h.groups()) {
                 groups.computeIfAbsent(g, k -> new TreeSet<>()).add(h.name());
             }
         }
+        out.writeAscii("}}");
 
         ObjectNode root = InventoryBuilder.JSON.createObjectNode();
-        ObjectNode meta = root.putObject("_meta").putObject("hostvars");
-        hostvars.forEach(meta::set);
-
         ObjectNode all = root.putObject("all");
         ObjectNode allVars = all.putObject("vars");
         allVars.put("teleport_inventory_cluster", config.cluster());
@@ -98,7 +120,26 @@ final class AnsibleInventoryDocument {
             top.add(g);
         });
         all.set("children", array(new ArrayList<>(top)));
-        return new Rendered(InventoryBuilder.bytes(root), Collections.unmodifiableMap(hostvars));
+        // The groups follow _meta in the same object: the tree's own braces are dropped.
+        byte[] rest = InventoryBuilder.bytes(root);
+        out.write(',');
+        out.write(rest, 1, rest.length - 1);
+        return new Rendered(out.take(), Collections.unmodifiableMap(hostvarsAt));
+    }
+
+    /** A growing buffer whose content is handed over without a copy when the size hint was exact. */
+    static final class Document extends ByteArrayOutputStream {
+        Document(int sizeHint) {
+            super(Math.max(256, sizeHint));
+        }
+
+        void writeAscii(String s) {
+            writeBytes(s.getBytes(StandardCharsets.US_ASCII));
+        }
+
+        byte[] take() {
+            return count == buf.length ? buf : Arrays.copyOf(buf, count);
+        }
     }
 
     private static void hostGroup(ObjectNode root, String name, Set<String> hosts) {

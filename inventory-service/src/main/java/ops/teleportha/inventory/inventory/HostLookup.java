@@ -40,9 +40,9 @@ public final class HostLookup {
             }
             Inventory inventory = new InventoryBuilder(config)
                     .build(List.of(new RegionView(region, Status.FRESH, r, null, Duration.ZERO)), clock.instant());
-            if (inventory.hostvars().size() == 1) {
-                var only = inventory.hostvars().entrySet().iterator().next();
-                return new Found(only.getKey(), only.getValue());
+            if (inventory.hostvarsAt().size() == 1) {
+                String only = inventory.hostvarsAt().keySet().iterator().next();
+                return new Found(only, inventory.hostvars(only));
             }
             ExcludedHost why =
                     inventory.excluded().isEmpty() ? null : inventory.excluded().get(0);

@@ -1,13 +1,11 @@
 package ops.teleportha.inventory.inventory;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeMap;
 import java.util.function.Function;
 import ops.teleportha.inventory.config.InventoryConfig;
 import ops.teleportha.inventory.discovery.DiscoveredHost;
@@ -133,7 +131,7 @@ final class HostNaming {
                     }
                 }
             }
-            named.add(new NamedHost(name, h, groups(h), vars(h, ansibleHost, peerAddr), peerAddr));
+            named.add(new NamedHost(name, h, groups(h), ansibleHost, peerAddr));
         }
         if (!problems.isEmpty()) {
             throw new InventoryUnavailableException("inventory cannot be rendered: " + String.join("; ", problems));
@@ -151,36 +149,6 @@ final class HostNaming {
         }
         String region = groupSafe(h.region());
         return List.of("teleport_" + h.role() + "_" + region, "region_" + region, "asg_" + groupSafe(h.asgName()));
-    }
-
-    private ObjectNode vars(DiscoveredHost h, String ansibleHost, String peerAddr) {
-        ObjectNode v = InventoryBuilder.JSON.createObjectNode();
-        if (ansibleHost != null) {
-            v.put("ansible_host", ansibleHost);
-        }
-        v.put("teleport_role", h.role());
-        v.put("teleport_cluster", config.cluster());
-        v.put("aws_region", h.region());
-        v.put("aws_availability_zone", h.availabilityZone());
-        v.put("aws_instance_id", h.instanceId());
-        v.put("aws_asg_name", h.asgName());
-        v.put("aws_lifecycle_state", h.lifecycleState());
-        v.put("aws_health_status", h.healthStatus());
-        v.put("aws_instance_state", h.ec2State());
-        v.put("aws_private_ip", h.privateIp());
-        v.put("aws_public_ip", h.publicIp());
-        v.put("aws_private_dns", h.privateDns());
-        v.put("aws_public_dns", h.publicDns());
-        v.put("aws_instance_type", h.instanceType());
-        v.put("aws_image_id", h.imageId());
-        v.put("teleport_converge_state", h.convergeState());
-        v.put("teleport_boot_config_digest", h.bootConfigDigest());
-        ObjectNode tags = v.putObject("ec2_tags");
-        new TreeMap<>(h.tags()).forEach(tags::put);
-        if (peerAddr != null) {
-            v.put("teleport_peer_public_addr", peerAddr);
-        }
-        return v;
     }
 
     private String ansibleHost(DiscoveredHost h) {

@@ -1,7 +1,6 @@
 package ops.teleportha.inventory.inventory;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import java.time.Instant;
@@ -32,6 +31,8 @@ public final class InventoryBuilder {
     private final PeersDocument peers;
     private final ServiceDiscoveryDocument serviceDiscovery;
     private final ServiceDiscoveryDocument teleportServiceDiscovery;
+    /** The last Ansible document's size: the next one is about as large (see {@link AnsibleInventoryDocument}). */
+    private int inventorySize;
 
     public InventoryBuilder(InventoryConfig config) {
         this.naming = new HostNaming(config);
@@ -73,11 +74,13 @@ public final class InventoryBuilder {
         HostNaming.Naming naming = this.naming.name(hosts);
         List<NamedHost> named = naming.hosts();
         excluded.addAll(naming.excluded());
-        AnsibleInventoryDocument.Rendered inventory = ansible.render(named, excluded, stale, now);
+        AnsibleInventoryDocument.Rendered inventory =
+                ansible.render(named, excluded, stale, now, inventorySize + inventorySize / 16);
+        inventorySize = inventory.json().length;
         return new Inventory(
                 now,
                 List.copyOf(stale),
-                inventory.hostvars(),
+                inventory.hostvarsAt(),
                 inventory.json(),
                 peers.render(named, stale, now),
                 serviceDiscovery.render(named),
@@ -91,12 +94,11 @@ public final class InventoryBuilder {
     private static Map<String, Inventory.SshTarget> sshTargets(List<NamedHost> hosts) {
         Map<String, Inventory.SshTarget> out = new LinkedHashMap<>();
         for (NamedHost n : hosts) {
-            JsonNode address = n.vars().get("ansible_host");
-            if (!n.host().ready() || address == null) {
+            if (!n.host().ready() || n.ansibleHost() == null) {
                 continue;
             }
             var t = new Inventory.SshTarget(
-                    n.name(), address.asText(), n.host().region(), n.host().instanceId());
+                    n.name(), n.ansibleHost(), n.host().region(), n.host().instanceId());
             out.put(t.address(), t);
             out.putIfAbsent(t.name(), t);
         }

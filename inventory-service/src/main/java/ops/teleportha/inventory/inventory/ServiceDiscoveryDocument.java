@@ -1,7 +1,8 @@
 package ops.teleportha.inventory.inventory;
 
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.core.JsonGenerator;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.List;
 import ops.teleportha.inventory.discovery.DiscoveredHost;
 
@@ -23,33 +24,45 @@ final class ServiceDiscoveryDocument {
         this.port = port;
     }
 
+    /** Written target by target (no tree of every host's labels is built first). */
     byte[] render(List<NamedHost> hosts) {
-        ArrayNode sd = InventoryBuilder.JSON.createArrayNode();
-        for (NamedHost n : hosts) {
-            DiscoveredHost h = n.host();
-            if (h.privateIp() == null || !h.ready()) {
-                continue;
+        AnsibleInventoryDocument.Document out = new AnsibleInventoryDocument.Document(512 * hosts.size());
+        try (JsonGenerator g = InventoryBuilder.JSON.getFactory().createGenerator(out)) {
+            g.writeStartArray();
+            for (NamedHost n : hosts) {
+                DiscoveredHost h = n.host();
+                if (h.privateIp() == null || !h.ready()) {
+                    continue;
+                }
+                g.writeStartObject();
+                g.writeArrayFieldStart("targets");
+                g.writeString(h.privateIp() + ":" + port);
+                g.writeEndArray();
+                g.writeObjectFieldStart("labels");
+                labels(g, n);
+                g.writeEndObject();
+                g.writeEndObject();
             }
-            ObjectNode target = sd.addObject();
-            target.putArray("targets").add(h.privateIp() + ":" + port);
-            labels(target.putObject("labels"), n);
+            g.writeEndArray();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot render service discovery", e);
         }
-        return InventoryBuilder.bytes(sd);
+        return out.take();
     }
 
-    private void labels(ObjectNode labels, NamedHost n) {
+    private void labels(JsonGenerator g, NamedHost n) throws IOException {
         DiscoveredHost h = n.host();
-        labels.put("teleport_cluster", cluster);
-        labels.put("teleport_role", h.role());
-        labels.put("teleport_ready", Boolean.toString(h.ready()));
-        labels.put("inventory_host", n.name());
-        labels.put("aws_region", h.region());
-        labels.put("aws_availability_zone", String.valueOf(h.availabilityZone()));
-        labels.put("aws_instance_id", h.instanceId());
-        labels.put("aws_asg_name", h.asgName());
-        labels.put("aws_lifecycle_state", String.valueOf(h.lifecycleState()));
-        labels.put("teleport_converge_state", h.convergeState());
+        g.writeStringField("teleport_cluster", cluster);
+        g.writeStringField("teleport_role", h.role());
+        g.writeStringField("teleport_ready", Boolean.toString(h.ready()));
+        g.writeStringField("inventory_host", n.name());
+        g.writeStringField("aws_region", h.region());
+        g.writeStringField("aws_availability_zone", String.valueOf(h.availabilityZone()));
+        g.writeStringField("aws_instance_id", h.instanceId());
+        g.writeStringField("aws_asg_name", h.asgName());
+        g.writeStringField("aws_lifecycle_state", String.valueOf(h.lifecycleState()));
+        g.writeStringField("teleport_converge_state", h.convergeState());
         // Empty for a host site.yml configured: Prometheus drops an empty label.
-        labels.put("teleport_boot_config_digest", h.bootConfigDigest() == null ? "" : h.bootConfigDigest());
+        g.writeStringField("teleport_boot_config_digest", h.bootConfigDigest() == null ? "" : h.bootConfigDigest());
     }
 }

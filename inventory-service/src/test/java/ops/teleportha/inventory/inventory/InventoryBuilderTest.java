@@ -48,6 +48,48 @@ class InventoryBuilderTest {
     }
 
     @Test
+    void eachHostsVariablesAreTheirSliceOfTheDocument() throws Exception {
+        // /v1/hosts/{name} serves a slice of _meta.hostvars, not a second copy: every slice must be exactly
+        // that host's object, also when tag values need JSON escaping, and the groups must follow _meta.
+        InventoryConfig c = config("");
+        List<DiscoveredHost> west = List.of(
+                Hosts.withTags(ready("us-west-2", "proxy", "i-p1", 11), "g", Map.of("Note", "a \"quoted\" \\ value")),
+                Hosts.withTags(ready("us-west-2", "auth", "i-a1", 10), "g", Map.of("Name", "caf\u00e9 \u2603 \n")),
+                host("us-west-2", "proxy", "i-p9", 19, "Pending:Wait", "Healthy"));
+        InventoryBuilder builder = new InventoryBuilder(c);
+        RegionStore store = new RegionStore(c.regions());
+        store.record(new Outcome("us-west-2", new RegionResult("us-west-2", west, 2, 0, NOW), null, 0.1));
+        store.record(new Outcome(
+                "eu-central-1",
+                new RegionResult("eu-central-1", List.of(ready("eu-central-1", "proxy", "i-e1", 12)), 1, 0, NOW),
+                null,
+                0.1));
+        for (int round = 0; round < 2; round++) { // the second is rendered with the first's size as its hint
+            Inventory inv = builder.build(store.view(NOW, Duration.ofMinutes(30)), NOW);
+            JsonNode doc = InventoryBuilder.JSON.readTree(inv.inventoryJson());
+            assertThat(doc.fieldNames().next()).isEqualTo("_meta");
+            assertThat(doc.has("all")).isTrue();
+            assertThat(inv.hostvarsAt()).containsOnlyKeys("i-p1", "i-a1", "i-p9", "i-e1");
+            for (String name : inv.hostvarsAt().keySet()) {
+                assertThat(inv.hostvars(name))
+                        .isEqualTo(doc.path("_meta").path("hostvars").path(name));
+            }
+            assertThat(AnsibleJson.plain(inv.hostvars("i-p1"))
+                            .path("ec2_tags")
+                            .path("Note")
+                            .asText())
+                    .isEqualTo("a \"quoted\" \\ value");
+            assertThat(AnsibleJson.plain(inv.hostvars("i-a1"))
+                            .path("ec2_tags")
+                            .path("Name")
+                            .asText())
+                    .isEqualTo("caf\u00e9 \u2603 \n");
+            assertThat(inv.hostvars("i-nobody")).isNull();
+            assertThat(inv.hostvarsJson("i-nobody")).isNull();
+        }
+    }
+
+    @Test
     void groupsReadyHostsByRoleRegionAndAsg() throws Exception {
         JsonNode inv = build(
                 config(""),
@@ -101,7 +143,7 @@ class InventoryBuilderTest {
         Inventory inv = inventory(config("peer_addr_template: '{private_dns}:3021'\n"), List.of(p), List.of());
         JsonNode peers = InventoryBuilder.JSON.readTree(inv.peersJson());
         assertThat(peers.path("peers").get(0).path("addr").asText()).isEqualTo(p.privateDns() + ":3021");
-        assertThat(AnsibleJson.plain(inv.hostvars().get("i-p1"))
+        assertThat(AnsibleJson.plain(inv.hostvars("i-p1"))
                         .path("teleport_peer_public_addr")
                         .asText())
                 .isEqualTo(p.privateDns() + ":3021");
@@ -363,7 +405,7 @@ class InventoryBuilderTest {
 
         assertThat(AnsibleJson.plainStrings(raw.path("_meta"))).isEmpty();
         assertThat(AnsibleJson.plainStrings(raw.path("all").path("vars"))).isEmpty();
-        assertThat(AnsibleJson.plainStrings(inv.hostvars().get("i-p1"))).isEmpty();
+        assertThat(AnsibleJson.plainStrings(inv.hostvars("i-p1"))).isEmpty();
         JsonNode v = raw.path("_meta").path("hostvars").path("i-p1");
         assertThat(v.path("aws_asg_name").path("__ansible_unsafe").asText()).isEqualTo("asg-" + JINJA);
         assertThat(v.path("ec2_tags").path("Name").path("__ansible_unsafe").asText())
@@ -436,7 +478,7 @@ class InventoryBuilderTest {
         DiscoveredHost bad =
                 Hosts.withTags(ready("us-west-2", "proxy", "i-bad", 11), "g", Map.of("{{ x }}", "v", "Name", "n"));
         Inventory inv = inventory(config(""), List.of(bad, ready("us-west-2", "auth", "i-a", 10)), List.of());
-        assertThat(inv.hostvars()).containsOnlyKeys("i-a");
+        assertThat(inv.hostvarsAt()).containsOnlyKeys("i-a");
         assertThat(inv.excluded()).extracting(e -> e.reason()).containsExactly("invalid_tag");
     }
 
