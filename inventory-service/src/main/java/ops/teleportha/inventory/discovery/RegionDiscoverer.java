@@ -102,6 +102,7 @@ public final class RegionDiscoverer {
         // Ask EC2 for exactly the group members by id: cheaper for EC2 to filter than by the
         // aws:autoscaling:groupName tag, and it cannot pick up instances the groups no longer own.
         Map<String, Ec2Instance> ec2 = new HashMap<>();
+        Map<String, String> pool = new HashMap<>();
         List<String> ids = new ArrayList<>(asgInstance.keySet());
         ids.sort(null);
         for (int from = 0; from < ids.size(); from += FILTER_VALUES) {
@@ -113,13 +114,22 @@ public final class RegionDiscoverer {
                                     .build())
                             .maxResults(1000))
                     .reservations()
-                    .forEach(res -> res.instances().forEach(i -> ec2.put(i.instanceId(), Ec2Instance.of(i))));
+                    .forEach(res -> res.instances().forEach(i -> ec2.put(i.instanceId(), Ec2Instance.of(i, pool))));
         }
 
         List<DiscoveredHost> hosts = new ArrayList<>();
         for (var e : asgInstance.entrySet()) {
             String asg = groupOfInstance.get(e.getKey());
-            join(region, asg, roleByGroup.get(asg), membership, e.getValue(), ec2.get(e.getKey()), hosts, excluded);
+            join(
+                    region,
+                    asg,
+                    roleByGroup.get(asg),
+                    membership,
+                    e.getValue(),
+                    ec2.get(e.getKey()),
+                    hosts,
+                    excluded,
+                    pool);
         }
         hosts.sort((a, b) -> a.instanceId().compareTo(b.instanceId()));
         excluded.sort((a, b) -> a.instanceId().compareTo(b.instanceId()));
@@ -191,7 +201,7 @@ public final class RegionDiscoverer {
                                             .build())
                             .maxResults(1000))
                     .reservations()
-                    .forEach(res -> res.instances().forEach(i -> failed.put(i.instanceId(), Ec2Instance.of(i))));
+                    .forEach(res -> res.instances().forEach(i -> failed.put(i.instanceId(), Ec2Instance.of(i, null))));
         }
         List<String> names = new ArrayList<>(roleByGroup.keySet());
         names.sort(null);
@@ -268,7 +278,8 @@ public final class RegionDiscoverer {
             software.amazon.awssdk.services.autoscaling.model.Instance ai,
             Ec2Instance i,
             List<DiscoveredHost> hosts,
-            List<ExcludedHost> excluded) {
+            List<ExcludedHost> excluded,
+            Map<String, String> pool) {
         String id = ai.instanceId();
         if (i == null) {
             // Listed by Auto Scaling but not (yet) visible in EC2: keep it visible, never configurable.
@@ -306,8 +317,8 @@ public final class RegionDiscoverer {
                 asg,
                 id,
                 i.availabilityZone() != null ? i.availabilityZone() : ai.availabilityZone(),
-                ai.lifecycleStateAsString(),
-                ai.healthStatus(),
+                shared(pool, ai.lifecycleStateAsString()),
+                shared(pool, ai.healthStatus()),
                 i.state(),
                 i.privateIp(),
                 i.publicIp(),
@@ -364,10 +375,10 @@ public final class RegionDiscoverer {
                 .describeInstances(r -> r.instanceIds(instanceId))
                 .reservations()) {
             for (Instance x : res.instances()) {
-                i = Ec2Instance.of(x);
+                i = Ec2Instance.of(x, null);
             }
         }
-        join(region, asg, role, membership, ai, i, hosts, excluded);
+        join(region, asg, role, membership, ai, i, hosts, excluded, null);
         return new RegionResult(region, hosts, excluded, List.of(), 1, 0, clock.instant());
     }
 
@@ -419,27 +430,42 @@ public final class RegionDiscoverer {
             String profileArn,
             Map<String, String> tags) {
 
-        static Ec2Instance of(Instance i) {
+        /**
+         * @param pool one string object for each distinct value seen in this discovery (zones, states, types,
+         *     images, tag keys and values: the same few for thousands of instances), or {@code null}
+         */
+        static Ec2Instance of(Instance i, Map<String, String> pool) {
             Map<String, String> tags = new HashMap<>();
             for (Tag t : i.tags()) {
-                tags.put(t.key(), t.value());
+                tags.put(shared(pool, t.key()), shared(pool, t.value()));
             }
             return new Ec2Instance(
                     i.instanceId(),
                     i.launchTime(),
-                    i.placement() == null ? null : i.placement().availabilityZone(),
-                    i.state() == null ? "unknown" : i.state().nameAsString(),
+                    shared(pool, i.placement() == null ? null : i.placement().availabilityZone()),
+                    shared(pool, i.state() == null ? "unknown" : i.state().nameAsString()),
                     blankToNull(i.privateIpAddress()),
                     blankToNull(i.publicIpAddress()),
                     blankToNull(i.privateDnsName()),
                     blankToNull(i.publicDnsName()),
-                    i.instanceTypeAsString(),
-                    i.imageId(),
-                    i.iamInstanceProfile() == null
-                            ? null
-                            : i.iamInstanceProfile().arn(),
+                    shared(pool, i.instanceTypeAsString()),
+                    shared(pool, i.imageId()),
+                    shared(
+                            pool,
+                            i.iamInstanceProfile() == null
+                                    ? null
+                                    : i.iamInstanceProfile().arn()),
                     Map.copyOf(tags));
         }
+    }
+
+    /** {@code s}, or the equal string already in {@code pool} (none when {@code pool} or {@code s} is null). */
+    private static String shared(Map<String, String> pool, String s) {
+        if (pool == null || s == null) {
+            return s;
+        }
+        String seen = pool.putIfAbsent(s, s);
+        return seen == null ? s : seen;
     }
 
     private static String blankToNull(String s) {
