@@ -38,10 +38,16 @@ find_python() {
     "$TELEPORT_HA_PYTHON" -c 'import sys; print(sys.executable)'
     return
   fi
-  # A pyenv shim named python3.12 exists even when it cannot run, hence the version check.
+  # A pyenv shim named python3.12 exists even when it cannot run, hence the version check. The interpreter a
+  # venv was made from, never the venv's own: with this checkout's .venv/bin on PATH (a bench, a suite run alone),
+  # the venv's python3.12 comes first, and naming it would change the stamp and rebuild the venv under the
+  # processes running from it.
   mapfile -t pyenv < <(printf '%s\n' "${PYENV_ROOT:-$HOME/.pyenv}"/versions/"$PY_MINOR".*/bin/"python$PY_MINOR" | sort -rV)
   for c in "$(command -v "python$PY_MINOR" || true)" "${pyenv[@]}"; do
-    [[ -n $c && $(py_version "$c") == "$PY_MINOR" ]] && { "$c" -c 'import sys; print(sys.executable)'; return; }
+    [[ -n $c && $(py_version "$c") == "$PY_MINOR" ]] && {
+      "$c" -c 'import sys; print(getattr(sys, "_base_executable", sys.executable))'
+      return
+    }
   done
   echo "install-deps.sh: no Python $PY_MINOR found (ansible-core needs >= 3.12 on the controller; Debian 12's python3 is 3.11)." >&2
   echo "  Install it (pyenv install $PY_MINOR, or python$PY_MINOR from your distribution) or set TELEPORT_HA_PYTHON=/path/to/python3.12." >&2
