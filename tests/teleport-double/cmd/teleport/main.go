@@ -44,6 +44,9 @@ func run(args []string) int {
 		return configure(args[1:])
 	case "start":
 		return start(args[1:])
+	case server.ExecSubCommand:
+		// The session child Teleport re-executes (lib/srv.RunAndExit).
+		return server.RunExec()
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 		return 0

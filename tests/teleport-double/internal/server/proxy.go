@@ -133,7 +133,18 @@ func (p *Process) runNode() error {
 		}
 		return err
 	}
-	if err := p.serveBanner("node", p.rt.SSH.ListenAddr); err != nil {
+	// The node talks only to holders of a host certificate of the cluster: a
+	// proxy forwarding a user (lib/srv/regular; the double's sessions, session.go).
+	chain := s.cert
+	chain.Certificate = append(chain.Certificate, s.cas[0].Raw)
+	ntc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{chain},
+		ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: s.caPool()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/test-double/v1/exec", p.handleExec)
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "Teleport SSH Service: the double speaks no SSH; POST /test-double/v1/exec "+Marker, http.StatusNotFound)
+	})
+	if err := p.serve("node", p.rt.SSH.ListenAddr, ntc, mux); err != nil {
 		return err
 	}
 	p.writeState()
