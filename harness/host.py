@@ -13,6 +13,7 @@ dir and bridge (harness.machines.boot writes them); the sandbox's add role, regi
 """
 import json
 import re
+import shlex
 
 import yaml
 
@@ -25,6 +26,23 @@ NODE_AGENT_PORT = 9810
 SSH_OPTS = ["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR"]
 _BUILD_INFO = re.compile(r'teleport_build_info\{(?:[^}]*,)?version="([^"]+)"')
 _RELOADS = re.compile(r"^teleport_test_double_reloads_total (\d+)$", re.M)
+
+
+# Runs on a proxy host: a session request to a node with the proxy's own host identity (the double keeps it
+# in <data_dir>/test-double-identity), the hop a proxy makes to a node on a user's behalf.
+_SESSION_CLIENT = """
+import http.client, socket, ssl, sys
+ip, port, body = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ident = "/var/lib/teleport/test-double-identity/proxy"
+ctx = ssl.create_default_context(cafile=ident + ".ca.pem")
+ctx.load_cert_chain(ident + ".crt", ident + ".key")
+conn = http.client.HTTPSConnection("teleport.cluster.local", port, timeout=60)
+conn.sock = ctx.wrap_socket(socket.create_connection((ip, port), timeout=10), server_hostname="teleport.cluster.local")
+conn.request("POST", "/test-double/v1/exec", body=body, headers={"Content-Type": "application/json"})
+resp = conn.getresponse()
+print(resp.status)
+print(resp.read().decode())
+"""
 
 
 class Host:
@@ -86,6 +104,25 @@ class Host:
 
     def main_pid(self):
         return self.run("systemctl show -p MainPID --value teleport").stdout.strip()
+
+    def teleport_process(self):
+        """The running Teleport's Uid and capability sets, as /proc/<pid>/status shows them: {"Uid": "0",
+        "CapBnd": 0x200000e9, ...}, the user ids as the kernel prints them (real, effective, saved, fs), the
+        capability sets as numbers."""
+        out = self.run("grep -E '^(Uid|Cap(Inh|Prm|Eff|Bnd|Amb)):' /proc/$(systemctl show -p MainPID --value teleport)/status").stdout
+        fields = {key: value.split() for key, value in (line.split(":", 1) for line in out.splitlines())}
+        return {key: int(value[0], 16) if key.startswith("Cap") else " ".join(value) for key, value in fields.items()}
+
+    def session(self, via, login, command, terminal=False):
+        """A session on this host's SSH Service as login, asked for by the proxy host via with its own
+        identity: the Teleport double's stand-in for a user's `tsh ssh login@host` through that proxy
+        (tests/teleport-double/README.md, "Sessions"). Returns (HTTP status, the answer's JSON)."""
+        request = json.dumps({"login": login, "command": command, "term": terminal})
+        got = via.run(f"python3 - {self.ip} 3022 {shlex.quote(request)}", input=_SESSION_CLIENT, check=False)
+        status, _, body = got.stdout.partition("\n")
+        if not status.isdigit():
+            raise HarnessError(f"{via.machine} -> {self.machine}:3022 session as {login}: {got.stdout}{got.stderr}")
+        return int(status), json.loads(body) if body.startswith("{") else {"error": body}
 
     # --- the node-agent --------------------------------------------------------------------
     def peer_status(self):

@@ -104,3 +104,37 @@ def test_check_mode_reports_and_changes_nothing(tmp_path):
     result, _ = run(tmp_path, items, check=True)
     assert result["changed_paths"] == [i["path"] for i in items]
     assert sorted(os.listdir(tmp_path)) == ["args.json"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving files to another user needs root")
+def test_owner_below_gives_the_tree_to_a_new_owner_and_nothing_outside_it(tmp_path):
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    data, outside = tmp_path / "data", tmp_path / "outside"
+    (data / "sub").mkdir(parents=True)
+    (data / "sub/identity.key").write_text("k")
+    outside.write_text("not ours")
+    (data / "link").symlink_to(outside)
+    for p in [data, data / "sub", data / "sub/identity.key", data / "link"]:
+        os.lchown(p, nobody.pw_uid, -1)
+    os.chmod(data / "sub/identity.key", 0o600)
+    item = {"path": str(data), "state": "directory", "mode": "0750", "owner": "root", "group": "root", "owner_below": True}
+    result, _ = run(tmp_path, [item], check=True)
+    assert result["changed_paths"] == [str(data)] and os.lstat(data / "sub/identity.key").st_uid == nobody.pw_uid
+    result, _ = run(tmp_path, [item])
+    assert result["changed_paths"] == [str(data)]
+    assert {os.lstat(p).st_uid for p in [data, data / "sub", data / "sub/identity.key", data / "link"]} == {0}
+    assert mode(data / "sub/identity.key") == 0o600
+    # Only what is below changes hands: the link's target outside the tree keeps its owner.
+    os.chown(outside, nobody.pw_uid, -1)
+    os.lchown(data / "sub/identity.key", nobody.pw_uid, -1)
+    result, _ = run(tmp_path, [item])
+    assert result["changed_paths"] == [str(data)] and os.stat(outside).st_uid == nobody.pw_uid
+    result, _ = run(tmp_path, [item])
+    assert result["changed_paths"] == []
+    # A file another item writes as another user keeps its owner.
+    os.lchown(data / "sub/identity.key", nobody.pw_uid, -1)
+    result, _ = run(tmp_path, [{**item, "keep_below": [str(data / "sub/identity.key")]}])
+    assert result["changed_paths"] == [] and os.lstat(data / "sub/identity.key").st_uid == nobody.pw_uid
+    result, _ = run(tmp_path, [{**item, "create_only": True}])
+    assert result.get("failed") and "exclude each other" in result["msg"]

@@ -146,9 +146,10 @@ def rendered(tmp_path_factory, teleport_double):
     examples = {name: (out / f"{name}.teleport.yaml").read_text() for name in EXAMPLES}
     envs = {name: (out / f"{name}.env").read_text() for name in SCENARIOS}
     units = {name: (out / f"{name}.service").read_text() for name in SCENARIOS}
+    dropins = {name: path.read_text() for name in SCENARIOS if (path := out / f"{name}.ssh-service.conf").exists()}
     resources = {name: yaml.safe_load(path.read_text()) for name in SCENARIOS
                  if (path := out / f"{name}.resources.yaml").exists()}
-    return {"docs": docs, "envs": envs, "units": units, "resources": resources, "dir": out, "double": teleport_double,
+    return {"docs": docs, "envs": envs, "units": units, "dropins": dropins, "resources": resources, "dir": out, "double": teleport_double,
             "examples": examples}
 
 
@@ -377,6 +378,37 @@ def test_units_confine_teleport_as_the_security_review_asked(rendered):
         assert not REFUSED & set(settings), f"{name}: see the unit's comment on why {REFUSED & set(settings)} is left out"
 
 
+# What a session start needs (the drop-in's comment cites Teleport's code for each), and nothing more.
+SESSION_CAPABILITIES = {"CAP_SETUID", "CAP_SETGID", "CAP_CHOWN", "CAP_FOWNER", "CAP_KILL", "CAP_AUDIT_WRITE"}
+
+
+def effective(settings, key):
+    """A list setting's value after systemd's merge: an empty assignment resets it, others add to it."""
+    out = []
+    for k, value in settings:
+        if k == key:
+            out = [] if value == "" else out + value.split()
+    return out
+
+
+def test_the_ssh_service_runs_as_root_with_only_what_a_session_start_needs(rendered):
+    with_ssh = {name for name, doc in rendered["docs"].items() if doc["ssh_service"].get("enabled")}
+    assert set(rendered["dropins"]) == with_ssh and "proxy_peering_enterprise" not in with_ssh
+    for name in SCENARIOS:
+        settings = unit_settings(rendered["units"][name] + rendered["dropins"].get(name, ""))
+        last = dict(settings)
+        assert last["NoNewPrivileges"] == "true" and last["ProtectSystem"] == "strict", name
+        assert effective(settings, "AmbientCapabilities") == [], name
+        if name in with_ssh:
+            assert last["User"] == "root" and last["Group"] == "teleport", name
+            assert set(effective(settings, "CapabilityBoundingSet")) == SESSION_CAPABILITIES, name
+            assert last["ProtectHome"] == "no" and "-/home" in effective(settings, "ReadWritePaths"), name
+        else:
+            # The unit's own hardening: a dedicated user with no capability at all.
+            assert last["User"] == "teleport" and effective(settings, "CapabilityBoundingSet") == [], name
+            assert last["ProtectHome"] == "true", name
+
+
 def _verify(unit_text, tmp_path):
     """systemd-analyze verify on a rendered unit whose ExecStart binary is a stub that exists."""
     stub = tmp_path / "bin" / "teleport"
@@ -397,7 +429,8 @@ needs_systemd_analyze = pytest.mark.skipif(not shutil.which("systemd-analyze"),
 @needs_systemd_analyze
 def test_systemd_analyze_verify_accepts_every_rendered_unit(rendered, tmp_path):
     for name, unit in rendered["units"].items():
-        rc, output = _verify(unit, tmp_path)
+        # The drop-in verified as systemd reads it: its [Service] section after the unit's.
+        rc, output = _verify(unit + rendered["dropins"].get(name, ""), tmp_path)
         # verify exits 0 on an unknown key or value and only warns: any output is a finding.
         assert rc == 0 and output == "", f"{name}: {output}"
 

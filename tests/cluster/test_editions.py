@@ -8,9 +8,16 @@ proxies, the Teleport double), in the order an operator lives them:
    restarted first, then every proxy) and proves every peer listener and every
    node-agent's view of the other proxy;
 4. a config-only run by tag reloads what it changed.
+Between 1 and 2, the SSH Service's sessions: as other logins, with nothing more than the unit grants.
 test_upgrades.py continues on the same lab and ends with a site.yml run that must
 change nothing.
 """
+from harness.util import wait_until
+
+# The SSH Service's drop-in (roles/teleport/templates/teleport-ssh-service.conf.j2): CAP_CHOWN (0), CAP_FOWNER (3),
+# CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7), CAP_AUDIT_WRITE (29), as the kernel numbers them.
+SESSION_CAPS = sum(1 << n for n in (0, 3, 5, 6, 7, 29))
+OPERATOR = "ops-ada"
 
 
 def started_at(h):
@@ -40,6 +47,52 @@ def test_a_fresh_oss_cluster_converges_on_the_agent_mesh(world):
         assert h.teleport_yaml()["teleport"]["ca_pin"] == [pin]
         assert h.run("test -e /var/lib/teleport/join-token", check=False).returncode == 1
         assert h.run("test -e /var/lib/teleport/.joined", check=False).returncode == 0
+
+
+def test_the_ssh_service_starts_sessions_as_other_logins_and_grants_them_nothing_more(world):
+    auth, with_ssh, without = world.auth, world.proxies[0], world.proxies[1]
+    for h in (auth, with_ssh):
+        proc = h.teleport_process()
+        assert proc["Uid"] == "0 0 0 0" and proc["CapBnd"] == SESSION_CAPS and proc["CapAmb"] == 0, (h.machine, proc)
+    # Without the SSH Service: the unit's own hardening, a dedicated user with no capability at all.
+    proc = without.teleport_process()
+    teleport_uid = without.run("id -u teleport").stdout.strip()
+    assert proc["Uid"] == " ".join([teleport_uid] * 4) and proc["CapBnd"] == proc["CapEff"] == 0, proc
+    # An operator's login, with sudo rights as hosts commonly give them.
+    auth.run(f"id {OPERATOR} >/dev/null 2>&1 || useradd -m -s /bin/bash {OPERATOR}; "
+             f"echo '{OPERATOR} ALL=(ALL) NOPASSWD: ALL' >/etc/sudoers.d/{OPERATOR}; chmod 0440 /etc/sudoers.d/{OPERATOR}")
+    uid = auth.run(f"id -u {OPERATOR}").stdout.strip()
+    status, answer = auth.session(via=with_ssh, login=OPERATOR, command="id -u; grep -E '^Cap(Prm|Eff|Amb)' /proc/self/status; sudo -n id -u")
+    assert status == 200, answer
+    lines = answer["output"].splitlines()
+    # The switch from root cleared every capability; sudo is refused (the unit's NoNewPrivileges holds in a session).
+    assert lines[0] == uid and [line.split()[1] for line in lines[1:4]] == ["0000000000000000"] * 3, answer
+    assert "no new privileges" in answer["output"] and answer["exit_code"] == 1, answer
+    status, answer = auth.session(via=with_ssh, login=OPERATOR, command="stat -c '%U %G %a' $(tty)", terminal=True)
+    assert status == 200 and answer["output"].split() == [OPERATOR, "tty", "600"], answer
+    # A root login has the bounding set and nothing more.
+    status, answer = auth.session(via=with_ssh, login="root", command="grep ^CapBnd /proc/self/status")
+    assert status == 200 and int(answer["output"].split()[1], 16) == SESSION_CAPS, answer
+    # A host without the SSH Service has nothing on 3022.
+    assert not without.listening(3022)
+
+
+def test_switching_the_ssh_service_gives_the_data_directory_to_the_process_and_keeps_its_identity(world):
+    auth = world.auth
+    owners = "find /var/lib/teleport -mindepth 1 ! -name license.pem ! -name join-token ! -name .joined -printf '%u\\n' | sort -u"
+    for on, user in [(False, "teleport"), (True, "root")]:
+        p = world.playbook("site.yml", world.extra_vars("oss", teleport_ssh_service_enabled=on), "--limit", "auth-0")
+        assert p.rc == 0, p.tail(5000)
+        assert auth.run(owners).stdout.split() == [user], f"SSH Service {on}: the data directory's entries"
+        assert auth.teleport_process()["Uid"].split()[0] == auth.run(f"id -u {user}").stdout.strip()
+        assert auth.exists("/etc/systemd/system/teleport.service.d/ssh-service.conf") is on
+        assert auth.listening(3022) is on
+        # The same cluster, not a new one: the CA pin every proxy holds still matches.
+        pin = next(line.split()[2] for line in auth.run("tctl status -c /etc/teleport.yaml").stdout.splitlines()
+                   if line.startswith("CA pin"))
+        assert all(h.teleport_yaml()["teleport"]["ca_pin"] == [pin] for h in world.proxies)
+        wait_until("every proxy ready again", lambda: all(
+            h.run(f"curl -sf http://{h.ip}:3000/readyz", check=False).returncode == 0 for h in world.proxies), 60, 1)
 
 
 def test_the_cluster_moves_to_enterprise_still_on_the_agent_mesh(world):

@@ -9,7 +9,10 @@ changes nothing; with this module it pays for one. The items are applied in the 
 ansible.builtin.file, copy and template would, and a refusal names the item and the fix:
 
 - directory: created when missing (with missing parents, as file does), then owner, group and mode;
-  ``create_only`` leaves an existing one as it is (a directory another role owns).
+  ``create_only`` leaves an existing one as it is (a directory another role owns); ``owner_below`` also
+  gives everything below it to the owner (links themselves, never their targets; group and mode kept),
+  except the paths in ``keep_below`` (files another item of the role owns as another user): what a
+  service's data directory needs when the service's user changes.
 - file: content compared by sha256; a new content is written to a temporary file beside the path, owned
   and moded as asked, checked with ``validate`` (%s is the temporary file, as the template module's
   validate) and renamed over the path, so a reader sees the old file or the new one, never half of one;
@@ -51,6 +54,8 @@ options:
       mode: {description: Octal mode as a quoted string such as "0640" (directory and file)., type: str}
       validate: {description: Command that must accept the new content before it lands; %s is the temporary file., type: str}
       create_only: {description: Create a missing directory; leave an existing one alone., type: bool, default: false}
+      owner_below: {description: Also give every entry below the directory to the owner (group and mode kept)., type: bool, default: false}
+      keep_below: {description: Absolute paths below the directory that owner_below leaves alone., type: list, elements: str, default: []}
 """
 
 RETURN = r"""
@@ -96,13 +101,31 @@ def redact(text, content):
     return text
 
 
+def give_below(path, uid, keep, check):
+    """Whether an entry below path (but those in keep) has another owner; each is given to uid (lchown: a
+    link itself, never what it points to, so nothing outside the tree changes hands)."""
+    changed = False
+    for root, dirs, files in os.walk(path):
+        for name in dirs + files:
+            entry = os.path.join(root, name)
+            if entry not in keep and os.lstat(entry).st_uid != uid:
+                if check:
+                    return True
+                os.lchown(entry, uid, -1)
+                changed = True
+    return changed
+
+
 def directory(item, check):
     path, (uid, gid), mode = item["path"], ids(item), item["mode"]
     st = lstat(path)
     if st is not None and not stat.S_ISDIR(st.st_mode):
         raise Refused("exists and is not a directory: move it away, or fix the path")
+    if item["owner_below"] and item["create_only"]:
+        raise Refused("owner_below and create_only exclude each other: a directory another role owns is left alone")
+    below = st is not None and item["owner_below"] and give_below(path, uid, set(item["keep_below"]), check)
     if st is not None and (item["create_only"] or not attrs_differ(st, uid, gid, mode)):
-        return False
+        return below
     if check:
         return True
     if st is None:
@@ -230,6 +253,8 @@ def main():
                     "mode": {"type": "str"},
                     "validate": {"type": "str"},
                     "create_only": {"type": "bool", "default": False},
+                    "owner_below": {"type": "bool", "default": False},
+                    "keep_below": {"type": "list", "elements": "str", "default": []},
                 },
             },
         },
