@@ -53,7 +53,7 @@ def rendered(tmp_path_factory):
                     "node_agent_peers_inventory_url": "http://198.18.0.1:8790/v1/peers",
                     "node_agent_peers_inventory_token": "s3cret", "node_agent_peers_inventory_allow_plaintext": True},
         "mesh-proxy": {"teleport_role": "proxy", "teleport_tunnel_strategy": "agent_mesh",
-                       "teleport_peer_public_addr": "198.18.2.11:3021"},
+                       "teleport_peer_public_addr": "198.18.2.11:3021", "teleport_ssh_service_enabled": False},
     }
     inventory = {"all": {
         "vars": local_host_vars(render_dir=str(out), node_agent_jar_src=str(jar), teleport_public_addr=PUBLIC,
@@ -70,6 +70,12 @@ def load(out, host):
     return yaml.safe_load((out / f"{host}.node-agent.yaml").read_text())
 
 
+def test_the_key_belongs_to_the_user_teleport_runs_as(rendered):
+    # Root with the SSH Service on (roles/teleport's drop-in), Teleport's own user without.
+    assert load(rendered, "proxy-a")["tls"]["owner"] == "root"
+    assert load(rendered, "mesh-proxy")["tls"]["owner"] == "teleport"
+
+
 def test_proxy_config_follows_the_contract(rendered):
     config = load(rendered, "proxy-a")
     assert config["listen_addr"] == "198.18.1.10:9810"  # the host's private address from facts
@@ -77,7 +83,8 @@ def test_proxy_config_follows_the_contract(rendered):
         "enabled": True,
         "source_dir": "/var/lib/node-agent/tls-incoming",
         "target_dir": "/etc/teleport-tls",
-        "owner": "teleport",
+        # Teleport runs as root with its SSH Service on (the default): the key is root's.
+        "owner": "root",
         "group": "teleport",
         "required_names": ["teleport.example.com", "internal.example.com",
                            "*.teleport.example.com", "*.internal.example.com"],

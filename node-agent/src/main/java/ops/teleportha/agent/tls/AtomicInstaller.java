@@ -104,6 +104,7 @@ public final class AtomicInstaller {
         if (Files.isSymbolicLink(data)) {
             repaired.addAll(ensureTopLinks());
             repaired.addAll(removeUnreferencedVersions());
+            repaired.addAll(ensureOwners());
         }
         if (!repaired.isEmpty()) {
             syncDir(dir);
@@ -166,6 +167,42 @@ public final class AtomicInstaller {
         swapLink(DATA, Path.of(version));
         syncDir(dir);
         ensureTopLinks();
+    }
+
+    /**
+     * Gives the installed versions' files to the configured owner and group: the user Teleport runs as
+     * changes when its SSH Service is switched (root with it, its own user without), and Teleport must
+     * read the key, whose mode admits only its owner.
+     */
+    private List<String> ensureOwners() throws IOException {
+        List<String> fixed = new ArrayList<>();
+        var lookup = FileSystems.getDefault().getUserPrincipalLookupService();
+        UserPrincipal user = lookup.lookupPrincipalByName(owner);
+        GroupPrincipal grp = lookup.lookupPrincipalByGroupName(group);
+        for (String link : new String[] {DATA, PREVIOUS}) {
+            Path l = dir.resolve(link);
+            if (!Files.isSymbolicLink(l) || !Files.isDirectory(l)) {
+                continue;
+            }
+            Path version = dir.resolve(Files.readSymbolicLink(l));
+            for (String name : new String[] {CandidateReader.CERT, CandidateReader.KEY}) {
+                Path file = version.resolve(name);
+                if (!Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) {
+                    continue;
+                }
+                PosixFileAttributeView view =
+                        Files.getFileAttributeView(file, PosixFileAttributeView.class, LinkOption.NOFOLLOW_LINKS);
+                var attrs = view.readAttributes();
+                if (attrs.owner().equals(user) && attrs.group().equals(grp)) {
+                    continue;
+                }
+                view.setOwner(user);
+                view.setGroup(grp);
+                fixed.add("gave " + version.getFileName() + "/" + name + " to " + owner + ":" + group + " (was "
+                        + attrs.owner().getName() + ":" + attrs.group().getName() + ")");
+            }
+        }
+        return fixed;
     }
 
     private List<String> ensureTopLinks() throws IOException {

@@ -39,6 +39,37 @@ class AtomicInstallerTest {
     }
 
     @Test
+    void recoveryGivesTheInstalledPairsToANewOwner() throws Exception {
+        // Teleport's user changes when its SSH Service is switched: the agent is restarted with the new owner.
+        org.junit.jupiter.api.Assumptions.assumeTrue(
+                "root".equals(System.getProperty("user.name")), "giving files to another user needs root");
+        installer.install("cert 1".getBytes(), "key 1".getBytes());
+        installer.install("cert 2".getBytes(), "key 2".getBytes());
+        var nobody = new AtomicInstaller(target, "nobody", "nogroup", Clock.systemUTC());
+
+        assertThat(nobody.recover())
+                .as("both versions' files, the current and the previous")
+                .hasSize(4)
+                .allMatch(fix -> fix.contains("to nobody:nogroup (was root:"));
+
+        for (String link : new String[] {"..data", "..previous"}) {
+            for (String name : new String[] {"tls.crt", "tls.key"}) {
+                PosixFileAttributes a =
+                        Files.readAttributes(target.resolve(link).resolve(name), PosixFileAttributes.class);
+                assertThat(a.owner().getName()).isEqualTo("nobody");
+                assertThat(a.group().getName()).isEqualTo("nogroup");
+            }
+        }
+        assertThat(Files.readAttributes(target.resolve("tls.key"), PosixFileAttributes.class)
+                        .permissions())
+                .as("the key's mode is kept")
+                .containsExactlyInAnyOrder(
+                        java.nio.file.attribute.PosixFilePermission.OWNER_READ,
+                        java.nio.file.attribute.PosixFilePermission.OWNER_WRITE);
+        assertThat(nobody.recover()).as("a second recovery finds nothing to do").isEmpty();
+    }
+
+    @Test
     void recoveryRemovesWhatACrashLeftBehindAndKeepsTheInstalledPair() throws Exception {
         installer.install("cert 1".getBytes(), "key 1".getBytes());
         installer.install("cert 2".getBytes(), "key 2".getBytes());
