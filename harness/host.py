@@ -23,6 +23,10 @@ from .util import HarnessError, alive, log, run, spawn, stop_pid
 DIAG_PORT = 3000
 # The node-agent's listener (roles/node_agent): /v1/peers/status, /v1/tls/status, /metrics.
 NODE_AGENT_PORT = 9810
+# The capability bounding set of a Teleport with the SSH Service on (roles/teleport's drop-in
+# teleport-ssh-service.conf.j2): CAP_CHOWN (0), CAP_FOWNER (3), CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7),
+# CAP_AUDIT_WRITE (29), as the kernel numbers them.
+SESSION_CAPS = sum(1 << n for n in (0, 3, 5, 6, 7, 29))
 SSH_OPTS = ["-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=3", "-o", "LogLevel=ERROR"]
 _BUILD_INFO = re.compile(r'teleport_build_info\{(?:[^}]*,)?version="([^"]+)"')
 _RELOADS = re.compile(r"^teleport_test_double_reloads_total (\d+)$", re.M)

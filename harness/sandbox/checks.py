@@ -7,7 +7,7 @@ import time
 import urllib.request
 
 from ..ansible import ansible
-from ..host import NODE_AGENT_PORT
+from ..host import NODE_AGENT_PORT, SESSION_CAPS
 from ..util import HarnessError, log, run, wait_until
 from . import aws, converge, ec2, edgeworld, plays, services, world
 from .state import hosts
@@ -362,6 +362,13 @@ def security_groups(state):
     got = _probe(p0, auth.ip, 3022)
     if got != "open":
         raise HarnessError(f"{p0.machine} -> {auth.machine}:3022 (the SSH Service, admitted from {world.SHORT_NAME}-proxy): {got}")
+    # A session through that rule, as a proxy asks for one on a user's behalf: it runs as its login, with no
+    # more than the unit's bounding set (roles/teleport's SSH Service drop-in).
+    status, answer = auth.session(via=p0, login="root", command="id -u; grep ^CapBnd /proc/self/status")
+    lines = answer.get("output", "").split()
+    if status != 200 or lines[:1] != ["0"] or lines[2:3] != [f"{SESSION_CAPS:016x}"]:
+        raise HarnessError(f"{p0.machine} -> {auth.machine}:3022: a root session answered {status} {answer}; "
+                           f"want uid 0 with the bounding set {SESSION_CAPS:016x}")
     if not p1.listening(NODE_AGENT_PORT) or p1.peer_status() is None:
         raise HarnessError(f"{p1.machine}: its node-agent does not answer on {NODE_AGENT_PORT}")
     since = time.time()

@@ -12,11 +12,9 @@ Between 1 and 2, the SSH Service's sessions: as other logins, with nothing more 
 test_upgrades.py continues on the same lab and ends with a site.yml run that must
 change nothing.
 """
+from harness.host import SESSION_CAPS
 from harness.util import wait_until
 
-# The SSH Service's drop-in (roles/teleport/templates/teleport-ssh-service.conf.j2): CAP_CHOWN (0), CAP_FOWNER (3),
-# CAP_KILL (5), CAP_SETGID (6), CAP_SETUID (7), CAP_AUDIT_WRITE (29), as the kernel numbers them.
-SESSION_CAPS = sum(1 << n for n in (0, 3, 5, 6, 7, 29))
 OPERATOR = "ops-ada"
 
 
