@@ -75,16 +75,20 @@ def test_the_ssh_service_starts_sessions_as_other_logins_and_grants_them_nothing
     assert not without.listening(3022)
 
 
-def test_switching_the_ssh_service_gives_the_data_directory_to_the_process_and_keeps_its_identity(world):
-    auth = world.auth
+def test_switching_the_ssh_service_gives_the_data_directory_and_the_key_to_the_process_and_keeps_its_identity(world):
+    # The auth host and the proxy that has the SSH Service, off and on again.
+    auth, proxy = world.auth, world.proxies[0]
     owners = "find /var/lib/teleport -mindepth 1 ! -name license.pem ! -name join-token ! -name .joined -printf '%u\\n' | sort -u"
     for on, user in [(False, "teleport"), (True, "root")]:
-        p = world.playbook("site.yml", world.extra_vars("oss", teleport_ssh_service_enabled=on), "--limit", "auth-0")
+        p = world.playbook("site.yml", world.extra_vars("oss", teleport_ssh_service_enabled=on), "--limit", "auth-0,proxy-0")
         assert p.rc == 0, p.tail(5000)
-        assert auth.run(owners).stdout.split() == [user], f"SSH Service {on}: the data directory's entries"
-        assert auth.teleport_process()["Uid"].split()[0] == auth.run(f"id -u {user}").stdout.strip()
-        assert auth.exists("/etc/systemd/system/teleport.service.d/ssh-service.conf") is on
-        assert auth.listening(3022) is on
+        for h in (auth, proxy):
+            assert h.run(owners).stdout.split() == [user], f"{h.machine}, SSH Service {on}: the data directory's entries"
+            assert h.teleport_process()["Uid"].split()[0] == h.run(f"id -u {user}").stdout.strip()
+            assert h.exists("/etc/systemd/system/teleport.service.d/ssh-service.conf") is on
+            assert h.listening(3022) is on
+        # The node-agent gave the installed key pair (mode 0600) to the user Teleport now runs as.
+        assert proxy.run("stat -L -c '%U %a' /etc/teleport-tls/tls.key").stdout.split() == [user, "600"]
         # The same cluster, not a new one: the CA pin every proxy holds still matches.
         pin = next(line.split()[2] for line in auth.run("tctl status -c /etc/teleport.yaml").stdout.splitlines()
                    if line.startswith("CA pin"))
