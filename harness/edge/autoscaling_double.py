@@ -55,6 +55,15 @@ https://docs.aws.amazon.com/autoscaling/ec2/userguide/lifecycle-hooks.html, and 
     hook as above, with a decrement, and moto is given a desired capacity that keeps every instance
     it holds until then. A desired capacity outside [MinSize, MaxSize] is refused with AWS's
     ValidationError. Scale-out is moto's.
+  * **Target groups** ("How lifecycle hooks work", lifecycle-hooks-overview.html, steps 3 and 4):
+    an instance of a group with TargetGroupARNs is registered with them when its launch completes,
+    "before it reaches InService" (never in Pending:Wait: moto registers every instance of the group at
+    launch, so the double deregisters what moto registered early, after every call it forwards and
+    every tick); on termination "the terminating instance is first deregistered from the load balancer"
+    and waits for the deregistration to complete: LifecycleState `Terminating` for the longest
+    deregistration_delay.timeout_seconds of its target groups, and only then `Terminating:Wait` (its
+    termination hooks) or, without one, terminated. moto never deregisters a terminated instance; the
+    double does, so a target group lists only the group's instances in service.
   * **Health** ("Health checks for instances in an Auto Scaling group", ec2-auto-scaling-health-checks.html;
     "Set the health check grace period", health-check-grace-period.html): each tick, an InService
     instance that EC2 does not report running, that SetInstanceHealth marked Unhealthy, or, only for
@@ -105,7 +114,14 @@ ACTIONS = ("CompleteLifecycleAction", "RecordLifecycleActionHeartbeat", "Termina
            "DescribeAutoScalingGroups", "DescribeAutoScalingInstances", "CreateAutoScalingGroup",
            "SetDesiredCapacity", "UpdateAutoScalingGroup", "SetInstanceHealth")
 # The target lifecycle state each state of ours is transitioning to (the IMDS item).
-TARGET = {"Pending:Wait": "InService", "InService": "InService", "Terminating:Wait": "Terminated"}
+TARGET = {"Pending:Wait": "InService", "InService": "InService", "Terminating": "Terminated",
+          "Terminating:Wait": "Terminated"}
+# The states of an instance on its way out: deregistering from its target groups, then its termination hooks.
+LEAVING = ("Terminating", "Terminating:Wait")
+# ELB's default deregistration delay (ELBv2 API, TargetGroupAttribute deregistration_delay.timeout_seconds).
+DEFAULT_DEREGISTRATION_DELAY_S = 300
+# Target registrations are reconciled after every call the double forwards and at least this often (s).
+TARGETS_EVERY_S = 5
 XML = [("Content-Type", "text/xml")]
 HOOK_FIELDS = ("LifecycleHookName", "LifecycleTransition", "HeartbeatTimeout", "DefaultResult",
                "NotificationMetadata", "NotificationTargetARN", "RoleARN")
@@ -142,6 +158,8 @@ class _Instance:
         self.group, self.state = group, state
         self.actions = {a.hook: a for a in actions}
         self.decrement = False
+        # Terminating: when its deregistration from the target groups completes (epoch s), and why it leaves.
+        self.deregistered_at, self.leave_why = None, None
         # When it entered InService: "with lifecycle hooks, the grace period starts when the instance
         # reaches InService" (health-check-grace-period.html).
         self.in_service_at = now if state == "InService" else None
@@ -209,6 +227,10 @@ class Lifecycle:
         # (region, group) -> the DesiredCapacity asked here while moto's cannot say it yet (scale-in
         # held by protected instances); dropped once moto's, less the decrements on their way, says it.
         self.desired = {}
+        # (region, instance id) -> the group the double first saw it in: a target moto registered for it
+        # (moto never deregisters a terminated instance) is the group's to deregister, and no one else's.
+        self.seen_in = {}
+        self._targets_read = {}  # region -> when target registrations were last reconciled (epoch s)
 
     # -- moto ---------------------------------------------------------------------------------
 
@@ -243,10 +265,10 @@ class Lifecycle:
     def sync(self, region):
         """Reads region's groups from moto: instances never seen are new (Pending:Wait under a launch
         hook, else InService), instances moto no longer has are forgotten, and expired actions take
-        their hook's DefaultResult."""
+        their hook's DefaultResult. Returns whether an instance was new or gone."""
         with self.lock:
             self.regions.add(region)
-            seen = set()
+            seen, changed = set(), False
             for g in self._groups(region):
                 hooks = None
                 for inst in g.get("Instances", []):
@@ -257,14 +279,17 @@ class Lifecycle:
                     if hooks is None:
                         hooks = self._hooks(region, g["AutoScalingGroupName"])
                     self._new(region, g["AutoScalingGroupName"], inst["InstanceId"], hooks)
+                    changed = True
                 key = (region, g["AutoScalingGroupName"])
                 if key in self.desired and self.desired[key] == g["DesiredCapacity"] - self._decrements(*key):
                     del self.desired[key]
             for key in [k for k in self.instances if k[0] == region and k not in seen]:
                 st = self.instances.pop(key)
+                changed = True
                 self._transition(region, key[1], st.group, st.state, "gone",
                                  "no longer in its group in moto (moto terminated or detached it)")
             self._expire(region)
+            return changed
 
     def _new(self, region, group, iid, hooks):
         launch = [h for h in hooks if h.get("LifecycleTransition") == LAUNCHING]
@@ -276,6 +301,7 @@ class Lifecycle:
             st = _Instance(group, "InService", now=now)
             why = "new instance; the group has no launch hook"
         self.instances[(region, iid)] = st
+        self.seen_in[(region, iid)] = group
         self._transition(region, iid, group, "new", st.state, why)
 
     def _expire(self, region):
@@ -297,6 +323,11 @@ class Lifecycle:
                      waiting_for=",".join(sorted(st.actions)), why=why)
             return
         if st.state == "Pending:Wait" and result == "CONTINUE":
+            # "the instance is registered with the load balancer before it reaches InService"
+            found = self._groups(region, [st.group])
+            arns = (found[0].get("TargetGroupARNs") or []) if found else []
+            if arns:
+                self._register(region, arns, [iid], why)
             st.state, st.in_service_at = "InService", self.clock()
             self._transition(region, iid, st.group, "Pending:Wait", "InService", why)
             return
@@ -313,18 +344,87 @@ class Lifecycle:
         for region in sorted(self.regions):
             try:
                 with self.lock:
-                    self.sync(region)
+                    changed = self.sync(region)
+                    self._drained(region)
                     self._reconcile(region)
                     self.check_health(region)
+                    if changed or self.clock() - self._targets_read.get(region, 0) >= TARGETS_EVERY_S:
+                        self.sync_targets(region)
             except Exception as e:  # moto unreachable: say so, the next tick retries
                 self.log("error", listener="asg_lifecycle", region=region, message=f"{type(e).__name__}: {e}")
+
+    # -- target groups ------------------------------------------------------------------------------
+
+    def _elb(self, region):
+        return client("elbv2", region, self.endpoint)  # moto's own: registrations are moto's to hold
+
+    def _deregistration_delay(self, region, arns):
+        """The longest deregistration_delay.timeout_seconds of the target groups (ELB's default where unset)."""
+        delays = []
+        for arn in arns:
+            try:
+                attrs = self._elb(region).describe_target_group_attributes(TargetGroupArn=arn)["Attributes"]
+            except ClientError:
+                continue  # a target group deleted meanwhile: nothing to drain from it
+            value = next((a["Value"] for a in attrs if a["Key"] == "deregistration_delay.timeout_seconds"), None)
+            delays.append(int(value) if (value or "").isdigit() else DEFAULT_DEREGISTRATION_DELAY_S)
+        return max(delays, default=0)
+
+    def _register(self, region, arns, ids, why):
+        for arn in arns:
+            try:
+                self._elb(region).register_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in ids])
+            except ClientError as e:
+                self.log("asg_lifecycle", region=region, target_group=arn.rsplit(":", 1)[-1], note="could not register",
+                         instances=",".join(ids), error=e.response["Error"].get("Code"))
+                continue
+            self.log("asg_lifecycle", region=region, target_group=arn.rsplit(":", 1)[-1], registered=",".join(ids), why=why)
+
+    def _deregister(self, region, arns, ids, why):
+        for arn in arns:
+            try:
+                self._elb(region).deregister_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in ids])
+            except ClientError as e:
+                self.log("asg_lifecycle", region=region, target_group=arn.rsplit(":", 1)[-1], note="could not deregister",
+                         instances=",".join(ids), error=e.response["Error"].get("Code"))
+                continue
+            self.log("asg_lifecycle", region=region, target_group=arn.rsplit(":", 1)[-1], deregistered=",".join(ids),
+                     why=why)
+
+    def sync_targets(self, region):
+        """Each group's target groups hold exactly its instances in service: what moto registered early (every
+        instance of the group at launch, Pending:Wait included) or kept (terminated instances) is deregistered,
+        an InService instance missing is registered. Targets of instances the double never saw in the group
+        (an operator's IP targets, another group's instances) are left alone."""
+        self._targets_read[region] = self.clock()
+        for g in self._groups(region):
+            arns = g.get("TargetGroupARNs") or []
+            if not arns:
+                continue
+            name = g["AutoScalingGroupName"]
+            wanted = {i["InstanceId"] for i in g.get("Instances", [])
+                      if (st := self.instances.get((region, i["InstanceId"]))) and st.state == "InService"}
+            ours = {iid for (r, iid), grp in self.seen_in.items() if r == region and grp == name}
+            for arn in arns:
+                try:
+                    described = self._elb(region).describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+                except ClientError:
+                    continue
+                registered = {d["Target"]["Id"] for d in described}
+                early = sorted((registered & ours) - wanted)
+                if early:
+                    self._deregister(region, [arn], early, "not in service (moto registers at launch and never "
+                                     "deregisters a terminated instance; AWS registers before InService only)")
+                missing = sorted(wanted - registered)
+                if missing:
+                    self._register(region, [arn], missing, "in service and not registered")
 
     # -- scale-in -----------------------------------------------------------------------------------
 
     def _decrements(self, region, group):
         """Instances of group in Terminating:Wait that leave with a decrement of the desired capacity."""
         return sum(1 for (r, _), st in self.instances.items()
-                   if r == region and st.group == group and st.state == "Terminating:Wait" and st.decrement)
+                   if r == region and st.group == group and st.state in LEAVING and st.decrement)
 
     def _desired(self, region, group, moto_desired):
         """The group's DesiredCapacity as AWS reports it: the new value at once. moto's counts the
@@ -333,18 +433,40 @@ class Lifecycle:
         return d if d is not None else moto_desired - self._decrements(region, group)
 
     def _leave(self, region, g, inst, decrement, why):
-        """inst leaves group g: through the termination hooks (Terminating:Wait) when g has any, else
-        terminated by moto at once ("How lifecycle hooks work", lifecycle-hooks-overview.html)."""
+        """inst leaves group g ("How lifecycle hooks work", lifecycle-hooks-overview.html, steps 4 and 5):
+        an instance in service of a group with target groups is first deregistered from them and waits
+        their deregistration delay (Terminating); then, or at once for any other, through the termination
+        hooks (Terminating:Wait) when g has any, else terminated by moto."""
         group, iid = g["AutoScalingGroupName"], inst["InstanceId"]
-        hooks = [h for h in self._hooks(region, group) if h.get("LifecycleTransition") == TERMINATING]
         st = self.instances[(region, iid)]
+        st.decrement = decrement
+        arns = g.get("TargetGroupARNs") or []
+        if arns and st.state == "InService":
+            delay = self._deregistration_delay(region, arns)
+            self._deregister(region, arns, [iid], why)
+            st.state, st.deregistered_at, st.leave_why = "Terminating", self.clock() + delay, why
+            self._transition(region, iid, group, "InService", "Terminating",
+                             f"{why}; deregistered from its target groups first, their deregistration delay {delay} s")
+            return
+        self._terminate_or_wait(region, group, iid, st, why)
+
+    def _drained(self, region):
+        """Instances whose deregistration delay is over go on to their termination hooks."""
+        now = self.clock()
+        for (r, iid), st in list(self.instances.items()):
+            if r == region and st.state == "Terminating" and now >= st.deregistered_at:
+                self._terminate_or_wait(region, st.group, iid, st, f"{st.leave_why}; deregistration complete")
+
+    def _terminate_or_wait(self, region, group, iid, st, why):
+        decrement = st.decrement
+        hooks = [h for h in self._hooks(region, group) if h.get("LifecycleTransition") == TERMINATING]
         before = st.state
         if not hooks:
             del self.instances[(region, iid)]
             self._terminate_in_moto(region, iid, decrement)
             self._transition(region, iid, group, before, "Terminated", why + "; the group has no termination hook")
             return
-        st.state, st.decrement = "Terminating:Wait", decrement
+        st.state = "Terminating:Wait"
         st.actions = {a.hook: a for a in (_Action(h, self.clock()) for h in hooks)}
         self._transition(region, iid, group, before, "Terminating:Wait",
                          why + "; termination hook" + ("s " if len(hooks) > 1 else " ") + ", ".join(sorted(st.actions)))
@@ -362,7 +484,7 @@ class Lifecycle:
         name = g["AutoScalingGroupName"]
         insts = g.get("Instances", [])
         states = {i["InstanceId"]: self.instances.get((region, i["InstanceId"])) for i in insts}
-        leaving = [i for i in insts if states[i["InstanceId"]] and states[i["InstanceId"]].state == "Terminating:Wait"]
+        leaving = [i for i in insts if states[i["InstanceId"]] and states[i["InstanceId"]].state in LEAVING]
         staying = [i for i in insts if i not in leaving]
         replaced = [states[i["InstanceId"]] for i in leaving if not states[i["InstanceId"]].decrement]
         excess = len(staying) + len(replaced) - desired
@@ -453,7 +575,7 @@ class Lifecycle:
             if not found:
                 continue
             staying = [i for i in found[0].get("Instances", [])
-                       if (st := self.instances.get((region, i["InstanceId"]))) and st.state != "Terminating:Wait"]
+                       if (st := self.instances.get((region, i["InstanceId"]))) and st.state not in LEAVING]
             if len(staying) <= desired or all(i.get("ProtectedFromScaleIn") for i in staying):
                 continue
             moto_desired = self._scale_to(region, found[0], desired, "scale-in held by protection resumed")
@@ -626,20 +748,22 @@ class Lifecycle:
         self.watch(region)
         try:
             with self.lock:
-                if action == "CompleteLifecycleAction":
-                    return self.complete(region, params)
+                if action == "CompleteLifecycleAction":  # a termination ended: moto launches the replacement
+                    return self._then_targets(region, self.complete(region, params))
                 if action == "RecordLifecycleActionHeartbeat":
                     return self.heartbeat(region, params)
                 if action == "TerminateInstanceInAutoScalingGroup":
-                    return self.terminate(region, params, forward)
+                    return self._then_targets(region, self.terminate(region, params, forward))
                 if action == "CreateAutoScalingGroup":
-                    return self.create_group(region, params, forward)
+                    return self._then_targets(region, self.create_group(region, params, forward))
                 if action == "SetDesiredCapacity":
-                    return self.set_desired(region, params, forward)
+                    return self._then_targets(region, self.set_desired(region, params, forward))
                 if action == "UpdateAutoScalingGroup":
-                    return self.update_group(region, params, forward)
+                    return self._then_targets(region, self.update_group(region, params, forward))
                 if action == "SetInstanceHealth":
-                    return self.set_health(region, params, forward)
+                    return self._then_targets(region, self.set_health(region, params, forward))
+                if not (action or "").startswith("Describe"):  # AttachLoadBalancerTargetGroups: moto registers every instance
+                    return self._then_targets(region, forward())
                 self.sync(region)
                 status, headers, body = forward()
                 if status != 200:
@@ -654,6 +778,14 @@ class Lifecycle:
         except LifecycleError as e:
             self.log("asg_lifecycle", region=region, action=action, refused=e.code, message=str(e))
             return error_response(e)
+
+    def _then_targets(self, region, answer):
+        """After a call moto may have launched or registered for: new instances read, registrations
+        reconciled before the caller hears back (a Pending:Wait instance is never a target meanwhile)."""
+        if answer[0] == 200:
+            self.sync(region)
+            self.sync_targets(region)
+        return answer
 
     def _action(self, region, params):
         """The active action a CompleteLifecycleAction or RecordLifecycleActionHeartbeat names: the
@@ -703,7 +835,7 @@ class Lifecycle:
         group = g["AutoScalingGroupName"]
         hooks = [h for h in self._hooks(region, group) if h.get("LifecycleTransition") == TERMINATING]
         st = self.instances[(region, iid)]
-        if not hooks:
+        if not hooks and not g.get("TargetGroupARNs"):
             status, headers, body = forward()
             if status == 200:
                 del self.instances[(region, iid)]
@@ -711,7 +843,7 @@ class Lifecycle:
                                  "TerminateInstanceInAutoScalingGroup; the group has no termination hook (moto's, at once)")
             return status, headers, body
         desired = self._desired(region, group, g.get("DesiredCapacity", 0))
-        if st.state != "Terminating:Wait":
+        if st.state not in LEAVING:
             self._leave(region, g, inst, decrement, "TerminateInstanceInAutoScalingGroup")
         else:
             desired += 1 if st.decrement else 0  # asked again: the capacity it was shrunk from
@@ -761,6 +893,6 @@ class Lifecycle:
             if iid is None or state is None:
                 continue
             st = self.instances.get((region, iid.text))
-            if st is not None and st.state in ("Pending:Wait", "Terminating:Wait"):
+            if st is not None and st.state in ("Pending:Wait", *LEAVING):
                 state.text, changed = st.state, True
         return ET.tostring(root, encoding="utf-8") if changed else body

@@ -240,6 +240,27 @@ def test_termination_waits_the_deregistration_delay_stops_teleport_and_completes
     assert beats and beats[0]["LifecycleHookName"] == "teleport-terminate"
 
 
+def test_termination_waits_out_the_deregistration_before_touching_the_hook(pool, imds):
+    """With target groups, IMDS says Terminated while Auto Scaling still deregisters the instance
+    (LifecycleState Terminating): no lifecycle action exists yet, so no heartbeat or completion may be sent
+    before the group reports Terminating:Wait."""
+    Path(pool.paths.booted).write_text(json.dumps({"teleport_service_name": "teleport"}))
+    imds.states = ["Terminated"]
+    pool.asg.instances[0]["LifecycleState"] = "Terminating"
+    host = FakeHost(pool.paths)
+    slept = []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        if seconds == 0.01 and slept.count(0.01) == 3:  # the deregistration delay ends
+            assert [c for c in pool.asg.names() if c != "DescribeAutoScalingGroups"] == [], "nothing sent while deregistering"
+            pool.asg.instances[0]["LifecycleState"] = "Terminating:Wait"
+    assert boot.watch_termination(pool.cfg, boot.Imds(), pool.paths, host, boot.Log(), asg=pool.asg,
+                                  interval=0.01, sleep=sleep) == 0
+    assert slept.count(0.01) == 3 and pool.asg.names().count("DescribeAutoScalingGroups") == 4
+    assert pool.asg.completions()[0]["LifecycleActionResult"] == "CONTINUE" and ("stop", "teleport") in host.systemctls
+
+
 def test_an_instance_abandoned_at_boot_is_not_drained(pool, imds):
     imds.states = ["Terminated"]
     slept = []

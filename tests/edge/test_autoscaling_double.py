@@ -452,9 +452,12 @@ def test_elb_health_type_replaces_an_instance_its_target_group_reports_unhealthy
     elb.later(59, down)
     assert rig.states() == {a: "InService", b: "InService"} and _health(rig)[a] == "Healthy", "in its grace period"
     elb.later(1, down)
-    assert rig.states() == {a: "Terminating:Wait", b: "InService"} and _health(rig)[a] == "Unhealthy"
+    assert rig.states() == {a: "Terminating", b: "InService"} and _health(rig)[a] == "Unhealthy", \
+        "first deregistered: the target group's deregistration delay (moto's default, 300 s)"
     assert any("target group targetgroup/proxy-3080/" in f.get("why", "") and "reports it unhealthy" in f["why"]
                for _, f in rig.lines if f.get("instance") == a)
+    elb.later(300, {b: "up"})
+    assert rig.states() == {a: "Terminating:Wait", b: "InService"}
     rig.complete(a, hook=TERMINATE)
     members, desired = rig.motos()
     (c,) = set(members) - {b}
@@ -464,6 +467,48 @@ def test_elb_health_type_replaces_an_instance_its_target_group_reports_unhealthy
     rig.later(600)
     assert rig.states()[b] == "InService"
     assert any(f.get("note") == "target health unreadable: not counted as unhealthy" for _, f in rig.lines)
+
+
+def _registered(rig, tg):
+    """The targets moto holds registered in tg (what the NLB double forwards to)."""
+    return {d["Target"]["Id"] for d in rig.moto.client("elbv2", A).describe_target_health(
+        TargetGroupArn=tg)["TargetHealthDescriptions"]}
+
+
+def test_an_instance_is_a_target_only_in_service_and_is_deregistered_before_its_termination_hook(rig, elb):
+    """AWS registers an instance of a group with target groups before it reaches InService, never while it
+    waits in Pending:Wait; on termination it deregisters it first and waits the deregistration delay before
+    the termination hook (lifecycle-hooks-overview.html, steps 3 to 5). moto registers at launch and never
+    deregisters a terminated instance."""
+    rig.moto.client("elbv2", A).modify_target_group_attributes(TargetGroupArn=elb.tg, Attributes=[
+        {"Key": "deregistration_delay.timeout_seconds", "Value": "20"}])
+    a, b = rig.group(TargetGroupARNs=[elb.tg])
+    assert rig.states() == {a: "Pending:Wait", b: "Pending:Wait"}
+    assert _registered(rig, elb.tg) == set(), "moto registered them at launch; the double took them out"
+    rig.complete(a)
+    assert _registered(rig, elb.tg) == {a} and rig.states()[a] == "InService"
+    rig.complete(b)
+    assert _registered(rig, elb.tg) == {a, b}
+    rig.asg.terminate_instance_in_auto_scaling_group(InstanceId=a, ShouldDecrementDesiredCapacity=False)
+    assert rig.states()[a] == "Terminating" and _registered(rig, elb.tg) == {b}, "deregistered first"
+    _refused(lambda: rig.complete(a, hook=TERMINATE), f"No active Lifecycle Action found with instance ID {a}")
+    rig.later(19)
+    assert rig.states()[a] == "Terminating"
+    rig.later(1)
+    assert rig.states()[a] == "Terminating:Wait", "the termination hook once the delay is over"
+    rig.complete(a, hook=TERMINATE)
+    members, _ = rig.motos()
+    (c,) = set(members) - {b}
+    assert rig.states() == {b: "InService", c: "Pending:Wait"}
+    assert _registered(rig, elb.tg) == {b}, "neither the terminated instance (moto keeps it) nor its waiting replacement"
+    rig.complete(c)
+    assert _registered(rig, elb.tg) == {b, c}
+    # Scale-in drains the same way, and a target the group never held (an operator's) is left alone.
+    rig.moto.client("elbv2", A).register_targets(TargetGroupArn=elb.tg, Targets=[{"Id": "i-0123456789abcdef0"}])
+    rig.asg.set_desired_capacity(AutoScalingGroupName="proxy", DesiredCapacity=1)
+    (leaving,) = [i for i, st in rig.states().items() if st == "Terminating"]
+    assert _registered(rig, elb.tg) == {b, c, "i-0123456789abcdef0"} - {leaving}
+    assert rig.described()["DesiredCapacity"] == 1
 
 
 def test_ec2_health_type_never_replaces_for_target_health_but_replaces_a_stopped_instance(rig, elb):
@@ -478,7 +523,9 @@ def test_ec2_health_type_never_replaces_for_target_health_but_replaces_a_stopped
     # EC2's own check still holds: an instance not running is replaced.
     rig.moto.client("ec2", A).stop_instances(InstanceIds=[b])
     elb.later(1, down)
-    assert rig.states()[b] == "Terminating:Wait" and _health(rig)[b] == "Unhealthy"
+    assert rig.states()[b] == "Terminating" and _health(rig)[b] == "Unhealthy", "deregistered first"
+    elb.later(300, down)
+    assert rig.states()[b] == "Terminating:Wait"
 
 
 # --- refusals ----------------------------------------------------------------------------------------

@@ -726,9 +726,19 @@ def watch_termination(cfg, imds, paths, host, log, aws=aws_client, asg=None, int
         if state == "Terminated":
             break
         sleep(interval)  # IMDS is polled; nothing pushes the lifecycle state to the host
+    # IMDS names where the instance is going, not that its hook is waiting: with target groups, Auto Scaling
+    # first deregisters it and waits their deregistration delay (LifecycleState Terminating), and only then
+    # holds it in Terminating:Wait, where its lifecycle action exists to heartbeat and complete
+    # (lifecycle-hooks-overview.html, steps 4 and 5).
+    while True:
+        state = lifecycle_state(asg, cfg["asg"], instance_id, log)
+        if state != "Terminating":
+            break
+        sleep(interval)
     booted = read_booted(paths)
     service = (booted or {}).get("teleport_service_name", "teleport")
-    log.loud("terminating: draining for %d s, then stopping %s" % (cfg["drain_seconds"] if booted else 0, service))
+    log.loud("terminating (%s): draining for %d s, then stopping %s"
+             % (state or "unknown", cfg["drain_seconds"] if booted else 0, service))
     with Heartbeat(asg, cfg["terminate_hook"], cfg["asg"], instance_id, cfg["terminate_heartbeat_seconds"], log):
         # An instance never in service (abandoned at boot) has nothing to drain.
         if booted:
@@ -739,6 +749,17 @@ def watch_termination(cfg, imds, paths, host, log, aws=aws_client, asg=None, int
                                   LifecycleActionResult="CONTINUE", InstanceId=instance_id)
     log.loud("terminate hook completed CONTINUE")
     return 0
+
+
+def lifecycle_state(asg, group, instance_id, log):
+    """The instance's LifecycleState as its group reports it, or None when it cannot be read (the caller goes
+    on: a hook it cannot see is one it cannot miss, and completing it says why if it is not there)."""
+    try:
+        groups = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[group])["AutoScalingGroups"]
+    except Exception as e:
+        log("DescribeAutoScalingGroups failed: %s" % e)
+        return None
+    return next((i["LifecycleState"] for g in groups for i in g.get("Instances", []) if i["InstanceId"] == instance_id), None)
 
 
 def report_unhealthy(cfg, imds, paths, host, log, aws=aws_client, asg=None, retry=60.0, sleep=time.sleep):
