@@ -14,6 +14,7 @@ One JSON line per request on --out: {"n", "t" (epoch s), "address", "ok", "statu
 import argparse
 import hashlib
 import http.client
+import ipaddress
 import json
 import os
 import socket
@@ -22,10 +23,10 @@ import sys
 import time
 
 
-def ping(name, ctx, timeout, rec):
-    """One request on a new connection; fills rec's address and local_port as it goes
-    and returns the HTTP status."""
-    rec["address"] = address = socket.getaddrinfo(name, 443, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+def ping(name, ctx, timeout, rec, connect=None):
+    """One request on a new connection (to connect, else to what name resolves to); fills rec's address and
+    local_port as it goes and returns the HTTP status."""
+    rec["address"] = address = connect or socket.getaddrinfo(name, 443, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
     raw = socket.create_connection((address, 443), timeout=timeout)
     rec["local_port"] = raw.getsockname()[1]
     conn = http.client.HTTPSConnection(name, 443, timeout=timeout, context=ctx)
@@ -52,10 +53,18 @@ def main(argv=None):
     ap.add_argument("--max-requests", type=int, required=True)
     ap.add_argument("--max-seconds", type=float, required=True)
     ap.add_argument("--stop-file")
+    ap.add_argument("--connect", help="an IPv4 address to connect to instead of resolving --name (a world with no DNS); "
+                                      "the certificate is still verified for --name")
     a = ap.parse_args(argv)
     if a.max_requests < 1 or a.max_seconds <= 0 or a.interval <= 0:
         print("client: --max-requests, --max-seconds and --interval must be > 0", file=sys.stderr)
         return 2
+    if a.connect:
+        try:
+            ipaddress.IPv4Address(a.connect)
+        except ValueError:
+            print(f"client: --connect {a.connect!r} is not an IPv4 address", file=sys.stderr)
+            return 2
     ctx = ssl.create_default_context(cafile=a.cacert)
     deadline = time.monotonic() + a.max_seconds
     sent = failed = 0
@@ -66,7 +75,7 @@ def main(argv=None):
             started = time.monotonic()
             rec = {"n": sent, "t": round(time.time(), 3), "address": None, "ok": False, "status": None, "error": None}
             try:
-                rec["status"] = ping(a.name, ctx, a.timeout, rec)
+                rec["status"] = ping(a.name, ctx, a.timeout, rec, a.connect)
                 rec["ok"] = rec["status"] == 200
             except (OSError, ssl.SSLError, http.client.HTTPException, ValueError) as e:
                 rec["error"] = f"{type(e).__name__}: {e}"

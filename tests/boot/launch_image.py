@@ -32,8 +32,10 @@ Teleport (the double) and the node-agent. In order:
 Prints one line per check (ok/FAIL) with its figure; exits 1 when a check failed.
 """
 import argparse
+import csv
 import functools
 import http.server
+import io
 import json
 import os
 import signal
@@ -51,11 +53,15 @@ from cryptography.hazmat.primitives import hashes
 from harness import lab, machines, pki, site
 from harness.ansible import ansible_env, run_playbook
 from harness.aws_world import operator_world, role_vars
+from harness.edge.common import Layout
+from harness.edge.nlb_double import cli_command
 from harness.host import Host
 from harness.hostkeys import console_output
 from harness.launcher import Launcher
 from harness.moto import MotoServer, aws_env, client
+from harness.sandbox.world import EDGE_TIMING
 from harness.util import REPO, HarnessError, alive, free_port, spawn, stop_pid, tcp_open, venv_python, wait_until
+from harness.util import run as run_cmd
 
 CLUSTER = "tpboot.example.com"
 SHORT = "tpboot"
@@ -73,9 +79,17 @@ RESULTS = {"passed": 0, "failed": 0}
 INVENTORY_SCRIPT = os.path.join(REPO, "playbooks", "inventory", "teleport_inventory.py")
 # Instances this world boots at most: a boot that keeps failing makes the group replace its instance every few
 # seconds here (a host boots in seconds), and the launcher stops that loop with an error naming it.
-MAX_LAUNCHES = 16
+MAX_LAUNCHES = 18
 # Issue 21's drill: the auth unreachable for 5 minutes. LAUNCH_IMAGE_AUTH_CUT_SECONDS shortens it while developing.
 AUTH_CUT_SECONDS = int(os.environ.get("LAUNCH_IMAGE_AUTH_CUT_SECONDS", "300"))
+# The proxy NLB's address (aws-edge.yml's <short>-proxy): on the lab's bridge, outside its subnet, as the sandbox
+# gives its NLBs an edge network of their own (moto places instances anywhere in a subnet).
+NLB_ADDRESS = "198.18.251.10"
+# Issue 21's goal for a scale-out: launch to serving through the NLB within 90 s in the sandbox. The check fails
+# only past SCALE_OUT_LIMIT_S (a loaded CI machine); the figure is printed beside the goal either way.
+SCALE_OUT_GOAL_S, SCALE_OUT_LIMIT_S = 90, 240
+# The bounded client through the NLB: one request every CLIENT_INTERVAL s, at most CLIENT_MAX_S.
+CLIENT_INTERVAL, CLIENT_MAX_S = 0.25, 900
 
 
 def check(what, ok, detail=""):
@@ -92,7 +106,7 @@ class World:
 
     def __init__(self, state, work, image):
         self.work, self.state = work, state
-        self._mirror = self._metrics = None
+        self._mirror = self._metrics = self.edge = None
         gw = state["gateway"]
         self.moto = MotoServer(log_path=os.path.join(work, "moto.log")).start()
         api_port, imds_port, sts_port = free_port(gw), free_port(gw), free_port(gw)
@@ -157,6 +171,8 @@ class World:
         try:
             if self._metrics is not None:
                 self._metrics.stop()
+            if self.edge is not None:
+                self.edge.stop()
             if self._mirror is not None:
                 self._mirror.shutdown()
                 self._mirror.server_close()
@@ -164,6 +180,89 @@ class World:
         finally:
             stop_pid(self.double, "ec2-double")
             self.moto.stop()
+
+
+class Edge:
+    """The proxy NLB's data plane: the NLB double (Debian's HAProxy, driven from the load balancers, target groups
+    and targets moto holds, which aws-edge.yml made and the Auto Scaling double registers) bound on NLB_ADDRESS,
+    which this machine holds on the lab's bridge. The other load balancers get no address: nothing here uses them."""
+
+    def __init__(self, world, state, work):
+        self.layout = Layout(os.path.join(work, "edge")).make()
+        self.bridge, self.added = state["bridge"], False
+        run_cmd(["ip", "addr", "add", f"{NLB_ADDRESS}/32", "dev", self.bridge])
+        self.added = True
+        self.log_path = os.path.join(work, "nlb-double.log")
+        self.pid = spawn([venv_python(), "-m", "harness.edge.nlb_double", "--edge-dir", self.layout.dir,
+                          f"--region={REGION}", f"--address={REGION}/{SHORT}-proxy={NLB_ADDRESS}", "--moto-interval=1"],
+                         self.log_path, env=aws_env(world.moto.endpoint))
+
+    def proxy_backend(self):
+        """The HAProxy backend of the proxy NLB's listener, or None before the double rendered it."""
+        state = json.load(open(self.layout.nlb_state)) if os.path.exists(self.layout.nlb_state) else {}
+        lb = next((b for b in state.get("load_balancers", []) if b["name"] == f"{SHORT}-proxy" and b.get("listeners")), None)
+        if not lb:
+            return None
+        arn = lb["listeners"][0]["target_group_arn"]
+        return next((tg["backend"] for tg in state.get("target_groups", []) if tg["arn"] == arn), None)
+
+    def servers(self):
+        """{instance id: (HAProxy status, sessions so far)} of the proxy NLB's backend."""
+        if not alive(self.pid):
+            raise HarnessError(f"the NLB double exited; its log: {self.log_path}")
+        backend = self.proxy_backend()
+        text = cli_command(os.path.join(self.layout.haproxy, "admin.sock"), "show stat").lstrip("# ")
+        out = {}
+        for r in csv.DictReader(io.StringIO(text)):
+            # One server per target, and its fail-open twin (`<server>.failopen`, a backup: AWS sends to every target
+            # when none is healthy), which is not the target's own state.
+            if r.get("pxname") == backend and r.get("svname", "").startswith("i-") and not r["svname"].endswith(".failopen"):
+                iid = "-".join(r["svname"].split("-")[:2])
+                out[iid] = (r.get("status", ""), int(r.get("stot") or 0))
+        return out
+
+    def stop(self):
+        stop_pid(self.pid, "nlb-double")
+        if self.added:
+            subprocess.run(["ip", "addr", "del", f"{NLB_ADDRESS}/32", "dev", self.bridge], capture_output=True)
+
+
+class Users:
+    """A bounded HTTPS client (harness/sandbox/client.py) on this machine through the proxy NLB's address:
+    GET /v1/webapi/ping on a fresh connection every CLIENT_INTERVAL s, the certificate checked for the cluster's
+    name against the CA that issued the published pair; at most CLIENT_MAX_S."""
+
+    def __init__(self, work, cacert):
+        self.out = os.path.join(work, "users.jsonl")
+        self.stop_file = self.out + ".stop"
+        with open(self.out + ".err", "w") as err:
+            self.proc = subprocess.Popen(
+                [venv_python(), "-m", "harness.sandbox.client", "--name", CLUSTER, "--connect", NLB_ADDRESS,
+                 "--cacert", cacert, "--out", self.out, "--interval", str(CLIENT_INTERVAL),
+                 "--max-requests", str(int(CLIENT_MAX_S / CLIENT_INTERVAL) + 1), "--max-seconds", str(CLIENT_MAX_S),
+                 "--stop-file", self.stop_file, "--timeout", "5"],
+                cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+
+    def records(self):
+        try:
+            with open(self.out) as f:
+                return [json.loads(line) for line in f if line.strip() and not line.startswith('{"done"')]
+        except FileNotFoundError:
+            return []
+
+    def since(self, n):
+        """(requests, failed requests) after the first n records."""
+        recs = self.records()[n:]
+        return recs, [r for r in recs if not r["ok"]]
+
+    def stop(self):
+        with open(self.stop_file, "w"):
+            pass
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
 
 
 def inventory(world):
@@ -242,10 +341,14 @@ def run(world, work, double, version, new_version, tarball, sha, state):
     cluster = role_vars(CLUSTER, REGION, made, ZONE, aws_cluster_short_name=SHORT,
                         aws_pools_auth_instance_profile=PROFILE, aws_pools_proxy_instance_profile=PROXY_PROFILE,
                         aws_pools_auth_min_size=1, aws_pools_auth_max_size=2, aws_pools_auth_desired_capacity=1,
-                        aws_pools_proxy_min_size=0, aws_pools_proxy_max_size=1, aws_pools_proxy_desired_capacity=0,
+                        aws_pools_proxy_min_size=0, aws_pools_proxy_max_size=2, aws_pools_proxy_desired_capacity=0,
                         aws_pools_drain_seconds=2, aws_pools_termination_hook_timeout=60,
                         # Step 8's dead Teleport is reported once the grace period (counted from InService) is over.
-                        aws_pools_health_check_grace_period=30)
+                        aws_pools_health_check_grace_period=30,
+                        # aws-edge.yml: the sandbox's short edge timing (deregistration delay 3 s, checks every 5 s);
+                        # SSH and the metrics from this machine, behind the bridge's gateway.
+                        **EDGE_TIMING, aws_edge_ssh_cidrs=[f"{state['gateway']}/32"],
+                        aws_edge_metrics_cidrs=[f"{state['gateway']}/32"])
     cluster.update(site.site_vars(
         CLUSTER, prefix=SHORT, auth_server=NO_AUTH_YET, tls_dir=tls_dir, edition="oss", version=version,
         # Teleport's IAM join as on AWS (the sandbox's way): the proxy proves its instance profile with a signed
@@ -263,6 +366,15 @@ def run(world, work, double, version, new_version, tarball, sha, state):
     r = run_playbook("aws-pools.yml", None, vars_file, log=os.path.join(work, "aws-pools.log"), env=env)
     if not check(f"aws-pools.yml made the auth and proxy pools with their hooks and user data ({r.seconds:.0f} s)", r.rc == 0, r.tail()):
         return 1
+    # The edge before any instance serves: its target groups attached to the pools through Auto Scaling (the
+    # ec2-double, whose lifecycle double registers an instance only once it is in service).
+    r = run_playbook("aws-edge.yml", None, vars_file, log=os.path.join(work, "aws-edge.log"),
+                     env=ansible_env(aws=world.api, AWS_REGION=REGION))
+    groups = world.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[PROXY_GROUP])["AutoScalingGroups"]
+    if not check(f"aws-edge.yml made the NLBs and attached their target groups to the pools ({r.seconds:.0f} s)",
+                 r.rc == 0 and groups and groups[0].get("TargetGroupARNs"), r.tail()):
+        return 1
+    world.edge = Edge(world, state, work)
     r = run_playbook("cluster-config.yml", None, vars_file, log=os.path.join(work, "publish.log"), env=env)
     if not check(f"cluster-config.yml published what a new host of each pool gets ({r.seconds:.0f} s)", r.rc == 0, r.tail()):
         return 1
@@ -368,9 +480,9 @@ def run(world, work, double, version, new_version, tarball, sha, state):
     # --- 5. broken publications: ABANDON, never in service; a good one heals the pool --------------
     broken_launches(world, env, cluster, work, first, double, new_version)
 
-    # --- 6. a serving proxy terminated: the drain, power-off, and a replacement that configures itself -----
+    # --- 6. users through the proxy NLB: scale out by one, terminate a serving proxy, scale in ----------------
     asg = world.client("autoscaling")
-    proxy_terminated_and_replaced(world, asg, proxy, ph, tls_dir)
+    proxies_under_load(world, asg, proxy, ph, tls_dir, work, first)
 
     # --- 7. scale-in: the termination policy's choice drains through the hook; nothing counts as a failure --
     scale_in(world, asg)
@@ -390,7 +502,133 @@ def installed_pair(host):
         return ""
 
 
-def proxy_terminated_and_replaced(world, asg, proxy, ph, tls_dir):
+def proxies_under_load(world, asg, proxy, ph, tls_dir, work, auth):
+    """Issue 21's drills with users, through the proxy NLB (the NLB double), a bounded client asking all along:
+    scale out by one (launch to serving measured; nothing else restarts; never a target before InService), then
+    terminate the proxy that served first (Auto Scaling deregisters it before its hook; its replacement serves),
+    then scale in by one; every request answered."""
+    edge = world.edge
+    try:
+        wait_until("the proxy NLB to check the proxy up", lambda: edge.servers().get(proxy, ("",))[0] == "UP", 90, 0.5)
+    except HarnessError as e:
+        check("the proxy NLB forwards to the proxy in service", False, f"{e}\n{edge.servers()}")
+        return
+    users = Users(work, os.path.join(tls_dir, "ca.crt"))
+    try:
+        wait_until("users served through the proxy NLB", lambda: sum(r["ok"] for r in users.records()) >= 4, 60, 0.25)
+    except HarnessError as e:
+        users.stop()
+        check("users are served through the proxy NLB", False, f"{e}\n{users.records()[-3:]}")
+        return
+    check(f"users served through the proxy NLB ({NLB_ADDRESS}:443, the published certificate checked for {CLUSTER}) by "
+          f"{proxy}", True)
+    try:
+        new = scale_out_under_load(world, asg, proxy, ph, users, auth)
+        if new:
+            n0 = len(users.records())
+            proxy_terminated_and_replaced(world, asg, proxy, ph, tls_dir, keep=(new,))
+            recs, failed = users.since(n0)
+            check(f"terminating a serving proxy: {len(recs)} requests meanwhile, {len(failed)} failed (deregistered "
+                  f"before its hook, drained, then stopped)", recs and not failed, failed[:5])
+            scale_in_under_load(world, asg, users)
+    finally:
+        users.stop()
+    recs, failed = users.since(0)
+    check(f"users through the proxy NLB during the three drills: {len(recs)} requests, {len(failed)} failed",
+          len(recs) > 0 and not failed, failed[:5])
+
+
+def scale_out_under_load(world, asg, proxy, ph, users, auth):
+    """SetDesiredCapacity 1 -> 2: the new proxy configures itself and serves users through the NLB; returns it."""
+    edge, n0 = world.edge, len(users.records())
+    units = {proxy: teleport_unit(Host(ph)), auth: teleport_unit(Host(world.launcher.hosts[auth]))}
+    t0 = time.monotonic()
+    asg.set_desired_capacity(AutoScalingGroupName=PROXY_GROUP, DesiredCapacity=2)
+    seen = {"in_service": None, "early": []}
+
+    def served():
+        world.launcher.reconcile()
+        states, servers = world.lifecycle(PROXY_GROUP), edge.servers()
+        for iid, st in states.items():
+            if iid == proxy:
+                continue
+            if st != "InService" and servers.get(iid, ("", 0))[1] > 0:
+                seen["early"].append((iid, st, servers[iid]))
+            if st == "InService" and seen["in_service"] is None:
+                seen["in_service"] = time.monotonic() - t0
+            if st == "InService" and servers.get(iid, ("", 0))[1] > 0:
+                return iid
+        return None
+    try:
+        new = wait_until("the new proxy serving users through the NLB", served, 600, 0.5)
+    except HarnessError as e:
+        launched = [i for i, x in world.launcher.hosts.items() if x["group"] == PROXY_GROUP and i != proxy]
+        check("scale-out: the new proxy serves through the NLB", False,
+              f"{e}\n{world.lifecycle(PROXY_GROUP)}\n{edge.servers()}\n" + (world.console(launched[-1])[-4000:] if launched else ""))
+        return None
+    took = time.monotonic() - t0
+    recs, failed = users.since(n0)
+    after = {proxy: teleport_unit(Host(ph)), auth: teleport_unit(Host(world.launcher.hosts[auth]))}
+    check(f"scale-out by one: {new} InService {seen['in_service'] or 0:.0f} s and serving users through the NLB {took:.0f} s "
+          f"after SetDesiredCapacity (goal {SCALE_OUT_GOAL_S} s); never sent a user before InService; {len(recs)} requests "
+          f"meanwhile, {len(failed)} failed; the serving proxy and the auth not restarted",
+          took <= SCALE_OUT_LIMIT_S and not seen["early"] and recs and not failed and after == units,
+          f"early: {seen['early']}; failed: {failed[:5]}; units {units} -> {after}")
+    metrics = world.inventory_metrics()
+    try:
+        wait_until("the inventory to offer the new proxy", lambda: {proxy, new} <= {
+            p["instance_id"] for p in metrics.document("/v1/peers")["peers"]} and {proxy, new} <= {
+            t["labels"]["aws_instance_id"] for t in metrics.document("/v1/sd/teleport")}, 30, 0.5)
+        check(f"with no run, the inventory service's /v1/peers (the node-agents' peer list) and /v1/sd/teleport "
+              f"(Prometheus's targets) offer {new} beside {proxy}", True)
+    except HarnessError as e:
+        check("the inventory offers the new proxy to the node-agents and Prometheus", False, str(e))
+    return new
+
+
+def scale_in_under_load(world, asg, users):
+    """SetDesiredCapacity 2 -> 1 on the proxy group: the termination policy's choice is deregistered, drained
+    and stopped; no request fails, it leaves the target group, the NLB and the inventory, and nothing counts it
+    as a failure."""
+    edge, n0 = world.edge, len(users.records())
+    before = world.lifecycle(PROXY_GROUP)
+    t0 = time.monotonic()
+    asg.set_desired_capacity(AutoScalingGroupName=PROXY_GROUP, DesiredCapacity=1)
+    leaving = [i for i, st in world.lifecycle(PROXY_GROUP).items() if st.startswith("Terminating")]
+    if not check(f"proxy scale-in 2 -> 1: the termination policy's choice leaves ({', '.join(leaving) or 'none'}; the group "
+                 f"was {before})", len(leaving) == 1, world.lifecycle(PROXY_GROUP)):
+        return
+    (gone,) = leaving
+    (stays,) = [i for i in before if i != gone]
+    elb = client("elbv2", REGION, world.moto.endpoint)
+    arns = world.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[PROXY_GROUP])["AutoScalingGroups"][0]["TargetGroupARNs"]
+    registered = {d["Target"]["Id"] for arn in arns for d in elb.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]}
+    check(f"{gone} was deregistered from the pool's target groups as it began to leave (registered now: {sorted(registered)})",
+          gone not in registered and stays in registered, registered)
+    try:
+        wait_state(world, f"{gone} to leave the group", lambda s: list(s) == [stays], 120, group=PROXY_GROUP)
+        wait_until(f"{gone}'s machine powered off", lambda: (world.launcher.reconcile() and False)
+                   or not Host(world.launcher.hosts[gone]).running(), 60, 0.5)
+        wait_until(f"{gone} out of the NLB", lambda: gone not in edge.servers(), 30, 0.5)
+    except HarnessError as e:
+        check("the proxy scale-in drained and left", False, f"{e}\n{world.console(gone)[-3000:]}")
+        return
+    recs, failed = users.since(n0)
+    metrics = world.inventory_metrics()
+    try:
+        ids = wait_until("the inventory to drop it", lambda: (lambda p: p if gone not in p and stays in p else None)(
+            {x["instance_id"] for x in metrics.document("/v1/peers")["peers"]}), 30, 0.5)
+    except HarnessError as e:
+        check("the inventory drops the proxy that scaled in", False, str(e))
+        return
+    n = metrics.wait("the inventory's boot failures", lambda m: PROXY_GROUP in m, 30)[PROXY_GROUP]
+    check(f"proxy scale-in: {gone} drained and is off ({time.monotonic() - t0:.0f} s); {len(recs)} requests meanwhile, "
+          f"{len(failed)} failed; out of the NLB and of /v1/peers ({sorted(ids)}); boot failures {n} (no alert)",
+          recs and not failed and n == (0, None), failed[:5])
+
+
+def proxy_terminated_and_replaced(world, asg, proxy, ph, tls_dir, keep=()):
     """Issue 21's drill "Terminate a serving proxy", without users (no NLB here): TerminateInstanceInAutoScalingGroup
     without a decrement holds it in Terminating:Wait until its drain completes the terminate hook, and powers its
     machine off; the group launches a replacement, which configures itself (its pair from Secrets Manager); the
@@ -398,7 +636,8 @@ def proxy_terminated_and_replaced(world, asg, proxy, ph, tls_dir):
     metrics = world.inventory_metrics()
     t0 = time.monotonic()
     asg.terminate_instance_in_auto_scaling_group(InstanceId=proxy, ShouldDecrementDesiredCapacity=False)
-    check("TerminateInstanceInAutoScalingGroup: the instance waits in Terminating:Wait (the terminate hook)",
+    check(f"TerminateInstanceInAutoScalingGroup: {proxy} leaves (Terminating: deregistered first; then Terminating:Wait, "
+          f"the terminate hook)",
           world.lifecycle(PROXY_GROUP).get(proxy, "").startswith("Terminating"), world.lifecycle(PROXY_GROUP))
     try:
         wait_state(world, f"{proxy} to leave the group", lambda s: proxy not in s, 120, group=PROXY_GROUP)
@@ -413,10 +652,10 @@ def proxy_terminated_and_replaced(world, asg, proxy, ph, tls_dir):
           "terminate hook completed CONTINUE" in (journal + world.console(proxy)), journal[-2000:])
     try:
         (new,) = wait_state(world, "the replacement proxy InService",
-                            lambda s: [i for i, st in s.items() if st == "InService" and i != proxy] or None,
+                            lambda s: [i for i, st in s.items() if st == "InService" and i not in (proxy, *keep)] or None,
                             600, group=PROXY_GROUP)
     except HarnessError as e:
-        launched = [i for i, x in world.launcher.hosts.items() if x["group"] == PROXY_GROUP and i != proxy]
+        launched = [i for i, x in world.launcher.hosts.items() if x["group"] == PROXY_GROUP and i not in (proxy, *keep)]
         check("the group's replacement proxy configured itself", False,
               f"{e}\n{world.lifecycle(PROXY_GROUP)}\n" + (world.console(launched[-1])[-6000:] if launched else ""))
         return
@@ -450,7 +689,8 @@ def scale_in(world, asg):
     desired = asg.describe_auto_scaling_groups(AutoScalingGroupNames=[GROUP])["AutoScalingGroups"][0]["DesiredCapacity"]
     leaving = [i for i, st in world.lifecycle().items() if st.startswith("Terminating")]
     if not check(f"SetDesiredCapacity 2 -> 1: DesiredCapacity reads 1 at once, and the termination policy's choice "
-                 f"waits in Terminating:Wait ({', '.join(leaving) or 'none'}; the group was {before})",
+                 f"leaves: deregistered from its target groups (Terminating), then its hook (Terminating:Wait) "
+                 f"({', '.join(leaving) or 'none'}; the group was {before})",
                  desired == 1 and len(leaving) == 1, world.lifecycle()):
         return
     (gone,) = leaving
@@ -590,7 +830,7 @@ def dead_teleport_replaced(world, asg):
     (new,) = list(world.lifecycle())
     check(f"Teleport dead past its start limit on {dead}: it reported itself Unhealthy, drained through the terminate "
           f"hook, and its replacement {new} configured itself: InService {time.monotonic() - t0:.0f} s after the "
-          f"binary went", "InService->Terminating:Wait" in transitions(world, dead)
+          f"binary went", any(t.startswith("InService->Terminating") for t in transitions(world, dead))
           and "reported " + dead + " Unhealthy" in world.console(dead), transitions(world, dead))
 
 
