@@ -9,8 +9,9 @@ booting a host for each instance moto holds, with the instance's user data run b
 on the instance is the product: cloud-init, teleport-ha-boot, ansible-playbook with the roles, systemd,
 Teleport (the double) and the node-agent. In order:
 
-  1. aws-pools.yml makes the auth and proxy pools (their launch templates' user data, their lifecycle hooks) and
-     cluster-config.yml publishes what a new host of each gets;
+  1. aws-pools.yml makes the auth and proxy pools (their launch templates' user data, their lifecycle hooks),
+     aws-edge.yml the NLBs with their target groups attached to the pools (the NLB double serves the proxy NLB
+     on NLB_ADDRESS), and cluster-config.yml publishes what a new host of each gets;
   2. the auth group's instance boots, cloud-init runs its user data, teleport-ha-boot converges it and completes
      the launch hook: Pending:Wait (out of the inventory's pool groups) -> InService (in them), timed from launch;
   3. what a proxy gets is published again with the auth's address and the CA pin read on it, and the proxy
@@ -23,9 +24,12 @@ Teleport (the double) and the node-agent. In order:
      the published version, not the AMI's;
   4b. the auth cut off from the proxy on the bridge for 5 minutes: the proxy degrades (/readyz 503), and no
      instance is replaced, reported unhealthy or restarted; when the auth returns the same proxy is ready again;
-  6. TerminateInstanceInAutoScalingGroup on the proxy, without a decrement: Terminating:Wait, the drain completes
-     the terminate hook, the machine is powered off, and the group's replacement configures itself; the inventory
-     service's peers and service discovery offer the replacement, never the proxy that left.
+  6. users through the proxy NLB (a bounded client) while the proxy group scales out by one (the new proxy serves
+     through the NLB, never a target before InService, nothing else restarts), the proxy that served first is
+     terminated without a decrement (deregistered first, drained through the terminate hook, powered off; the
+     group's replacement configures itself; the inventory service's peers and service discovery follow), and the
+     group scales in by one: no request fails;
+  7. scale-in of the auth group through the terminate hook; 8. a dead Teleport reports itself and is replaced.
 
   python tests/boot/launch_image.py --lab NAME --work DIR
 

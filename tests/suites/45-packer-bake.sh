@@ -13,7 +13,8 @@
 #
 # Then the image (the bake host's own layer) is launched as an Auto Scaling group's instance: cloud-init runs
 # the launch template's user data, teleport-ha-boot configures the instance and completes the launch hook, and
-# site.yml finds nothing to change on it (tests/boot/launch_image.py).
+# site.yml finds nothing to change on it; users through the proxy NLB see no failure while the proxy group
+# scales out, loses a serving proxy and scales in (tests/boot/launch_image.py).
 # lane: labs
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -174,7 +175,7 @@ check "the teleport unit reports a failure past its start limit" "systemctl show
 # --- an instance launched from the image configures itself (docs/boot.md, "Proven here") ----
 start=$SECONDS
 if python tests/boot/launch_image.py --lab "$LAB" --work "$WORK/launch"; then
-  pass "instances launched from the image configured themselves, site.yml agreed, the auth cut off for 5 minutes replaced nothing, bad publications were ABANDONed, a terminated proxy was replaced ($((SECONDS - start)) s)"
+  pass "instances launched from the image configured themselves, site.yml agreed, the auth cut off for 5 minutes replaced nothing, bad publications were ABANDONed, users through the proxy NLB saw no failure through a scale-out, a terminated proxy and a scale-in ($((SECONDS - start)) s)"
 else
   fail "launch from the image (tests/boot/launch_image.py, above)"
 fi

@@ -2,8 +2,9 @@
 # playbooks/tls.yml (docs/tls.md): Pebble v2.10.3 as the ACME CA, validating dns-01 through
 # CoreDNS serving moto's Route 53 zone, the DynamoDB lock in moto, and a lab of real systemd
 # hosts (one auth, a proxy in each of two regions on 198.18.242.0/24) converged by site.yml.
-# after 50-cluster-lab, beside the main lane and the sandbox (scripts/test.sh, "Lanes"):
-# lane: labs
+# before 60-sandbox in its lane, beside the main lane and the labs (scripts/test.sh, "Lanes"): the labs lane
+# grew with 45-packer-bake's NLB drills, and this suite's lab, Pebble and CoreDNS are its own:
+# lane: sandbox
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 export PATH=$PWD/.venv/bin:$PATH
