@@ -371,24 +371,22 @@ class Lifecycle:
         return max(delays, default=0)
 
     def _register(self, region, arns, ids, why):
-        for arn in arns:
-            try:
-                self._elb(region).register_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in ids])
-            except ClientError as e:
-                self.log("asg_lifecycle", region=region, target_group=arn.rsplit(":", 1)[-1], note="could not register",
-                         instances=",".join(ids), error=e.response["Error"].get("Code"))
-                continue
-            self.log("asg_lifecycle", region=region, target_group=arn.rsplit(":", 1)[-1], registered=",".join(ids), why=why)
+        self._targets(region, arns, ids, why, "register")
 
     def _deregister(self, region, arns, ids, why):
+        self._targets(region, arns, ids, why, "deregister")
+
+    def _targets(self, region, arns, ids, why, verb):
+        """RegisterTargets or DeregisterTargets (verb) of instances ids in each target group, in moto."""
+        call = getattr(self._elb(region), f"{verb}_targets")
         for arn in arns:
             try:
-                self._elb(region).deregister_targets(TargetGroupArn=arn, Targets=[{"Id": i} for i in ids])
-            except ClientError as e:
-                self.log("asg_lifecycle", region=region, target_group=arn.rsplit(":", 1)[-1], note="could not deregister",
+                call(TargetGroupArn=arn, Targets=[{"Id": i} for i in ids])
+            except ClientError as e:  # a target group deleted meanwhile: said, and the next sync tries again
+                self.log("asg_lifecycle", region=region, target_group=arn.rsplit(":", 1)[-1], note=f"could not {verb}",
                          instances=",".join(ids), error=e.response["Error"].get("Code"))
                 continue
-            self.log("asg_lifecycle", region=region, target_group=arn.rsplit(":", 1)[-1], deregistered=",".join(ids),
+            self.log("asg_lifecycle", region=region, target_group=arn.rsplit(":", 1)[-1], **{f"{verb}ed": ",".join(ids)},
                      why=why)
 
     def sync_targets(self, region):

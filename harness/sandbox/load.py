@@ -5,32 +5,31 @@ import json
 import os
 import subprocess
 
-from ..util import venv_python, wait_until
+from ..util import REPO, venv_python, wait_until
 from . import edgeworld, world
 from .state import STATE_DIR
 
 CLIENT_INTERVAL = 0.25
 
 
-class Client:
-    """One client in a region's client namespace, by name through its resolver."""
+class Running:
+    """A bounded client (harness/sandbox/client.py) as its own process, in a network namespace when given one:
+    its records as it writes them, and its stop."""
 
-    def __init__(self, region, label, max_seconds, interval=CLIENT_INTERVAL, timeout=5.0, name=world.CLUSTER,
-                 max_requests=None):
-        self.region, self.label = region, label
-        self.out = os.path.join(STATE_DIR, f"client-{label}-{region['short']}.jsonl")
-        self.stop_file = self.out + ".stop"
+    def __init__(self, out, *, name, cacert, interval, max_requests, max_seconds, timeout=5.0, connect=None, netns=None):
+        self.out, self.stop_file = out, out + ".stop"
         for f in (self.out, self.stop_file):
             if os.path.exists(f):
                 os.unlink(f)
-        max_requests = max_requests or int(max_seconds / interval) + 1
-        with open(self.out + ".err", "w") as err:
-            self.proc = subprocess.Popen(
-                ["ip", "netns", "exec", region["netns"], venv_python(), "-m", "harness.sandbox.client",
-                 "--name", name, "--cacert", edgeworld.CA_FILE, "--out", self.out, "--interval", str(interval),
-                 "--max-requests", str(max_requests), "--max-seconds", str(max_seconds), "--stop-file", self.stop_file,
-                 "--timeout", str(timeout)],
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        argv = [venv_python(), "-m", "harness.sandbox.client", "--name", name, "--cacert", cacert, "--out", out,
+                "--interval", str(interval), "--max-requests", str(max_requests), "--max-seconds", str(max_seconds),
+                "--stop-file", self.stop_file, "--timeout", str(timeout)]
+        if connect:
+            argv += ["--connect", connect]
+        if netns:
+            argv = ["ip", "netns", "exec", netns, *argv]
+        with open(out + ".err", "w") as err:
+            self.proc = subprocess.Popen(argv, cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         self.result = None
 
     def records(self):
@@ -39,10 +38,6 @@ class Client:
                 return [json.loads(line) for line in f if line.strip() and not line.startswith('{"done"')]
         except FileNotFoundError:
             return []
-
-    def wait_serving(self, address, timeout=60):
-        wait_until(f"the {self.label} client in {self.region['name']} served through {address}",
-                   lambda: any(r["ok"] and r["address"] == address for r in self.records()[-3:]), timeout, 0.25)
 
     def stop(self):
         """Stops the client (once); returns (records, failed records)."""
@@ -57,6 +52,21 @@ class Client:
             recs = self.records()
             self.result = recs, [r for r in recs if not r["ok"]]
         return self.result
+
+
+class Client(Running):
+    """One client in a region's client namespace, by name through its resolver."""
+
+    def __init__(self, region, label, max_seconds, interval=CLIENT_INTERVAL, timeout=5.0, name=world.CLUSTER,
+                 max_requests=None):
+        self.region, self.label = region, label
+        super().__init__(os.path.join(STATE_DIR, f"client-{label}-{region['short']}.jsonl"), name=name,
+                         cacert=edgeworld.CA_FILE, interval=interval, max_seconds=max_seconds, timeout=timeout,
+                         max_requests=max_requests or int(max_seconds / interval) + 1, netns=region["netns"])
+
+    def wait_serving(self, address, timeout=60):
+        wait_until(f"the {self.label} client in {self.region['name']} served through {address}",
+                   lambda: any(r["ok"] and r["address"] == address for r in self.records()[-3:]), timeout, 0.25)
 
 
 class Load:

@@ -65,6 +65,7 @@ from harness.host import Host
 from harness.hostkeys import console_output
 from harness.launcher import Launcher
 from harness.moto import MotoServer, aws_env, client
+from harness.sandbox.load import Running
 from harness.sandbox.world import EDGE_TIMING
 from harness.util import REPO, HarnessError, alive, free_port, spawn, stop_pid, tcp_open, venv_python, wait_until
 from harness.util import run as run_cmd
@@ -241,42 +242,20 @@ class Edge:
             subprocess.run(["ip", "addr", "del", f"{NLB_ADDRESS}/32", "dev", self.bridge], capture_output=True)
 
 
-class Users:
+class Users(Running):
     """A bounded HTTPS client (harness/sandbox/client.py) on this machine through the proxy NLB's address:
     GET /v1/webapi/ping on a fresh connection every CLIENT_INTERVAL s, the certificate checked for the cluster's
     name against the CA that issued the published pair; at most CLIENT_MAX_S."""
 
     def __init__(self, work, cacert):
-        self.out = os.path.join(work, "users.jsonl")
-        self.stop_file = self.out + ".stop"
-        with open(self.out + ".err", "w") as err:
-            self.proc = subprocess.Popen(
-                [venv_python(), "-m", "harness.sandbox.client", "--name", CLUSTER, "--connect", NLB_ADDRESS,
-                 "--cacert", cacert, "--out", self.out, "--interval", str(CLIENT_INTERVAL),
-                 "--max-requests", str(int(CLIENT_MAX_S / CLIENT_INTERVAL) + 1), "--max-seconds", str(CLIENT_MAX_S),
-                 "--stop-file", self.stop_file, "--timeout", "5"],
-                cwd=REPO, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
-
-    def records(self):
-        try:
-            with open(self.out) as f:
-                return [json.loads(line) for line in f if line.strip() and not line.startswith('{"done"')]
-        except FileNotFoundError:
-            return []
+        super().__init__(os.path.join(work, "users.jsonl"), name=CLUSTER, cacert=cacert, interval=CLIENT_INTERVAL,
+                         max_requests=int(CLIENT_MAX_S / CLIENT_INTERVAL) + 1, max_seconds=CLIENT_MAX_S,
+                         connect=NLB_ADDRESS)
 
     def since(self, n):
         """(requests, failed requests) after the first n records."""
         recs = self.records()[n:]
         return recs, [r for r in recs if not r["ok"]]
-
-    def stop(self):
-        with open(self.stop_file, "w"):
-            pass
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
 
 
 def inventory(world):
