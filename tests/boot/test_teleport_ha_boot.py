@@ -259,6 +259,7 @@ def test_termination_waits_out_the_deregistration_before_touching_the_hook(pool,
                                   interval=0.01, sleep=sleep) == 0
     assert slept.count(0.01) == 3 and pool.asg.names().count("DescribeAutoScalingGroups") == 4
     assert pool.asg.completions()[0]["LifecycleActionResult"] == "CONTINUE" and ("stop", "teleport") in host.systemctls
+    assert 300 not in slept, "drained by the deregistration already: no second wait of drain_seconds"
 
 
 def test_an_instance_abandoned_at_boot_is_not_drained(pool, imds):

@@ -710,10 +710,14 @@ def read_booted(paths):
 
 
 def watch_termination(cfg, imds, paths, host, log, aws=aws_client, asg=None, interval=5.0, sleep=time.sleep):
-    """Waits for Auto Scaling to start terminating this instance (IMDS target-lifecycle-state Terminated,
-    which Terminating:Wait shows), then drains: Auto Scaling already took it out of its target groups,
-    so it waits the deregistration delay for connections to finish, stops Teleport gracefully (the unit's
-    KillSignal, SIGQUIT) and completes teleport-terminate CONTINUE, sending heartbeats meanwhile."""
+    """Waits for Auto Scaling to start terminating this instance (IMDS target-lifecycle-state Terminated),
+    then for its lifecycle action (Terminating:Wait), then drains: stops Teleport gracefully (the unit's
+    KillSignal, SIGQUIT) and completes teleport-terminate CONTINUE, sending heartbeats meanwhile.
+
+    Auto Scaling takes an instance of a group with target groups out of them first and waits their
+    deregistration delay (LifecycleState Terminating) before its hook (lifecycle-hooks-overview.html, steps 4
+    and 5): an instance seen Terminating has been drained already. One not seen so (no target group, or a
+    phase shorter than the poll) waits drain_seconds itself, for the connections to finish."""
     instance_id = imds.instance_id()
     asg = asg or aws("autoscaling", cfg["region"])
     log("watching for the termination of %s (%s)" % (instance_id, cfg["asg"]))
@@ -726,23 +730,27 @@ def watch_termination(cfg, imds, paths, host, log, aws=aws_client, asg=None, int
         if state == "Terminated":
             break
         sleep(interval)  # IMDS is polled; nothing pushes the lifecycle state to the host
-    # IMDS names where the instance is going, not that its hook is waiting: with target groups, Auto Scaling
-    # first deregisters it and waits their deregistration delay (LifecycleState Terminating), and only then
-    # holds it in Terminating:Wait, where its lifecycle action exists to heartbeat and complete
-    # (lifecycle-hooks-overview.html, steps 4 and 5).
+    # IMDS names where the instance is going, not that its hook is waiting: while it is Terminating no lifecycle
+    # action exists to heartbeat or complete.
+    deregistered = False
     while True:
         state = lifecycle_state(asg, cfg["asg"], instance_id, log)
         if state != "Terminating":
             break
+        if not deregistered:
+            log("Auto Scaling is taking this instance out of its target groups (Terminating): its hook follows")
+        deregistered = True
         sleep(interval)
     booted = read_booted(paths)
     service = (booted or {}).get("teleport_service_name", "teleport")
-    log.loud("terminating (%s): draining for %d s, then stopping %s"
-             % (state or "unknown", cfg["drain_seconds"] if booted else 0, service))
+    # An instance never in service (abandoned at boot) has nothing to drain.
+    drain = cfg["drain_seconds"] if booted and not deregistered else 0
+    log.loud("terminating (%s): %s, then stopping %s"
+             % (state or "unknown", "draining for %d s" % drain if drain else
+                "drained by its target groups' deregistration" if deregistered else "nothing to drain", service))
     with Heartbeat(asg, cfg["terminate_hook"], cfg["asg"], instance_id, cfg["terminate_heartbeat_seconds"], log):
-        # An instance never in service (abandoned at boot) has nothing to drain.
-        if booted:
-            sleep(cfg["drain_seconds"])  # the target groups' deregistration delay: connections finish meanwhile
+        if drain:
+            sleep(drain)  # the target groups' deregistration delay: connections finish meanwhile
         if host.systemctl("stop", service) != 0:
             log("systemctl stop %s failed; completing the hook anyway (the instance is going)" % service)
     asg.complete_lifecycle_action(LifecycleHookName=cfg["terminate_hook"], AutoScalingGroupName=cfg["asg"],
