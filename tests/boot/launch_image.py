@@ -531,9 +531,10 @@ def proxies_under_load(world, asg, proxy, ph, tls_dir, work, auth):
     check(f"users through the proxy NLB during the three drills: {len(recs)} requests, {len(failed)} failed",
           len(recs) > 0 and not failed, failed[:5])
     # Every alert that fired at any evaluation since the drills began: hosts that came and went on purpose page
-    # nobody. Pending ones are named, not failed: a rule's `for:` exists so that a transient pages nobody (here,
-    # TeleportInventoryHostsExcluded for the seconds before the ec2-double gives a new instance its profile, which
-    # EC2 gives at launch). The window begins after step 5's alert resolved (its samples end before it).
+    # nobody. Pending ones are named, not failed: a rule's `for:` exists so that a transient pages nobody. (One CI
+    # run saw TeleportInventoryHostsExcluded pending; most likely the seconds before the ec2-double's reconciler
+    # gives a new instance its instance profile, which EC2 gives at launch. Not confirmed.) The window begins
+    # after step 5's alert resolved (its samples end before it).
     window = int(time.monotonic() - started)
     seen = world.prometheus().query(f"count by (alertname, alertstate) (max_over_time(ALERTS[{window}s]))")
     fired = [x["metric"]["alertname"] for x in seen if x["metric"].get("alertstate") == "firing"]
